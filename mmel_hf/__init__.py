@@ -1,3 +1,21 @@
-"""mmel_hf: MMEL (Yi et al., ICLR 2021) as a drop-in extension of Hugging Face transformers."""
+"""mmel_hf: MMEL (Yi et al., ICLR 2021) as a drop-in extension of Hugging Face transformers.
+
+    >>> from mmel_hf import MMELTrainer, MMELTrainingArguments  # instead of Trainer, TrainingArguments
+"""
 
 __version__ = "0.1.0"
+
+from .collator import MMELDataCollator
+from .mmel_config import MMELTrainingArguments
+from .mmel_trainer import MMELTrainer
+from .schema import AugmentedSchema, SchemaError, validate_augmented_dataset
+
+__all__ = [
+    "AugmentedSchema",
+    "MMELDataCollator",
+    "MMELTrainer",
+    "MMELTrainingArguments",
+    "SchemaError",
+    "__version__",
+    "validate_augmented_dataset",
+]

@@ -1,0 +1,114 @@
+"""MMELTrainingArguments: TrainingArguments plus the knobs of MMEL (Yi et al., ICLR 2021)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+from transformers import TrainingArguments
+
+__all__ = ["MMEL_LOSSES", "MMELTrainingArguments"]
+
+MMEL_LOSSES = ("none", "uniform", "hard", "soft", "max")
+LABEL_SOURCES = ("teacher", "original")
+
+
+@dataclass
+class MMELTrainingArguments(TrainingArguments):
+    r"""
+    [`~transformers.TrainingArguments`] for [`MMELTrainer`]. Every field is also a command-line flag when
+    parsed by [`~transformers.HfArgumentParser`] (``--mmel_loss`` or ``--mmel-loss``).
+
+    > MMEL loss
+
+    mmel_loss (`str`, *optional*, defaults to `"hard"`):
+        How the samples of each group B(x_i) are combined: `"hard"` (MMEL-H, Eq. 6-7), `"soft"` (MMEL-S,
+        Eq. 8-9), `"uniform"` (the plain mean, DA+UNI, the lambda_P -> inf limit of Eq. 6), `"max"` (MaxUp,
+        the lambda_P -> 0 limit) or `"none"` (train on the originals only, exactly like `Trainer`).
+    mmel_lambda_p (`float`, *optional*, defaults to `1.0`):
+        lambda_P, the KL coefficient of Eq. 3: larger values keep P* closer to uniform (Remark 2). The paper
+        uses 1.0 for CIFAR and GLUE.
+    mmel_lambda_t (`float`, *optional*, defaults to `1.0`):
+        lambda_T of Eq. 8, the weight of the augmented term in the soft loss (paper: 1.0 on GLUE,
+        {0.5, 1, 2} on CIFAR).
+    mmel_label_source (`str`, *optional*, defaults to `"teacher"`):
+        `"teacher"`: augmented samples take the teacher's outputs as targets (Section 3.3); `"original"`:
+        they take the original's gold label (the ablation of Table 4).
+    mmel_detach_soft_target (`bool`, *optional*, defaults to `True`):
+        Whether f(x_i) is a fixed target in the soft loss (as in UDA), so the augmented term never moves the
+        prediction on the original.
+    mmel_regression_threshold (`float`, *optional*, defaults to `0.5`):
+        Regression (Section 4.2): in the soft loss the target f(x_i) of z is replaced by the teacher's
+        prediction for z when they differ by more than this.
+
+    > Data
+
+    max_length (`int` or `None`, *optional*, defaults to `None`):
+        Truncate every sequence to this many tokens when the collator tokenizes text (`None`: the
+        tokenizer's maximum).
+    """
+
+    mmel_loss: Literal["none", "uniform", "hard", "soft", "max"] = field(
+        default="hard",
+        metadata={
+            "help": "Group loss: 'hard' (MMEL-H, Eq. 6-7), 'soft' (MMEL-S, Eq. 8-9), 'uniform' (DA+UNI, lambda_P -> inf), "
+            "'max' (MaxUp, lambda_P -> 0) or 'none' (originals only, as plain Trainer).",
+            "choices": list(MMEL_LOSSES),
+        },
+    )
+    mmel_lambda_p: float = field(
+        default=1.0,
+        metadata={"help": "lambda_P, the KL coefficient of Eq. 3-9; larger keeps the weights P* closer to uniform."},
+    )
+    mmel_lambda_t: float = field(
+        default=1.0, metadata={"help": "lambda_T of Eq. 8: weight of the augmented term of the soft loss."}
+    )
+    mmel_label_source: Literal["teacher", "original"] = field(
+        default="teacher",
+        metadata={
+            "help": "Targets of augmented samples: the teacher's outputs (Section 3.3) or the original's gold label "
+            "(Table 4 ablation).",
+            "choices": list(LABEL_SOURCES),
+        },
+    )
+    mmel_detach_soft_target: bool = field(
+        default=True,
+        metadata={"help": "Treat f(x_i) as a constant target in the soft loss (Eq. 8), as UDA does."},
+    )
+    mmel_regression_threshold: float = field(
+        default=0.5,
+        metadata={
+            "help": "Regression soft loss (Section 4.2): use the teacher's prediction for z as its target when it "
+            "differs from f(x_i) by more than this."
+        },
+    )
+    max_length: int | None = field(
+        default=None,
+        metadata={"help": "Truncate tokenized text to this many tokens (default: the tokenizer's maximum)."},
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.mmel_loss not in MMEL_LOSSES:
+            raise ValueError(f"mmel_loss={self.mmel_loss!r} is not one of {list(MMEL_LOSSES)}")
+        if self.mmel_label_source not in LABEL_SOURCES:
+            raise ValueError(f"mmel_label_source={self.mmel_label_source!r} is not one of {list(LABEL_SOURCES)}")
+        if self.mmel_loss in ("hard", "soft") and not (0 < self.mmel_lambda_p < math.inf):
+            raise ValueError(
+                f"mmel_lambda_p={self.mmel_lambda_p!r} must be a positive finite number for mmel_loss="
+                f"{self.mmel_loss!r}; for the limits use mmel_loss='uniform' (lambda_P -> inf) or 'max' (lambda_P -> 0)"
+            )
+        if self.mmel_loss == "soft" and not (0 < self.mmel_lambda_t < math.inf):
+            raise ValueError(
+                f"mmel_lambda_t={self.mmel_lambda_t!r} must be a positive finite number (lambda_T > 0 in Eq. 8)"
+            )
+        if not (0 <= self.mmel_regression_threshold < math.inf):
+            raise ValueError(f"mmel_regression_threshold={self.mmel_regression_threshold!r} must be >= 0 and finite")
+        if self.max_length is not None and self.max_length < 1:
+            raise ValueError(f"max_length={self.max_length!r} must be a positive number of tokens, or None")
+
+    @property
+    def effective_lambda_p(self) -> float:
+        """lambda_P as the losses take it: inf for 'uniform' (and 'none'), 0 for 'max', mmel_lambda_p otherwise."""
+        return {"uniform": math.inf, "none": math.inf, "max": 0.0}.get(self.mmel_loss, self.mmel_lambda_p)

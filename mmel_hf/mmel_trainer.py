@@ -1,0 +1,226 @@
+"""MMELTrainer: a drop-in `transformers.Trainer` whose training loss is MMEL (Yi et al., ICLR 2021).
+
+Swap ``Trainer`` for :class:`MMELTrainer` and ``TrainingArguments`` for
+:class:`~mmel_hf.MMELTrainingArguments`; give it a training set in the augmented schema
+(:mod:`mmel_hf.schema`) and the tokenizer as ``processing_class``. Each step runs **one** forward pass over
+the flattened batch of sum |B(x_i)| samples, then the pure loss functions of :mod:`mmel_hf.losses`
+(Algorithm 1, lines 5-8). Evaluation and prediction on plain examples work as with ``Trainer``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from transformers import PreTrainedTokenizerBase, Trainer
+
+from .collator import GROUP_MASK_KEY, TEACHER_KEY, MMELDataCollator
+from .losses import mmel_hard_loss, mmel_soft_loss, teacher_disagreement, to_groups, weight_entropy
+from .mmel_config import MMELTrainingArguments
+from .schema import SchemaError, find_sample_columns, validate_augmented_dataset
+
+__all__ = ["MMELTrainer"]
+
+logger = logging.getLogger(__name__)
+
+# Sums gathered over processes between two logging steps: groups with reweighted samples, their entropy of
+# P* and their largest weight; augmented samples with a teacher output and how many the teacher disagrees on.
+_DIAGNOSTICS = ("groups", "entropy", "max_weight", "augmented", "disagreements")
+
+
+class MMELTrainer(Trainer):
+    """`transformers.Trainer` with the MMEL losses.
+
+    Args:
+        model, train_dataset, eval_dataset, processing_class, **kwargs: as for `transformers.Trainer`.
+        args: an :class:`~mmel_hf.MMELTrainingArguments`.
+        data_collator: defaults to :class:`~mmel_hf.MMELDataCollator` built from ``processing_class``.
+            A custom collator (images, for example) must emit the flat model inputs, ``labels`` ``[S]``,
+            ``mmel_group_mask`` ``[S, B]`` and optionally ``mmel_teacher``; a ``signature_columns``
+            attribute lists the dataset columns it reads.
+
+    Logged at every logging step (train and eval): ``mmel/weight_entropy`` (mean entropy of P* in nats),
+    ``mmel/max_weight`` (mean largest weight of a group) and ``mmel/teacher_disagreement`` (fraction of
+    augmented samples whose teacher class differs from the teacher's class for their original; for
+    regression, whose teacher predictions differ by more than ``mmel_regression_threshold``).
+    """
+
+    def __init__(
+        self,
+        model=None,
+        args: MMELTrainingArguments | None = None,
+        data_collator=None,
+        train_dataset=None,
+        eval_dataset=None,
+        processing_class=None,
+        **kwargs,
+    ):
+        if args is None:
+            args = MMELTrainingArguments(output_dir="trainer_output")
+        if not isinstance(args, MMELTrainingArguments):
+            raise TypeError(
+                f"MMELTrainer needs MMELTrainingArguments, got {type(args).__name__}; build the arguments with "
+                "mmel_hf.MMELTrainingArguments(...) (it takes every TrainingArguments field)"
+            )
+        if data_collator is None:
+            data_collator = self._default_collator(args, train_dataset, processing_class)
+        super().__init__(
+            model=model,
+            args=args,
+            data_collator=data_collator,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            processing_class=processing_class,
+            **kwargs,
+        )
+        self._loss_scaled_for_ga: bool | None = None
+        self._diagnostics = {mode: torch.zeros(len(_DIAGNOSTICS), dtype=torch.float64) for mode in ("train", "eval")}
+
+    @staticmethod
+    def _default_collator(args, train_dataset, processing_class) -> MMELDataCollator:
+        if not isinstance(processing_class, PreTrainedTokenizerBase):
+            raise ValueError(
+                "MMELTrainer builds its grouped data collator from a tokenizer: pass processing_class=tokenizer, "
+                "or a data_collator that emits grouped batches (see MMELTrainer's docstring)"
+            )
+        text_columns = None
+        if train_dataset is not None and hasattr(train_dataset, "column_names"):
+            if args.mmel_loss != "none":
+                schema = validate_augmented_dataset(train_dataset, require_teacher=args.mmel_label_source == "teacher")
+                text_columns = schema.sample_columns
+            else:
+                text_columns = find_sample_columns(list(train_dataset.column_names)) or None
+            if text_columns and "input_ids" in text_columns:
+                text_columns = None  # pre-tokenized: nothing to tokenize
+        elif args.mmel_loss != "none" and train_dataset is not None:
+            logger.warning("the training set has no column names (an IterableDataset?); its schema is not checked")
+        return MMELDataCollator(
+            processing_class,
+            text_columns=text_columns,
+            max_length=args.max_length,
+            include_augmented=args.mmel_loss != "none",
+        )
+
+    # -- Data -------------------------------------------------------------------------------------------
+
+    def _set_signature_columns_if_needed(self) -> None:
+        # Users never have to set remove_unused_columns=False: keep the columns the collator reads.
+        if self._signature_columns is None:
+            super()._set_signature_columns_if_needed()
+            extra = getattr(self.data_collator, "signature_columns", ())
+            self._signature_columns += [c for c in extra if c not in self._signature_columns]
+
+    def _get_num_items_in_batch(self, batch_samples: list, device: torch.device):
+        # The unit of the MMEL objective is a group (Algorithm 1, line 8 averages over the S originals), so
+        # gradient accumulation normalises by the number of groups in the whole accumulated batch.
+        if not batch_samples or GROUP_MASK_KEY not in batch_samples[0]:
+            return super()._get_num_items_in_batch(batch_samples, device)
+        num_groups = torch.tensor(sum(b[GROUP_MASK_KEY].shape[0] for b in batch_samples), device=device)
+        if self.args.average_tokens_across_devices and self.args.world_size > 1:
+            num_groups = self.accelerator.gather(num_groups).sum()
+        return num_groups
+
+    @property
+    def loss_is_scaled_for_ga(self) -> bool | None:  # read by Trainer.training_step after compute_loss
+        return self._loss_scaled_for_ga
+
+    @loss_is_scaled_for_ga.setter
+    def loss_is_scaled_for_ga(self, value: bool | None) -> None:
+        self._loss_scaled_for_ga = value
+
+    # -- Loss -------------------------------------------------------------------------------------------
+
+    def compute_loss(
+        self,
+        model: torch.nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ):
+        if GROUP_MASK_KEY not in inputs:  # plain batches: evaluation, prediction, mmel_loss="none"
+            self._loss_scaled_for_ga = None
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
+        args: MMELTrainingArguments = self.args
+        inputs = dict(inputs)
+        group_mask = inputs.pop(GROUP_MASK_KEY)
+        teacher_flat = inputs.pop(TEACHER_KEY, None)
+        labels = inputs.pop("labels")
+        outputs = model(**inputs)
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        grouped_logits = to_groups(logits, group_mask)
+        teacher = None if teacher_flat is None else to_groups(teacher_flat, group_mask)
+        if args.mmel_loss == "none":
+            # A custom collator sent groups although the user asked for the originals only: weigh slot 0 alone.
+            group_mask = group_mask & (torch.arange(group_mask.shape[1], device=group_mask.device) == 0)
+        use_teacher = teacher if args.mmel_label_source == "teacher" else None
+        if use_teacher is None and args.mmel_label_source == "teacher" and args.mmel_loss != "none":
+            raise SchemaError(
+                "mmel_label_source='teacher' but the batch has no teacher outputs ('teacher_original' and "
+                "'teacher_augmented' columns); label the data with a teacher or set mmel_label_source='original'"
+            )
+
+        if args.mmel_loss == "soft":
+            result = mmel_soft_loss(
+                grouped_logits,
+                group_mask,
+                labels,
+                use_teacher,
+                lambda_p=args.effective_lambda_p,
+                lambda_t=args.mmel_lambda_t,
+                detach_target=args.mmel_detach_soft_target,
+                regression_threshold=args.mmel_regression_threshold,
+            )
+        else:
+            result = mmel_hard_loss(grouped_logits, group_mask, labels, use_teacher, lambda_p=args.effective_lambda_p)
+
+        if num_items_in_batch is not None:
+            loss = result.loss.sum() / num_items_in_batch
+            if args.average_tokens_across_devices and args.world_size > 1:
+                loss = loss * self.accelerator.num_processes
+            self._loss_scaled_for_ga = True
+        else:
+            loss = result.loss.mean()
+            self._loss_scaled_for_ga = False
+
+        self._record_diagnostics(result.weights, teacher, group_mask, model.training)
+        if return_outputs:
+            # Predictions and metrics are about the originals: expose their logits, one row per group.
+            outputs["logits"] = grouped_logits[:, 0]
+            return loss, outputs
+        return loss
+
+    # -- Diagnostics ------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def _record_diagnostics(self, weights, teacher, group_mask, training: bool) -> None:
+        reweighted = weights.sum(dim=1) > 0
+        sums = [
+            reweighted.sum(),
+            weight_entropy(weights)[reweighted].sum(),
+            weights.amax(dim=1)[reweighted].sum(),
+        ]
+        if teacher is not None and group_mask.shape[1] > 1:
+            regression = teacher.shape[-1] == 1
+            disagree = teacher_disagreement(teacher, group_mask, regression, self.args.mmel_regression_threshold)
+            sums += [group_mask[:, 1:].sum(), disagree.sum()]
+        else:
+            sums += [torch.zeros((), device=weights.device)] * 2
+        totals = torch.stack([s.to(torch.float64) for s in sums])
+        if self.args.world_size > 1:
+            totals = self.accelerator.reduce(totals, reduction="sum")
+        self._diagnostics["train" if training else "eval"] += totals.cpu()
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        mode = "eval" if any(key.startswith("eval_") for key in logs) else "train"
+        totals = dict(zip(_DIAGNOSTICS, self._diagnostics[mode].tolist()))
+        prefix = "eval_" if mode == "eval" else ""
+        metrics = {}
+        if totals["groups"] > 0:
+            metrics[f"{prefix}mmel/weight_entropy"] = totals["entropy"] / totals["groups"]
+            metrics[f"{prefix}mmel/max_weight"] = totals["max_weight"] / totals["groups"]
+        if totals["augmented"] > 0:
+            metrics[f"{prefix}mmel/teacher_disagreement"] = totals["disagreements"] / totals["augmented"]
+        self._diagnostics[mode].zero_()
+        super().log({**logs, **metrics}, start_time)

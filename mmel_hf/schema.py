@@ -1,0 +1,200 @@
+"""The augmented-dataset schema, written down once, and its validator.
+
+An augmented training set has **one row per original example** x_i:
+
+=============================  ==========================================================================
+column                         content
+=============================  ==========================================================================
+``label``                      the original's gold label: an integer class id (``int`` or ``ClassLabel``)
+                               or a float for regression (STS-B). ``labels`` is accepted as well.
+``<text column>``              the original's text, one string column per input, in the model's order:
+                               ``sentence`` for single-sentence tasks, ``sentence1``/``sentence2``,
+                               ``question``/``sentence``, ``premise``/``hypothesis`` ... for pairs.
+``augmented_<text column>``    list of strings: the |B|-1 augmented samples of that text column. Every
+                               text column has one, and within a row all of them have the same length
+                               (which may differ between rows: groups may be ragged).
+``teacher_original``           list of floats: the teacher's class probabilities for x_i (length =
+                               number of labels), or ``[prediction]`` for regression.
+``teacher_augmented``          list of lists of floats: the teacher's output for every augmented sample,
+                               in the order of the ``augmented_*`` lists.
+=============================  ==========================================================================
+
+The teacher columns are required when the trainer uses teacher targets (``mmel_label_source="teacher"``,
+the paper's setting, Section 3.3) and optional otherwise. Pre-tokenized data follows the same rule: an
+``input_ids`` column (list of ints) with ``augmented_input_ids`` (list of lists of ints), and likewise
+for ``token_type_ids``/``attention_mask``. Any other column (``idx`` ...) is ignored.
+
+`mmel-augment` produces exactly this schema.
+
+Example:
+    >>> from datasets import Dataset
+    >>> ds = Dataset.from_dict({
+    ...     "sentence": ["a fine film"], "label": [1],
+    ...     "augmented_sentence": [["a great film", "a fine movie"]],
+    ...     "teacher_original": [[0.1, 0.9]], "teacher_augmented": [[[0.2, 0.8], [0.3, 0.7]]],
+    ... })
+    >>> validate_augmented_dataset(ds)
+    AugmentedSchema(sample_columns=('sentence',), label_column='label', has_teacher=True, teacher_width=2)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = [
+    "AUGMENTED_PREFIX",
+    "LABEL_COLUMNS",
+    "TEACHER_AUGMENTED_COLUMN",
+    "TEACHER_ORIGINAL_COLUMN",
+    "AugmentedSchema",
+    "SchemaError",
+    "augmented_column",
+    "find_sample_columns",
+    "validate_augmented_dataset",
+]
+
+AUGMENTED_PREFIX = "augmented_"
+TEACHER_ORIGINAL_COLUMN = "teacher_original"
+TEACHER_AUGMENTED_COLUMN = "teacher_augmented"
+LABEL_COLUMNS = ("label", "labels")
+
+
+class SchemaError(ValueError):
+    """A dataset does not follow the augmented-dataset schema; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class AugmentedSchema:
+    """What the validator learnt about a dataset.
+
+    Attributes:
+        sample_columns: the columns that make up one sample (text columns, or ``input_ids`` ...), in order.
+        label_column: ``label`` or ``labels``.
+        has_teacher: whether both teacher columns are present.
+        teacher_width: length of the teacher vectors (number of labels; 1 for regression), or None.
+    """
+
+    sample_columns: tuple[str, ...]
+    label_column: str
+    has_teacher: bool
+    teacher_width: int | None
+
+
+def augmented_column(column: str) -> str:
+    """The name of the column holding the augmented samples of ``column``."""
+    return AUGMENTED_PREFIX + column
+
+
+def find_sample_columns(column_names: list[str]) -> tuple[str, ...]:
+    """The columns X (in dataset order) that have an ``augmented_X`` companion."""
+    names = set(column_names)
+    return tuple(c for c in column_names if not c.startswith(AUGMENTED_PREFIX) and augmented_column(c) in names)
+
+
+def _first_bad_row(mask: pa.ChunkedArray | pa.Array) -> int | None:
+    bad = pc.indices_nonzero(pc.fill_null(pc.invert(mask), True))
+    return None if len(bad) == 0 else bad[0].as_py()
+
+
+def validate_augmented_dataset(dataset, require_teacher: bool = True, num_labels: int | None = None) -> AugmentedSchema:
+    """Check ``dataset`` against the schema above and return what it found.
+
+    The checks run on the Arrow table (no Python loop over rows). Errors name the column and, for
+    per-row problems, the first offending row.
+
+    Args:
+        dataset: a ``datasets.Dataset`` (one split).
+        require_teacher: demand the teacher columns (needed for teacher targets).
+        num_labels: if given, the teacher vectors must have this length.
+    Raises:
+        SchemaError: with a message that says what is missing and how to fix it.
+    """
+    from datasets import Dataset, DatasetDict
+
+    if isinstance(dataset, DatasetDict):
+        raise SchemaError(
+            f"expected one split but got a DatasetDict with splits {list(dataset)}; did you mean "
+            "dataset['train']?"
+        )
+    if not isinstance(dataset, Dataset):
+        raise SchemaError(f"expected a datasets.Dataset, got {type(dataset).__name__}")
+    columns = list(dataset.column_names)
+    if len(dataset) == 0:
+        raise SchemaError("the augmented dataset is empty")
+
+    label_column = next((c for c in LABEL_COLUMNS if c in columns), None)
+    if label_column is None:
+        raise SchemaError(f"no label column: expected one of {list(LABEL_COLUMNS)}, found columns {columns}")
+
+    orphans = [c for c in columns if c.startswith(AUGMENTED_PREFIX) and c[len(AUGMENTED_PREFIX):] not in columns]
+    if orphans:
+        raise SchemaError(
+            f"column(s) {orphans} hold augmented samples of column(s) "
+            f"{[c[len(AUGMENTED_PREFIX):] for c in orphans]}, which the dataset does not have"
+        )
+    sample_columns = find_sample_columns(columns)
+    if not sample_columns:
+        raise SchemaError(
+            "no augmented samples: expected a column 'augmented_<text column>' (a list of strings) beside each "
+            f"text column, found columns {columns}. Produce the dataset with `mmel-augment`, or train with "
+            "mmel_loss='none' on plain data."
+        )
+
+    table = dataset.data.table if hasattr(dataset.data, "table") else dataset.data
+    if dataset._indices is not None:  # a selected/shuffled view: validate what the user will train on
+        table = dataset.flatten_indices().data.table
+    lengths = None
+    for column in sample_columns:
+        aug = augmented_column(column)
+        if not pa.types.is_list(table.schema.field(aug).type) and not pa.types.is_large_list(table.schema.field(aug).type):
+            raise SchemaError(f"column '{aug}' must be a list of samples per row, found type {table.schema.field(aug).type}")
+        column_lengths = pc.list_value_length(table[aug])
+        if lengths is None:
+            lengths, first_aug = column_lengths, aug
+            continue
+        bad = _first_bad_row(pc.equal(column_lengths, lengths))
+        if bad is not None:
+            raise SchemaError(
+                f"row {bad}: '{aug}' has {column_lengths[bad].as_py()} samples but '{first_aug}' has "
+                f"{lengths[bad].as_py()}; every augmented column must list the same samples"
+            )
+
+    has_teacher = TEACHER_ORIGINAL_COLUMN in columns and TEACHER_AUGMENTED_COLUMN in columns
+    teacher_width = None
+    if require_teacher and not has_teacher:
+        missing = [c for c in (TEACHER_ORIGINAL_COLUMN, TEACHER_AUGMENTED_COLUMN) if c not in columns]
+        raise SchemaError(
+            f"missing teacher column(s) {missing}: teacher targets (mmel_label_source='teacher', Section 3.3) "
+            "need the teacher's outputs for every sample. Label the dataset with `mmel-augment --teacher ...`, "
+            "or train with mmel_label_source='original'."
+        )
+    if has_teacher:
+        original_widths = pc.list_value_length(table[TEACHER_ORIGINAL_COLUMN])
+        teacher_width = original_widths[0].as_py()
+        expected = num_labels if num_labels is not None else teacher_width
+        bad = _first_bad_row(pc.equal(original_widths, expected))
+        if bad is not None:
+            raise SchemaError(
+                f"row {bad}: '{TEACHER_ORIGINAL_COLUMN}' has {original_widths[bad].as_py()} values, expected "
+                f"{expected} (the number of labels; 1 for regression)"
+            )
+        teacher_augmented = table[TEACHER_AUGMENTED_COLUMN].combine_chunks()  # row indices below are global
+        augmented_counts = pc.list_value_length(teacher_augmented)
+        bad = _first_bad_row(pc.equal(augmented_counts, lengths))
+        if bad is not None:
+            raise SchemaError(
+                f"row {bad}: '{TEACHER_AUGMENTED_COLUMN}' has {augmented_counts[bad].as_py()} entries but there are "
+                f"{lengths[bad].as_py()} augmented samples"
+            )
+        inner_widths = pc.list_value_length(pc.list_flatten(teacher_augmented))
+        bad_inner = _first_bad_row(pc.equal(inner_widths, expected))
+        if bad_inner is not None:
+            parents = pc.list_parent_indices(teacher_augmented)
+            raise SchemaError(
+                f"row {parents[bad_inner].as_py()}: an entry of '{TEACHER_AUGMENTED_COLUMN}' has "
+                f"{inner_widths[bad_inner].as_py()} values, expected {expected}"
+            )
+    return AugmentedSchema(sample_columns, label_column, has_teacher, teacher_width)

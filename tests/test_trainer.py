@@ -1,0 +1,282 @@
+"""MMELTrainer as a drop-in Trainer: training, accumulation, equality in mode none, eval, resume, logging."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_augmented_dataset, make_tiny_bert
+from datasets import Dataset
+from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+from mmel_hf import MMELTrainer, MMELTrainingArguments, SchemaError
+
+
+def base_settings(tmp_path):
+    return dict(
+        output_dir=str(tmp_path / "out"),
+        report_to="none",
+        per_device_train_batch_size=4,
+        per_device_eval_batch_size=4,
+        max_steps=3,
+        learning_rate=1e-3,
+        logging_steps=1,
+        save_strategy="no",
+        use_cpu=True,
+        disable_tqdm=True,
+        seed=0,
+    )
+
+
+def make_args(tmp_path, **overrides):
+    return MMELTrainingArguments(**{**base_settings(tmp_path), **overrides})
+
+
+def parameters(model):
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+def assert_same_parameters(a, b, **tolerances):
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], msg=lambda m, n=name: f"{n}: {m}", **tolerances)
+
+
+@pytest.mark.parametrize(
+    "mode,label_source",
+    [("hard", "teacher"), ("soft", "teacher"), ("uniform", "teacher"), ("max", "original"), ("soft", "original")],
+)
+def test_parameters_change_after_train(tmp_path, tokenizer, tiny_bert, augmented_dataset, mode, label_source):
+    before = parameters(tiny_bert)
+    args = make_args(tmp_path, mmel_loss=mode, mmel_label_source=label_source)
+    assert args.remove_unused_columns  # the user's default stays on
+    trainer = MMELTrainer(model=tiny_bert, args=args, train_dataset=augmented_dataset, processing_class=tokenizer)
+    result = trainer.train()
+    assert math.isfinite(result.training_loss)
+    after = parameters(tiny_bert)
+    changed = [n for n in before if not torch.equal(before[n], after[n])]
+    assert "classifier.weight" in changed and any("encoder" in n for n in changed)
+
+
+def test_regression_with_num_labels_1(tmp_path, tokenizer):
+    dataset = make_augmented_dataset(regression=True)
+    for mode in ("hard", "soft"):
+        model = make_tiny_bert(tokenizer, num_labels=1)
+        before = parameters(model)
+        trainer = MMELTrainer(
+            model=model, args=make_args(tmp_path, mmel_loss=mode), train_dataset=dataset, processing_class=tokenizer
+        )
+        assert math.isfinite(trainer.train().training_loss)
+        assert not torch.equal(before["classifier.weight"], model.classifier.weight)
+
+
+def one_sgd_step(tmp_path, tokenizer, dataset, batch_size, accumulation, mode):
+    model = make_tiny_bert(tokenizer, seed=1)
+    args = make_args(
+        tmp_path,
+        mmel_loss=mode,
+        per_device_train_batch_size=batch_size,
+        gradient_accumulation_steps=accumulation,
+        max_steps=1,
+        optim="sgd",
+        learning_rate=0.5,
+        lr_scheduler_type="constant",
+        max_grad_norm=0.0,
+        weight_decay=0.0,
+    )
+    MMELTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer).train()
+    return parameters(model)
+
+
+@pytest.mark.parametrize("mode", ["hard", "soft"])
+def test_gradient_accumulation_equals_the_larger_batch(tmp_path, tokenizer, mode):
+    # Ragged groups: 2 x 4 groups must give the gradient of 8 groups, whatever the micro-batches' sizes.
+    dataset = make_augmented_dataset(num_rows=8, seed=3)
+    start = parameters(make_tiny_bert(tokenizer, seed=1))
+    full = one_sgd_step(tmp_path, tokenizer, dataset, batch_size=8, accumulation=1, mode=mode)
+    accumulated = one_sgd_step(tmp_path, tokenizer, dataset, batch_size=4, accumulation=2, mode=mode)
+    assert not torch.equal(full["classifier.weight"], start["classifier.weight"])
+    assert_same_parameters(full, accumulated, rtol=1e-5, atol=1e-6)
+
+
+def test_mode_none_equals_plain_trainer(tmp_path, tokenizer, augmented_dataset):
+    plain_model = make_tiny_bert(tokenizer, seed=2, dropout=0.1)
+    originals = augmented_dataset.select_columns(["sentence", "label"])
+    tokenized = originals.map(lambda row: tokenizer(row["sentence"], truncation=True), remove_columns=["sentence"])
+    plain_args = TrainingArguments(**base_settings(tmp_path))
+    Trainer(
+        model=plain_model,
+        args=plain_args,
+        train_dataset=tokenized,
+        data_collator=DataCollatorWithPadding(tokenizer),
+    ).train()
+
+    mmel_model = make_tiny_bert(tokenizer, seed=2, dropout=0.1)
+    MMELTrainer(
+        model=mmel_model,
+        args=make_args(tmp_path, mmel_loss="none"),
+        train_dataset=augmented_dataset,
+        processing_class=tokenizer,
+    ).train()
+    assert_same_parameters(parameters(plain_model), parameters(mmel_model), rtol=0, atol=0)
+
+
+def test_evaluate_on_plain_and_on_augmented_batches(tmp_path, tokenizer, tiny_bert, augmented_dataset):
+    plain_eval = Dataset.from_dict({"sentence": ["a good film", "a bad film", "good fun", "bad jokes", "fine"],
+                                    "label": [1, 0, 1, 0, 1]})
+
+    def accuracy(prediction):
+        return {"accuracy": float((prediction.predictions.argmax(-1) == prediction.label_ids).mean())}
+
+    trainer = MMELTrainer(
+        model=tiny_bert,
+        args=make_args(tmp_path),
+        train_dataset=augmented_dataset,
+        eval_dataset={"plain": plain_eval, "augmented": augmented_dataset},
+        processing_class=tokenizer,
+        compute_metrics=accuracy,
+    )
+    trainer.train()
+    metrics = trainer.evaluate()
+    assert {"eval_plain_loss", "eval_plain_accuracy", "eval_augmented_loss", "eval_augmented_accuracy"} <= set(metrics)
+    # Plain evaluation is exactly Trainer's: the mean cross-entropy of the model's own loss.
+    encoded = tokenizer(list(plain_eval["sentence"]), padding=True, return_tensors="pt")
+    with torch.no_grad():
+        expected = tiny_bert(**encoded, labels=torch.tensor(list(plain_eval["label"]))).loss.item()
+    assert metrics["eval_plain_loss"] == pytest.approx(expected, rel=1e-4)
+    # Predictions on augmented rows are one per original, in order.
+    prediction = trainer.predict(augmented_dataset)
+    assert prediction.predictions.shape == (len(augmented_dataset), 2)
+    np.testing.assert_array_equal(prediction.label_ids, np.array(list(augmented_dataset["label"])))
+
+
+def test_checkpoint_resume_continues_exactly(tmp_path, tokenizer, augmented_dataset):
+    common = dict(max_steps=4, save_strategy="steps", save_steps=2, mmel_loss="hard")
+    model = make_tiny_bert(tokenizer, seed=4)
+    MMELTrainer(model=model, args=make_args(tmp_path, **common), train_dataset=augmented_dataset,
+                processing_class=tokenizer).train()
+    uninterrupted = parameters(model)
+    checkpoint = tmp_path / "out" / "checkpoint-2"
+    assert (checkpoint / "model.safetensors").exists() and (checkpoint / "trainer_state.json").exists()
+
+    resumed_model = make_tiny_bert(tokenizer, seed=99)
+    resumed = MMELTrainer(model=resumed_model, args=make_args(tmp_path, **common),
+                          train_dataset=augmented_dataset, processing_class=tokenizer)
+    resumed.train(resume_from_checkpoint=str(checkpoint))
+    assert resumed.state.global_step == 4
+    assert_same_parameters(uninterrupted, parameters(resumed_model), rtol=1e-5, atol=1e-6)
+
+
+def test_diagnostics_are_logged_and_exact_for_uniform_weights(tmp_path, tokenizer, tiny_bert):
+    dataset = make_augmented_dataset(num_rows=8, ragged=False, num_augmented=2)
+    # One epoch in one logging window: the logged values cover the whole dataset.
+    args = make_args(tmp_path, mmel_loss="uniform", max_steps=-1, num_train_epochs=1, logging_steps=2)
+    trainer = MMELTrainer(model=tiny_bert, args=args, train_dataset=dataset, processing_class=tokenizer)
+    trainer.train()
+    logged = next(entry for entry in trainer.state.log_history if "mmel/weight_entropy" in entry)
+    assert logged["mmel/weight_entropy"] == pytest.approx(math.log(3), rel=1e-6)  # uniform over |B| = 3
+    assert logged["mmel/max_weight"] == pytest.approx(1 / 3, rel=1e-6)
+    teacher_classes = [
+        [int(np.argmax(row["teacher_original"])) != int(np.argmax(t)) for t in row["teacher_augmented"]]
+        for row in dataset
+    ]
+    expected = sum(map(sum, teacher_classes)) / sum(map(len, teacher_classes))
+    assert logged["mmel/teacher_disagreement"] == pytest.approx(expected)
+
+
+def test_small_lambda_concentrates_the_logged_weights(tmp_path, tokenizer, augmented_dataset):
+    logged = {}
+    for mode, lambda_p in (("uniform", 1.0), ("hard", 1.0), ("hard", 0.01)):
+        trainer = MMELTrainer(model=make_tiny_bert(tokenizer), train_dataset=augmented_dataset, processing_class=tokenizer,
+                              args=make_args(tmp_path, mmel_loss=mode, mmel_lambda_p=lambda_p, max_steps=1))
+        trainer.train()
+        logged[(mode, lambda_p)] = next(e for e in trainer.state.log_history if "mmel/max_weight" in e)
+    # Same model, same first batch: entropy falls and the top weight grows as lambda_P shrinks (Remark 2).
+    entropies = [logged[k]["mmel/weight_entropy"] for k in (("uniform", 1.0), ("hard", 1.0), ("hard", 0.01))]
+    max_weights = [logged[k]["mmel/max_weight"] for k in (("uniform", 1.0), ("hard", 1.0), ("hard", 0.01))]
+    assert entropies[0] > entropies[1] > entropies[2]
+    assert max_weights[0] < max_weights[1] < max_weights[2] <= 1
+
+
+def test_pretokenized_rows_and_a_plain_torch_model(tmp_path, tokenizer, augmented_dataset):
+    def encode(row):
+        out = tokenizer(row["sentence"])
+        aug = tokenizer(row["augmented_sentence"]) if row["augmented_sentence"] else {"input_ids": []}
+        return {"input_ids": out["input_ids"], "augmented_input_ids": aug["input_ids"]}
+
+    tokenized = augmented_dataset.map(encode, remove_columns=["sentence", "augmented_sentence"])
+
+    class BagOfWords(torch.nn.Module):  # any model that returns logits
+        def __init__(self):
+            super().__init__()
+            self.embedding = torch.nn.EmbeddingBag(tokenizer.vocab_size, 2, mode="mean")
+
+        def forward(self, input_ids, attention_mask=None, labels=None):
+            logits = self.embedding(input_ids, per_sample_weights=None) if attention_mask is None else (
+                (self.embedding.weight[input_ids] * attention_mask.unsqueeze(-1)).sum(1) / attention_mask.sum(1, keepdim=True)
+            )
+            loss = None if labels is None else torch.nn.functional.cross_entropy(logits, labels)
+            return {"loss": loss, "logits": logits}
+
+    model = BagOfWords()
+    before = model.embedding.weight.detach().clone()
+    trainer = MMELTrainer(model=model, args=make_args(tmp_path, learning_rate=0.1), train_dataset=tokenized,
+                          processing_class=tokenizer)
+    trainer.train()
+    assert not torch.equal(before, model.embedding.weight)
+
+
+def test_sentence_pairs_are_encoded_together(tmp_path, tokenizer):
+    dataset = make_augmented_dataset(pair=True)
+    model = make_tiny_bert(tokenizer)
+    trainer = MMELTrainer(model=model, args=make_args(tmp_path), train_dataset=dataset, processing_class=tokenizer)
+    assert trainer.data_collator.text_columns == ("question", "sentence")
+    batch = trainer.data_collator([dataset[0]])
+    assert (batch["token_type_ids"] == 1).any()
+    trainer.train()
+
+
+def test_clear_errors(tmp_path, tokenizer, tiny_bert, augmented_dataset):
+    with pytest.raises(TypeError, match="MMELTrainingArguments"):
+        MMELTrainer(model=tiny_bert, args=TrainingArguments(output_dir=str(tmp_path), report_to="none"),
+                    train_dataset=augmented_dataset, processing_class=tokenizer)
+    with pytest.raises(ValueError, match="processing_class=tokenizer"):
+        MMELTrainer(model=tiny_bert, args=make_args(tmp_path), train_dataset=augmented_dataset)
+    with pytest.raises(SchemaError, match="teacher_original"):
+        MMELTrainer(model=tiny_bert, args=make_args(tmp_path), processing_class=tokenizer,
+                    train_dataset=augmented_dataset.remove_columns(["teacher_original", "teacher_augmented"]))
+    # ... but original labels need no teacher.
+    MMELTrainer(model=tiny_bert, args=make_args(tmp_path, mmel_label_source="original"), processing_class=tokenizer,
+                train_dataset=augmented_dataset.remove_columns(["teacher_original", "teacher_augmented"]))
+    with pytest.raises(SchemaError, match="augmented_"):
+        MMELTrainer(model=tiny_bert, args=make_args(tmp_path), processing_class=tokenizer,
+                    train_dataset=augmented_dataset.select_columns(["sentence", "label"]))
+
+
+@pytest.mark.parametrize(
+    "overrides,match",
+    [
+        ({"mmel_loss": "hardest"}, "mmel_loss='hardest'"),
+        ({"mmel_lambda_p": 0.0}, "mmel_lambda_p=0.0.*'max'"),
+        ({"mmel_lambda_p": float("inf")}, "mmel_lambda_p=inf.*'uniform'"),
+        ({"mmel_loss": "soft", "mmel_lambda_t": -1.0}, "mmel_lambda_t=-1.0"),
+        ({"mmel_label_source": "gold"}, "mmel_label_source='gold'"),
+        ({"mmel_regression_threshold": -0.1}, "mmel_regression_threshold"),
+        ({"max_length": 0}, "max_length=0"),
+    ],
+)
+def test_arguments_are_validated(tmp_path, overrides, match):
+    with pytest.raises(ValueError, match=match):
+        make_args(tmp_path, **overrides)
+
+
+def test_arguments_parse_from_the_command_line(tmp_path):
+    from transformers import HfArgumentParser
+
+    (args,) = HfArgumentParser(MMELTrainingArguments).parse_args_into_dataclasses(
+        ["--output_dir", str(tmp_path), "--mmel-loss", "soft", "--mmel_lambda_t", "2", "--report_to", "none",
+         "--mmel_detach_soft_target", "false"]
+    )
+    assert (args.mmel_loss, args.mmel_lambda_t, args.mmel_detach_soft_target) == ("soft", 2.0, False)
+    assert make_args(tmp_path, mmel_loss="max").effective_lambda_p == 0.0
+    assert make_args(tmp_path, mmel_loss="uniform").effective_lambda_p == math.inf
