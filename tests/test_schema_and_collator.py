@@ -1,0 +1,117 @@
+"""The augmented-dataset schema's validator and the grouped collator."""
+
+import pytest
+import torch
+from conftest import make_augmented_dataset
+from datasets import Dataset, DatasetDict, concatenate_datasets
+from transformers import DataCollatorWithPadding
+
+from mmel_hf import MMELDataCollator, SchemaError, validate_augmented_dataset
+
+
+def test_valid_dataset_is_described():
+    schema = validate_augmented_dataset(make_augmented_dataset())
+    assert schema.sample_columns == ("sentence",)
+    assert (schema.label_column, schema.has_teacher, schema.teacher_width) == ("label", True, 2)
+    pair = validate_augmented_dataset(make_augmented_dataset(pair=True, regression=True))
+    assert pair.sample_columns == ("question", "sentence") and pair.teacher_width == 1
+
+
+def with_column(dataset, name, values):
+    return dataset.remove_columns([name]).add_column(name, values) if name in dataset.column_names else dataset.add_column(name, values)
+
+
+@pytest.mark.parametrize(
+    "mutate,match",
+    [
+        (lambda d: DatasetDict(train=d), r"did you mean dataset\['train'\]"),
+        (lambda d: d.select([]), "empty"),
+        (lambda d: d.rename_column("label", "target"), "no label column"),
+        (lambda d: d.remove_columns(["sentence"]), r"\['augmented_sentence'\].*\['sentence'\]"),
+        (lambda d: d.remove_columns(["augmented_sentence"]), "no augmented samples.*mmel-augment"),
+        (lambda d: d.remove_columns(["teacher_augmented"]), r"missing teacher column\(s\) \['teacher_augmented'\]"),
+        (lambda d: with_column(d, "augmented_sentence", ["x"] * len(d)), "must be a list"),
+    ],
+)
+def test_schema_errors_say_what_is_missing(mutate, match):
+    with pytest.raises(SchemaError, match=match):
+        validate_augmented_dataset(mutate(make_augmented_dataset()))
+
+
+def test_schema_errors_name_the_first_bad_row():
+    dataset = make_augmented_dataset(pair=True, ragged=False, num_augmented=2)
+    rows = dataset.to_list()
+    rows[5]["augmented_question"] = rows[5]["augmented_question"][:1]
+    with pytest.raises(SchemaError, match="row 5: 'augmented_sentence' has 2 samples but 'augmented_question' has 1"):
+        validate_augmented_dataset(Dataset.from_list(rows))
+
+    rows = make_augmented_dataset(ragged=False, num_augmented=2).to_list()
+    rows[3]["teacher_augmented"] = rows[3]["teacher_augmented"][:1]
+    with pytest.raises(SchemaError, match="row 3: 'teacher_augmented' has 1 entries but there are 2"):
+        validate_augmented_dataset(Dataset.from_list(rows))
+
+    rows = make_augmented_dataset(ragged=False, num_augmented=2).to_list()
+    rows[7]["teacher_augmented"][1] = [0.2, 0.3, 0.5]
+    with pytest.raises(SchemaError, match="row 7: an entry of 'teacher_augmented' has 3 values, expected 2"):
+        validate_augmented_dataset(Dataset.from_list(rows))
+
+    with pytest.raises(SchemaError, match="row 0: 'teacher_original' has 2 values, expected 3"):
+        validate_augmented_dataset(make_augmented_dataset(), num_labels=3)
+
+    # Row numbers stay global across Arrow chunks.
+    chunked = concatenate_datasets([make_augmented_dataset(ragged=False, num_augmented=2)] * 2)
+    rows = chunked.to_list()
+    rows[20]["teacher_augmented"][0] = [1.0]
+    with pytest.raises(SchemaError, match="row 20"):
+        validate_augmented_dataset(concatenate_datasets([Dataset.from_list(rows[:16]), Dataset.from_list(rows[16:])]))
+
+
+def test_teacher_is_optional_for_original_labels():
+    dataset = make_augmented_dataset().remove_columns(["teacher_original", "teacher_augmented"])
+    assert validate_augmented_dataset(dataset, require_teacher=False).has_teacher is False
+
+
+def test_collator_flattens_groups_in_order(tokenizer):
+    dataset = make_augmented_dataset(num_rows=6, seed=5)
+    rows = [dataset[i] for i in range(6)]
+    batch = MMELDataCollator(tokenizer)(rows)
+    sizes = [1 + len(r["augmented_sentence"]) for r in rows]
+    assert batch["mmel_group_mask"].sum(1).tolist() == sizes
+    assert batch["input_ids"].shape[0] == sum(sizes) == batch["mmel_teacher"].shape[0]
+    assert batch["labels"].tolist() == [r["label"] for r in rows] and batch["labels"].dtype == torch.long
+    texts = [t for r in rows for t in [r["sentence"], *r["augmented_sentence"]]]
+    decoded = tokenizer.batch_decode(batch["input_ids"], skip_special_tokens=True)
+    assert decoded == texts
+    teacher = [t for r in rows for t in [r["teacher_original"], *r["teacher_augmented"]]]
+    torch.testing.assert_close(batch["mmel_teacher"], torch.tensor(teacher))
+
+
+def test_collator_plain_rows_match_data_collator_with_padding(tokenizer):
+    rows = [{"sentence": "a good film", "label": 1}, {"sentence": "the plot is bad and long", "label": 0}]
+    ours = MMELDataCollator(tokenizer, text_columns=("sentence",))(rows)
+    reference = DataCollatorWithPadding(tokenizer)(
+        [{**tokenizer(r["sentence"], truncation=True), "label": r["label"]} for r in rows]
+    )
+    assert ours.keys() == reference.keys()
+    for key in ours:
+        torch.testing.assert_close(ours[key], reference[key])
+    regression = MMELDataCollator(tokenizer, text_columns=("sentence",))([{"sentence": "x", "label": 2.5}])
+    assert regression["labels"].dtype == torch.float32
+
+
+def test_collator_without_augmented_samples_and_truncation(tokenizer):
+    rows = [make_augmented_dataset()[0]]
+    plain = MMELDataCollator(tokenizer, include_augmented=False)(rows)
+    assert "mmel_group_mask" not in plain and plain["input_ids"].shape[0] == 1
+    short = MMELDataCollator(tokenizer, max_length=4)([{"sentence": "one two three four five six", "label": 0,
+                                                         "augmented_sentence": ["seven eight nine ten eleven"]}])
+    assert short["input_ids"].shape == (2, 4)
+
+
+def test_collator_errors(tokenizer):
+    with pytest.raises(SchemaError, match="neither 'input_ids' nor the text columns"):
+        MMELDataCollator(tokenizer)([{"text": "a", "label": 0}])
+    with pytest.raises(SchemaError, match="different numbers of samples"):
+        MMELDataCollator(tokenizer)([{"q": "a", "s": "b", "label": 0, "augmented_q": ["c"], "augmented_s": []}])
+    with pytest.raises(SchemaError, match="gold label"):
+        MMELDataCollator(tokenizer)([{"s": "a", "augmented_s": ["b"]}])
