@@ -75,7 +75,8 @@ class MMELTrainer(Trainer):
             **kwargs,
         )
         self._loss_scaled_for_ga: bool | None = None
-        self._diagnostics = {mode: torch.zeros(len(_DIAGNOSTICS), dtype=torch.float64) for mode in ("train", "eval")}
+        # Running sums per mode, kept on the model's device so that logging never forces a sync per step.
+        self._diagnostics: dict[str, torch.Tensor | None] = {"train": None, "eval": None}
 
     @staticmethod
     def _default_collator(args, train_dataset, processing_class) -> MMELDataCollator:
@@ -207,14 +208,19 @@ class MMELTrainer(Trainer):
             sums += [group_mask[:, 1:].sum(), disagree.sum()]
         else:
             sums += [torch.zeros((), device=weights.device)] * 2
-        totals = torch.stack([s.to(torch.float64) for s in sums])
-        if self.args.world_size > 1:
-            totals = self.accelerator.reduce(totals, reduction="sum")
-        self._diagnostics["train" if training else "eval"] += totals.cpu()
+        totals = torch.stack([s.float() for s in sums])  # float32: MPS has no float64
+        mode = "train" if training else "eval"
+        previous = self._diagnostics[mode]
+        self._diagnostics[mode] = totals if previous is None else previous + totals
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         mode = "eval" if any(key.startswith("eval_") for key in logs) else "train"
-        totals = dict(zip(_DIAGNOSTICS, self._diagnostics[mode].tolist()))
+        sums = self._diagnostics[mode]
+        if sums is None:
+            sums = torch.zeros(len(_DIAGNOSTICS), device=self.args.device)
+        if self.args.world_size > 1:  # every process logs, so this collective is reached by all of them
+            sums = self.accelerator.reduce(sums, reduction="sum")
+        totals = dict(zip(_DIAGNOSTICS, sums.tolist()))
         prefix = "eval_" if mode == "eval" else ""
         metrics = {}
         if totals["groups"] > 0:
@@ -222,5 +228,5 @@ class MMELTrainer(Trainer):
             metrics[f"{prefix}mmel/max_weight"] = totals["max_weight"] / totals["groups"]
         if totals["augmented"] > 0:
             metrics[f"{prefix}mmel/teacher_disagreement"] = totals["disagreements"] / totals["augmented"]
-        self._diagnostics[mode].zero_()
+        self._diagnostics[mode] = None
         super().log({**logs, **metrics}, start_time)

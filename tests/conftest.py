@@ -1,75 +1,8 @@
-"""Tiny models from configs and small augmented datasets in the schema of mmel_hf.schema."""
-
-import random
+"""Fixtures for tests/ (the tokenizer fixture lives in the root conftest.py)."""
 
 import pytest
-import torch
-from datasets import Dataset
-from transformers import BertConfig, BertForSequenceClassification
 
-WORDS = {
-    "good": ["great", "fine", "lovely", "superb"],
-    "bad": ["awful", "poor", "dull", "weak"],
-    "film": ["movie", "picture", "story", "show"],
-}
-POSITIVE = ["a good film", "the acting is good", "good fun for the whole family", "a good and honest film"]
-NEGATIVE = ["a bad film", "the plot is bad", "bad jokes and a bad ending", "this film is bad"]
-
-
-def augment(sentence: str, rng: random.Random, count: int) -> list[str]:
-    """Word substitutions from a fixed table: stand-ins for fill-mask samples."""
-    samples = []
-    for _ in range(count):
-        words = [rng.choice(WORDS[w]) if w in WORDS and rng.random() < 0.7 else w for w in sentence.split()]
-        samples.append(" ".join(words))
-    return samples
-
-
-def make_augmented_dataset(num_rows=16, seed=0, regression=False, ragged=True, num_augmented=3, pair=False):
-    rng = random.Random(seed)
-    generator = torch.Generator().manual_seed(seed)
-    rows = {"sentence": [], "label": [], "augmented_sentence": [], "teacher_original": [], "teacher_augmented": []}
-    if pair:
-        rows.update({"question": [], "augmented_question": []})
-    for i in range(num_rows):
-        positive = i % 2 == 0
-        sentence = rng.choice(POSITIVE if positive else NEGATIVE)
-        count = rng.randint(0, num_augmented) if ragged else num_augmented
-        rows["sentence"].append(sentence)
-        rows["augmented_sentence"].append(augment(sentence, rng, count))
-        if pair:
-            rows["question"].append("is it good ?")
-            rows["augmented_question"].append(["is it fine ?"] * count)
-        if regression:
-            rows["label"].append(4.0 if positive else 1.0)
-            values = (torch.rand(count + 1, generator=generator) * 2 + (3.0 if positive else 0.5)).tolist()
-            rows["teacher_original"].append([values[0]])
-            rows["teacher_augmented"].append([[v] for v in values[1:]])
-        else:
-            rows["label"].append(int(positive))
-            probs = torch.softmax(torch.randn(count + 1, 2, generator=generator) * 2, -1).tolist()
-            rows["teacher_original"].append(probs[0])
-            rows["teacher_augmented"].append(probs[1:])
-    if pair:  # the model's order: question first
-        order = ["question", "sentence", "label", "augmented_question", "augmented_sentence"]
-        rows = {k: rows[k] for k in order + ["teacher_original", "teacher_augmented"]}
-    return Dataset.from_dict(rows)
-
-
-def make_tiny_bert(tokenizer, num_labels=2, seed=0, dropout=0.0):
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        num_labels=num_labels,
-        hidden_dropout_prob=dropout,
-        attention_probs_dropout_prob=dropout,
-    )
-    return BertForSequenceClassification(config)
+from builders import make_augmented_dataset, make_tiny_bert
 
 
 @pytest.fixture

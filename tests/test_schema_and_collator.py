@@ -2,11 +2,12 @@
 
 import pytest
 import torch
-from conftest import make_augmented_dataset
 from datasets import Dataset, DatasetDict, concatenate_datasets
 from transformers import DataCollatorWithPadding
 
 from mmel_hf import MMELDataCollator, SchemaError, validate_augmented_dataset
+
+from builders import make_augmented_dataset
 
 
 def test_valid_dataset_is_described():

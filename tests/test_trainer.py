@@ -5,11 +5,12 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import make_augmented_dataset, make_tiny_bert
 from datasets import Dataset
 from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
 from mmel_hf import MMELTrainer, MMELTrainingArguments, SchemaError
+
+from builders import make_augmented_dataset, make_tiny_bert
 
 
 def base_settings(tmp_path):

@@ -1,0 +1,66 @@
+"""GLUE metrics with scikit-learn and scipy behind the interface of ``evaluate.load("glue", task)``.
+
+``evaluate``'s metric scripts live on the Hub, so ``evaluate.load`` fails offline; these give the same
+keys and values (Matthews correlation for CoLA, Pearson/Spearman for STS-B, accuracy and F1 for MRPC and
+QQP, accuracy elsewhere; Section 4.2) with no download.
+
+Example:
+    >>> GlueMetric("mrpc").compute(predictions=[1, 0, 1, 1], references=[1, 0, 0, 1])
+    {'accuracy': 0.75, 'f1': 0.8}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+__all__ = ["GLUE_METRIC_TASKS", "GlueMetric", "glue_compute_metrics"]
+
+_ACCURACY_TASKS = ("sst2", "mnli", "mnli_matched", "mnli_mismatched", "qnli", "rte", "wnli", "hans", "ax")
+GLUE_METRIC_TASKS = ("cola", "stsb", "mrpc", "qqp", *_ACCURACY_TASKS)
+
+
+class GlueMetric:
+    """``GlueMetric(task).compute(predictions=..., references=...)`` like ``evaluate.load("glue", task)``."""
+
+    def __init__(self, task: str):
+        if task not in GLUE_METRIC_TASKS:
+            raise ValueError(f"unknown GLUE task {task!r}; expected one of {list(GLUE_METRIC_TASKS)}")
+        self.task = task
+
+    @property
+    def is_regression(self) -> bool:
+        return self.task == "stsb"
+
+    def compute(self, *, predictions: Sequence, references: Sequence) -> dict[str, float]:
+        from scipy.stats import pearsonr, spearmanr
+        from sklearn.metrics import f1_score, matthews_corrcoef
+
+        predictions, references = np.asarray(predictions), np.asarray(references)
+        if predictions.shape != references.shape:
+            raise ValueError(f"predictions {predictions.shape} and references {references.shape} differ in shape")
+        if self.task == "stsb":
+            return {
+                "pearson": float(pearsonr(references, predictions)[0]),
+                "spearmanr": float(spearmanr(references, predictions)[0]),
+            }
+        if self.task == "cola":
+            return {"matthews_correlation": float(matthews_corrcoef(references, predictions))}
+        accuracy = float((predictions == references).mean())
+        if self.task in ("mrpc", "qqp"):
+            return {"accuracy": accuracy, "f1": float(f1_score(references, predictions))}
+        return {"accuracy": accuracy}
+
+
+def glue_compute_metrics(task: str) -> Callable:
+    """A ``compute_metrics`` for (MMEL)Trainer: logits -> class ids (or values for STS-B) -> GLUE metrics."""
+    metric = GlueMetric(task)
+
+    def compute_metrics(prediction) -> dict[str, float]:
+        logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+        logits = np.asarray(logits)
+        predicted = logits.reshape(-1) if metric.is_regression else logits.argmax(axis=-1)
+        return metric.compute(predictions=predicted, references=np.asarray(prediction.label_ids).reshape(-1))
+
+    return compute_metrics
