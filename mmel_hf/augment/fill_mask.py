@@ -1,0 +1,309 @@
+"""Algorithm 2 of the paper (Appendix C), batched: fill-mask augmentation by greedy or beam search.
+
+For every sentence x (its word pieces, special tokens excluded, length L):
+
+1. k = round(ratio * L) positions p_1..p_k are drawn once, in random order, from a generator seeded by
+   ``(seed, example id, segment)``; all |B|-1 augmented samples of x share them. Ties round half up
+   (``floor(ratio * L + 0.5)``) and k is at least 1, so a one-piece sentence still gets one position.
+2. **Greedy** (Algorithm 2): every position is masked; sample i takes the i-th most likely token at p_1,
+   then each later p_j takes the most likely token from a new forward pass over the partially filled
+   sample. **Beam** (Yang et al., 2018): beam search over the same order with width |B|-1, keeping the
+   |B|-1 best completions by summed log-probability (distinct by construction).
+3. Special tokens, ``[UNK]`` and bracketed vocabulary entries (``[unused0]``) are never predicted, nor a
+   ``##`` continuation at the start of a sentence, so decoded text is clean.
+
+Sentences longer than ``max_length - 2`` pieces are augmented in their first ``max_length - 2`` pieces;
+the rest is kept as it is. Pairs are augmented sentence by sentence (the paper's choice) or concatenated
+as one sequence (``[CLS] a [SEP] b [SEP]``, positions drawn over both).
+
+The work is batched: sentences are sorted by length, each forward pass takes up to ``batch_size``
+sequences (all augmented samples of several sentences at the same step), sentences with fewer positions
+drop out as they finish, and the vocabulary projection runs only on the hidden state of the position
+being filled.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+__all__ = ["FillMaskAugmenter", "num_positions", "sample_positions"]
+
+_BRACKETED = re.compile(r"^\[.*\]$")
+
+
+def num_positions(length: int, ratio: float) -> int:
+    """k of Algorithm 2: ``round(ratio * length)``, ties up, at least 1 and at most ``length``."""
+    return min(length, max(1, math.floor(ratio * length + 0.5)))
+
+
+def sample_positions(length: int, ratio: float, seed: int, example_id: int, segment: int = 0) -> np.ndarray:
+    """The fill order p_1..p_k for one sentence; depends only on its arguments (not on batching)."""
+    rng = np.random.default_rng([seed, example_id, segment])
+    return rng.permutation(length)[: num_positions(length, ratio)]
+
+
+@dataclass
+class _Item:
+    """One sequence to augment: its ids, the indices of content pieces, and where to put the tail back."""
+
+    input_ids: list[int]
+    token_type_ids: list[int]
+    fill_order: list[int]  # indices into input_ids
+    segment_starts: tuple[int, ...]  # first content index of each segment (no ## there)
+    separator: int | None  # index of the [SEP] between a pair, None for one sentence
+    tails: tuple[list[int], ...]  # pieces cut by max_length, per segment
+
+
+class FillMaskAugmenter:
+    """Augment sentences with a masked language model by Algorithm 2 (greedy) or beam search.
+
+    Args:
+        model: any ``AutoModelForMaskedLM`` (its head is applied only where tokens are filled when it has a
+            ``cls``, ``lm_head`` or ``predictions`` module; otherwise the full logits are gathered).
+        tokenizer: its tokenizer.
+        num_augmented: |B|-1, the augmented samples per sentence.
+        ratio: fraction of word pieces to replace (0.4 in the paper).
+        search: ``"greedy"`` or ``"beam"``.
+        seed: seeds the positions (with each example's id).
+        max_length: the longest sequence the model sees, special tokens included.
+        batch_size: sequences per forward pass.
+        precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (autocast; fp16 only on GPU).
+        show_progress: a tqdm bar over sentences.
+    """
+
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        num_augmented: int = 4,
+        ratio: float = 0.4,
+        search: str = "greedy",
+        seed: int = 0,
+        max_length: int = 128,
+        batch_size: int = 256,
+        precision: str = "fp32",
+        show_progress: bool = False,
+    ):
+        if num_augmented < 1:
+            raise ValueError(f"num_augmented={num_augmented}: need at least one augmented sample (|B| >= 2)")
+        if not 0 < ratio <= 1:
+            raise ValueError(f"ratio={ratio} must be in (0, 1]")
+        if search not in ("greedy", "beam"):
+            raise ValueError(f"search={search!r} must be 'greedy' or 'beam'")
+        if precision not in ("fp32", "bf16", "fp16"):
+            raise ValueError(f"precision={precision!r} must be 'fp32', 'bf16' or 'fp16'")
+        if tokenizer.mask_token_id is None:
+            raise ValueError(f"{type(tokenizer).__name__} has no mask token: a fill-mask model is needed")
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.num_augmented = num_augmented
+        self.ratio = ratio
+        self.search = search
+        self.seed = seed
+        self.max_length = max_length
+        self.batch_size = max(batch_size, num_augmented)
+        self.precision = precision
+        self.show_progress = show_progress
+        self.device = next(model.parameters()).device
+        self._encoder, self._head = self._split_model(model)
+        vocab = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+        banned = torch.zeros(len(tokenizer), dtype=torch.bool)
+        banned[[i for i, t in enumerate(vocab) if t is not None and _BRACKETED.match(t)]] = True
+        banned[[i for i in tokenizer.all_special_ids if i < len(banned)]] = True
+        if tokenizer.unk_token_id is not None:
+            banned[tokenizer.unk_token_id] = True
+        continuation = torch.tensor([t is not None and t.startswith("##") for t in vocab])
+        num_logits = model.get_output_embeddings().weight.shape[0] if model.get_output_embeddings() is not None else len(banned)
+        pad = max(0, num_logits - len(banned))  # vocabularies padded to a multiple of 8 ...
+        self._banned = torch.cat([banned, torch.ones(pad, dtype=torch.bool)]).to(self.device)
+        self._banned_at_start = (self._banned | torch.cat([continuation, torch.zeros(pad, dtype=torch.bool)]).to(self.device))
+
+    @staticmethod
+    def _split_model(model):
+        for name in ("cls", "lm_head", "predictions"):
+            head = getattr(model, name, None)
+            if isinstance(head, torch.nn.Module):
+                return model.base_model, head
+        return None, None
+
+    # -- Building sequences -------------------------------------------------------------------------
+
+    def _pieces(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _single(self, text: str, example_id: int, segment: int) -> _Item:
+        pieces = self._pieces(text)
+        if not pieces:
+            raise ValueError(f"example {example_id}: empty text cannot be augmented")
+        budget = self.max_length - 2
+        head, tail = pieces[:budget], pieces[budget:]
+        order = sample_positions(len(head), self.ratio, self.seed, example_id, segment) + 1
+        ids = [self.tokenizer.cls_token_id, *head, self.tokenizer.sep_token_id]
+        return _Item(ids, [0] * len(ids), order.tolist(), (1,), None, (tail,))
+
+    def _pair(self, text_a: str, text_b: str, example_id: int) -> _Item:
+        a, b = self._pieces(text_a), self._pieces(text_b)
+        if not a or not b:
+            raise ValueError(f"example {example_id}: empty text cannot be augmented")
+        budget = self.max_length - 3
+        keep_a = min(len(a), max(budget // 2, budget - len(b)))
+        keep_b = min(len(b), budget - keep_a)
+        (a, tail_a), (b, tail_b) = (a[:keep_a], a[keep_a:]), (b[:keep_b], b[keep_b:])
+        cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
+        ids = [cls, *a, sep, *b, sep]
+        types = [0] * (len(a) + 2) + [1] * (len(b) + 1)
+        content = np.array([*range(1, len(a) + 1), *range(len(a) + 2, len(a) + 2 + len(b))])
+        order = content[sample_positions(len(content), self.ratio, self.seed, example_id, 0)]
+        return _Item(ids, types, order.tolist(), (1, len(a) + 2), len(a) + 1, (tail_a, tail_b))
+
+    # -- Public API ---------------------------------------------------------------------------------
+
+    def augment(
+        self,
+        texts: Sequence[str],
+        example_ids: Sequence[int] | None = None,
+        texts_pair: Sequence[str] | None = None,
+        separate: bool = True,
+    ) -> list[list[tuple[str, ...]]]:
+        """Augment single sentences or sentence pairs.
+
+        Args:
+            texts: the (first) sentences.
+            example_ids: each example's identity for seeding (default: its index in ``texts``).
+            texts_pair: second sentences of pairs, or None.
+            separate: for pairs, augment each sentence on its own (the paper's choice) or both together.
+        Returns:
+            For each example, ``num_augmented`` tuples of texts (one text, or a pair).
+        """
+        example_ids = list(range(len(texts))) if example_ids is None else list(example_ids)
+        if len(example_ids) != len(texts) or (texts_pair is not None and len(texts_pair) != len(texts)):
+            raise ValueError("texts, texts_pair and example_ids must have the same length")
+        if texts_pair is None:
+            filled = self._run([self._single(t, i, 0) for t, i in zip(texts, example_ids)])
+            return [[(s,) for s in samples] for samples in filled]
+        if separate:
+            first = self._run([self._single(t, i, 0) for t, i in zip(texts, example_ids)])
+            second = self._run([self._single(t, i, 1) for t, i in zip(texts_pair, example_ids)])
+            return [list(zip(a, b)) for a, b in zip(first, second)]
+        return self._run([self._pair(a, b, i) for a, b, i in zip(texts, texts_pair, example_ids)], pairs=True)
+
+    # -- The search ---------------------------------------------------------------------------------
+
+    def _run(self, items: list[_Item], pairs: bool = False) -> list[list]:
+        from tqdm.auto import tqdm
+
+        results: list[list | None] = [None] * len(items)
+        order = sorted(range(len(items)), key=lambda i: (len(items[i].input_ids), len(items[i].fill_order)))
+        per_chunk = max(1, self.batch_size // self.num_augmented)
+        bar = tqdm(total=len(items), desc=f"Augmenting ({self.search})", unit="sent", disable=not self.show_progress)
+        for start in range(0, len(order), per_chunk):
+            chunk = order[start : start + per_chunk]
+            filled = self._search([items[i] for i in chunk])
+            for index, rows in zip(chunk, filled):
+                results[index] = [self._decode(items[index], ids, pairs) for ids in rows]
+            bar.update(len(chunk))
+        bar.close()
+        return results
+
+    def _decode(self, item: _Item, ids: list[int], pairs: bool):
+        if not pairs:
+            return self.tokenizer.decode(ids[1:-1] + item.tails[0], skip_special_tokens=True).strip()
+        a, b = ids[1 : item.separator], ids[item.separator + 1 : -1]
+        return (
+            self.tokenizer.decode(a + item.tails[0], skip_special_tokens=True).strip(),
+            self.tokenizer.decode(b + item.tails[1], skip_special_tokens=True).strip(),
+        )
+
+    def _autocast(self):
+        if self.precision == "fp32":
+            return nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    def _log_probs(self, input_ids, token_type_ids, attention_mask, positions, at_start) -> torch.Tensor:
+        """Log-probabilities ``[rows, V]`` at one position per row; banned tokens get -inf."""
+        with self._autocast():
+            if self._encoder is not None:
+                hidden = self._encoder(
+                    input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+                ).last_hidden_state
+                rows = torch.arange(len(positions), device=self.device)
+                logits = self._head(hidden[rows, positions])
+            else:
+                logits = self.model(
+                    input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+                ).logits
+                logits = logits[torch.arange(len(positions), device=self.device), positions]
+        logits = logits.float()
+        banned = torch.where(at_start.unsqueeze(1), self._banned_at_start, self._banned)
+        return torch.log_softmax(logits.masked_fill(banned, float("-inf")), dim=-1)
+
+    @torch.inference_mode()
+    def _search(self, items: list[_Item]) -> list[list[list[int]]]:
+        n, width, device = len(items), self.num_augmented, self.device
+        length = max(len(it.input_ids) for it in items)
+        steps = max(len(it.fill_order) for it in items)
+        pad = self.tokenizer.pad_token_id or 0
+        ids = torch.full((n, length), pad, dtype=torch.long)
+        types = torch.zeros((n, length), dtype=torch.long)
+        attention = torch.zeros((n, length), dtype=torch.long)
+        order = torch.zeros((n, steps), dtype=torch.long)
+        starts = torch.zeros((n, length), dtype=torch.bool)
+        num_steps = torch.tensor([len(it.fill_order) for it in items])
+        mask_id = self.tokenizer.mask_token_id
+        for row, it in enumerate(items):
+            masked = list(it.input_ids)
+            for position in it.fill_order:
+                masked[position] = mask_id
+            ids[row, : len(masked)] = torch.tensor(masked)
+            types[row, : len(it.token_type_ids)] = torch.tensor(it.token_type_ids)
+            attention[row, : len(masked)] = 1
+            # Pad the order with p_1: entries past k_i are never used (the sentence is inactive by then).
+            order[row] = torch.tensor(it.fill_order + [it.fill_order[0]] * (steps - len(it.fill_order)))
+            starts[row, list(it.segment_starts)] = True
+        ids, types, attention, order, starts = (t.to(device) for t in (ids, types, attention, order, starts))
+        rows = torch.arange(n, device=device)
+
+        # Step 1, shared by every sample of a sentence: the |B|-1 most likely tokens at p_1.
+        first = order[:, 0]
+        log_probs = self._log_probs(ids, types, attention, first, starts[rows, first])
+        scores, tokens = log_probs.topk(width, dim=-1)  # [n, W]
+        ids = ids.unsqueeze(1).repeat(1, width, 1)  # [n, W, T]
+        ids[rows, :, first] = tokens
+        types_w = types.unsqueeze(1).expand(-1, width, -1)
+        attention_w = attention.unsqueeze(1).expand(-1, width, -1)
+
+        for step in range(1, steps):
+            active = torch.nonzero(num_steps > step).squeeze(1).to(device)
+            if len(active) == 0:
+                break
+            position = order[active, step]
+            flat_ids = ids[active].reshape(-1, length)
+            log_probs = self._log_probs(
+                flat_ids,
+                types_w[active].reshape(-1, length),
+                attention_w[active].reshape(-1, length),
+                position.repeat_interleave(width),
+                starts[active, position].repeat_interleave(width),
+            ).view(len(active), width, -1)
+            if self.search == "greedy":
+                best = log_probs.argmax(dim=-1)  # [a, W]
+                ids[active.unsqueeze(1), torch.arange(width, device=device), position.unsqueeze(1)] = best
+            else:
+                vocab = log_probs.shape[-1]
+                candidates = (scores[active].unsqueeze(-1) + log_probs).reshape(len(active), -1)
+                best_scores, best = candidates.topk(width, dim=-1)
+                parent, token = best // vocab, best % vocab
+                chosen = ids[active.unsqueeze(1), parent]  # [a, W, T]: the surviving beams' sequences
+                chosen.scatter_(2, position.view(-1, 1, 1).expand(-1, width, 1), token.unsqueeze(-1))
+                ids[active] = chosen
+                scores[active] = best_scores
+        lengths = [len(it.input_ids) for it in items]
+        return [[ids[r, w, : lengths[r]].tolist() for w in range(width)] for r in range(n)]
