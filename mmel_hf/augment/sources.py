@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from pathlib import Path
@@ -64,10 +65,13 @@ def _parse_label(value, spec: TaskSpec, where: str, label_names: tuple[str, ...]
     return label
 
 
-def _rows_to_columns(rows: list[dict], spec: TaskSpec, path: Path, first_line: int, label_names=None) -> dict:
+def _rows_to_columns(rows: list[tuple[int, dict]], spec: TaskSpec, path: Path, label_names=None) -> dict:
+    """(line number, row) pairs -> the task's columns, with labels parsed."""
+    if not rows:
+        raise DataError(f"{path}: no data rows")
     columns = {c: [] for c in (*spec.text_columns, spec.label_column)}
-    for offset, row in enumerate(rows):
-        where = f"{path}: line {first_line + offset}"
+    for line, row in rows:
+        where = f"{path}: line {line}"
         for column in spec.text_columns:
             value = row[column]
             if not isinstance(value, str):
@@ -113,10 +117,8 @@ def read_glue_tsv(path: str | os.PathLike, spec: TaskSpec):
                 f"{path}: line {first_line + offset} has {len(values)} tab-separated fields, expected {len(header)} "
                 f"({header})"
             )
-        rows.append(dict(zip(renamed, values)))
-    if not rows:
-        raise DataError(f"{path}: no data rows")
-    return Dataset.from_dict(_rows_to_columns(rows, spec, path, first_line, layout.label_names))
+        rows.append((first_line + offset, dict(zip(renamed, values))))
+    return Dataset.from_dict(_rows_to_columns(rows, spec, path, layout.label_names))
 
 
 def read_table_file(path: str | os.PathLike, spec: TaskSpec):
@@ -127,7 +129,7 @@ def read_table_file(path: str | os.PathLike, spec: TaskSpec):
     suffix = path.suffix.lower()
     text = _decode(path)
     if suffix in (".jsonl", ".json"):
-        rows, first_line = [], 1
+        rows = []
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
@@ -139,29 +141,22 @@ def read_table_file(path: str | os.PathLike, spec: TaskSpec):
                 raise DataError(f"{path}: line {number} is a JSON {type(row).__name__}, expected an object")
             _require_columns(list(row), spec, path)
             rows.append((number, row))
-        if not rows:
-            raise DataError(f"{path}: no data rows")
-        columns = {c: [] for c in (*spec.text_columns, spec.label_column)}
-        for number, row in rows:  # JSON lines may skip blank lines: keep each row's own line number
-            one = _rows_to_columns([row], spec, path, number)
-            for key in columns:
-                columns[key].extend(one[key])
-        return Dataset.from_dict(columns)
+        return Dataset.from_dict(_rows_to_columns(rows, spec, path))
     if suffix in (".csv", ".tsv", ".txt"):
         delimiter = "\t" if suffix in (".tsv", ".txt") else ","
-        reader = csv.reader(text.splitlines(), delimiter=delimiter)
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)  # quoted fields may span lines
         header = next(reader)
         _require_columns(header, spec, path)
         rows = []
-        for offset, values in enumerate(reader):
+        for values in reader:
             if not values:
                 continue
             if len(values) != len(header):
-                raise DataError(f"{path}: line {offset + 2} has {len(values)} fields, expected {len(header)} ({header})")
-            rows.append(dict(zip(header, values)))
-        if not rows:
-            raise DataError(f"{path}: no data rows")
-        return Dataset.from_dict(_rows_to_columns(rows, spec, path, 2))
+                raise DataError(
+                    f"{path}: line {reader.line_num} has {len(values)} fields, expected {len(header)} ({header})"
+                )
+            rows.append((reader.line_num, dict(zip(header, values))))
+        return Dataset.from_dict(_rows_to_columns(rows, spec, path))
     raise DataError(f"{path}: unknown file type {suffix!r}; use .csv, .tsv, .jsonl or .json (JSON lines)")
 
 

@@ -1,0 +1,120 @@
+"""The task registry and every data source, with GLUE's TSV quirks and the errors for bad input."""
+
+import json
+
+import pytest
+from datasets import DatasetDict
+
+from mmel_hf.augment.sources import DataError, load_task_data, read_table_file
+from mmel_hf.augment.tasks import GLUE_TASKS, custom_task, get_task, known_tasks
+
+# Headers and a row of each GLUE task as GLUE distributes it (tab-separated).
+GLUE_FILES = {
+    "cola": (None, "gj04\t1\t\tOur friends won't buy this analysis."),
+    "sst2": ("sentence\tlabel", "it 's a charming journey \t1"),
+    "mrpc": ("Quality\t#1 ID\t#2 ID\t#1 String\t#2 String", "1\t702876\t702977\tHe said so.\tHe said it."),
+    "stsb": ("index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore",
+             "0\tmain-captions\tMSRvid\t2012test\t0001\tnone\tnone\tA plane is taking off.\tAn air plane is taking off.\t5.000"),
+    "qqp": ("id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate", "1\t3\t4\tHow do I learn?\tHow can I learn?\t1"),
+    "mnli": ("index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\t"
+             "sentence2_parse\tsentence1\tsentence2\tlabel1\tgold_label",
+             "0\t31193\t31193n\tgovernment\t( x )\t( y )\t(ROOT x)\t(ROOT y)\tConceptually cream skimming has two "
+             "basic dimensions.\tProduct and geography are what make cream skimming work.\tneutral\tneutral"),
+    "qnli": ("index\tquestion\tsentence\tlabel", "0\tWhat came into force?\tThe law did.\tnot_entailment"),
+    "rte": ("index\tsentence1\tsentence2\tlabel", "0\tNo weapons were found.\tWeapons were found.\tnot_entailment"),
+    "wnli": ("index\tsentence1\tsentence2\tlabel", "0\tI put the cake away.\tThe cake was put away.\t1"),
+}
+EXPECTED_LABEL = {"cola": 1, "sst2": 1, "mrpc": 1, "stsb": 5.0, "qqp": 1, "mnli": 1, "qnli": 1, "rte": 1, "wnli": 1}
+
+
+def write_glue_folder(folder, task, rows=3):
+    header, row = GLUE_FILES[task]
+    spec = get_task(task)
+    lines = ([header] if header else []) + [row] * rows
+    for file in spec.tsv.files.values():
+        (folder / file).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return spec
+
+
+def test_registry_knows_every_glue_task():
+    assert known_tasks() == sorted(["cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli"])
+    assert get_task("SST-2") is GLUE_TASKS["sst2"] and get_task("stsb").is_regression
+    assert get_task("mnli").eval_splits == ("validation_matched", "validation_mismatched")
+    assert get_task("mnli").num_labels == 3 and get_task("cola").metric == "matthews_correlation"
+    with pytest.raises(ValueError, match="unknown task 'rtee'; known tasks: cola, mnli"):
+        get_task("rtee")
+    with pytest.raises(ValueError, match="one text column or a pair"):
+        custom_task("x", ["a", "b", "c"])
+
+
+@pytest.mark.parametrize("task", sorted(GLUE_FILES))
+def test_glue_tsv_folders_load_with_each_tasks_quirks(tmp_path, task):
+    spec = write_glue_folder(tmp_path, task)
+    data = load_task_data(spec, data_dir=tmp_path)
+    assert list(data) == ["train", *spec.eval_splits]
+    row = data["train"][0]
+    assert set(row) == {*spec.text_columns, "label"}
+    assert row["label"] == EXPECTED_LABEL[task]
+    assert all(isinstance(row[c], str) and row[c] for c in spec.text_columns)
+    assert len(data["train"]) == 3
+
+
+def test_csv_and_jsonl_and_save_to_disk(tmp_path):
+    spec = custom_task("reviews", ["review"], label_column="stars", num_labels=3)
+    (tmp_path / "train.csv").write_text('review,stars\n"good, really",2\n"multi\nline",0\n', encoding="utf-8")
+    (tmp_path / "dev.jsonl").write_text(json.dumps({"review": "ok", "stars": 1}) + "\n\n", encoding="utf-8")
+    data = load_task_data(spec, train_file=tmp_path / "train.csv", validation_files={"validation": tmp_path / "dev.jsonl"})
+    assert data["train"]["review"][:] == ["good, really", "multi\nline"] and data["validation"][0]["stars"] == 1
+    data.save_to_disk(str(tmp_path / "saved"))
+    again = load_task_data(spec, dataset_path=tmp_path / "saved")
+    assert isinstance(again, DatasetDict) and again["train"].to_list() == data["train"].to_list()
+
+
+def test_hub_failure_says_how_to_use_local_files(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(DataError, match="nyu-mll/glue/rte from the Hugging Face Hub.*--data-dir.*--train-file"):
+        load_task_data(get_task("rte"))
+
+
+@pytest.mark.parametrize(
+    "name,content,match",
+    [
+        ("a.csv", "", r"a.csv: the file is empty"),
+        ("a.csv", "text,label\n", r"a.csv: no data rows"),
+        ("a.csv", "sentence,label\nfine,1\n", r"missing column\(s\) \['text'\]"),
+        ("a.csv", "text,label\nfine,1\nbad,1,extra\n", r"a.csv: line 3 has 3 fields, expected 2"),
+        ("a.csv", "text,label\nfine,one\n", r"a.csv: line 2, column 'label': label 'one' is not a class id 0..1"),
+        ("a.csv", "text,label\nfine,7\n", r"label 7 is outside 0..1"),
+        ("a.jsonl", '{"text": "fine", "label": 1}\n{"text": "bad", "label": 0\n', r"a.jsonl: line 2 is not valid JSON"),
+        ("a.jsonl", '["fine", 1]\n', r"line 1 is a JSON list, expected an object"),
+        ("a.jsonl", '{"text": 3, "label": 1}\n', r"line 1, column 'text': expected text"),
+        ("a.parquet", "x", r"unknown file type '.parquet'"),
+    ],
+)
+def test_bad_files_are_located(tmp_path, name, content, match):
+    (tmp_path / name).write_text(content, encoding="utf-8")
+    with pytest.raises(DataError, match=match):
+        read_table_file(tmp_path / name, custom_task("t", ["text"]))
+
+
+def test_non_utf8_ragged_tsv_empty_text_and_bad_regression_labels(tmp_path):
+    (tmp_path / "latin.csv").write_bytes("text,label\ncaf\xe9,1\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin.csv: line 2 is not valid UTF-8"):
+        read_table_file(tmp_path / "latin.csv", custom_task("t", ["text"]))
+    spec = write_glue_folder(tmp_path, "rte")
+    (tmp_path / "train.tsv").write_text(GLUE_FILES["rte"][0] + "\n0\tonly two\tfields\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"train.tsv: line 2 has 3 tab-separated fields, expected 4"):
+        load_task_data(spec, data_dir=tmp_path)
+    (tmp_path / "train.tsv").write_text(GLUE_FILES["rte"][0] + "\n0\tA.\tB.\tmaybe\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"label 'maybe' is not a class id 0..1 or one of \['entailment'"):
+        load_task_data(spec, data_dir=tmp_path)
+    (tmp_path / "train.tsv").write_text(GLUE_FILES["rte"][0] + "\n0\tA.\tB.\tentailment\n1\t \tC.\tentailment\n",
+                                        encoding="utf-8")
+    with pytest.raises(DataError, match=r"split 'train', row 1, column 'sentence1': empty text"):
+        load_task_data(spec, data_dir=tmp_path)
+    stsb = get_task("stsb")
+    (tmp_path / "s.csv").write_text("sentence1,sentence2,label\na,b,high\n", encoding="utf-8")
+    with pytest.raises(DataError, match="label 'high' is not a number"):
+        read_table_file(tmp_path / "s.csv", stsb)
+    with pytest.raises(DataError, match="train.tsv: not found"):
+        load_task_data(get_task("sst2"), data_dir=tmp_path / "nowhere")
