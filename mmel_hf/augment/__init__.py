@@ -1,0 +1,28 @@
+"""Offline augmentation for MMEL: Algorithm 2 (greedy or beam) with a fill-mask model, then a teacher.
+
+This package never imports the trainer; both meet only in the dataset schema (:mod:`mmel_hf.schema`).
+"""
+
+from .augment_config import AugmentConfig
+from .fill_mask import FillMaskAugmenter, num_positions, sample_positions
+from .pipeline import AugmentationResult, run_augmentation
+from .sources import DataError, load_task_data
+from .tasks import GLUE_TASKS, TaskSpec, custom_task, get_task, known_tasks
+from .teacher import TeacherLabeler
+
+__all__ = [
+    "GLUE_TASKS",
+    "AugmentConfig",
+    "AugmentationResult",
+    "DataError",
+    "FillMaskAugmenter",
+    "TaskSpec",
+    "TeacherLabeler",
+    "custom_task",
+    "get_task",
+    "known_tasks",
+    "load_task_data",
+    "num_positions",
+    "run_augmentation",
+    "sample_positions",
+]

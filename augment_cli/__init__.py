@@ -1,0 +1,1 @@
+"""Console entry points of mmel_hf: thin shells over the library."""

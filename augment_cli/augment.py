@@ -1,0 +1,71 @@
+"""mmel-augment: fill-mask augmentation (Algorithm 2 of Yi et al., ICLR 2021) and teacher labelling.
+
+Examples:
+    mmel-augment --task rte --teacher path/to/rte-teacher
+    mmel-augment --task sst2 --data-dir glue_data/SST-2 --teacher ./teacher --mlm-model ./mlm --output-dir out
+    mmel-augment --task reviews --train-file train.csv --text-columns review --label-column stars \\
+        --num-labels 5 --label-source original
+    mmel-augment config.yaml        # the same options in a YAML or JSON file
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+
+def make_parser():
+    from transformers import HfArgumentParser
+
+    from mmel_hf.augment.augment_config import AugmentConfig
+
+    parser = HfArgumentParser(AugmentConfig)
+    parser.prog = "mmel-augment"
+    parser.description = __doc__.split("\n\n")[0]
+    parser.epilog = "\n".join(__doc__.split("\n")[2:])
+    import argparse
+
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = make_parser()
+    try:
+        if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
+            (config,) = parser.parse_yaml_file(argv[0])
+        elif len(argv) == 1 and argv[0].endswith(".json"):
+            (config,) = parser.parse_json_file(argv[0])
+        else:
+            (config,) = parser.parse_args_into_dataclasses(args=argv)
+    except ValueError as err:  # AugmentConfig.__post_init__ names the flag and the fix
+        parser.error(str(err))
+
+    from mmel_hf.augment.pipeline import run_augmentation
+    from mmel_hf.augment.sources import DataError
+
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    try:
+        result = run_augmentation(config)
+    except (DataError, ValueError, RuntimeError) as err:
+        print(f"mmel-augment: error: {err}", file=sys.stderr)
+        return 1
+    summary = result.summary
+    print(
+        f"{summary['task']}: {summary['examples']} examples, {summary['augmented_samples']} augmented samples "
+        f"(distinct {summary['distinct_ratio']:.1%}) in {summary['seconds']:.1f}s"
+        f"{' (cache hit)' if summary['cache_hit'] else ''}"
+    )
+    print(f"cache: {summary['cache']}")
+    if "saved_to" in summary:
+        print(f"saved to: {summary['saved_to']}")
+    if "pushed_to" in summary:
+        print(f"pushed to: https://huggingface.co/datasets/{summary['pushed_to']}")
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""AugmentConfig: every option of ``mmel-augment``; the CLI flags and the Python fields are the same."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = ["AugmentConfig"]
+
+# Options that change what is produced; they all go into the cache fingerprint. Batch sizes, devices,
+# progress bars and output places do not change the result and are left out.
+RESULT_FIELDS = (
+    "task", "text_columns", "label_column", "num_labels", "dataset_name", "dataset_config", "dataset_revision",
+    "mlm_model", "mlm_revision", "teacher", "teacher_revision", "label_source", "group_size", "ratio", "search",
+    "separate", "seed", "max_length", "precision", "max_train_samples",
+)
+
+
+@dataclass
+class AugmentConfig:
+    """Options of the augmentation job (Section 3.3 and Appendix C of the paper).
+
+    The defaults are the paper's: |B| = 5, greedy search, ratio 0.4, each sentence of a pair augmented on
+    its own, ``bert-base-uncased`` as the fill-mask model.
+    """
+
+    task: str = field(metadata={"help": "A GLUE task (cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli) or a name "
+                                        "for a custom task given with --text-columns/--label-column."})
+    text_columns: list[str] | None = field(default=None, metadata={
+        "help": "Custom task: the text column, or the two columns of a pair, in model order."})
+    label_column: str = field(default="label", metadata={"help": "Custom task: the label column."})
+    num_labels: int | None = field(default=None, metadata={
+        "help": "Custom task: number of classes (1 = regression). Default: the teacher's, else 2."})
+    dataset_name: str | None = field(default=None, metadata={
+        "help": "A Hub dataset id (default for GLUE tasks: nyu-mll/glue)."})
+    dataset_config: str | None = field(default=None, metadata={"help": "The Hub dataset's configuration."})
+    dataset_revision: str | None = field(default=None, metadata={"help": "The Hub dataset's revision."})
+    data_dir: str | None = field(default=None, metadata={
+        "help": "A local GLUE task folder with train.tsv, dev.tsv (dev_matched.tsv ... for MNLI) as GLUE distributes them."})
+    train_file: str | None = field(default=None, metadata={"help": "A local CSV/TSV or JSON-lines training file."})
+    validation_file: str | None = field(default=None, metadata={"help": "A local CSV/TSV or JSON-lines validation file."})
+    dataset_path: str | None = field(default=None, metadata={"help": "A folder written by save_to_disk."})
+    max_train_samples: int | None = field(default=None, metadata={
+        "help": "Augment only the first N training examples (quick runs)."})
+
+    mlm_model: str = field(default="bert-base-uncased", metadata={
+        "help": "The fill-mask model (Hub id or local folder) for Algorithm 2."})
+    mlm_revision: str | None = field(default=None, metadata={"help": "Revision of --mlm-model on the Hub."})
+    teacher: str | None = field(default=None, metadata={
+        "help": "A sequence-classification model (Hub id or local folder) that labels every sample (Section 3.3)."})
+    teacher_revision: str | None = field(default=None, metadata={"help": "Revision of --teacher on the Hub."})
+    label_source: Literal["teacher", "original"] = field(default="teacher", metadata={
+        "help": "'teacher': the teacher's outputs for every sample; 'original': copy the original label "
+                "(the paper's Table 4 ablation; no teacher needed).", "choices": ["teacher", "original"]})
+    trust_remote_code: bool = field(default=False, metadata={
+        "help": "Allow models with custom code from the Hub (off unless you turn it on)."})
+
+    group_size: int = field(default=5, metadata={
+        "help": "|B|: samples per group, the original included, so |B|-1 augmented samples per example."})
+    ratio: float = field(default=0.4, metadata={
+        "help": "Fraction of word pieces replaced: k = round(ratio * length), ties up, at least 1."})
+    search: Literal["greedy", "beam"] = field(default="greedy", metadata={
+        "help": "'greedy' (Algorithm 2) or 'beam' (width |B|-1, Yang et al. 2018).", "choices": ["greedy", "beam"]})
+    separate: bool = field(default=True, metadata={
+        "help": "Augment each sentence of a pair on its own (the paper's choice); --no-separate concatenates them."})
+    seed: int = field(default=42, metadata={"help": "Seeds the masked positions together with each example's row."})
+    max_length: int = field(default=128, metadata={"help": "Longest sequence (in word pieces) the models see."})
+    batch_size: int = field(default=256, metadata={"help": "Sequences per forward pass of the fill-mask model."})
+    teacher_batch_size: int = field(default=256, metadata={"help": "Sequences per forward pass of the teacher."})
+    precision: Literal["fp32", "bf16", "fp16"] = field(default="fp32", metadata={
+        "help": "Autocast precision for both models: fp32, bf16 (CPU or GPU) or fp16 (GPU).",
+        "choices": ["fp32", "bf16", "fp16"]})
+    device: str | None = field(default=None, metadata={"help": "'cpu', 'cuda', 'cuda:1' ... (default: cuda if available)."})
+
+    output_dir: str | None = field(default=None, metadata={"help": "Also save the result here with save_to_disk."})
+    cache_dir: str | None = field(default=None, metadata={
+        "help": "Where finished and partial results are cached (default: $MMEL_HF_CACHE or ~/.cache/mmel_hf)."})
+    overwrite: bool = field(default=False, metadata={"help": "Ignore the cache and rebuild."})
+    shard_size: int = field(default=1000, metadata={
+        "help": "Examples per shard; each finished shard is written atomically, so a killed run resumes there."})
+    push_to_hub: str | None = field(default=None, metadata={
+        "help": "Push the result to this Hub dataset repo, with a dataset card (token: your HF login or HF_TOKEN)."})
+    hub_private: bool = field(default=False, metadata={"help": "Create the Hub repo as private."})
+    progress: bool = field(default=True, metadata={"help": "Show progress bars."})
+
+    def __post_init__(self):
+        if not 0 < self.ratio <= 1:
+            raise ValueError(f"--ratio {self.ratio}: must be in (0, 1] (the paper uses 0.4)")
+        if self.group_size < 2:
+            raise ValueError(f"--group-size {self.group_size}: |B| must be at least 2 (the original and one augmented sample)")
+        if self.max_length < 8:
+            raise ValueError(f"--max-length {self.max_length}: too short to hold a sentence")
+        for name in ("batch_size", "teacher_batch_size", "shard_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be at least 1")
+        if self.max_train_samples is not None and self.max_train_samples < 1:
+            raise ValueError(f"--max-train-samples {self.max_train_samples}: must be at least 1")
+        if self.label_source == "teacher" and self.teacher is None:
+            raise ValueError("--label-source teacher needs --teacher PATH_OR_ID; or use --label-source original")
+        if self.text_columns is not None and not 1 <= len(self.text_columns) <= 2:
+            raise ValueError(f"--text-columns {self.text_columns}: give one column or the two of a pair")
+        if sum(x is not None for x in (self.data_dir, self.train_file, self.dataset_path)) > 1:
+            raise ValueError("give only one of --data-dir, --train-file and --dataset-path")
+        if self.validation_file is not None and self.train_file is None:
+            raise ValueError("--validation-file goes with --train-file")
+
+    @property
+    def num_augmented(self) -> int:
+        return self.group_size - 1
+
+    def resolved_cache_dir(self) -> str:
+        default = os.environ.get("MMEL_HF_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "mmel_hf"))
+        return self.cache_dir or default
+
+    def result_options(self) -> dict:
+        """The options that determine the output (hashed into the cache fingerprint)."""
+        return {name: getattr(self, name) for name in RESULT_FIELDS}

@@ -1,0 +1,253 @@
+"""The augmentation job: load the task, run Algorithm 2 and the teacher, cache the result.
+
+``run_augmentation(AugmentConfig(task="rte", teacher=...))`` returns a ``DatasetDict`` whose ``train``
+split follows :mod:`mmel_hf.schema` (what :class:`mmel_hf.MMELTrainer` reads) and whose evaluation splits
+are untouched.
+
+Caching: the result lives in ``<cache>/<task>/<fingerprint>/``. The fingerprint hashes the source data's
+fingerprint, the identity of both models (Hub commit, or a hash of local weight files) and every option
+that changes the output; batch sizes, devices and the number of shards do not change it (each
+example's positions come from ``(seed, row)``). Work is done in shards, each written to a temporary
+folder and renamed into place, so a killed run resumes at the first missing shard and produces the same
+dataset; ``COMPLETE`` is written last, and only a folder with it is ever read as finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..schema import TEACHER_AUGMENTED_COLUMN, TEACHER_ORIGINAL_COLUMN, augmented_column
+from .augment_config import AugmentConfig
+from .fill_mask import FillMaskAugmenter
+from .sources import DataError, load_task_data
+from .tasks import GLUE_TASKS, TaskSpec, custom_task, get_task
+from .teacher import TeacherLabeler
+
+__all__ = ["AugmentationResult", "augment_split", "fingerprint_job", "model_identity", "run_augmentation"]
+
+logger = logging.getLogger(__name__)
+ALGORITHM_VERSION = "1"  # bump when a change alters the output for the same options
+COMPLETE = "COMPLETE"
+
+
+@dataclass
+class AugmentationResult:
+    """What the job produced and a summary of it."""
+
+    dataset: object  # datasets.DatasetDict
+    cache_path: Path
+    cache_hit: bool
+    summary: dict = field(default_factory=dict)
+
+
+def resolve_task(config: AugmentConfig, teacher_labels: int | None = None) -> TaskSpec:
+    if config.text_columns is None:
+        spec = get_task(config.task)
+        if config.dataset_name is None:
+            return spec
+        return TaskSpec(spec.name, spec.text_columns, spec.label_column, spec.num_labels, spec.metric,
+                        config.dataset_name, config.dataset_config, spec.eval_splits, spec.tsv)
+    if config.task.lower() in GLUE_TASKS:
+        raise ValueError(f"--task {config.task} is a GLUE task: drop --text-columns, or give the custom task another name")
+    num_labels = config.num_labels or teacher_labels or 2
+    return custom_task(config.task, config.text_columns, config.label_column, num_labels,
+                       config.dataset_name, config.dataset_config)
+
+
+def model_identity(name_or_path: str, model=None, revision: str | None = None) -> str:
+    """A string that changes whenever the weights change: a hash of local files, or the Hub commit."""
+    path = Path(name_or_path)
+    if path.is_dir():
+        digest = hashlib.sha256()
+        for file in sorted(path.iterdir()):
+            if file.suffix in (".safetensors", ".bin", ".json", ".txt", ".model") and file.is_file():
+                digest.update(file.name.encode())
+                with open(file, "rb") as handle:
+                    for block in iter(lambda: handle.read(1 << 22), b""):
+                        digest.update(block)
+        return f"local:{digest.hexdigest()[:32]}"
+    commit = getattr(getattr(model, "config", None), "_commit_hash", None)
+    return f"hub:{name_or_path}@{commit or revision or 'main'}"
+
+
+def fingerprint_job(config: AugmentConfig, data, mlm_identity: str, teacher_identity: str | None) -> str:
+    from datasets.fingerprint import Hasher
+
+    options = config.result_options()
+    options.update(mlm_model=mlm_identity, teacher=teacher_identity, version=ALGORITHM_VERSION,
+                   sources={split: ds._fingerprint for split, ds in data.items()})
+    return Hasher.hash(options)
+
+
+def _atomic_save(dataset, target: Path) -> None:
+    temporary = target.with_name(target.name + f".tmp-{os.getpid()}")
+    shutil.rmtree(temporary, ignore_errors=True)
+    dataset.save_to_disk(str(temporary))
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(temporary, target)
+
+
+def augment_split(train, spec: TaskSpec, augmenter: FillMaskAugmenter, teacher: TeacherLabeler | None,
+                  separate: bool = True, start: int = 0):
+    """Augment and label ``train`` (rows ``start``.. of the full split): the new columns as a Dataset."""
+    from datasets import Dataset
+
+    texts = [list(train[column]) for column in spec.text_columns]
+    ids = range(start, start + len(train))
+    samples = augmenter.augment(texts[0], ids, texts[1] if spec.is_pair else None, separate=separate)
+    columns = {augmented_column(c): [[s[j] for s in group] for group in samples] for j, c in enumerate(spec.text_columns)}
+    sizes = [len(group) for group in samples]
+    if teacher is not None:
+        per_column = [[] for _ in spec.text_columns]  # every original and its samples, flat, column by column
+        for i, group in enumerate(samples):
+            for sample in [tuple(t[i] for t in texts), *group]:
+                for j, text in enumerate(sample):
+                    per_column[j].append(text)
+        outputs = teacher.predict(per_column[0], per_column[1] if spec.is_pair else None)
+        bounds = np.cumsum([0] + [n + 1 for n in sizes])
+        columns[TEACHER_ORIGINAL_COLUMN] = [outputs[b].tolist() for b in bounds[:-1]]
+        columns[TEACHER_AUGMENTED_COLUMN] = [outputs[b + 1 : e].tolist() for b, e in zip(bounds[:-1], bounds[1:])]
+    else:  # --label-source original: the original label stands in for the teacher (Table 4, "Original")
+        labels = list(train[spec.label_column])
+        vectors = [[float(v)] if spec.is_regression else np.eye(spec.num_labels, dtype=np.float32)[v].tolist()
+                   for v in labels]
+        columns[TEACHER_ORIGINAL_COLUMN] = vectors
+        columns[TEACHER_AUGMENTED_COLUMN] = [[v] * n for v, n in zip(vectors, sizes)]
+    return Dataset.from_dict(columns)
+
+
+def _load_models(config: AugmentConfig, device):
+    from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
+
+    def load(kind, cls, name, revision):
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(name, revision=revision, trust_remote_code=config.trust_remote_code)
+            model = cls.from_pretrained(name, revision=revision, trust_remote_code=config.trust_remote_code)
+        except OSError as err:
+            raise DataError(
+                f"could not load the {kind} {name!r} ({str(err).splitlines()[0]}). Without Hub access, give a local "
+                f"model folder (--{'mlm-model' if kind == 'fill-mask model' else 'teacher'} /path/to/model)."
+            ) from err
+        return tokenizer, model.to(device)
+
+    mlm = load("fill-mask model", AutoModelForMaskedLM, config.mlm_model, config.mlm_revision)
+    teacher = None
+    if config.label_source == "teacher":
+        teacher = load("teacher", AutoModelForSequenceClassification, config.teacher, config.teacher_revision)
+    return mlm, teacher
+
+
+def _summary(dataset, spec: TaskSpec, seconds: float, cache_path: Path, cache_hit: bool) -> dict:
+    train = dataset["train"]
+    columns = [list(train[c]) for c in spec.text_columns]
+    augmented = [list(train[augmented_column(c)]) for c in spec.text_columns]
+    total = distinct = 0
+    for i in range(len(train)):
+        original = tuple(col[i] for col in columns)
+        group = list(zip(*(aug[i] for aug in augmented)))
+        total += len(group)
+        distinct += len(set(group) - {original})
+    return {
+        "task": spec.name,
+        "examples": len(train),
+        "augmented_samples": total,
+        "distinct_ratio": distinct / total if total else 0.0,
+        "seconds": round(seconds, 2),
+        "cache": str(cache_path),
+        "cache_hit": cache_hit,
+        "splits": {split: len(ds) for split, ds in dataset.items()},
+    }
+
+
+def run_augmentation(config: AugmentConfig) -> AugmentationResult:
+    """The whole job of ``mmel-augment``: load, augment, label, cache, save and push."""
+    import torch
+    from datasets import DatasetDict, concatenate_datasets, load_from_disk
+
+    started = time.perf_counter()
+    if config.output_dir:  # refuse before any work, never after
+        output = Path(config.output_dir)
+        if output.exists() and any(output.iterdir()) and not (output / "dataset_dict.json").exists():
+            raise DataError(f"--output-dir {output}: exists and is not a saved dataset; choose an empty or new folder")
+    device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    (mlm_tokenizer, mlm), teacher_pair = _load_models(config, device)
+    spec = resolve_task(config, teacher_pair[1].config.num_labels if teacher_pair else None)
+    if teacher_pair is not None and teacher_pair[1].config.num_labels != spec.num_labels:
+        raise DataError(
+            f"the teacher {config.teacher!r} has {teacher_pair[1].config.num_labels} output(s) but task {spec.name} "
+            f"has {spec.num_labels} label(s) (1 = regression)"
+        )
+    data = load_task_data(
+        spec, data_dir=config.data_dir, train_file=config.train_file,
+        validation_files={"validation": config.validation_file} if config.validation_file else None,
+        dataset_path=config.dataset_path, hub_path=config.dataset_name, hub_config=config.dataset_config,
+        revision=config.dataset_revision,
+    )
+    if config.max_train_samples is not None:
+        data["train"] = data["train"].select(range(min(config.max_train_samples, len(data["train"]))))
+
+    fingerprint = fingerprint_job(
+        config, data, model_identity(config.mlm_model, mlm, config.mlm_revision),
+        model_identity(config.teacher, teacher_pair[1], config.teacher_revision) if teacher_pair else None,
+    )
+    cache_path = Path(config.resolved_cache_dir()) / spec.name / fingerprint
+    final = cache_path / "dataset"
+    if config.overwrite:
+        shutil.rmtree(cache_path, ignore_errors=True)
+    if (cache_path / COMPLETE).exists():
+        dataset = load_from_disk(str(final))
+        logger.info("cache hit: %s", cache_path)
+        result = AugmentationResult(dataset, cache_path, True)
+    else:
+        cache_path.mkdir(parents=True, exist_ok=True)
+        (cache_path / "config.json").write_text(json.dumps(config.result_options(), indent=2, default=str))
+        augmenter = FillMaskAugmenter(
+            mlm, mlm_tokenizer, num_augmented=config.num_augmented, ratio=config.ratio, search=config.search,
+            seed=config.seed, max_length=config.max_length, batch_size=config.batch_size,
+            precision=config.precision, show_progress=config.progress,
+        )
+        labeler = None
+        if teacher_pair is not None:
+            labeler = TeacherLabeler(teacher_pair[1], teacher_pair[0], batch_size=config.teacher_batch_size,
+                                     max_length=config.max_length, precision=config.precision,
+                                     show_progress=config.progress)
+        train = data["train"]
+        shard_dir = cache_path / f"shards-{config.shard_size}"
+        shard_dir.mkdir(exist_ok=True)
+        shards = []
+        for number, start in enumerate(range(0, len(train), config.shard_size)):
+            target = shard_dir / f"shard-{number:05d}"
+            if not target.exists():
+                logger.info("shard %d: rows %d..%d", number, start, min(start + config.shard_size, len(train)) - 1)
+                part = train.select(range(start, min(start + config.shard_size, len(train))))
+                _atomic_save(augment_split(part, spec, augmenter, labeler, config.separate, start), target)
+            shards.append(load_from_disk(str(target)))
+        new_columns = concatenate_datasets(shards)
+        augmented_train = concatenate_datasets([train.flatten_indices(), new_columns], axis=1)
+        dataset = DatasetDict({"train": augmented_train, **{s: data[s] for s in data if s != "train"}})
+        _atomic_save(dataset, final)
+        dataset = load_from_disk(str(final))
+        (cache_path / COMPLETE).write_text(json.dumps({"fingerprint": fingerprint, "finished": time.time()}))
+        shutil.rmtree(shard_dir, ignore_errors=True)
+        result = AugmentationResult(dataset, cache_path, False)
+
+    if config.output_dir:
+        _atomic_save(result.dataset, Path(config.output_dir))
+    result.summary = _summary(result.dataset, spec, time.perf_counter() - started, cache_path, result.cache_hit)
+    if config.output_dir:
+        result.summary["saved_to"] = str(Path(config.output_dir).resolve())
+    if config.push_to_hub:
+        from .card import push_to_hub
+
+        push_to_hub(result.dataset, config, spec, result.summary)
+        result.summary["pushed_to"] = config.push_to_hub
+    return result

@@ -1,0 +1,75 @@
+"""Teacher labelling (Section 3.3): a sequence classifier's outputs for originals and augmented samples.
+
+Classification teachers give class probabilities (softmax of the logits); regression teachers
+(``num_labels == 1``) give their prediction. Inputs are sorted by length and run in batches of similar
+length under ``torch.inference_mode``, so little compute goes to padding.
+
+How to get a teacher: fine-tune any ``AutoModelForSequenceClassification`` on the task's original
+training data with this project's own training path in plain mode,
+``MMELTrainer(..., args=MMELTrainingArguments(mmel_loss="none", ...))``, and save it with
+``trainer.save_model(path)``; then pass ``--teacher path``. The paper's teacher is a fine-tuned BERT-base.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import nullcontext
+
+import numpy as np
+import torch
+
+__all__ = ["TeacherLabeler"]
+
+
+class TeacherLabeler:
+    """Batched inference of a sequence-classification teacher.
+
+    Args:
+        model: an ``AutoModelForSequenceClassification``.
+        tokenizer: its tokenizer.
+        batch_size: sequences per forward pass.
+        max_length: truncation length (special tokens included).
+        precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (autocast).
+        show_progress: a tqdm bar over batches.
+    """
+
+    def __init__(self, model, tokenizer, batch_size: int = 256, max_length: int = 128, precision: str = "fp32",
+                 show_progress: bool = False):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.precision = precision
+        self.show_progress = show_progress
+        self.device = next(model.parameters()).device
+
+    @property
+    def num_outputs(self) -> int:
+        return self.model.config.num_labels
+
+    def _autocast(self):
+        if self.precision == "fp32":
+            return nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    @torch.inference_mode()
+    def predict(self, texts: Sequence[str], texts_pair: Sequence[str] | None = None) -> np.ndarray:
+        """``[N, C]`` float32: class probabilities, or ``[N, 1]`` predictions for a regression teacher."""
+        from tqdm.auto import tqdm
+
+        args = (list(texts),) if texts_pair is None else (list(texts), list(texts_pair))
+        encoded = self.tokenizer(*args, truncation=True, max_length=self.max_length)
+        lengths = np.array([len(ids) for ids in encoded["input_ids"]])
+        order = np.argsort(-lengths, kind="stable")
+        outputs = np.empty((len(lengths), self.num_outputs), dtype=np.float32)
+        keys = [k for k in ("input_ids", "token_type_ids", "attention_mask") if k in encoded]
+        starts = range(0, len(order), self.batch_size)
+        for start in tqdm(starts, desc="Teacher labelling", unit="batch", disable=not self.show_progress):
+            index = order[start : start + self.batch_size]
+            batch = self.tokenizer.pad({k: [encoded[k][i] for i in index] for k in keys}, return_tensors="pt")
+            with self._autocast():
+                logits = self.model(**{k: v.to(self.device) for k, v in batch.items()}).logits.float()
+            values = logits if self.num_outputs == 1 else logits.softmax(dim=-1)
+            outputs[index] = values.cpu().numpy()
+        return outputs

@@ -1,0 +1,194 @@
+"""The mmel-augment job end to end: schema, cache, fingerprint, resume, label sources, Hub card, CLI."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from datasets import DatasetDict
+
+from augment_cli.augment import main
+from mmel_hf import MMELTrainer, MMELTrainingArguments, validate_augmented_dataset
+from mmel_hf.augment import AugmentConfig, run_augmentation
+from mmel_hf.augment import pipeline as pipeline_module
+from mmel_hf.augment.card import build_dataset_card
+
+from builders import make_tiny_bert, make_tiny_mlm
+
+RTE_HEADER = "index\tsentence1\tsentence2\tlabel"
+PAIRS = [
+    ("The cat sat on the mat.", "A cat was sitting.", "entailment"),
+    ("No weapons were found in the house.", "Weapons were found.", "not_entailment"),
+    ("The film opened in Paris last year.", "The film opened in France.", "entailment"),
+    ("She sold her old car to a friend.", "She bought a car.", "not_entailment"),
+    ("Rain fell all day in the city.", "It was dry.", "not_entailment"),
+]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, tokenizer):
+    root = tmp_path_factory.mktemp("models")
+    mlm, teacher = root / "mlm", root / "teacher"
+    make_tiny_mlm(tokenizer).save_pretrained(mlm)
+    make_tiny_bert(tokenizer).save_pretrained(teacher)
+    for folder in (mlm, teacher):
+        tokenizer.save_pretrained(folder)
+    return str(mlm), str(teacher)
+
+
+@pytest.fixture
+def rte_dir(tmp_path):
+    folder = tmp_path / "RTE"
+    folder.mkdir()
+    rows = [f"{i}\t{a}\t{b}\t{label}" for i, (a, b, label) in enumerate(PAIRS * 2)]
+    (folder / "train.tsv").write_text("\n".join([RTE_HEADER, *rows]) + "\n")
+    (folder / "dev.tsv").write_text("\n".join([RTE_HEADER, *rows[:3]]) + "\n")
+    return folder
+
+
+def config(models, rte_dir, tmp_path, **overrides):
+    settings = dict(task="rte", data_dir=str(rte_dir), mlm_model=models[0], teacher=models[1],
+                    cache_dir=str(tmp_path / "cache"), progress=False, shard_size=4, seed=3)
+    settings.update(overrides)
+    return AugmentConfig(**settings)
+
+
+def test_job_produces_the_schema_and_the_trainer_trains_on_it(models, rte_dir, tmp_path, tokenizer):
+    result = run_augmentation(config(models, rte_dir, tmp_path))
+    data = result.dataset
+    assert isinstance(data, DatasetDict) and list(data) == ["train", "validation"]
+    schema = validate_augmented_dataset(data["train"], num_labels=2)
+    assert schema.sample_columns == ("sentence1", "sentence2") and schema.has_teacher
+    assert all(len(row["augmented_sentence1"]) == 4 == len(row["teacher_augmented"]) for row in data["train"])
+    torch.testing.assert_close(torch.tensor(data["train"]["teacher_original"][:]).sum(-1), torch.ones(len(data["train"])))
+    assert data["validation"].column_names == ["sentence1", "sentence2", "label"]
+    assert result.summary["examples"] == 10 and result.summary["augmented_samples"] == 40
+    assert 0 < result.summary["distinct_ratio"] <= 1 and not result.cache_hit
+
+    # The teacher's probabilities are what the teacher model says about each text.
+    teacher = make_tiny_bert(tokenizer).eval()
+    row = data["train"][0]
+    encoded = tokenizer(row["augmented_sentence1"][1], row["augmented_sentence2"][1], return_tensors="pt")
+    with torch.no_grad():
+        expected = teacher(**encoded).logits.softmax(-1)[0]
+    torch.testing.assert_close(torch.tensor(row["teacher_augmented"][1]), expected, rtol=1e-4, atol=1e-5)
+
+    model = make_tiny_bert(tokenizer)
+    before = model.classifier.weight.detach().clone()
+    args = MMELTrainingArguments(output_dir=str(tmp_path / "train"), report_to="none", max_steps=2,
+                                 per_device_train_batch_size=4, use_cpu=True, save_strategy="no")
+    trainer = MMELTrainer(model=model, args=args, train_dataset=data["train"], eval_dataset=data["validation"],
+                          processing_class=tokenizer)
+    trainer.train()
+    assert not torch.equal(before, model.classifier.weight)
+    assert "eval_loss" in trainer.evaluate()
+
+
+def test_second_run_is_a_cache_hit_and_options_change_the_fingerprint(models, rte_dir, tmp_path, monkeypatch):
+    first = run_augmentation(config(models, rte_dir, tmp_path))
+    calls = []
+    monkeypatch.setattr(pipeline_module, "augment_split", lambda *a, **k: calls.append(1))
+    again = run_augmentation(config(models, rte_dir, tmp_path, batch_size=3))  # batch size is not an option of the result
+    assert again.cache_hit and again.cache_path == first.cache_path and not calls
+    assert again.dataset["train"].to_list() == first.dataset["train"].to_list()
+    monkeypatch.undo()
+    for change in ({"ratio": 0.2}, {"search": "beam"}, {"seed": 4}, {"separate": False}, {"group_size": 3}):
+        other = run_augmentation(config(models, rte_dir, tmp_path, **change))
+        assert not other.cache_hit and other.cache_path != first.cache_path, change
+    rebuilt = run_augmentation(config(models, rte_dir, tmp_path, overwrite=True))
+    assert not rebuilt.cache_hit and rebuilt.dataset["train"].to_list() == first.dataset["train"].to_list()
+
+
+def test_killed_run_resumes_to_the_same_dataset(models, rte_dir, tmp_path, monkeypatch):
+    uninterrupted = run_augmentation(config(models, rte_dir, tmp_path / "a", shard_size=10)).dataset
+
+    real = pipeline_module.augment_split
+    done = []
+
+    def dies_on_the_third_shard(*args, **kwargs):
+        if len(done) == 2:
+            raise KeyboardInterrupt("killed")
+        done.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "augment_split", dies_on_the_third_shard)
+    with pytest.raises(KeyboardInterrupt):
+        run_augmentation(config(models, rte_dir, tmp_path / "b", shard_size=2))
+    cache = next((tmp_path / "b" / "cache" / "rte").iterdir())
+    assert not (cache / "COMPLETE").exists() and len(list((cache / "shards-2").iterdir())) == 2
+    monkeypatch.setattr(pipeline_module, "augment_split", lambda *a, **k: done.append(1) or real(*a, **k))
+    resumed = run_augmentation(config(models, rte_dir, tmp_path / "b", shard_size=2))
+    assert len(done) == 2 + 3  # two shards before the kill, the three missing ones after
+    assert (cache / "COMPLETE").exists() and not (cache / "shards-2").exists()
+    assert resumed.dataset["train"].to_list() == uninterrupted["train"].to_list()  # shard count does not matter
+
+
+def test_original_label_source_copies_the_label(models, rte_dir, tmp_path):
+    result = run_augmentation(config(models, rte_dir, tmp_path, teacher=None, label_source="original"))
+    for row in result.dataset["train"]:
+        one_hot = [1.0, 0.0] if row["label"] == 0 else [0.0, 1.0]
+        assert row["teacher_original"] == one_hot and row["teacher_augmented"] == [one_hot] * 4
+
+
+def test_output_dir_and_dataset_card_and_push(models, rte_dir, tmp_path, monkeypatch):
+    secret = "hf_secretTOKEN123"
+    monkeypatch.setenv("HF_TOKEN", secret)
+    pushed = {}
+    monkeypatch.setattr(DatasetDict, "push_to_hub", lambda self, repo, **kw: pushed.update(repo=repo, **kw))
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub.DatasetCard, "push_to_hub",
+                        lambda self, repo, **kw: pushed.update(card=str(self), card_repo=repo))
+    cfg = config(models, rte_dir, tmp_path, output_dir=str(tmp_path / "saved"), push_to_hub="me/rte-mmel")
+    result = run_augmentation(cfg)
+    assert (tmp_path / "saved" / "dataset_dict.json").exists()
+    assert pushed["repo"] == pushed["card_repo"] == "me/rte-mmel" and pushed["private"] is False
+    card = pushed["card"]
+    assert "rte" in card and "Search: greedy, |B| = 5, ratio = 0.4" in card and "mmel_hf 0.1.0" in card
+    assert f"Examples: {result.summary['examples']}" in card
+    assert secret not in card and secret not in json.dumps(result.summary)
+    assert build_dataset_card(cfg, pipeline_module.resolve_task(cfg), result.summary) == card
+
+
+def test_push_fails_clearly_offline(models, rte_dir, tmp_path, monkeypatch):
+    secret = "hf_secretTOKEN456"
+    monkeypatch.setenv("HF_TOKEN", secret)
+    with pytest.raises(RuntimeError, match="could not push to the Hugging Face Hub repo 'me/x'") as info:
+        run_augmentation(config(models, rte_dir, tmp_path, push_to_hub="me/x"))
+    assert secret not in str(info.value)
+
+
+def test_cli_end_to_end_and_errors(models, rte_dir, tmp_path, capsys):
+    args = ["--task", "rte", "--data-dir", str(rte_dir), "--mlm-model", models[0], "--teacher", models[1],
+            "--cache-dir", str(tmp_path / "cache"), "--no-progress", "--group-size", "3"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "rte: 10 examples, 20 augmented samples" in out and "cache:" in out
+    assert main(args) == 0 and "(cache hit)" in capsys.readouterr().out
+
+    (rte_dir / "train.tsv").write_text(RTE_HEADER + "\n0\tA.\tB.\tmaybe\n")
+    cache = tmp_path / "cache2"
+    assert main(["--task", "rte", "--data-dir", str(rte_dir), "--mlm-model", models[0], "--teacher", models[1],
+                 "--cache-dir", str(cache), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "train.tsv: line 2, column 'label': label 'maybe'" in err
+    assert not cache.exists()  # nothing written for bad input
+
+    for bad, message in ((["--ratio", "1.5"], "--ratio 1.5"), (["--group-size", "1"], "at least 2"),
+                         (["--task", "rtee"], "unknown task 'rtee'")):
+        code = None
+        try:
+            code = main([*args, *bad])
+        except SystemExit as exit_:
+            code = exit_.code
+        assert code not in (0, None)
+        assert message in capsys.readouterr().err
+
+
+def test_help_runs_as_a_console_script():
+    result = subprocess.run([sys.executable, "-m", "augment_cli.augment", "--help"], capture_output=True, text=True,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0
+    assert "--task" in result.stdout and "--no-separate" in result.stdout and "Algorithm 2" in result.stdout
