@@ -227,8 +227,12 @@ class FillMaskAugmenter:
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
         return torch.autocast(device_type=self.device.type, dtype=dtype)
 
-    def _log_probs(self, input_ids, token_type_ids, attention_mask, positions, at_start) -> torch.Tensor:
-        """Log-probabilities ``[rows, V]`` at one position per row; banned tokens get -inf."""
+    def _scores(self, input_ids, token_type_ids, attention_mask, positions, at_start) -> torch.Tensor:
+        """Scores ``[rows, V]`` at one position per row, banned tokens at -inf.
+
+        Greedy search only ranks tokens, so the scores are the logits; beam search sums them over steps,
+        so they are log-probabilities.
+        """
         with self._autocast():
             if self._encoder is not None:
                 hidden = self._encoder(
@@ -241,9 +245,10 @@ class FillMaskAugmenter:
                     input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
                 ).logits
                 logits = logits[torch.arange(len(positions), device=self.device), positions]
-        logits = logits.float()
-        banned = torch.where(at_start.unsqueeze(1), self._banned_at_start, self._banned)
-        return torch.log_softmax(logits.masked_fill(banned, float("-inf")), dim=-1)
+        logits = logits.float().masked_fill_(self._banned, float("-inf"))
+        if at_start.any():
+            logits[at_start] = logits[at_start].masked_fill(self._banned_at_start, float("-inf"))
+        return torch.log_softmax(logits, dim=-1) if self.search == "beam" else logits
 
     @torch.inference_mode()
     def _search(self, items: list[_Item]) -> list[list[list[int]]]:
@@ -273,8 +278,7 @@ class FillMaskAugmenter:
 
         # Step 1, shared by every sample of a sentence: the |B|-1 most likely tokens at p_1.
         first = order[:, 0]
-        log_probs = self._log_probs(ids, types, attention, first, starts[rows, first])
-        scores, tokens = log_probs.topk(width, dim=-1)  # [n, W]
+        scores, tokens = self._scores(ids, types, attention, first, starts[rows, first]).topk(width, dim=-1)  # [n, W]
         ids = ids.unsqueeze(1).repeat(1, width, 1)  # [n, W, T]
         ids[rows, :, first] = tokens
         types_w = types.unsqueeze(1).expand(-1, width, -1)
@@ -286,7 +290,7 @@ class FillMaskAugmenter:
                 break
             position = order[active, step]
             flat_ids = ids[active].reshape(-1, length)
-            log_probs = self._log_probs(
+            step_scores = self._scores(
                 flat_ids,
                 types_w[active].reshape(-1, length),
                 attention_w[active].reshape(-1, length),
@@ -294,11 +298,11 @@ class FillMaskAugmenter:
                 starts[active, position].repeat_interleave(width),
             ).view(len(active), width, -1)
             if self.search == "greedy":
-                best = log_probs.argmax(dim=-1)  # [a, W]
+                best = step_scores.argmax(dim=-1)  # [a, W]
                 ids[active.unsqueeze(1), torch.arange(width, device=device), position.unsqueeze(1)] = best
             else:
-                vocab = log_probs.shape[-1]
-                candidates = (scores[active].unsqueeze(-1) + log_probs).reshape(len(active), -1)
+                vocab = step_scores.shape[-1]
+                candidates = (scores[active].unsqueeze(-1) + step_scores).reshape(len(active), -1)
                 best_scores, best = candidates.topk(width, dim=-1)
                 parent, token = best // vocab, best % vocab
                 chosen = ids[active.unsqueeze(1), parent]  # [a, W, T]: the surviving beams' sequences

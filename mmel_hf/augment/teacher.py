@@ -59,17 +59,29 @@ class TeacherLabeler:
         from tqdm.auto import tqdm
 
         args = (list(texts),) if texts_pair is None else (list(texts), list(texts_pair))
-        encoded = self.tokenizer(*args, truncation=True, max_length=self.max_length)
-        lengths = np.array([len(ids) for ids in encoded["input_ids"]])
-        order = np.argsort(-lengths, kind="stable")
-        outputs = np.empty((len(lengths), self.num_outputs), dtype=np.float32)
+        encoded = self.tokenizer(*args, truncation=True, max_length=self.max_length)  # one batched Rust call
         keys = [k for k in ("input_ids", "token_type_ids", "attention_mask") if k in encoded]
+        lengths = np.fromiter((len(ids) for ids in encoded["input_ids"]), dtype=np.int64, count=len(args[0]))
+        order = np.argsort(-lengths, kind="stable")
+        pad_id = self.tokenizer.pad_token_id or 0
+        left = getattr(self.tokenizer, "padding_side", "right") == "left"
+        outputs = np.empty((len(lengths), self.num_outputs), dtype=np.float32)
         starts = range(0, len(order), self.batch_size)
         for start in tqdm(starts, desc="Teacher labelling", unit="batch", disable=not self.show_progress):
             index = order[start : start + self.batch_size]
-            batch = self.tokenizer.pad({k: [encoded[k][i] for i in index] for k in keys}, return_tensors="pt")
+            width = int(lengths[index[0]])  # sorted: the first row is the longest
+            batch = {}
+            for key in keys:
+                padded = np.full((len(index), width), pad_id if key == "input_ids" else 0, dtype=np.int64)
+                for row, i in enumerate(index):
+                    values = encoded[key][i]
+                    if left:
+                        padded[row, width - len(values) :] = values
+                    else:
+                        padded[row, : len(values)] = values
+                batch[key] = torch.from_numpy(padded).to(self.device)
             with self._autocast():
-                logits = self.model(**{k: v.to(self.device) for k, v in batch.items()}).logits.float()
+                logits = self.model(**batch).logits.float()
             values = logits if self.num_outputs == 1 else logits.softmax(dim=-1)
             outputs[index] = values.cpu().numpy()
         return outputs
