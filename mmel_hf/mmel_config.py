@@ -44,6 +44,10 @@ class MMELTrainingArguments(TrainingArguments):
 
     > Data
 
+    mmel_text_columns (`list[str]` or `None`, *optional*, defaults to `None`):
+        The text column(s) the collator tokenizes, in model order (one, or the two of a pair). By default they
+        are the columns with an `augmented_*` companion in the training set; give them for plain text
+        datasets (e.g. training a teacher with `mmel_loss="none"`).
     max_length (`int` or `None`, *optional*, defaults to `None`):
         Truncate every sequence to this many tokens when the collator tokenizes text (`None`: the
         tokenizer's maximum).
@@ -83,6 +87,10 @@ class MMELTrainingArguments(TrainingArguments):
             "differs from f(x_i) by more than this."
         },
     )
+    mmel_text_columns: list[str] | None = field(
+        default=None,
+        metadata={"help": "Text column(s) to tokenize, in model order (default: those with augmented_* companions)."},
+    )
     max_length: int | None = field(
         default=None,
         metadata={"help": "Truncate tokenized text to this many tokens (default: the tokenizer's maximum)."},
@@ -105,6 +113,10 @@ class MMELTrainingArguments(TrainingArguments):
             )
         if not (0 <= self.mmel_regression_threshold < math.inf):
             raise ValueError(f"mmel_regression_threshold={self.mmel_regression_threshold!r} must be >= 0 and finite")
+        if self.mmel_text_columns is not None and not 1 <= len(self.mmel_text_columns) <= 2:
+            raise ValueError(
+                f"mmel_text_columns={self.mmel_text_columns!r}: give one text column or the two of a sentence pair"
+            )
         if self.max_length is not None and self.max_length < 1:
             raise ValueError(f"max_length={self.max_length!r} must be a positive number of tokens, or None")
 

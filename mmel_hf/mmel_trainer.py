@@ -85,13 +85,13 @@ class MMELTrainer(Trainer):
                 "MMELTrainer builds its grouped data collator from a tokenizer: pass processing_class=tokenizer, "
                 "or a data_collator that emits grouped batches (see MMELTrainer's docstring)"
             )
-        text_columns = None
+        text_columns = tuple(args.mmel_text_columns) if args.mmel_text_columns else None
         if train_dataset is not None and hasattr(train_dataset, "column_names"):
             if args.mmel_loss != "none":
                 schema = validate_augmented_dataset(train_dataset, require_teacher=args.mmel_label_source == "teacher")
-                text_columns = schema.sample_columns
+                text_columns = text_columns or schema.sample_columns
             else:
-                text_columns = find_sample_columns(list(train_dataset.column_names)) or None
+                text_columns = text_columns or find_sample_columns(list(train_dataset.column_names)) or None
             if text_columns and "input_ids" in text_columns:
                 text_columns = None  # pre-tokenized: nothing to tokenize
         elif args.mmel_loss != "none" and train_dataset is not None:

@@ -122,6 +122,17 @@ def test_mode_none_equals_plain_trainer(tmp_path, tokenizer, augmented_dataset):
     assert_same_parameters(parameters(plain_model), parameters(mmel_model), rtol=0, atol=0)
 
 
+def test_mode_none_on_plain_text_with_declared_text_columns(tmp_path, tokenizer, tiny_bert):
+    plain = Dataset.from_dict({"sentence": ["a good film", "a bad film"] * 4, "label": [1, 0] * 4, "idx": list(range(8))})
+    before = tiny_bert.classifier.weight.detach().clone()
+    trainer = MMELTrainer(model=tiny_bert, args=make_args(tmp_path, mmel_loss="none", mmel_text_columns=["sentence"]),
+                          train_dataset=plain, processing_class=tokenizer)
+    trainer.train()
+    assert not torch.equal(before, tiny_bert.classifier.weight)
+    with pytest.raises(ValueError, match="mmel_text_columns"):
+        make_args(tmp_path, mmel_text_columns=["a", "b", "c"])
+
+
 def test_evaluate_on_plain_and_on_augmented_batches(tmp_path, tokenizer, tiny_bert, augmented_dataset):
     plain_eval = Dataset.from_dict({"sentence": ["a good film", "a bad film", "good fun", "bad jokes", "fine"],
                                     "label": [1, 0, 1, 0, 1]})

@@ -6,7 +6,7 @@ length under ``torch.inference_mode``, so little compute goes to padding.
 
 How to get a teacher: fine-tune any ``AutoModelForSequenceClassification`` on the task's original
 training data with this project's own training path in plain mode,
-``MMELTrainer(..., args=MMELTrainingArguments(mmel_loss="none", ...))``, and save it with
+``MMELTrainer(..., args=MMELTrainingArguments(mmel_loss="none", mmel_text_columns=[...], ...))``, and save it with
 ``trainer.save_model(path)``; then pass ``--teacher path``. The paper's teacher is a fine-tuned BERT-base.
 """
 
