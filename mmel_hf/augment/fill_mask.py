@@ -27,11 +27,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from .precision import PRECISIONS, autocast
 
 __all__ = ["FillMaskAugmenter", "num_positions", "sample_positions"]
 
@@ -97,8 +98,8 @@ class FillMaskAugmenter:
             raise ValueError(f"ratio={ratio} must be in (0, 1]")
         if search not in ("greedy", "beam"):
             raise ValueError(f"search={search!r} must be 'greedy' or 'beam'")
-        if precision not in ("fp32", "bf16", "fp16"):
-            raise ValueError(f"precision={precision!r} must be 'fp32', 'bf16' or 'fp16'")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision={precision!r} must be one of {list(PRECISIONS)}")
         if tokenizer.mask_token_id is None:
             raise ValueError(f"{type(tokenizer).__name__} has no mask token: a fill-mask model is needed")
         self.model = model.eval()
@@ -221,19 +222,13 @@ class FillMaskAugmenter:
             self.tokenizer.decode(b + item.tails[1], skip_special_tokens=True).strip(),
         )
 
-    def _autocast(self):
-        if self.precision == "fp32":
-            return nullcontext()
-        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
-
     def _scores(self, input_ids, token_type_ids, attention_mask, positions, at_start) -> torch.Tensor:
         """Scores ``[rows, V]`` at one position per row, banned tokens at -inf.
 
         Greedy search only ranks tokens, so the scores are the logits; beam search sums them over steps,
         so they are log-probabilities.
         """
-        with self._autocast():
+        with autocast(self.precision, self.device):
             if self._encoder is not None:
                 hidden = self._encoder(
                     input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids

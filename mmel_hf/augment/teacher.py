@@ -13,10 +13,11 @@ training data with this project's own training path in plain mode,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import nullcontext
 
 import numpy as np
 import torch
+
+from .precision import autocast
 
 __all__ = ["TeacherLabeler"]
 
@@ -47,12 +48,6 @@ class TeacherLabeler:
     def num_outputs(self) -> int:
         return self.model.config.num_labels
 
-    def _autocast(self):
-        if self.precision == "fp32":
-            return nullcontext()
-        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
-
     @torch.inference_mode()
     def predict(self, texts: Sequence[str], texts_pair: Sequence[str] | None = None) -> np.ndarray:
         """``[N, C]`` float32: class probabilities, or ``[N, 1]`` predictions for a regression teacher."""
@@ -80,7 +75,7 @@ class TeacherLabeler:
                     else:
                         padded[row, : len(values)] = values
                 batch[key] = torch.from_numpy(padded).to(self.device)
-            with self._autocast():
+            with autocast(self.precision, self.device):
                 logits = self.model(**batch).logits.float()
             values = logits if self.num_outputs == 1 else logits.softmax(dim=-1)
             outputs[index] = values.cpu().numpy()
