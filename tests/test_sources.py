@@ -37,7 +37,7 @@ def write_glue_folder(folder, task, rows=3):
 
 
 def test_registry_knows_every_glue_task():
-    assert known_tasks() == sorted(["cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli"])
+    assert known_tasks() == sorted(["cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli", "rt-polarity"])
     assert get_task("SST-2") is GLUE_TASKS["sst2"] and get_task("stsb").is_regression
     assert get_task("mnli").eval_splits == ("validation_matched", "validation_mismatched")
     assert get_task("mnli").num_labels == 3 and get_task("cola").metric == "matthews_correlation"

@@ -44,11 +44,13 @@ class AugmentConfig:
     max_train_samples: int | None = field(default=None, metadata={
         "help": "Augment only the first N training examples (quick runs)."})
 
-    mlm_model: str = field(default="bert-base-uncased", metadata={
-        "help": "The fill-mask model (Hub id or local folder) for Algorithm 2."})
+    mlm_model: str | None = field(default=None, metadata={
+        "help": "The fill-mask model (Hub id or local folder) for Algorithm 2. Default: the task's, bert-base-uncased "
+                "for GLUE and custom tasks, the embedded model for rt-polarity ('embedded' names it anywhere)."})
     mlm_revision: str | None = field(default=None, metadata={"help": "Revision of --mlm-model on the Hub."})
     teacher: str | None = field(default=None, metadata={
-        "help": "A sequence-classification model (Hub id or local folder) that labels every sample (Section 3.3)."})
+        "help": "A sequence-classification model (Hub id or local folder) that labels every sample (Section 3.3). "
+                "Default: the task's (the embedded teacher for rt-polarity; none for GLUE)."})
     teacher_revision: str | None = field(default=None, metadata={"help": "Revision of --teacher on the Hub."})
     label_source: Literal["teacher", "original"] = field(default="teacher", metadata={
         "help": "'teacher': the teacher's outputs for every sample; 'original': copy the original label "
@@ -96,8 +98,6 @@ class AugmentConfig:
                 raise ValueError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be at least 1")
         if self.max_train_samples is not None and self.max_train_samples < 1:
             raise ValueError(f"--max-train-samples {self.max_train_samples}: must be at least 1")
-        if self.label_source == "teacher" and self.teacher is None:
-            raise ValueError("--label-source teacher needs --teacher PATH_OR_ID; or use --label-source original")
         if self.text_columns is not None and not 1 <= len(self.text_columns) <= 2:
             raise ValueError(f"--text-columns {self.text_columns}: give one column or the two of a pair")
         if sum(x is not None for x in (self.data_dir, self.train_file, self.dataset_path)) > 1:

@@ -40,8 +40,8 @@ with its {config.group_size - 1} augmented samples (`augmented_*` columns) and t
 each sample (`teacher_original`, `teacher_augmented`); the evaluation splits are untouched.
 
 - Task: `{spec.name}` (text columns {list(spec.text_columns)}, {"regression" if spec.is_regression else f"{spec.num_labels} classes"})
-- Fill-mask model: `{config.mlm_model}`
-- Teacher: `{config.teacher if config.label_source == "teacher" else "none (original labels)"}`
+- Fill-mask model: `{summary.get("mlm_model", config.mlm_model)}`
+- Teacher: `{summary.get("teacher") or "none (original labels)"}`
 - Search: {config.search}, |B| = {config.group_size}, ratio = {config.ratio}, sentence pairs {"augmented separately" if config.separate else "concatenated"}, seed = {config.seed}
 - Examples: {summary.get("examples")}, augmented samples: {summary.get("augmented_samples")}, distinct ratio: {summary.get("distinct_ratio", 0):.4f}
 - Splits: {json.dumps(splits)}

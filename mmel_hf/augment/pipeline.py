@@ -29,7 +29,7 @@ from ..schema import TEACHER_AUGMENTED_COLUMN, TEACHER_ORIGINAL_COLUMN, augmente
 from .augment_config import AugmentConfig
 from .fill_mask import FillMaskAugmenter
 from .sources import DataError, load_task_data
-from .tasks import GLUE_TASKS, TaskSpec, custom_task, get_task
+from .tasks import EMBEDDED_TASKS, GLUE_TASKS, TaskSpec, custom_task, get_task
 from .teacher import TeacherLabeler
 
 __all__ = ["AugmentationResult", "augment_split", "fingerprint_job", "model_identity", "run_augmentation"]
@@ -56,7 +56,7 @@ def resolve_task(config: AugmentConfig, teacher_labels: int | None = None) -> Ta
             return spec
         return TaskSpec(spec.name, spec.text_columns, spec.label_column, spec.num_labels, spec.metric,
                         config.dataset_name, config.dataset_config, spec.eval_splits, spec.tsv)
-    if config.task.lower() in GLUE_TASKS:
+    if config.task.lower() in GLUE_TASKS or config.task.lower() in EMBEDDED_TASKS:
         raise ValueError(f"--task {config.task} is a GLUE task: drop --text-columns, or give the custom task another name")
     num_labels = config.num_labels or teacher_labels or 2
     return custom_task(config.task, config.text_columns, config.label_column, num_labels,
@@ -125,7 +125,26 @@ def augment_split(train, spec: TaskSpec, augmenter: FillMaskAugmenter, teacher: 
     return Dataset.from_dict(columns)
 
 
-def _load_models(config: AugmentConfig, device):
+def resolve_models(config: AugmentConfig) -> tuple[str, str | None]:
+    """The fill-mask model and teacher to use: the user's, else the task's defaults ("embedded" = shipped)."""
+    from ..embedded import embedded_mlm_path, embedded_teacher_path
+
+    spec = get_task(config.task) if config.text_columns is None else None
+    mlm = config.mlm_model or (spec.default_mlm if spec else "bert-base-uncased")
+    teacher = config.teacher or (spec.default_teacher if spec else None)
+    if config.label_source == "original":
+        teacher = None
+    elif teacher is None:
+        raise ValueError(
+            f"--label-source teacher needs a teacher: task {config.task} has no default one. Give --teacher "
+            "PATH_OR_ID (a classifier fine-tuned on the task) or use --label-source original"
+        )
+    mlm = embedded_mlm_path() if mlm == "embedded" else mlm
+    teacher = embedded_teacher_path() if teacher == "embedded" else teacher
+    return mlm, teacher
+
+
+def _load_models(config: AugmentConfig, device, mlm_name: str, teacher_name: str | None):
     from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
 
     def load(kind, cls, name, revision):
@@ -135,14 +154,15 @@ def _load_models(config: AugmentConfig, device):
         except OSError as err:
             raise DataError(
                 f"could not load the {kind} {name!r} ({str(err).splitlines()[0]}). Without Hub access, give a local "
-                f"model folder (--{'mlm-model' if kind == 'fill-mask model' else 'teacher'} /path/to/model)."
+                f"model folder (--{'mlm-model' if kind == 'fill-mask model' else 'teacher'} /path/to/model), or run "
+                "the embedded task with its shipped models: --task rt-polarity."
             ) from err
         return tokenizer, model.to(device)
 
-    mlm = load("fill-mask model", AutoModelForMaskedLM, config.mlm_model, config.mlm_revision)
+    mlm = load("fill-mask model", AutoModelForMaskedLM, mlm_name, config.mlm_revision)
     teacher = None
-    if config.label_source == "teacher":
-        teacher = load("teacher", AutoModelForSequenceClassification, config.teacher, config.teacher_revision)
+    if teacher_name is not None:
+        teacher = load("teacher", AutoModelForSequenceClassification, teacher_name, config.teacher_revision)
     return mlm, teacher
 
 
@@ -168,6 +188,16 @@ def _summary(dataset, spec: TaskSpec, seconds: float, cache_path: Path, cache_hi
     }
 
 
+def _display_name(name: str) -> str:
+    """Model names for cards and summaries: Hub ids as they are, the embedded models by name, no local paths."""
+    from ..embedded import EMBEDDED_DIR
+
+    path = Path(name)
+    if path.is_dir():
+        return f"mmel_hf embedded {path.name}" if path.resolve().parent == EMBEDDED_DIR else f"local:{path.name}"
+    return name
+
+
 def run_augmentation(config: AugmentConfig) -> AugmentationResult:
     """The whole job of ``mmel-augment``: load, augment, label, cache, save and push."""
     import torch
@@ -179,11 +209,12 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
         if output.exists() and any(output.iterdir()) and not (output / "dataset_dict.json").exists():
             raise DataError(f"--output-dir {output}: exists and is not a saved dataset; choose an empty or new folder")
     device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    (mlm_tokenizer, mlm), teacher_pair = _load_models(config, device)
+    mlm_name, teacher_name = resolve_models(config)
+    (mlm_tokenizer, mlm), teacher_pair = _load_models(config, device, mlm_name, teacher_name)
     spec = resolve_task(config, teacher_pair[1].config.num_labels if teacher_pair else None)
     if teacher_pair is not None and teacher_pair[1].config.num_labels != spec.num_labels:
         raise DataError(
-            f"the teacher {config.teacher!r} has {teacher_pair[1].config.num_labels} output(s) but task {spec.name} "
+            f"the teacher {teacher_name!r} has {teacher_pair[1].config.num_labels} output(s) but task {spec.name} "
             f"has {spec.num_labels} label(s) (1 = regression)"
         )
     data = load_task_data(
@@ -196,8 +227,8 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
         data["train"] = data["train"].select(range(min(config.max_train_samples, len(data["train"]))))
 
     fingerprint = fingerprint_job(
-        config, data, model_identity(config.mlm_model, mlm, config.mlm_revision),
-        model_identity(config.teacher, teacher_pair[1], config.teacher_revision) if teacher_pair else None,
+        config, data, model_identity(mlm_name, mlm, config.mlm_revision),
+        model_identity(teacher_name, teacher_pair[1], config.teacher_revision) if teacher_pair else None,
     )
     cache_path = Path(config.resolved_cache_dir()) / spec.name / fingerprint
     final = cache_path / "dataset"
@@ -243,6 +274,7 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
     if config.output_dir:
         _atomic_save(result.dataset, Path(config.output_dir))
     result.summary = _summary(result.dataset, spec, time.perf_counter() - started, cache_path, result.cache_hit)
+    result.summary.update(mlm_model=_display_name(mlm_name), teacher=_display_name(teacher_name) if teacher_name else None)
     if config.output_dir:
         result.summary["saved_to"] = str(Path(config.output_dir).resolve())
     if config.push_to_hub:

@@ -234,6 +234,8 @@ def load_task_data(
         except FileNotFoundError as err:
             raise DataError(f"{dataset_path}: not a dataset folder written by save_to_disk ({err})") from None
         data = loaded if isinstance(loaded, DatasetDict) else DatasetDict(train=loaded)
+    elif spec.local_files and hub_path is None:  # the embedded task: files shipped with mmel_hf
+        data = DatasetDict({split: read_table_file(file, spec) for split, file in spec.local_files})
     else:
         path, config = hub_path or spec.hub_path, hub_config or spec.hub_config
         if path is None:
@@ -245,8 +247,15 @@ def load_task_data(
                 f"could not load {path}{'/' + config if config else ''} from the Hugging Face Hub "
                 f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). Without Hub access, use local "
                 "data: --data-dir (a GLUE task folder of TSV files), --train-file/--validation-file (CSV or JSON lines) "
-                "or --dataset-path (a save_to_disk folder)."
+                "or --dataset-path (a save_to_disk folder), or run the embedded task that ships with mmel_hf: "
+                "--task rt-polarity."
             ) from err
+    return _checked(data, spec)
+
+
+def _checked(data, spec: TaskSpec):
+    from datasets import DatasetDict
+
     if "train" not in data:
         raise DataError(f"the data has no 'train' split (splits: {list(data)})")
     keep = ["train", *[s for s in spec.eval_splits if s in data]]

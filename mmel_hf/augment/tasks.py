@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["GLUE_TASKS", "TaskSpec", "TsvLayout", "custom_task", "get_task", "known_tasks"]
+__all__ = ["EMBEDDED_TASKS", "GLUE_TASKS", "TaskSpec", "TsvLayout", "custom_task", "get_task", "known_tasks"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,9 @@ class TaskSpec:
         hub_path, hub_config: where ``datasets.load_dataset`` finds it (None for custom tasks).
         eval_splits: the evaluation splits (MNLI has two).
         tsv: the GLUE TSV layout, for local GLUE folders.
+        local_files: split -> file shipped with mmel_hf (the embedded task), read when no source is given.
+        default_mlm, default_teacher: the models ``mmel-augment`` uses when none is named ("embedded" means
+            the models shipped with mmel_hf).
     """
 
     name: str
@@ -62,6 +65,9 @@ class TaskSpec:
     hub_config: str | None = None
     eval_splits: tuple[str, ...] = ("validation",)
     tsv: TsvLayout | None = None
+    local_files: tuple[tuple[str, str], ...] = ()
+    default_mlm: str = "bert-base-uncased"
+    default_teacher: str | None = None
 
     @property
     def is_regression(self) -> bool:
@@ -103,17 +109,29 @@ GLUE_TASKS: dict[str, TaskSpec] = {
     )
 }
 
-_ALIASES = {"sst-2": "sst2", "sts-b": "stsb", "mnli-m": "mnli", "glue/rte": "rte"}
+def _rt_polarity() -> TaskSpec:
+    from ..embedded import rt_polarity_files
+
+    return TaskSpec("rt-polarity", ("sentence",), "label", 2, "accuracy", None, None, ("validation",), None,
+                    tuple(rt_polarity_files().items()), default_mlm="embedded", default_teacher="embedded")
+
+
+# The embedded task (SST-2-like sentiment on Rotten Tomatoes snippets): runs offline with the shipped models.
+EMBEDDED_TASKS: dict[str, TaskSpec] = {"rt-polarity": _rt_polarity()}
+
+_ALIASES = {"sst-2": "sst2", "sts-b": "stsb", "mnli-m": "mnli", "glue/rte": "rte", "rt_polarity": "rt-polarity"}
 
 
 def known_tasks() -> list[str]:
-    return sorted(GLUE_TASKS)
+    return sorted([*GLUE_TASKS, *EMBEDDED_TASKS])
 
 
 def get_task(name: str) -> TaskSpec:
     """The registered task ``name`` (case-insensitive; ``SST-2`` and ``sst2`` both work)."""
     key = name.lower()
     key = _ALIASES.get(key, key)
+    if key in EMBEDDED_TASKS:
+        return EMBEDDED_TASKS[key]
     if key not in GLUE_TASKS:
         raise ValueError(
             f"unknown task {name!r}; known tasks: {', '.join(known_tasks())}. For another dataset give "
