@@ -46,6 +46,10 @@ class MMELTrainer(Trainer):
     regression, whose teacher predictions differ by more than ``mmel_regression_threshold``).
     """
 
+    # What compute_loss did last: None (plain batch: Trainer decides), True (normalised by the groups of the
+    # whole accumulated batch), False (a per-batch mean; Trainer divides by the accumulation steps).
+    _loss_scaled_for_ga: bool | None = None
+
     def __init__(
         self,
         model=None,
@@ -74,7 +78,6 @@ class MMELTrainer(Trainer):
             processing_class=processing_class,
             **kwargs,
         )
-        self._loss_scaled_for_ga: bool | None = None
         # Running sums per mode, kept on the model's device so that logging never forces a sync per step.
         self._diagnostics: dict[str, torch.Tensor | None] = {"train": None, "eval": None}
 

@@ -145,12 +145,14 @@ def resolve_models(config: AugmentConfig) -> tuple[str, str | None]:
 
 
 def _load_models(config: AugmentConfig, device, mlm_name: str, teacher_name: str | None):
+    import torch
     from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
 
     def load(kind, cls, name, revision):
         try:
             tokenizer = AutoTokenizer.from_pretrained(name, revision=revision, trust_remote_code=config.trust_remote_code)
-            model = cls.from_pretrained(name, revision=revision, trust_remote_code=config.trust_remote_code)
+            model = cls.from_pretrained(name, revision=revision, trust_remote_code=config.trust_remote_code,
+                                        dtype=torch.float32)  # weights may be stored in half precision
         except OSError as err:
             raise DataError(
                 f"could not load the {kind} {name!r} ({str(err).splitlines()[0]}). Without Hub access, give a local "

@@ -1,0 +1,88 @@
+"""The embedded default: the rt-polarity task, the fill-mask model, the teacher, and a short main job."""
+
+import json
+
+import pytest
+import torch
+from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
+
+from augment_cli.main_job import main as main_job_cli
+from mmel_hf.augment import get_task, load_task_data
+from mmel_hf.embedded import EMBEDDED_DIR, embedded_mlm_path, embedded_teacher_path
+
+# Documented in mmel_hf/embedded/mlm/README.md: each masked word is among the model's top 5.
+FILL_MASK_EXAMPLES = [
+    ("the movie was [MASK] and the acting was great .", {"good", "great", "fun", "funny", "excellent"}),
+    ("he was born in new york [MASK] .", {"city"}),
+    ("the president of the united [MASK] spoke today .", {"states"}),
+]
+# Documented in mmel_hf/embedded/teacher/README.md.
+TEACHER_EXAMPLES = [
+    ("a wonderful , moving film with superb performances .", 1),
+    ("a dull , lifeless mess that wastes its talented cast .", 0),
+]
+
+
+def test_task_has_the_documented_sizes():
+    data = load_task_data(get_task("rt-polarity"))
+    assert {split: len(ds) for split, ds in data.items()} == {"train": 11752, "validation": 1000}
+    assert sum(data["train"]["label"][:]) == 6796 and sum(data["validation"]["label"][:]) == 572
+    assert set(data["train"]["sentence"][:]).isdisjoint(data["validation"]["sentence"][:])
+
+
+def test_fill_mask_model_loads_offline_and_predicts_english():
+    tokenizer = AutoTokenizer.from_pretrained(embedded_mlm_path())
+    model = AutoModelForMaskedLM.from_pretrained(embedded_mlm_path(), dtype=torch.float32).eval()
+    metrics = json.loads((EMBEDDED_DIR / "mlm" / "metrics.json").read_text())
+    assert metrics["top1"] > 3 * metrics["unigram_top1"] and metrics["top5"] > metrics["unigram_top5"]
+    for text, expected in FILL_MASK_EXAMPLES:
+        encoded = tokenizer(text, return_tensors="pt")
+        position = (encoded["input_ids"][0] == tokenizer.mask_token_id).nonzero()[0, 0]
+        with torch.no_grad():
+            top5 = model(**encoded).logits[0, position].topk(5).indices
+        assert expected & set(tokenizer.convert_ids_to_tokens(top5)), (text, tokenizer.convert_ids_to_tokens(top5))
+
+
+def test_teacher_loads_offline_and_classifies_the_documented_examples():
+    tokenizer = AutoTokenizer.from_pretrained(embedded_teacher_path())
+    model = AutoModelForSequenceClassification.from_pretrained(embedded_teacher_path(), dtype=torch.float32).eval()
+    encoded = tokenizer([t for t, _ in TEACHER_EXAMPLES], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        predicted = model(**encoded).logits.argmax(-1).tolist()
+    assert predicted == [label for _, label in TEACHER_EXAMPLES]
+    metrics = json.loads((EMBEDDED_DIR / "teacher" / "metrics.json").read_text())
+    assert metrics["validation_accuracy"] > metrics["majority_baseline"] + 0.15
+
+
+@pytest.mark.parametrize("folder", ["mlm", "teacher"])
+def test_committed_weights_are_small_and_carded(folder):
+    weights = EMBEDDED_DIR / folder / "model.safetensors"
+    assert weights.stat().st_size <= 60 * 1024 * 1024
+    card = (EMBEDDED_DIR / folder / "README.md").read_text()
+    assert "## Training" in card and "## Limits" in card
+
+
+def test_short_main_job_end_to_end(tmp_path, capsys):
+    code = main_job_cli(["--output_dir", str(tmp_path / "out"), "--train_examples", "12", "--epochs", "1",
+                         "--student_layers", "1", "--cache_dir", str(tmp_path / "cache"), "--no_progress"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "baseline (no augmentation)" in out and "MMEL-H" in out
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["augmentation"]["examples"] == 12 and results["augmentation"]["augmented_samples"] == 48
+    for name in ("baseline", "mmel_hard"):
+        assert 0.0 <= results[name]["validation_accuracy"] <= 1.0
+        assert (tmp_path / "out" / name / "model.safetensors").exists()
+    # The second run reuses the cached augmentation.
+    assert main_job_cli(["--output_dir", str(tmp_path / "out2"), "--train_examples", "12", "--epochs", "1",
+                         "--student_layers", "1", "--cache_dir", str(tmp_path / "cache"), "--no_progress"]) == 0
+    assert json.loads((tmp_path / "out2" / "results.json").read_text())["augmentation"]["cache_hit"]
+
+
+def test_rte_offline_names_the_ways_forward(tmp_path, capsys):
+    from augment_cli.augment import main as augment_cli
+
+    code = augment_cli(["--task", "rte", "--label-source", "original", "--cache-dir", str(tmp_path), "--no-progress"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "--task rt-polarity" in err and ("local model folder" in err or "--data-dir" in err)
