@@ -115,6 +115,16 @@ class MMELTrainer(Trainer):
             extra = getattr(self.data_collator, "signature_columns", ())
             self._signature_columns += [c for c in extra if c not in self._signature_columns]
 
+    def _get_dataloader(self, dataset, description, batch_size, sampler_fn=None, is_training=False, dataloader_key=None):
+        # A collator that makes training views (images) offers plain batches for evaluation and prediction.
+        collator = self.data_collator
+        if not is_training and hasattr(collator, "for_evaluation"):
+            self.data_collator = collator.for_evaluation()
+        try:
+            return super()._get_dataloader(dataset, description, batch_size, sampler_fn, is_training, dataloader_key)
+        finally:
+            self.data_collator = collator
+
     def _get_num_items_in_batch(self, batch_samples: list, device: torch.device):
         # The unit of the MMEL objective is a group (Algorithm 1, line 8 averages over the S originals), so
         # gradient accumulation normalises by the number of groups in the whole accumulated batch.

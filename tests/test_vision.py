@@ -1,0 +1,155 @@
+"""The vision adapter: CIFAR ResNets, batched views, the collator, data loaders, schedules and training."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import AutoModelForImageClassification
+
+from augment_cli.train_vision import main as vision_cli
+from mmel_hf import MMELTrainingArguments
+from mmel_hf.augment.sources import DataError
+from mmel_hf.vision.collator import MMELVisionCollator
+from mmel_hf.vision.data import load_cifar, load_image_folder
+from mmel_hf.vision.resnet_cifar import cifar_resnet
+from mmel_hf.vision.schedules import paper_optimizer_and_scheduler
+from mmel_hf.vision.train import VisionConfig, build_model, train_vision
+from mmel_hf.vision.views import cifar_views, imagenet_views
+
+
+def write_cifar10(folder, per_batch=8, seed=0):
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"]:
+        batch = {b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+                 b"labels": rng.integers(0, 10, per_batch).tolist()}
+        with open(folder / name, "wb") as handle:
+            pickle.dump(batch, handle)
+    return folder
+
+
+@pytest.mark.parametrize("depth,millions", [(20, 0.27), (32, 0.46), (44, 0.66), (56, 0.85)])
+def test_cifar_resnets_have_the_papers_sizes(depth, millions):
+    model = cifar_resnet(depth, num_labels=10)
+    assert round(sum(p.numel() for p in model.parameters()) / 1e6, 2) == millions
+
+
+def test_resnet_saves_loads_and_returns_loss(tmp_path):
+    model = cifar_resnet(20, num_labels=100).eval()
+    x, labels = torch.randn(3, 3, 32, 32), torch.tensor([1, 2, 99])
+    output = model(pixel_values=x, labels=labels)
+    torch.testing.assert_close(output.loss, F.cross_entropy(output.logits, labels))
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForImageClassification.from_pretrained(tmp_path).eval()
+    torch.testing.assert_close(loaded(pixel_values=x).logits, output.logits)
+    with pytest.raises(ValueError, match="6n\\+2"):
+        cifar_resnet(21)
+    assert build_model("resnet18", 10).config.depths == [2, 2, 2, 2]
+
+
+def test_cifar_views_are_padded_crops_and_flips_and_reproducible():
+    images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    views = cifar_views(images, 6, torch.Generator().manual_seed(1))
+    again = cifar_views(images, 6, torch.Generator().manual_seed(1))
+    assert torch.equal(views, again)
+    padded = F.pad(images.float() / 255, (4, 4, 4, 4))
+    flips = 0
+    for s in range(4):
+        assert torch.equal(views[s, 0], images[s].float() / 255)  # the original first
+        for v in range(1, 6):
+            matches = [(dy, dx, flip) for dy in range(9) for dx in range(9) for flip in (False, True)
+                       if torch.equal(views[s, v], padded[s, :, dy:dy + 32, dx:dx + 32].flip(-1) if flip
+                                      else padded[s, :, dy:dy + 32, dx:dx + 32])]
+            assert matches
+            flips += matches[0][2]
+    assert 0 < flips < 20
+    random_first = cifar_views(images, 2, torch.Generator().manual_seed(2), original_first=False)
+    assert not torch.equal(random_first[:, 0], images.float() / 255)
+
+
+def test_imagenet_views_shapes_and_full_crop():
+    images = torch.randint(0, 256, (2, 3, 40, 60), dtype=torch.uint8)
+    views = imagenet_views(images, 3, torch.Generator().manual_seed(0), size=24)
+    assert views.shape == (2, 3, 3, 24, 24) and 0 <= views.min() and views.max() <= 1
+    full = imagenet_views(images, 2, torch.Generator().manual_seed(0), size=24, scale=(1.0, 1.0), ratio=(1.5, 1.5))
+    assert torch.isfinite(full).all()
+
+
+def test_collator_train_and_evaluation_batches():
+    from PIL import Image
+
+    rows = [{"img": Image.fromarray(np.full((32, 32, 3), 40 * i, dtype=np.uint8)), "label": i} for i in range(3)]
+    collator = MMELVisionCollator(num_views=4, seed=3)
+    batch = collator(rows)
+    assert batch["pixel_values"].shape == (12, 3, 32, 32) and batch["mmel_group_mask"].all()
+    evaluation = collator.for_evaluation()(rows)
+    assert evaluation["pixel_values"].shape == (3, 3, 32, 32) and "mmel_group_mask" not in evaluation
+    torch.testing.assert_close(evaluation["pixel_values"], batch["pixel_values"].view(3, 4, 3, 32, 32)[:, 0])
+    single = MMELVisionCollator(num_views=1, original_first=False)(rows)
+    assert single["pixel_values"].shape == (3, 3, 32, 32) and "mmel_group_mask" not in single
+    imagenet = MMELVisionCollator(num_views=2, kind="imagenet", image_size=16, base_size=20)(
+        [{"image": np.zeros((30, 50, 3), dtype=np.uint8), "label": 0}])
+    assert imagenet["pixel_values"].shape == (2, 3, 16, 16)
+    with pytest.raises(ValueError, match="no image column"):
+        collator([{"picture": 1, "label": 0}])
+
+
+def test_cifar_pickles_and_image_folders(tmp_path):
+    data = load_cifar("cifar10", write_cifar10(tmp_path / "c10"))
+    assert {s: len(d) for s, d in data.items()} == {"train": 40, "test": 8}
+    assert np.asarray(data["train"][0]["img"]).shape == (3, 32, 32)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "data_batch_1").write_bytes(b"not a pickle")
+    with pytest.raises(DataError, match="data_batch_1: not a CIFAR python-pickle batch"):
+        load_cifar("cifar10", tmp_path / "bad")
+    (tmp_path / "partial").mkdir()
+    (tmp_path / "partial" / "data_batch_1").write_bytes((tmp_path / "c10" / "data_batch_1").read_bytes())
+    with pytest.raises(DataError, match="data_batch_2: not found"):
+        load_cifar("cifar10", tmp_path / "partial")
+
+    from PIL import Image
+
+    for split in ("train", "val"):
+        for label in ("cat", "dog"):
+            folder = tmp_path / "images" / split / label
+            folder.mkdir(parents=True)
+            for i in range(3):
+                Image.fromarray(np.full((20, 24, 3), i * 50, dtype=np.uint8)).save(folder / f"{i}.png")
+    images = load_image_folder(tmp_path / "images")
+    assert {s: len(d) for s, d in images.items()} == {"train": 6, "test": 6}
+    assert images["train"].features["label"].names == ["cat", "dog"]
+
+
+def test_cifar_from_the_hub_fails_clearly_offline():
+    with pytest.raises(DataError, match="uoft-cs/cifar10 from the Hugging Face Hub.*--data-dir"):
+        load_cifar("cifar10")
+
+
+def test_paper_schedule_scales_milestones():
+    _, scheduler = paper_optimizer_and_scheduler(torch.nn.Linear(1, 1), "cifar", steps_per_epoch=5, epochs=20)
+    factors = [scheduler.lr_lambdas[0](epoch * 5) for epoch in (5, 6, 12, 16)]
+    assert factors == pytest.approx([1.0, 0.2, 0.04, 0.008])
+
+
+@pytest.mark.parametrize("mode", ["hard", "soft", "uniform", "none"])
+def test_train_vision_end_to_end(tmp_path, mode):
+    data = load_cifar("cifar10", write_cifar10(tmp_path / "c10", per_batch=8))
+    args = MMELTrainingArguments(output_dir=str(tmp_path / "out"), mmel_loss=mode, mmel_label_source="original",
+                                 per_device_train_batch_size=8, num_train_epochs=1, report_to="none", use_cpu=True,
+                                 save_strategy="no", logging_steps=1, seed=0)
+    metrics = train_vision(VisionConfig(model="resnet20", num_views=3), args, data=data)
+    assert 0 <= metrics["eval_accuracy"] <= 1 and "eval_loss" in metrics
+    with pytest.raises(ValueError, match="mmel_label_source original"):
+        train_vision(VisionConfig(), MMELTrainingArguments(output_dir=str(tmp_path), report_to="none"), data=data)
+
+
+def test_vision_cli(tmp_path, capsys):
+    folder = write_cifar10(tmp_path / "c10", per_batch=4)
+    code = vision_cli(["--dataset", "cifar10", "--data-dir", str(folder), "--model", "resnet20", "--mmel-loss", "hard",
+                       "--num-views", "2", "--num-train-epochs", "1", "--per-device-train-batch-size", "8",
+                       "--output-dir", str(tmp_path / "out"), "--use-cpu", "--save-strategy", "no"])
+    assert code == 0 and "eval_accuracy" in capsys.readouterr().out
+    assert vision_cli(["--dataset", "cifar10", "--model", "resnet21", "--data-dir", str(folder),
+                       "--output-dir", str(tmp_path / "o2")]) == 1
