@@ -59,6 +59,7 @@ class MMELVisionCollator:
         kind: ``"cifar"`` (pad-4 crop + flip at native size) or ``"imagenet"`` (random-resized crop + flip).
         image_size: output size for ``"imagenet"`` (224).
         base_size: ImageNet images are first resized (shorter side) and centre-cropped to this square.
+        padding: CIFAR crops are cut from the image padded by this many pixels (4 in the paper).
         original_first: slot 0 is the un-augmented image (x_i of the soft loss) instead of a random view.
         seed: seeds the views.
         training: False gives evaluation batches (no views, no groups).
@@ -68,6 +69,7 @@ class MMELVisionCollator:
     kind: str = "cifar"
     image_size: int = 224
     base_size: int = 256
+    padding: int = 4
     original_first: bool = True
     seed: int = 0
     training: bool = True
@@ -133,7 +135,7 @@ class MMELVisionCollator:
             raise ValueError(f"training rows need a label column, one of {list(LABEL_COLUMNS)}")
         generator = self._generator()
         if self.kind == "cifar":
-            views = cifar_views(images, self.num_views, generator, original_first=self.original_first)
+            views = cifar_views(images, self.num_views, generator, self.padding, original_first=self.original_first)
         else:
             views = imagenet_views(images, self.num_views, generator, self.image_size, original_first=self.original_first)
         batch["pixel_values"] = normalize(views, self.mean, self.std).flatten(0, 1)
