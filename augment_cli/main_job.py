@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 
 def make_parser():
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         result = results[name]
         print(f"{label:28s} validation accuracy {result['validation_accuracy']:.4f}   "
               f"({result['train_seconds']:.0f}s) -> {result['model_dir']}")
-    print(f"results: {config.output_dir}/results.json   total {results['total_seconds']:.0f}s")
+    print(f"results: {Path(config.output_dir).resolve() / 'results.json'}   total {results['total_seconds']:.0f}s")
     return 0
 
 
