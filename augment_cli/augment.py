@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(err))
 
     from mmel_hf.augment.pipeline import run_augmentation
-    from mmel_hf.augment.sources import DataError
+    from mmel_hf.errors import DataError
 
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.INFO)
     try:

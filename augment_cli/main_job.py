@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     (config,) = parser.parse_args_into_dataclasses(args=sys.argv[1:] if argv is None else argv)
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    from mmel_hf.augment.sources import DataError
+    from mmel_hf.errors import DataError
     from mmel_hf.main_job import run_main_job
 
     try:

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         config, args = parser.parse_args_into_dataclasses(args=sys.argv[1:] if argv is None else argv)
     except ValueError as err:
         parser.error(str(err))
-    from mmel_hf.augment.sources import DataError
+    from mmel_hf.errors import DataError
     from mmel_hf.vision.train import train_vision
 
     try:

@@ -10,7 +10,7 @@ from transformers import AutoModelForImageClassification
 
 from augment_cli.train_vision import main as vision_cli
 from mmel_hf import MMELTrainingArguments
-from mmel_hf.augment.sources import DataError
+from mmel_hf.errors import DataError
 from mmel_hf.vision.collator import MMELVisionCollator
 from mmel_hf.vision.data import load_cifar, load_image_folder
 from mmel_hf.vision.resnet_cifar import cifar_resnet

@@ -22,15 +22,12 @@ import json
 import os
 from pathlib import Path
 
+from ..errors import DataError
 from .tasks import TaskSpec, get_task  # noqa: F401  (get_task: used by the doctest)
 
 __all__ = ["DataError", "check_task_columns", "load_task_data", "read_glue_tsv", "read_table_file"]
 
 csv.field_size_limit(1 << 24)
-
-
-class DataError(ValueError):
-    """Input data that cannot be used; the message names the file, row and column."""
 
 
 def _decode(path: Path) -> str:

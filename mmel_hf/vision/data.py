@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..augment.sources import DataError
+from ..errors import DataError
 
 __all__ = ["CIFAR_HUB_IDS", "load_cifar", "load_image_folder"]
 
