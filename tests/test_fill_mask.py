@@ -80,7 +80,7 @@ def test_only_the_sampled_positions_change_and_specials_are_never_predicted(toke
     for example_id, (text, samples) in enumerate(zip(TEXTS, augmenter.augment(TEXTS))):
         pieces = tokenizer(text, add_special_tokens=False)["input_ids"]
         positions = set(sample_positions(len(pieces), 0.4, 0, example_id).tolist())
-        item = augmenter._single(text, example_id, 0)
+        item = augmenter._single(pieces, example_id, 0)
         filled = augmenter._search([item])[0]
         assert len({tuple(ids) for ids in filled}) == 4  # the i-th most likely token at p_1 differs per sample
         for ids in filled:
@@ -111,7 +111,7 @@ def test_pairs_separately_and_concatenated(tokenizer, mlm):
     joint = augmenter.augment(first, texts_pair=second, separate=False)
     assert all(len(samples) == 3 and all(len(s) == 2 for s in samples) for samples in joint)
     # Positions are drawn over both sentences: k = round(0.4 * (L_a + L_b)) pieces change in total.
-    item = augmenter._pair(first[1], second[1], 1)
+    item = augmenter._pair(*augmenter._pieces([first[1], second[1]]), 1)
     total = len(tokenizer(first[1], add_special_tokens=False)["input_ids"]) + len(
         tokenizer(second[1], add_special_tokens=False)["input_ids"])
     assert len(item.fill_order) == num_positions(total, 0.4)

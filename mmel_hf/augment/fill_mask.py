@@ -136,11 +136,11 @@ class FillMaskAugmenter:
 
     # -- Building sequences -------------------------------------------------------------------------
 
-    def _pieces(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+    def _pieces(self, texts: Sequence[str]) -> list[list[int]]:
+        """Word pieces of many texts in one batched tokenizer call."""
+        return self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
 
-    def _single(self, text: str, example_id: int, segment: int) -> _Item:
-        pieces = self._pieces(text)
+    def _single(self, pieces: list[int], example_id: int, segment: int) -> _Item:
         if not pieces:
             raise ValueError(f"example {example_id}: empty text cannot be augmented")
         budget = self.max_length - 2
@@ -149,8 +149,7 @@ class FillMaskAugmenter:
         ids = [self.tokenizer.cls_token_id, *head, self.tokenizer.sep_token_id]
         return _Item(ids, [0] * len(ids), order.tolist(), (1,), None, (tail,))
 
-    def _pair(self, text_a: str, text_b: str, example_id: int) -> _Item:
-        a, b = self._pieces(text_a), self._pieces(text_b)
+    def _pair(self, a: list[int], b: list[int], example_id: int) -> _Item:
         if not a or not b:
             raise ValueError(f"example {example_id}: empty text cannot be augmented")
         budget = self.max_length - 3
@@ -187,13 +186,14 @@ class FillMaskAugmenter:
         if len(example_ids) != len(texts) or (texts_pair is not None and len(texts_pair) != len(texts)):
             raise ValueError("texts, texts_pair and example_ids must have the same length")
         if texts_pair is None:
-            filled = self._run([self._single(t, i, 0) for t, i in zip(texts, example_ids)])
+            filled = self._run([self._single(p, i, 0) for p, i in zip(self._pieces(texts), example_ids)])
             return [[(s,) for s in samples] for samples in filled]
         if separate:
-            first = self._run([self._single(t, i, 0) for t, i in zip(texts, example_ids)])
-            second = self._run([self._single(t, i, 1) for t, i in zip(texts_pair, example_ids)])
+            first = self._run([self._single(p, i, 0) for p, i in zip(self._pieces(texts), example_ids)])
+            second = self._run([self._single(p, i, 1) for p, i in zip(self._pieces(texts_pair), example_ids)])
             return [list(zip(a, b)) for a, b in zip(first, second)]
-        return self._run([self._pair(a, b, i) for a, b, i in zip(texts, texts_pair, example_ids)], pairs=True)
+        pieces = zip(self._pieces(texts), self._pieces(texts_pair), example_ids)
+        return self._run([self._pair(a, b, i) for a, b, i in pieces], pairs=True)
 
     # -- The search ---------------------------------------------------------------------------------
 
