@@ -168,7 +168,8 @@ def _load_models(config: AugmentConfig, device, mlm_name: str, teacher_name: str
     return mlm, teacher
 
 
-def _summary(dataset, spec: TaskSpec, seconds: float, cache_path: Path, cache_hit: bool) -> dict:
+def _counts(dataset, spec: TaskSpec) -> dict:
+    """Examples, augmented samples and the share of samples that differ from their original and siblings."""
     train = dataset["train"]
     columns = [list(train[c]) for c in spec.text_columns]
     augmented = [list(train[augmented_column(c)]) for c in spec.text_columns]
@@ -178,16 +179,8 @@ def _summary(dataset, spec: TaskSpec, seconds: float, cache_path: Path, cache_hi
         group = list(zip(*(aug[i] for aug in augmented)))
         total += len(group)
         distinct += len(set(group) - {original})
-    return {
-        "task": spec.name,
-        "examples": len(train),
-        "augmented_samples": total,
-        "distinct_ratio": distinct / total if total else 0.0,
-        "seconds": round(seconds, 2),
-        "cache": str(cache_path),
-        "cache_hit": cache_hit,
-        "splits": {split: len(ds) for split, ds in dataset.items()},
-    }
+    return {"examples": len(train), "augmented_samples": total, "distinct_ratio": distinct / total if total else 0.0,
+            "splits": {split: len(ds) for split, ds in dataset.items()}}
 
 
 def _display_name(name: str) -> str:
@@ -239,6 +232,7 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
     if (cache_path / COMPLETE).exists():
         dataset = load_from_disk(str(final))
         logger.info("cache hit: %s", cache_path)
+        counts = json.loads((cache_path / COMPLETE).read_text()).get("counts") or _counts(dataset, spec)
         result = AugmentationResult(dataset, cache_path, True)
     else:
         cache_path.mkdir(parents=True, exist_ok=True)
@@ -269,13 +263,16 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
         dataset = DatasetDict({"train": augmented_train, **{s: data[s] for s in data if s != "train"}})
         _atomic_save(dataset, final)
         dataset = load_from_disk(str(final))
-        (cache_path / COMPLETE).write_text(json.dumps({"fingerprint": fingerprint, "finished": time.time()}))
+        counts = _counts(dataset, spec)  # stored with the marker, so a cache hit need not recount
+        marker = {"fingerprint": fingerprint, "finished": time.time(), "counts": counts}
+        (cache_path / COMPLETE).write_text(json.dumps(marker))
         shutil.rmtree(shard_dir, ignore_errors=True)
         result = AugmentationResult(dataset, cache_path, False)
 
     if config.output_dir:
         _atomic_save(result.dataset, Path(config.output_dir))
-    result.summary = _summary(result.dataset, spec, time.perf_counter() - started, cache_path, result.cache_hit)
+    result.summary = {"task": spec.name, **counts, "seconds": round(time.perf_counter() - started, 2),
+                      "cache": str(cache_path), "cache_hit": result.cache_hit}
     result.summary.update(mlm_model=_display_name(mlm_name), teacher=_display_name(teacher_name) if teacher_name else None)
     if config.output_dir:
         result.summary["saved_to"] = str(Path(config.output_dir).resolve())
