@@ -8,6 +8,9 @@ them in one call. The batch it returns holds the model inputs for the flat batch
 - ``mmel_group_mask``: ``[S, max |B|]`` bool, True where a group has a sample (row-major = flat order);
 - ``mmel_teacher``: ``[sum |B|, C]`` float teacher outputs for every flat sample, when the rows have them.
 
+Rows of a flattened DA+Long dataset (:mod:`mmel_hf.long_data`) carry their own target vector, which comes
+out as ``mmel_target`` ``[S, C]`` beside a plain batch.
+
 Rows without augmented samples (evaluation and prediction sets, or ``include_augmented=False``) give
 a plain batch, exactly as :class:`transformers.DataCollatorWithPadding` would.
 
@@ -31,6 +34,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 from transformers.data.data_collator import DataCollatorMixin
 
+from .long_data import TARGET_COLUMN
 from .schema import (
     LABEL_COLUMNS,
     TEACHER_AUGMENTED_COLUMN,
@@ -40,10 +44,11 @@ from .schema import (
     find_sample_columns,
 )
 
-__all__ = ["GROUP_MASK_KEY", "TEACHER_KEY", "MMELDataCollator"]
+__all__ = ["GROUP_MASK_KEY", "TARGET_KEY", "TEACHER_KEY", "MMELDataCollator"]
 
 GROUP_MASK_KEY = "mmel_group_mask"
 TEACHER_KEY = "mmel_teacher"
+TARGET_KEY = TARGET_COLUMN  # per-row target vectors of DA+Long rows
 TOKENIZED_COLUMNS = ("input_ids", "token_type_ids", "attention_mask")
 
 
@@ -72,7 +77,8 @@ class MMELDataCollator(DataCollatorMixin):
     def signature_columns(self) -> list[str]:
         """Dataset columns this collator reads; the trainer keeps them when pruning unused columns."""
         base = [*(self.text_columns or ()), *TOKENIZED_COLUMNS]
-        return [*base, *(augmented_column(c) for c in base), TEACHER_ORIGINAL_COLUMN, TEACHER_AUGMENTED_COLUMN]
+        return [*base, *(augmented_column(c) for c in base), TEACHER_ORIGINAL_COLUMN, TEACHER_AUGMENTED_COLUMN,
+                TARGET_KEY]
 
     def _sample_columns(self, row: dict[str, Any]) -> tuple[tuple[str, ...], bool]:
         """The columns that make up one sample in ``row`` and whether they are text."""
@@ -134,6 +140,8 @@ class MMELDataCollator(DataCollatorMixin):
             labels = [row[label_column] for row in rows]
             dtype = torch.float32 if any(isinstance(v, float) for v in labels) else torch.long
             batch["labels"] = torch.tensor(labels, dtype=dtype)
+        if all(TARGET_KEY in row for row in rows):
+            batch[TARGET_KEY] = torch.tensor([row[TARGET_KEY] for row in rows], dtype=torch.float32)
         if not grouped:
             return batch
         if label_column is None:

@@ -10,7 +10,7 @@ from transformers import TrainingArguments
 
 __all__ = ["MMEL_LOSSES", "MMELTrainingArguments"]
 
-MMEL_LOSSES = ("none", "uniform", "hard", "soft", "max")
+MMEL_LOSSES = ("none", "uniform", "hard", "soft", "max", "long")
 LABEL_SOURCES = ("teacher", "original")
 
 
@@ -25,7 +25,9 @@ class MMELTrainingArguments(TrainingArguments):
     mmel_loss (`str`, *optional*, defaults to `"hard"`):
         How the samples of each group B(x_i) are combined: `"hard"` (MMEL-H, Eq. 6-7), `"soft"` (MMEL-S,
         Eq. 8-9), `"uniform"` (the plain mean, DA+UNI, the lambda_P -> inf limit of Eq. 6), `"max"` (MaxUp,
-        the lambda_P -> 0 limit) or `"none"` (train on the originals only, exactly like `Trainer`).
+        the lambda_P -> 0 limit), `"none"` (train on the originals only, exactly like `Trainer`) or `"long"`
+        (Baseline(DA+Long) of Table 3: every augmented sample an independent example, labelled as MMEL-H labels
+        it, so |B| times the steps at the same batch size; see :mod:`mmel_hf.long_data`).
     mmel_lambda_p (`float`, *optional*, defaults to `1.0`):
         lambda_P, the KL coefficient of Eq. 3: larger values keep P* closer to uniform (Remark 2). The paper
         uses 1.0 for CIFAR and GLUE.
@@ -53,11 +55,12 @@ class MMELTrainingArguments(TrainingArguments):
         tokenizer's maximum).
     """
 
-    mmel_loss: Literal["none", "uniform", "hard", "soft", "max"] = field(
+    mmel_loss: Literal["none", "uniform", "hard", "soft", "max", "long"] = field(
         default="hard",
         metadata={
             "help": "Group loss: 'hard' (MMEL-H, Eq. 6-7), 'soft' (MMEL-S, Eq. 8-9), 'uniform' (DA+UNI, lambda_P -> inf), "
-            "'max' (MaxUp, lambda_P -> 0) or 'none' (originals only, as plain Trainer).",
+            "'max' (MaxUp, lambda_P -> 0), 'none' (originals only, as plain Trainer) or 'long' (DA+Long: every "
+            "augmented sample an independent example).",
             "choices": list(MMEL_LOSSES),
         },
     )
@@ -123,4 +126,4 @@ class MMELTrainingArguments(TrainingArguments):
     @property
     def effective_lambda_p(self) -> float:
         """lambda_P as the losses take it: inf for 'uniform' (and 'none'), 0 for 'max', mmel_lambda_p otherwise."""
-        return {"uniform": math.inf, "none": math.inf, "max": 0.0}.get(self.mmel_loss, self.mmel_lambda_p)
+        return {"uniform": math.inf, "none": math.inf, "long": math.inf, "max": 0.0}.get(self.mmel_loss, self.mmel_lambda_p)

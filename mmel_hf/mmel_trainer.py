@@ -15,10 +15,11 @@ from typing import Any
 import torch
 from transformers import PreTrainedTokenizerBase, Trainer
 
-from .collator import GROUP_MASK_KEY, TEACHER_KEY, MMELDataCollator
-from .losses import mmel_hard_loss, mmel_soft_loss, teacher_disagreement, to_groups, weight_entropy
+from .collator import GROUP_MASK_KEY, TARGET_KEY, TEACHER_KEY, MMELDataCollator
+from .long_data import flatten_groups
+from .losses import mmel_hard_loss, mmel_soft_loss, sample_losses, teacher_disagreement, to_groups, weight_entropy
 from .mmel_config import MMELTrainingArguments
-from .schema import SchemaError, find_sample_columns, validate_augmented_dataset
+from .schema import LABEL_COLUMNS, SchemaError, find_sample_columns, validate_augmented_dataset
 
 __all__ = ["MMELTrainer"]
 
@@ -67,6 +68,12 @@ class MMELTrainer(Trainer):
                 f"MMELTrainer needs MMELTrainingArguments, got {type(args).__name__}; build the arguments with "
                 "mmel_hf.MMELTrainingArguments(...) (it takes every TrainingArguments field)"
             )
+        if args.mmel_loss == "long" and hasattr(train_dataset, "column_names") and TARGET_KEY not in train_dataset.column_names:
+            # Baseline(DA+Long): the groups become independent examples before anything else sees them.
+            num_labels = getattr(getattr(model, "config", None), "num_labels", None)
+            if num_labels is None:
+                raise ValueError("mmel_loss='long' needs model.config.num_labels to build the per-sample targets")
+            train_dataset = flatten_groups(train_dataset, num_labels, args.mmel_label_source)
         if data_collator is None:
             data_collator = self._default_collator(args, train_dataset, processing_class)
         super().__init__(
@@ -90,7 +97,10 @@ class MMELTrainer(Trainer):
             )
         text_columns = tuple(args.mmel_text_columns) if args.mmel_text_columns else None
         if train_dataset is not None and hasattr(train_dataset, "column_names"):
-            if args.mmel_loss != "none":
+            if args.mmel_loss == "long" and TARGET_KEY in train_dataset.column_names:
+                text_columns = text_columns or tuple(
+                    c for c in train_dataset.column_names if c not in (*LABEL_COLUMNS, TARGET_KEY))
+            elif args.mmel_loss != "none":
                 schema = validate_augmented_dataset(train_dataset, require_teacher=args.mmel_label_source == "teacher")
                 text_columns = text_columns or schema.sample_columns
             else:
@@ -103,7 +113,7 @@ class MMELTrainer(Trainer):
             processing_class,
             text_columns=text_columns,
             max_length=args.max_length,
-            include_augmented=args.mmel_loss != "none",
+            include_augmented=args.mmel_loss not in ("none", "long"),
         )
 
     # -- Data -------------------------------------------------------------------------------------------
@@ -152,6 +162,9 @@ class MMELTrainer(Trainer):
         return_outputs: bool = False,
         num_items_in_batch: torch.Tensor | int | None = None,
     ):
+        if TARGET_KEY in inputs and model.training:
+            return self._long_loss(model, inputs, return_outputs, num_items_in_batch)
+        inputs = {k: v for k, v in inputs.items() if k != TARGET_KEY}
         if GROUP_MASK_KEY not in inputs:  # plain batches: evaluation, prediction, mmel_loss="none"
             self._loss_scaled_for_ga = None
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
@@ -204,6 +217,25 @@ class MMELTrainer(Trainer):
             outputs["logits"] = grouped_logits[:, 0]
             return loss, outputs
         return loss
+
+    def _long_loss(self, model, inputs, return_outputs, num_items_in_batch):
+        """Baseline(DA+Long): the per-sample loss of Eq. 7 against each row's own target, averaged over rows."""
+        inputs = dict(inputs)
+        targets = inputs.pop(TARGET_KEY)
+        inputs.pop("labels", None)
+        outputs = model(**inputs)
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        regression = logits.shape[-1] == 1
+        losses = sample_losses(logits, targets.squeeze(-1) if regression else targets, regression)
+        if num_items_in_batch is not None:
+            loss = losses.sum() / num_items_in_batch
+            if self.args.average_tokens_across_devices and self.args.world_size > 1:
+                loss = loss * self.accelerator.num_processes
+            self._loss_scaled_for_ga = True
+        else:
+            loss = losses.mean()
+            self._loss_scaled_for_ga = False
+        return (loss, outputs) if return_outputs else loss
 
     # -- Diagnostics ------------------------------------------------------------------------------------
 

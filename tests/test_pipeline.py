@@ -149,7 +149,7 @@ def test_output_dir_and_dataset_card_and_push(models, rte_dir, tmp_path, monkeyp
     assert "rte" in card and "Search: greedy, |B| = 5, ratio = 0.4" in card and "mmel_hf 0.1.0" in card
     assert f"Examples: {result.summary['examples']}" in card
     assert secret not in card and secret not in json.dumps(result.summary)
-    assert build_dataset_card(cfg, pipeline_module.resolve_task(cfg), result.summary) == card
+    assert build_dataset_card(cfg, pipeline_module._resolve_task(cfg), result.summary) == card
 
 
 def test_push_fails_clearly_offline(models, rte_dir, tmp_path, monkeypatch):

@@ -29,13 +29,14 @@ from ..schema import TEACHER_AUGMENTED_COLUMN, TEACHER_ORIGINAL_COLUMN, augmente
 from .augment_config import AugmentConfig
 from .fill_mask import FillMaskAugmenter
 from .sources import DataError, load_task_data
-from .tasks import EMBEDDED_TASKS, GLUE_TASKS, TaskSpec, custom_task, get_task
+from .tasks import TaskSpec, get_task, resolve_task
 from .teacher import TeacherLabeler
 
-__all__ = ["AugmentationResult", "augment_split", "fingerprint_job", "model_identity", "run_augmentation"]
+__all__ = ["AugmentationResult", "augment_split", "fingerprint_job", "model_identity", "provenance", "read_provenance",
+           "run_augmentation"]
 
 logger = logging.getLogger(__name__)
-ALGORITHM_VERSION = "1"  # bump when a change alters the output for the same options
+ALGORITHM_VERSION = "2"  # 2: provenance in info.description; bump when a change alters the output for the same options
 COMPLETE = "COMPLETE"
 
 
@@ -49,18 +50,9 @@ class AugmentationResult:
     summary: dict = field(default_factory=dict)
 
 
-def resolve_task(config: AugmentConfig, teacher_labels: int | None = None) -> TaskSpec:
-    if config.text_columns is None:
-        spec = get_task(config.task)
-        if config.dataset_name is None:
-            return spec
-        return TaskSpec(spec.name, spec.text_columns, spec.label_column, spec.num_labels, spec.metric,
-                        config.dataset_name, config.dataset_config, spec.eval_splits, spec.tsv)
-    if config.task.lower() in GLUE_TASKS or config.task.lower() in EMBEDDED_TASKS:
-        raise ValueError(f"--task {config.task} is a GLUE task: drop --text-columns, or give the custom task another name")
-    num_labels = config.num_labels or teacher_labels or 2
-    return custom_task(config.task, config.text_columns, config.label_column, num_labels,
-                       config.dataset_name, config.dataset_config)
+def _resolve_task(config: AugmentConfig, teacher_labels: int | None = None) -> TaskSpec:
+    return resolve_task(config.task, config.text_columns, config.label_column, config.num_labels or teacher_labels,
+                        config.dataset_name, config.dataset_config)
 
 
 def model_identity(name_or_path: str, model=None, revision: str | None = None) -> str:
@@ -183,6 +175,22 @@ def _counts(dataset, spec: TaskSpec) -> dict:
             "splits": {split: len(ds) for split, ds in dataset.items()}}
 
 
+def provenance(spec: TaskSpec, config: AugmentConfig, mlm_name: str, teacher_name: str | None) -> dict:
+    """What made an augmented dataset; stored in its ``info.description`` and read back by ``mmel-train``."""
+    return {"mmel_hf_task": spec.name, "num_labels": spec.num_labels, "mlm_model": _display_name(mlm_name),
+            "teacher": _display_name(teacher_name) if teacher_name else None, "label_source": config.label_source,
+            "group_size": config.group_size, "ratio": config.ratio, "search": config.search}
+
+
+def read_provenance(dataset) -> dict:
+    """The :func:`provenance` of an augmented split, or ``{}`` for data made elsewhere."""
+    try:
+        found = json.loads(dataset.info.description or "")
+    except (TypeError, ValueError):
+        return {}
+    return found if isinstance(found, dict) and "mmel_hf_task" in found else {}
+
+
 def _display_name(name: str) -> str:
     """Model names for cards and summaries: Hub ids as they are, the embedded models by name, no local paths."""
     from ..embedded import EMBEDDED_DIR
@@ -206,7 +214,7 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
     device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     mlm_name, teacher_name = resolve_models(config)
     (mlm_tokenizer, mlm), teacher_pair = _load_models(config, device, mlm_name, teacher_name)
-    spec = resolve_task(config, teacher_pair[1].config.num_labels if teacher_pair else None)
+    spec = _resolve_task(config, teacher_pair[1].config.num_labels if teacher_pair else None)
     if teacher_pair is not None and teacher_pair[1].config.num_labels != spec.num_labels:
         raise DataError(
             f"the teacher {teacher_name!r} has {teacher_pair[1].config.num_labels} output(s) but task {spec.name} "
@@ -260,6 +268,7 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
             shards.append(load_from_disk(str(target)))
         new_columns = concatenate_datasets(shards)
         augmented_train = concatenate_datasets([train.flatten_indices(), new_columns], axis=1)
+        augmented_train.info.description = json.dumps(provenance(spec, config, mlm_name, teacher_name))
         dataset = DatasetDict({"train": augmented_train, **{s: data[s] for s in data if s != "train"}})
         _atomic_save(dataset, final)
         dataset = load_from_disk(str(final))

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["EMBEDDED_TASKS", "GLUE_TASKS", "TaskSpec", "TsvLayout", "custom_task", "get_task", "known_tasks"]
+__all__ = ["EMBEDDED_TASKS", "GLUE_TASKS", "TaskSpec", "TsvLayout", "custom_task", "get_task", "known_tasks",
+           "metric_task", "resolve_task"]
 
 
 @dataclass(frozen=True)
@@ -157,3 +158,32 @@ def custom_task(
         raise ValueError(f"num_labels={num_labels} must be >= 1 (1 means regression)")
     metric = "spearmanr" if num_labels == 1 else "accuracy"
     return TaskSpec(name, text_columns, label_column, num_labels, metric, hub_path, hub_config, tuple(eval_splits))
+
+
+def resolve_task(
+    task: str,
+    text_columns: list[str] | None = None,
+    label_column: str = "label",
+    num_labels: int | None = None,
+    dataset_name: str | None = None,
+    dataset_config: str | None = None,
+) -> TaskSpec:
+    """The task the command-line options describe: a registered one, or a custom one when columns are given."""
+    if text_columns is None:
+        spec = get_task(task)
+        if dataset_name is None:
+            return spec
+        return TaskSpec(spec.name, spec.text_columns, spec.label_column, spec.num_labels, spec.metric,
+                        dataset_name, dataset_config, spec.eval_splits, spec.tsv)
+    if task.lower() in GLUE_TASKS or task.lower() in EMBEDDED_TASKS:
+        raise ValueError(f"--task {task} is a registered task: drop --text-columns, or give the custom task another name")
+    return custom_task(task, text_columns, label_column, num_labels or 2, dataset_name, dataset_config)
+
+
+def metric_task(spec: TaskSpec) -> str:
+    """The GLUE metric set that fits ``spec`` (a GLUE task's own; accuracy or Pearson/Spearman otherwise)."""
+    from ..metrics import GLUE_METRIC_TASKS
+
+    if spec.name in GLUE_METRIC_TASKS:
+        return spec.name
+    return "stsb" if spec.is_regression else "sst2"

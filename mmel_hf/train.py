@@ -1,0 +1,250 @@
+"""Training a text model on a task: a teacher on the original data, or a student with any MMEL mode.
+
+``run_training(TrainConfig(...), MMELTrainingArguments(...))`` is what ``mmel-train`` runs:
+
+1. the task's data through the readers of ``mmel-augment`` (GLUE folders, CSV/TSV/JSON lines,
+   ``save_to_disk`` folders, the Hub) or an augmented dataset made by ``mmel-augment``;
+2. any ``AutoModelForSequenceClassification`` (a fresh head with the task's labels on an encoder),
+   optionally cut to its first ``num_layers`` encoder layers;
+3. :class:`~mmel_hf.MMELTrainer` in the chosen mode: ``none`` (Baseline; this is how a teacher is made),
+   ``long`` (Baseline(DA+Long)), ``uniform`` (DA+UNI), ``max`` (MaxUp), ``hard`` (MMEL-H), ``soft`` (MMEL-S),
+   with the teacher's or the original labels (Table 4);
+4. every evaluation split with the task's GLUE metrics; the model, tokenizer, ``metrics.json`` (metrics,
+   times, the dev-metric curve, the resolved configuration), ``log.jsonl`` and a model card in
+   ``output_dir``; optionally a push to the Hub.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from .augment.pipeline import read_provenance
+from .augment.sources import load_task_data
+from .augment.tasks import TaskSpec, metric_task, resolve_task
+from .errors import DataError
+from .schema import TEACHER_ORIGINAL_COLUMN, augmented_column
+from .train_config import TrainConfig
+
+__all__ = ["TrainingResult", "load_augmented", "load_model", "run_training"]
+
+logger = logging.getLogger(__name__)
+
+GROUPED_MODES = ("long", "uniform", "max", "hard", "soft")
+METHOD_NAMES = {"none": "Baseline", "long": "Baseline(DA+Long)", "uniform": "Baseline(DA+UNI)", "max": "MaxUp",
+                "hard": "MMEL-H", "soft": "MMEL-S"}
+
+
+@dataclass
+class TrainingResult:
+    """What ``run_training`` produced: final metrics per evaluation split and where things were written."""
+
+    metrics: dict
+    output_dir: Path
+    train_seconds: float
+    curve: list
+
+
+class _CurveCallback(TrainerCallback):
+    """The dev metric against training time (Figure 2): evaluation time is not counted as training time."""
+
+    def __init__(self):
+        self.points, self._started, self._eval_seconds, self._training = [], None, 0.0, False
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._started, self._training = time.perf_counter(), True
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self._training = False
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        if not self._training:
+            return
+        metrics = metrics or {}
+        self._eval_seconds += sum(v for k, v in metrics.items() if k.endswith("_runtime"))
+        seconds = time.perf_counter() - (self._started or time.perf_counter()) - self._eval_seconds
+        self.points.append({"step": state.global_step, "epoch": state.epoch, "train_seconds": round(seconds, 2),
+                            **{k: v for k, v in metrics.items() if not k.endswith(("_runtime", "_per_second"))}})
+
+
+def load_augmented(name_or_path: str):
+    """An augmented ``DatasetDict`` from a ``save_to_disk`` folder, an ``mmel-augment`` cache folder or the Hub."""
+    from datasets import DatasetDict, load_dataset, load_from_disk
+
+    path = Path(name_or_path)
+    if path.exists():
+        if (path / "dataset" / "dataset_dict.json").exists():  # a cache folder of mmel-augment
+            path = path / "dataset"
+        try:
+            data = load_from_disk(str(path))
+        except FileNotFoundError as err:
+            raise DataError(f"--augmented {name_or_path}: not a dataset folder written by mmel-augment ({err})") from None
+    else:
+        try:
+            data = load_dataset(name_or_path)
+        except Exception as err:  # offline, unknown id ...
+            raise DataError(
+                f"--augmented {name_or_path}: no such folder, and the Hub dataset could not be loaded "
+                f"({type(err).__name__}). Give the folder that mmel-augment --output-dir wrote."
+            ) from err
+    if not isinstance(data, DatasetDict) or "train" not in data:
+        raise DataError(f"--augmented {name_or_path}: expected a DatasetDict with a 'train' split")
+    return data
+
+
+def _check_augmented(data, spec: TaskSpec, where: str) -> None:
+    """An augmented dataset must be of ``spec``'s task: same text columns, same labels."""
+    train = data["train"]
+    made_for = read_provenance(train).get("mmel_hf_task")
+    if made_for is not None and made_for != spec.name:
+        raise DataError(f"{where}: the augmented dataset was made for task {made_for!r}, not {spec.name!r}")
+    needed = [*spec.text_columns, *(augmented_column(c) for c in spec.text_columns), spec.label_column]
+    missing = [c for c in needed if c not in train.column_names]
+    if missing:
+        raise DataError(f"{where}: missing column(s) {missing} for task {spec.name} (columns: {train.column_names}); "
+                        "is it an augmented dataset of another task?")
+    if TEACHER_ORIGINAL_COLUMN in train.column_names and len(train):
+        width = len(train[0][TEACHER_ORIGINAL_COLUMN])
+        if width != spec.num_labels:
+            raise DataError(f"{where}: the teacher outputs have {width} value(s) per sample but task {spec.name} has "
+                            f"{spec.num_labels} label(s) (1 = regression): an augmented dataset of another task?")
+
+
+def load_data(config: TrainConfig, spec: TaskSpec):
+    """The training and evaluation splits named by ``config``."""
+    if config.augmented is not None:
+        data = load_augmented(config.augmented)
+        _check_augmented(data, spec, f"--augmented {config.augmented}")
+    else:
+        data = load_task_data(
+            spec, data_dir=config.data_dir, train_file=config.train_file,
+            validation_files={"validation": config.validation_file} if config.validation_file else None,
+            dataset_path=config.dataset_path, hub_path=config.dataset_name, hub_config=config.dataset_config,
+        )
+    if config.max_train_samples is not None:
+        data["train"] = data["train"].select(range(min(config.max_train_samples, len(data["train"]))))
+    return data
+
+
+def resolve_model_path(name: str) -> str:
+    if name == "embedded":
+        from .embedded import embedded_mlm_path
+
+        return embedded_mlm_path()
+    return name
+
+
+def load_model(config: TrainConfig, spec: TaskSpec):
+    """The model (task's labels; first ``num_layers`` layers) and its tokenizer, with clear errors."""
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+    name = resolve_model_path(config.model)
+    common = dict(revision=config.model_revision, trust_remote_code=config.trust_remote_code)
+    try:
+        model_config = AutoConfig.from_pretrained(name, **common)
+        tokenizer = AutoTokenizer.from_pretrained(name, **common)
+    except OSError as err:
+        raise DataError(f"could not load the model {config.model!r} ({str(err).splitlines()[0]}). Without Hub access, "
+                        "give a local model folder or --model embedded.") from err
+    is_classifier = any(a.endswith("ForSequenceClassification") for a in (model_config.architectures or []))
+    if is_classifier and model_config.num_labels != spec.num_labels:
+        raise DataError(f"the model {config.model!r} is a classifier with {model_config.num_labels} label(s) but task "
+                        f"{spec.name} has {spec.num_labels} (1 = regression)")
+    overrides = {"num_labels": spec.num_labels,
+                 "problem_type": "regression" if spec.is_regression else "single_label_classification"}
+    if config.num_layers is not None:
+        available = getattr(model_config, "num_hidden_layers", None)
+        if available is None:
+            raise DataError(f"--num-layers: the model {config.model!r} does not say how many layers it has")
+        if config.num_layers > available:
+            raise DataError(f"--num-layers {config.num_layers}: the model {config.model!r} has only {available}")
+        overrides["num_hidden_layers"] = config.num_layers
+    model = AutoModelForSequenceClassification.from_pretrained(name, **common, **overrides, dtype=torch.float32)
+    return model, tokenizer
+
+
+def run_training(config: TrainConfig, args) -> TrainingResult:
+    """Train, evaluate every evaluation split, save and (with ``args.push_to_hub``) push; see the module doc."""
+    from transformers import set_seed
+
+    from .metrics import glue_compute_metrics
+    from .mmel_trainer import MMELTrainer
+
+    started = time.perf_counter()
+    output = Path(args.output_dir)
+    if output.exists() and not output.is_dir():
+        raise DataError(f"--output-dir {output}: exists and is not a folder")
+    spec = resolve_task(config.task, config.text_columns, config.label_column, config.num_labels,
+                        config.dataset_name, config.dataset_config)
+    data = load_data(config, spec)  # data first: a bad file is reported before any model download
+    grouped = all(augmented_column(c) in data["train"].column_names for c in spec.text_columns)
+    if args.mmel_loss in GROUPED_MODES and not grouped:
+        raise DataError(f"--mmel-loss {args.mmel_loss} trains on groups of augmented samples, but the training data "
+                        "has none: make them with mmel-augment and pass --augmented DIR (or use --mmel-loss none)")
+    eval_splits = {split: data[split] for split in spec.eval_splits if split in data}
+    if not eval_splits:
+        logger.warning("no evaluation split (%s) in the data: nothing will be evaluated", ", ".join(spec.eval_splits))
+
+    set_seed(args.seed)  # the fresh head is initialised under the run's seed
+    model, tokenizer = load_model(config, spec)
+    push = args.push_to_hub
+    args = copy.copy(args)  # the user's object stays as given; we push ourselves, with our own card
+    args.push_to_hub = False
+    args.mmel_text_columns = args.mmel_text_columns or list(spec.text_columns)
+    curve = _CurveCallback()
+    trainer = MMELTrainer(
+        model=model, args=args, train_dataset=data["train"], eval_dataset=eval_splits or None,
+        processing_class=tokenizer, compute_metrics=glue_compute_metrics(metric_task(spec)), callbacks=[curve],
+    )
+    train_output = trainer.train()
+    train_seconds = train_output.metrics.get("train_runtime", time.perf_counter() - started)
+    metrics = {split: _final_metrics(trainer, curve.points, split, dataset) for split, dataset in eval_splits.items()}
+
+    result = TrainingResult(metrics, output, train_seconds, curve.points)
+    if trainer.is_world_process_zero():
+        output.mkdir(parents=True, exist_ok=True)
+        if config.save_model:
+            trainer.save_model(str(output))
+            tokenizer.save_pretrained(str(output))
+        provenance = read_provenance(data["train"])
+        summary = {
+            "task": spec.name, "method": method_name(args.mmel_loss, args.mmel_label_source),
+            "mmel_loss": args.mmel_loss, "metrics": metrics, "train_seconds": round(train_seconds, 2),
+            "total_seconds": round(time.perf_counter() - started, 2), "train_examples": len(data["train"]),
+            "curve": curve.points, "augmented_dataset": provenance or None,
+            "config": {"data": asdict(config), "training": args.to_dict()},
+        }
+        (output / "metrics.json").write_text(json.dumps(summary, indent=2, default=str))
+        with open(output / "log.jsonl", "w") as handle:
+            for entry in trainer.state.log_history:
+                handle.write(json.dumps(entry) + "\n")
+        from .model_card import build_model_card, push_folder
+
+        (output / "README.md").write_text(build_model_card(summary, spec, args, config))
+        if push:
+            push_folder(output, args.hub_model_id or output.name, private=bool(args.hub_private_repo),
+                        token=args.hub_token)
+    return result
+
+
+def _final_metrics(trainer, points: list, split: str, dataset) -> dict:
+    """The split's metrics after training: from the evaluation at the last step when there was one."""
+    prefix = f"eval_{split}_"
+    for point in reversed(points):
+        if point["step"] == trainer.state.global_step and any(k.startswith(prefix) for k in point):
+            return {f"{split}_{k[len(prefix):]}": v for k, v in point.items() if k.startswith(prefix)}
+    metrics = trainer.evaluate(dataset, metric_key_prefix=split)
+    return {k: v for k, v in metrics.items() if not k.endswith(("_runtime", "_per_second"))}
+
+
+def method_name(mode: str, label_source: str = "teacher") -> str:
+    """The paper's name for a mode (Tables 3-4)."""
+    name = METHOD_NAMES[mode]
+    return f"{name}, original labels" if label_source == "original" and mode != "none" else name

@@ -1,0 +1,81 @@
+"""TrainConfig: the data and model options of ``mmel-train`` (the training options are MMELTrainingArguments').
+
+``mmel-train`` parses ``TrainConfig`` and :class:`~mmel_hf.MMELTrainingArguments` together with
+``HfArgumentParser``, so every field of both is a flag (``--num-layers 2 --mmel-loss hard``) and a key of a
+YAML/JSON config file. :func:`paper_defaults` holds the paper's fine-tuning settings (Appendix D), which the
+CLI uses wherever the user gives no value.
+
+Example:
+    >>> paper_defaults("mnli")["num_train_epochs"], paper_defaults("rte")["num_train_epochs"]
+    (3, 10)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["TrainConfig", "paper_defaults"]
+
+# Appendix D: AdamW, lr 3e-5, batch 32, no weight decay, linear decay without warm-up; 3 epochs on the two
+# large tasks and 10 on the others; lambda_P = lambda_T = 1.
+_PAPER = dict(learning_rate=3e-5, per_device_train_batch_size=32, weight_decay=0.0, lr_scheduler_type="linear",
+              warmup_steps=0, mmel_lambda_p=1.0, mmel_lambda_t=1.0)
+_LARGE_TASKS = ("mnli", "qqp")
+
+
+def paper_defaults(task: str) -> dict:
+    """The paper's GLUE fine-tuning settings (Appendix D) for ``task``, as MMELTrainingArguments fields."""
+    return {**_PAPER, "num_train_epochs": 3 if task.lower() in _LARGE_TASKS else 10}
+
+
+@dataclass
+class TrainConfig:
+    """What to train on and what to train (``mmel-train``).
+
+    Data: the task's original data through the readers of ``mmel-augment`` (``--data-dir``, ``--train-file``,
+    ``--dataset-path``, the Hub), or an augmented dataset made by ``mmel-augment`` (``--augmented``), which the
+    grouped modes (``uniform``, ``max``, ``hard``, ``soft``, ``long``) need.
+    """
+
+    task: str = field(metadata={"help": "A GLUE task (cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli), rt-polarity "
+                                        "(embedded), or a name for a custom task given with --text-columns."})
+    model: str = field(default="embedded", metadata={
+        "help": "Any AutoModelForSequenceClassification Hub id or folder (a fresh head with the task's labels is "
+                "added to encoders), or 'embedded' for the encoder that ships with mmel_hf."})
+    model_revision: str | None = field(default=None, metadata={"help": "Revision of --model on the Hub."})
+    num_layers: int | None = field(default=None, metadata={
+        "help": "Keep only the first N encoder layers of --model (a smaller, faster student)."})
+    trust_remote_code: bool = field(default=False, metadata={
+        "help": "Allow models with custom code from the Hub (off unless you turn it on)."})
+
+    augmented: str | None = field(default=None, metadata={
+        "help": "An augmented dataset made by mmel-augment: a save_to_disk folder (--output-dir of mmel-augment, "
+                "or its cache folder) or a Hub dataset id. Needed by every mode but 'none'."})
+    data_dir: str | None = field(default=None, metadata={"help": "A local GLUE task folder (train.tsv, dev.tsv ...)."})
+    train_file: str | None = field(default=None, metadata={"help": "A local CSV/TSV or JSON-lines training file."})
+    validation_file: str | None = field(default=None, metadata={"help": "A local CSV/TSV or JSON-lines validation file."})
+    dataset_path: str | None = field(default=None, metadata={"help": "A folder written by save_to_disk."})
+    dataset_name: str | None = field(default=None, metadata={
+        "help": "A Hub dataset id (default for GLUE tasks: nyu-mll/glue)."})
+    dataset_config: str | None = field(default=None, metadata={"help": "The Hub dataset's configuration."})
+    text_columns: list[str] | None = field(default=None, metadata={
+        "help": "Custom task: the text column, or the two columns of a pair, in model order."})
+    label_column: str = field(default="label", metadata={"help": "Custom task: the label column."})
+    num_labels: int | None = field(default=None, metadata={"help": "Custom task: number of classes (1 = regression)."})
+    max_train_samples: int | None = field(default=None, metadata={
+        "help": "Train on the first N training examples (the same rows as mmel-augment --max-train-samples)."})
+    save_model: bool = field(default=True, metadata={
+        "help": "Save the trained model and tokenizer in --output-dir (--no-save-model keeps only metrics)."})
+
+    def __post_init__(self):
+        if self.num_layers is not None and self.num_layers < 1:
+            raise ValueError(f"--num-layers {self.num_layers}: keep at least one layer")
+        if self.max_train_samples is not None and self.max_train_samples < 1:
+            raise ValueError(f"--max-train-samples {self.max_train_samples}: must be at least 1")
+        sources = [n for n in ("augmented", "data_dir", "train_file", "dataset_path") if getattr(self, n) is not None]
+        if len(sources) > 1:
+            raise ValueError(f"give one data source, got {['--' + s.replace('_', '-') for s in sources]}")
+        if self.validation_file is not None and self.train_file is None:
+            raise ValueError("--validation-file goes with --train-file")
+        if self.text_columns is not None and not 1 <= len(self.text_columns) <= 2:
+            raise ValueError(f"--text-columns {self.text_columns}: give one column or the two of a pair")
