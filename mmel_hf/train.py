@@ -166,13 +166,19 @@ def load_model(config: TrainConfig, spec: TaskSpec):
         if config.num_layers > available:
             raise DataError(f"--num-layers {config.num_layers}: the model {config.model!r} has only {available}")
         overrides["num_hidden_layers"] = config.num_layers
+    if config.attn_implementation is not None:
+        overrides["attn_implementation"] = config.attn_implementation
     model = AutoModelForSequenceClassification.from_pretrained(name, **common, **overrides, dtype=torch.float32)
     return model, tokenizer
 
 
-def run_training(config: TrainConfig, args) -> TrainingResult:
-    """Train, evaluate every evaluation split, save and (with ``args.push_to_hub``) push; see the module doc."""
-    from transformers import set_seed
+def run_training(config: TrainConfig, args, quiet: bool = False) -> TrainingResult:
+    """Train, evaluate every evaluation split, save and (with ``args.push_to_hub``) push; see the module doc.
+
+    ``quiet`` drops the trainer's console printing (logs still go to ``log.jsonl``), for callers that print a
+    line per run themselves.
+    """
+    from transformers import PrinterCallback, ProgressCallback, set_seed
 
     from .metrics import glue_compute_metrics
     from .mmel_trainer import MMELTrainer
@@ -203,6 +209,9 @@ def run_training(config: TrainConfig, args) -> TrainingResult:
         model=model, args=args, train_dataset=data["train"], eval_dataset=eval_splits or None,
         processing_class=tokenizer, compute_metrics=glue_compute_metrics(metric_task(spec)), callbacks=[curve],
     )
+    if quiet:
+        trainer.remove_callback(PrinterCallback)
+        trainer.remove_callback(ProgressCallback)
     train_output = trainer.train()
     train_seconds = train_output.metrics.get("train_runtime", time.perf_counter() - started)
     metrics = {split: _final_metrics(trainer, curve.points, split, dataset) for split, dataset in eval_splits.items()}

@@ -45,6 +45,8 @@ class TrainConfig:
     model_revision: str | None = field(default=None, metadata={"help": "Revision of --model on the Hub."})
     num_layers: int | None = field(default=None, metadata={
         "help": "Keep only the first N encoder layers of --model (a smaller, faster student)."})
+    attn_implementation: str | None = field(default=None, metadata={
+        "help": "Attention kernel of the model (transformers' attn_implementation: eager, sdpa ...; default: its own)."})
     trust_remote_code: bool = field(default=False, metadata={
         "help": "Allow models with custom code from the Hub (off unless you turn it on)."})
 

@@ -78,3 +78,22 @@ def make_tiny_mlm(tokenizer, seed=0):
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=128)
     return BertForMaskedLM(config).eval()
+
+
+RTE_HEADER = "index\tsentence1\tsentence2\tlabel"
+PAIRS = [
+    ("The cat sat on the mat.", "A cat was sitting.", "entailment"),
+    ("No weapons were found in the house.", "Weapons were found.", "not_entailment"),
+    ("The film opened in Paris last year.", "The film opened in France.", "entailment"),
+    ("She sold her old car to a friend.", "She bought a car.", "not_entailment"),
+    ("Rain fell all day in the city.", "It was dry.", "not_entailment"),
+]
+
+
+def write_rte_dir(folder):
+    """A tiny GLUE RTE folder (train.tsv with 10 rows, dev.tsv with 3) in GLUE's own layout."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [f"{i}\t{a}\t{b}\t{label}" for i, (a, b, label) in enumerate(PAIRS * 2)]
+    (folder / "train.tsv").write_text("\n".join([RTE_HEADER, *rows]) + "\n")
+    (folder / "dev.tsv").write_text("\n".join([RTE_HEADER, *rows[:3]]) + "\n")
+    return folder

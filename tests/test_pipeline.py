@@ -15,38 +15,7 @@ from mmel_hf.augment import AugmentConfig, run_augmentation
 from mmel_hf.augment import pipeline as pipeline_module
 from mmel_hf.augment.card import build_dataset_card
 
-from builders import make_tiny_bert, make_tiny_mlm
-
-RTE_HEADER = "index\tsentence1\tsentence2\tlabel"
-PAIRS = [
-    ("The cat sat on the mat.", "A cat was sitting.", "entailment"),
-    ("No weapons were found in the house.", "Weapons were found.", "not_entailment"),
-    ("The film opened in Paris last year.", "The film opened in France.", "entailment"),
-    ("She sold her old car to a friend.", "She bought a car.", "not_entailment"),
-    ("Rain fell all day in the city.", "It was dry.", "not_entailment"),
-]
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory, tokenizer):
-    root = tmp_path_factory.mktemp("models")
-    mlm, teacher = root / "mlm", root / "teacher"
-    make_tiny_mlm(tokenizer).save_pretrained(mlm)
-    make_tiny_bert(tokenizer).save_pretrained(teacher)
-    for folder in (mlm, teacher):
-        tokenizer.save_pretrained(folder)
-    return str(mlm), str(teacher)
-
-
-@pytest.fixture
-def rte_dir(tmp_path):
-    folder = tmp_path / "RTE"
-    folder.mkdir()
-    rows = [f"{i}\t{a}\t{b}\t{label}" for i, (a, b, label) in enumerate(PAIRS * 2)]
-    (folder / "train.tsv").write_text("\n".join([RTE_HEADER, *rows]) + "\n")
-    (folder / "dev.tsv").write_text("\n".join([RTE_HEADER, *rows[:3]]) + "\n")
-    return folder
-
+from builders import RTE_HEADER, make_tiny_bert
 
 def config(models, rte_dir, tmp_path, **overrides):
     settings = dict(task="rte", data_dir=str(rte_dir), mlm_model=models[0], teacher=models[1],

@@ -1,0 +1,74 @@
+"""mmel-study: the paper's protocol on one task — teacher, augmentation, every method x every seed, tables.
+
+Examples:
+    mmel-study --task rte --data-dir glue/RTE --max-train-samples 500 --output-dir rte-study
+    mmel-study --task stsb --data-dir glue/STS-B --methods none uniform hard soft --seeds 0 1 2 3 4
+    mmel-study --task rt-polarity --methods hard hard@0.1 hard@10 uniform     # a lambda_P sweep
+
+The teacher is fine-tuned on the same examples as the students (or give --teacher). Every method shares the
+student, data, teacher labels and settings; finished runs are skipped on a rerun. Writes results.md (Table 3
+and Table 4 layout, paired differences against DA+UNI), results.json and curves.png in --output-dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def make_parser():
+    from transformers import HfArgumentParser
+
+    from mmel_hf.study import StudyConfig
+
+    parser = HfArgumentParser(StudyConfig)
+    parser.prog = "mmel-study"
+    parser.description = __doc__
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = make_parser()
+    try:
+        if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
+            (config,) = parser.parse_yaml_file(argv[0])
+        elif len(argv) == 1 and argv[0].endswith(".json"):
+            (config,) = parser.parse_json_file(argv[0])
+        else:
+            (config,) = parser.parse_args_into_dataclasses(args=argv)
+    except ValueError as err:
+        parser.error(str(err))
+    import logging
+    from pathlib import Path
+
+    from mmel_hf.errors import DataError
+    from mmel_hf.study import run_study
+
+    import transformers
+
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.WARNING)
+    if not config.progress:  # a line per run is the output; per-run load reports and log dicts are in each run's folder
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+        import datasets
+
+        datasets.disable_progress_bars()
+    try:
+        report = run_study(config, say=lambda line: print(line, flush=True))
+    except (DataError, ValueError, RuntimeError, OSError) as err:
+        print(f"mmel-study: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("mmel-study: interrupted; rerun the same command to resume (finished runs are kept)", file=sys.stderr)
+        return 130
+    print()
+    for sentence in report["verdict"]:
+        print(sentence)
+    print(f"results: {Path(config.output_dir).resolve() / 'results.md'}  ({report['total_seconds']:.0f}s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

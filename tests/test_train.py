@@ -1,0 +1,260 @@
+"""mmel-train end to end: teacher -> augment -> students in every mode, DA+Long's flat data, metrics.json, config
+files, the model card and push, errors; and the real GLUE files where ../shared is present."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset
+
+from augment_cli.augment import main as augment_main
+from augment_cli.train import main as train_main
+from augment_cli.train import parse
+from mmel_hf import MMELTrainer, MMELTrainingArguments, SchemaError
+from mmel_hf.long_data import TARGET_COLUMN, flatten_groups
+
+from builders import make_augmented_dataset, make_tiny_bert
+
+SHARED_GLUE = Path(__file__).resolve().parents[2] / "shared" / "glue"
+MODES = ["none", "long", "uniform", "max", "hard", "soft"]
+
+
+# -- Baseline(DA+Long): the flat data --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("label_source", ["teacher", "original"])
+def test_flatten_groups_gives_one_row_per_sample_with_mmel_h_targets(label_source):
+    ds = make_augmented_dataset(num_rows=9, ragged=True)
+    flat = flatten_groups(ds, num_labels=2, label_source=label_source)
+    sizes = [len(a) for a in ds["augmented_sentence"]]
+    assert len(flat) == len(ds) + sum(sizes)
+    targets = np.asarray(flat[TARGET_COLUMN])
+    # Originals first, each with its gold label one-hot.
+    np.testing.assert_array_equal(targets[: len(ds)], np.eye(2)[ds["label"]])
+    assert flat["sentence"][: len(ds)] == ds["sentence"]
+    row = len(ds)
+    for i in range(len(ds)):
+        for j, sample in enumerate(ds["augmented_sentence"][i]):
+            assert flat["sentence"][row] == sample and flat["label"][row] == ds["label"][i]
+            expected = ds["teacher_augmented"][i][j] if label_source == "teacher" else np.eye(2)[ds["label"][i]]
+            np.testing.assert_allclose(targets[row], expected, rtol=1e-6)
+            row += 1
+
+
+def test_flatten_groups_regression_and_errors():
+    ds = make_augmented_dataset(num_rows=4, regression=True, ragged=False, num_augmented=2)
+    flat = flatten_groups(ds, num_labels=1)
+    assert len(flat) == 12
+    np.testing.assert_allclose(np.asarray(flat[TARGET_COLUMN])[:4, 0], ds["label"])
+    np.testing.assert_allclose(np.asarray(flat[TARGET_COLUMN])[4:6], ds["teacher_augmented"][0], rtol=1e-6)
+    with pytest.raises(SchemaError, match="no augmented samples"):
+        flatten_groups(Dataset.from_dict({"sentence": ["a"], "label": [0]}), num_labels=2)
+
+
+def test_long_mode_loss_is_the_mean_per_sample_loss_and_takes_b_times_the_steps(tmp_path, tokenizer):
+    ds = make_augmented_dataset(num_rows=8, ragged=False, num_augmented=3)
+    model = make_tiny_bert(tokenizer)
+    args = MMELTrainingArguments(output_dir=str(tmp_path), mmel_loss="long", per_device_train_batch_size=4,
+                                 num_train_epochs=1, report_to="none", use_cpu=True, disable_tqdm=True,
+                                 save_strategy="no", learning_rate=1e-3)
+    trainer = MMELTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer)
+    assert len(trainer.train_dataset) == 32 and len(trainer.get_train_dataloader()) == 8  # |B| x the steps of 8 groups
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in (0, 9, 20, 31)])
+    model.train()
+    loss = trainer.compute_loss(model, batch)
+    logits = model(**{k: v for k, v in batch.items() if k not in ("labels", TARGET_COLUMN)}).logits
+    expected = -(batch[TARGET_COLUMN] * torch.log_softmax(logits, -1)).sum(-1).mean()
+    torch.testing.assert_close(loss, expected)
+    before = [p.detach().clone() for p in model.parameters()]
+    trainer.train()
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+# -- mmel-train: the chain teacher -> augment -> students ----------------------------------------------
+
+
+def run_cli(capsys, argv):
+    code = train_main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory, models, tokenizer):
+    """A teacher trained by mmel-train on the tiny RTE folder, and its mmel-augment output."""
+    from builders import write_rte_dir
+
+    root = tmp_path_factory.mktemp("chain")
+    rte = write_rte_dir(root / "RTE")
+    common = ["--task", "rte", "--model", models[0], "--num-layers", "1", "--per-device-train-batch-size", "4",
+              "--num-train-epochs", "1", "--disable-tqdm", "true", "--use-cpu", "true"]
+    assert train_main([*common, "--data-dir", str(rte), "--mmel-loss", "none", "--output-dir", str(root / "teacher")]) == 0
+    assert augment_main(["--task", "rte", "--data-dir", str(rte), "--mlm-model", models[0], "--teacher",
+                         str(root / "teacher"), "--cache-dir", str(root / "cache"), "--no-progress", "--group-size", "3",
+                         "--output-dir", str(root / "augmented")]) == 0
+    return {"root": root, "rte": rte, "common": common, "augmented": str(root / "augmented")}
+
+
+def test_teacher_folder_is_a_complete_model(chain):
+    teacher = chain["root"] / "teacher"
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "metrics.json", "log.jsonl", "README.md"):
+        assert (teacher / name).exists(), name
+    summary = json.loads((teacher / "metrics.json").read_text())
+    assert summary["method"] == "Baseline" and summary["train_examples"] == 10
+    assert set(summary["metrics"]["validation"]) >= {"validation_accuracy", "validation_loss"}
+    assert summary["config"]["training"]["learning_rate"] == 3e-5  # Appendix D defaults under the user's flags
+    assert summary["config"]["training"]["per_device_train_batch_size"] == 4
+    assert summary["config"]["data"]["num_layers"] == 1
+    from transformers import AutoConfig
+
+    assert AutoConfig.from_pretrained(teacher).num_hidden_layers == 1
+
+
+@pytest.mark.parametrize("mode,label_source", [(m, "teacher") for m in MODES] + [("hard", "original")])
+def test_every_mode_trains_a_student_on_the_augmented_data(chain, capsys, tmp_path, mode, label_source):
+    out = tmp_path / "student"
+    code, stdout, err = run_cli(capsys, [*chain["common"], "--augmented", chain["augmented"], "--mmel-loss", mode,
+                                         "--mmel-label-source", label_source, "--output-dir", str(out)])
+    assert code == 0, err
+    assert "validation: " in stdout and "accuracy" in stdout
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["mmel_loss"] == mode and summary["train_examples"] == 10
+    assert 0.0 <= summary["metrics"]["validation"]["validation_accuracy"] <= 1.0
+    assert summary["curve"] and summary["curve"][-1]["epoch"] == 1.0
+    assert summary["augmented_dataset"]["mmel_hf_task"] == "rte"
+    card = (out / "README.md").read_text()
+    assert summary["method"] in card and "local:augmented" in card and str(chain["root"]) not in card
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    expected_steps = 8 if mode == "long" else 3  # 10 originals + 20 samples at batch 4, against 10 groups
+    assert log[-1]["step"] == expected_steps
+
+
+def test_config_file_gives_the_same_options_as_flags(chain, tmp_path):
+    file = tmp_path / "train.yaml"
+    file.write_text(f"task: rte\naugmented: {chain['augmented']}\nmodel: m\nmmel_loss: soft\nmmel_lambda_t: 2.0\n"
+                    "num_train_epochs: 2\n")
+    config, args = parse([str(file)])
+    assert (config.task, config.augmented, args.mmel_loss, args.mmel_lambda_t) == ("rte", chain["augmented"], "soft", 2.0)
+    assert args.num_train_epochs == 2 and args.learning_rate == 3e-5 and args.per_device_train_batch_size == 32
+    config, args = parse(["--task", "mnli", "--mmel-loss", "hard"])
+    assert args.num_train_epochs == 3 and args.warmup_steps == 0 and args.weight_decay == 0.0
+    assert parse(["--task", "cola"])[1].num_train_epochs == 10
+
+
+def test_clear_errors_and_nothing_written(chain, capsys, tmp_path, models):
+    from datasets import DatasetDict
+
+    out = tmp_path / "never"
+    single = tmp_path / "single-sentence"  # augmented elsewhere (no provenance), with one sentence column
+    DatasetDict(train=make_augmented_dataset(num_rows=4)).save_to_disk(str(single))
+    cases = [
+        (["--data-dir", str(chain["rte"]), "--mmel-loss", "hard"], "has none: make them with mmel-augment"),
+        (["--augmented", chain["augmented"], "--mmel-loss", "hard", "--task", "mrpc"], "made for task 'rte'"),
+        (["--augmented", chain["augmented"], "--mmel-loss", "hard", "--task", "cola"], "made for task 'rte'"),
+        (["--augmented", str(single), "--mmel-loss", "hard"], "missing column(s)"),
+        (["--augmented", chain["augmented"], "--mmel-loss", "hard", "--task", "stsb"], "made for task 'rte'"),
+        (["--augmented", str(tmp_path / "nothing-here"), "--mmel-loss", "hard"], "--augmented"),
+        (["--data-dir", str(chain["rte"]), "--mmel-loss", "none", "--num-layers", "9"], "has only 2"),
+    ]
+    for extra, message in cases:
+        code, _, err = run_cli(capsys, [*chain["common"], *extra, "--output-dir", str(out)])
+        assert code == 1 and message in err, (extra, err)
+        assert "Traceback" not in err and not out.exists()
+
+    three = tmp_path / "three-labels"
+    make_tiny_bert_with_labels(three, models, 3)
+    code, _, err = run_cli(capsys, ["--task", "rte", "--data-dir", str(chain["rte"]), "--model", str(three),
+                                    "--mmel-loss", "none", "--output-dir", str(out)])
+    assert code == 1 and "classifier with 3 label(s) but task rte has 2" in err and not out.exists()
+
+    with pytest.raises(SystemExit) as exit_:
+        train_main(["--task", "rte", "--mmel-loss", "longer"])
+    assert exit_.value.code == 2
+
+
+def make_tiny_bert_with_labels(folder, models, num_labels):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(models[1], num_labels=num_labels,
+                                                               ignore_mismatched_sizes=True)
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(models[1]).save_pretrained(folder)
+
+
+def test_push_to_hub_uploads_the_folder_with_its_card_and_never_the_token(chain, capsys, tmp_path, monkeypatch):
+    from mmel_hf import model_card
+
+    calls = []
+
+    class FakeApi:
+        def __init__(self, token=None):
+            calls.append(("token", token))
+
+        def create_repo(self, repo_id, private=False, exist_ok=False):
+            calls.append(("create", repo_id, private))
+
+        def upload_folder(self, folder_path, repo_id, commit_message):
+            calls.append(("upload", repo_id, sorted(os.listdir(folder_path))))
+
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    secret = "hf_SECRETsecretSECRET"
+    out = tmp_path / "pushed"
+    code, stdout, err = run_cli(capsys, [*chain["common"], "--augmented", chain["augmented"], "--mmel-loss", "hard",
+                                         "--output-dir", str(out), "--push-to-hub", "true", "--hub-model-id",
+                                         "me/rte-mmel", "--hub-token", secret])
+    assert code == 0, err
+    assert ("create", "me/rte-mmel", False) in calls and ("token", secret) in calls
+    upload = next(c for c in calls if c[0] == "upload")
+    assert {"README.md", "metrics.json", "model.safetensors"} <= set(upload[2])
+    for name in ("README.md", "metrics.json", "log.jsonl"):
+        assert secret not in (out / name).read_text()
+    assert secret not in stdout + err
+    card = (out / "README.md").read_text()
+    assert "MMEL-H" in card and "lambda_P = 1.0" in card and "teacher `local:teacher`" in card
+
+    class OfflineApi(FakeApi):
+        def create_repo(self, *args, **kwargs):
+            raise ConnectionError(f"no network for {secret}")
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", OfflineApi)
+    with pytest.raises(RuntimeError, match="could not push") as info:
+        model_card.push_folder(out, "me/rte-mmel", token=secret)
+    assert secret not in str(info.value)
+
+
+def test_help_lists_every_mode():
+    result = subprocess.run([sys.executable, "-m", "augment_cli.train", "--help"], capture_output=True, text=True,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0
+    for text in ("--mmel-loss", "long", "--augmented", "--num-layers", "Appendix D", "--learning-rate"):
+        assert text in result.stdout
+
+
+# -- Real GLUE files (../shared/glue), skipped where absent ---------------------------------------------
+
+
+@pytest.mark.skipif(not SHARED_GLUE.exists(), reason="../shared/glue is not present")
+@pytest.mark.parametrize("task,folder,keys", [
+    ("cola", "CoLA", {"validation_matthews_correlation"}),
+    ("stsb", "STS-B", {"validation_pearson", "validation_spearmanr"}),
+    ("mrpc", "MRPC", {"validation_accuracy", "validation_f1"}),
+])
+def test_real_glue_task_trains_and_reports_its_metrics(task, folder, keys, models, capsys, tmp_path):
+    out = tmp_path / task
+    code, _, err = run_cli(capsys, ["--task", task, "--data-dir", str(SHARED_GLUE / folder), "--model", models[0],
+                                    "--num-layers", "1", "--mmel-loss", "none", "--max-train-samples", "16",
+                                    "--max-steps", "2", "--per-device-train-batch-size", "8",
+                                    "--per-device-eval-batch-size", "256", "--max-length", "64",
+                                    "--output-dir", str(out), "--disable-tqdm", "true", "--use-cpu", "true",
+                                    "--no-save-model"])
+    assert code == 0, err
+    summary = json.loads((out / "metrics.json").read_text())
+    assert keys <= set(summary["metrics"]["validation"])
+    assert not (out / "model.safetensors").exists()
