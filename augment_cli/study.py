@@ -43,10 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     import logging
     from pathlib import Path
 
+    import transformers
+
     from mmel_hf.errors import DataError
     from mmel_hf.study import run_study
-
-    import transformers
 
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.WARNING)
     if not config.progress:  # a line per run is the output; per-run load reports and log dicts are in each run's folder

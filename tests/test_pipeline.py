@@ -17,6 +17,7 @@ from mmel_hf.augment.card import build_dataset_card
 
 from builders import RTE_HEADER, make_tiny_bert
 
+
 def config(models, rte_dir, tmp_path, **overrides):
     settings = dict(task="rte", data_dir=str(rte_dir), mlm_model=models[0], teacher=models[1],
                     cache_dir=str(tmp_path / "cache"), progress=False, shard_size=4, seed=3)
