@@ -40,21 +40,13 @@ def main(argv: list[str] | None = None) -> int:
             (config,) = parser.parse_args_into_dataclasses(args=argv)
     except ValueError as err:
         parser.error(str(err))
-    import logging
     from pathlib import Path
 
-    import transformers
-
+    from augment_cli.console import quiet_libraries
     from mmel_hf.errors import DataError
     from mmel_hf.study import run_study
 
-    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.WARNING)
-    if not config.progress:  # a line per run is the output; per-run load reports and log dicts are in each run's folder
-        transformers.logging.set_verbosity_error()
-        transformers.logging.disable_progress_bar()
-        import datasets
-
-        datasets.disable_progress_bars()
+    quiet_libraries(config.progress)
     try:
         report = run_study(config, say=lambda line: print(line, flush=True))
     except (DataError, ValueError, RuntimeError, OSError) as err:

@@ -63,20 +63,25 @@ def test_committed_weights_are_small_and_carded(folder):
 
 
 def test_short_main_job_end_to_end(tmp_path, capsys):
-    code = main_job_cli(["--output_dir", str(tmp_path / "out"), "--train_examples", "12", "--epochs", "1",
-                         "--student_layers", "1", "--cache_dir", str(tmp_path / "cache"), "--no_progress"])
-    assert code == 0
+    args = ["--output_dir", str(tmp_path / "out"), "--train_examples", "12", "--epochs", "1", "--teacher_epochs", "1",
+            "--student_layers", "1", "--seeds", "0", "1", "--cache_dir", str(tmp_path / "cache"), "--precision", "fp32"]
+    assert main_job_cli(args) == 0
     out = capsys.readouterr().out
-    assert "baseline (no augmentation)" in out and "MMEL-H" in out
+    for title in ("Baseline ", "Baseline(DA+UNI)", "MMEL-H", "MMEL-S", "Highest mean accuracy", "seed noise"):
+        assert title in out, title
+    assert "teacher (trained on the same 12 examples)" in out
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert results["augmentation"]["examples"] == 12 and results["augmentation"]["augmented_samples"] == 48
-    for name in ("baseline", "mmel_hard"):
-        assert 0.0 <= results[name]["validation_accuracy"] <= 1.0
-        assert (tmp_path / "out" / name / "model.safetensors").exists()
-    # The second run reuses the cached augmentation.
-    assert main_job_cli(["--output_dir", str(tmp_path / "out2"), "--train_examples", "12", "--epochs", "1",
-                         "--student_layers", "1", "--cache_dir", str(tmp_path / "cache"), "--no_progress"]) == 0
-    assert json.loads((tmp_path / "out2" / "results.json").read_text())["augmentation"]["cache_hit"]
+    assert set(results["methods"]) == {"none", "uniform", "hard", "soft"}
+    for entry in results["methods"].values():
+        assert entry["seeds"] == [0, 1] and all(0 <= v <= 1 for v in entry["metrics"]["accuracy"]["values"])
+    teacher = json.loads((tmp_path / "out" / "teacher" / "metrics.json").read_text())
+    assert teacher["train_examples"] == 12  # the teacher saw exactly the students' examples
+    assert (tmp_path / "out" / "curves.png").stat().st_size > 1000
+    # The second run reuses the teacher, the augmentation and every finished run.
+    assert main_job_cli(args) == 0
+    out = capsys.readouterr().out
+    assert "(cache hit)" in out and out.count("(done before)") == 8
 
 
 def test_rte_offline_names_the_ways_forward(tmp_path, capsys):

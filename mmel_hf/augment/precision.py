@@ -6,7 +6,7 @@ from contextlib import nullcontext
 
 import torch
 
-__all__ = ["PRECISIONS", "autocast"]
+__all__ = ["PRECISIONS", "autocast", "fast_bf16_available"]
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 
@@ -18,3 +18,18 @@ def autocast(precision: str, device: torch.device):
     if precision == "fp32":
         return nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+def fast_bf16_available() -> bool:
+    """Whether bf16 runs natively here: a CUDA device with bf16, or a CPU with AVX512-BF16 or AMX (Linux flags).
+
+    Elsewhere bf16 autocast works but is emulated and slower than fp32, so callers choosing a default pick fp32.
+    """
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            flags = next((line for line in handle if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags

@@ -1,0 +1,82 @@
+"""mmel-study: method names, the paired comparison, and a whole tiny study (resumable) with its report."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from augment_cli.study import main as study_main
+from mmel_hf.study import StudyConfig, parse_method
+from mmel_hf.study_report import compare
+
+
+def test_parse_method():
+    assert parse_method("hard") == parse_method("hard")
+    spec = parse_method("hard-original@0.1")
+    assert (spec.mode, spec.label_source, spec.lambda_p) == ("hard", "original", 0.1)
+    assert parse_method("uniform").title == "Baseline(DA+UNI)"
+    assert parse_method("hard@10").title == "MMEL-H (lambda_P=10)"
+    assert parse_method("long-original").title == "Baseline(DA+Long), original labels"
+    for bad, message in (("harder", "expected one of"), ("uniform@2", "hard and soft only"),
+                         ("hard@x", "not a number"), ("hard@0", "must be > 0")):
+        with pytest.raises(ValueError, match=message):
+            parse_method(bad)
+    with pytest.raises(ValueError, match="--seeds"):
+        StudyConfig(task="rte", seeds=[])
+
+
+def test_compare_is_paired_and_calls_noise_honestly():
+    steady = compare([0.71, 0.72, 0.73], [0.70, 0.71, 0.72])  # +1 point on every seed: beyond noise
+    assert steady["mean"] == pytest.approx(0.01) and steady["stderr"] == pytest.approx(0.0, abs=1e-9)
+    assert steady["beyond_noise"]
+    noisy = compare([0.75, 0.68, 0.72], [0.70, 0.71, 0.72])  # +5, -3, 0: the mean +0.67 is within noise
+    assert noisy["differences"] == pytest.approx([0.05, -0.03, 0.0])
+    assert not noisy["beyond_noise"]
+    assert not compare([0.8], [0.7])["beyond_noise"]  # one seed can never be beyond noise
+
+
+def test_tiny_study_end_to_end_and_resumable(models, rte_dir, tmp_path, capsys):
+    output = tmp_path / "study"
+    args = ["--task", "rte", "--data-dir", str(rte_dir), "--output-dir", str(output), "--max-train-samples", "8",
+            "--teacher-model", models[0], "--teacher-layers", "1", "--teacher-epochs", "1", "--mlm-model", models[0],
+            "--student-model", models[0], "--student-layers", "1", "--epochs", "1", "--batch-size", "4",
+            "--group-size", "3", "--cache-dir", str(tmp_path / "cache"), "--seeds", "0", "1",
+            "--methods", "none", "long", "uniform", "hard", "soft", "hard-original", "hard@0.1"]
+    assert study_main(args) == 0
+    out = capsys.readouterr().out
+    assert "teacher: fine-tuning" in out and "[14/14]" in out
+    assert "MMEL-H vs Baseline(DA+UNI)" in out and "paired seeds" in out
+
+    teacher = json.loads((output / "teacher" / "metrics.json").read_text())
+    assert teacher["train_examples"] == 8  # the teacher sees exactly the students' examples
+    results = json.loads((output / "results.json").read_text())
+    assert set(results["methods"]) == {"none", "long", "uniform", "hard", "soft", "hard-original", "hard@0.1"}
+    hard = results["methods"]["hard"]
+    assert hard["seeds"] == [0, 1] and len(hard["metrics"]["accuracy"]["values"]) == 2
+    runs = {key: json.loads((output / "runs" / key / "seed-1" / "metrics.json").read_text()) for key in results["methods"]}
+    assert runs["hard-original"]["config"]["training"]["mmel_label_source"] == "original"
+    assert runs["hard@0.1"]["config"]["training"]["mmel_lambda_p"] == 0.1
+    assert runs["long"]["curve"][-1]["step"] == 6  # 8 originals + 16 samples at batch 4, against 2 steps of groups
+    assert runs["uniform"]["curve"][-1]["step"] == 2
+    assert not (output / "runs" / "hard" / "seed-0" / "model.safetensors").exists()  # studies keep metrics only
+
+    report = (output / "results.md").read_text()
+    for text in ("## Table 3 layout", "## Table 4 layout", "| Baseline(DA+Long) |", "| MMEL-H, original labels |",
+                 "| MMEL-H (lambda_P=0.1) |", "train time per run", "curves.png", "Teacher: "):
+        assert text in report, text
+    assert (output / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+    assert study_main(args) == 0  # a rerun trains nothing
+    out = capsys.readouterr().out
+    assert out.count("(done before)") == 14 and "teacher: fine-tuning" not in out and "(cache hit)" in out
+
+
+def test_study_help_and_bad_method(capsys):
+    result = subprocess.run([sys.executable, "-m", "augment_cli.study", "--help"], capture_output=True, text=True,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0 and "--methods" in result.stdout and "--seeds" in result.stdout
+    with pytest.raises(SystemExit) as exit_:
+        study_main(["--task", "rte", "--methods", "hardest"])
+    assert exit_.value.code == 2 and "hardest" in capsys.readouterr().err
