@@ -16,32 +16,17 @@ import sys
 
 
 def make_parser():
-    from transformers import HfArgumentParser
-
+    from augment_cli.console import build_parser
     from mmel_hf.augment.augment_config import AugmentConfig
 
-    parser = HfArgumentParser(AugmentConfig)
-    parser.prog = "mmel-augment"
-    parser.description = __doc__.split("\n\n")[0]
-    parser.epilog = "\n".join(__doc__.split("\n")[2:])
-    import argparse
-
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    return parser
+    return build_parser(AugmentConfig, "mmel-augment", __doc__)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = make_parser()
-    try:
-        if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
-            (config,) = parser.parse_yaml_file(argv[0])
-        elif len(argv) == 1 and argv[0].endswith(".json"):
-            (config,) = parser.parse_json_file(argv[0])
-        else:
-            (config,) = parser.parse_args_into_dataclasses(args=argv)
-    except ValueError as err:  # AugmentConfig.__post_init__ names the flag and the fix
-        parser.error(str(err))
+    from augment_cli.console import parse_into_dataclasses
+
+    (config,) = parse_into_dataclasses(make_parser(), argv)
 
     from mmel_hf.augment.pipeline import run_augmentation
     from mmel_hf.errors import DataError

@@ -16,3 +16,28 @@ def quiet_libraries(progress: bool) -> None:
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
     datasets.disable_progress_bars()
+
+
+def build_parser(dataclass_types, prog: str, doc: str):
+    """An ``HfArgumentParser`` over ``dataclass_types`` whose help starts with the CLI's docstring."""
+    import argparse
+
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(dataclass_types)
+    parser.prog = prog
+    parser.description = doc
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    return parser
+
+
+def parse_into_dataclasses(parser, argv: list[str]):
+    """Flags, or one YAML/JSON config file; a field's own check (``__post_init__``) becomes a usage error."""
+    try:
+        if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
+            return parser.parse_yaml_file(argv[0])
+        if len(argv) == 1 and argv[0].endswith(".json"):
+            return parser.parse_json_file(argv[0])
+        return parser.parse_args_into_dataclasses(args=argv)
+    except ValueError as err:
+        parser.error(str(err))

@@ -8,21 +8,15 @@ A second run reuses everything cached. `mmel-study` runs the same protocol on an
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 
 def make_parser():
-    from transformers import HfArgumentParser
-
+    from augment_cli.console import build_parser
     from mmel_hf.main_job import MainJobConfig
 
-    parser = HfArgumentParser(MainJobConfig)
-    parser.prog = "mmel-main"
-    parser.description = __doc__
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    return parser
+    return build_parser(MainJobConfig, "mmel-main", __doc__)
 
 
 def print_report(report: dict) -> None:
@@ -51,8 +45,9 @@ def print_report(report: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = make_parser()
-    (config,) = parser.parse_args_into_dataclasses(args=sys.argv[1:] if argv is None else argv)
+    from augment_cli.console import parse_into_dataclasses
+
+    (config,) = parse_into_dataclasses(make_parser(), sys.argv[1:] if argv is None else argv)
     from augment_cli.console import quiet_libraries
 
     quiet_libraries(config.progress)

@@ -12,34 +12,21 @@ and Table 4 layout, paired differences against DA+UNI), results.json and curves.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 
 def make_parser():
-    from transformers import HfArgumentParser
-
+    from augment_cli.console import build_parser
     from mmel_hf.study import StudyConfig
 
-    parser = HfArgumentParser(StudyConfig)
-    parser.prog = "mmel-study"
-    parser.description = __doc__
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    return parser
+    return build_parser(StudyConfig, "mmel-study", __doc__)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = make_parser()
-    try:
-        if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
-            (config,) = parser.parse_yaml_file(argv[0])
-        elif len(argv) == 1 and argv[0].endswith(".json"):
-            (config,) = parser.parse_json_file(argv[0])
-        else:
-            (config,) = parser.parse_args_into_dataclasses(args=argv)
-    except ValueError as err:
-        parser.error(str(err))
+    from augment_cli.console import parse_into_dataclasses
+
+    (config,) = parse_into_dataclasses(make_parser(), argv)
     from pathlib import Path
 
     from augment_cli.console import quiet_libraries

@@ -22,15 +22,11 @@ import sys
 
 
 def make_parser():
-    from transformers import HfArgumentParser
-
+    from augment_cli.console import build_parser
     from mmel_hf.mmel_config import MMELTrainingArguments
     from mmel_hf.train_config import TrainConfig
 
-    parser = HfArgumentParser((TrainConfig, MMELTrainingArguments))
-    parser.prog = "mmel-train"
-    parser.description = __doc__
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser = build_parser((TrainConfig, MMELTrainingArguments), "mmel-train", __doc__)
     parser.set_defaults(output_dir="mmel_train_output", report_to="none", save_strategy="no", eval_strategy="epoch",
                         logging_steps=50)
     return parser

@@ -28,7 +28,7 @@ class MainJobConfig:
     """Options of ``mmel-main``."""
 
     output_dir: str = field(default="mmel_main_output", metadata={"help": "Where the teacher, runs and results go."})
-    train_examples: int = field(default=500, metadata={
+    train_examples: int = field(default=400, metadata={
         "help": "Training examples of rt-polarity (of 11,752) that the teacher and every student see."})
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2], metadata={"help": "Seeds of every student method."})
     group_size: int = field(default=5, metadata={"help": "|B|, the original included."})
@@ -36,7 +36,7 @@ class MainJobConfig:
     teacher_epochs: float = field(default=3.0, metadata={"help": "Teacher fine-tuning epochs."})
     teacher_learning_rate: float = field(default=1e-4, metadata={"help": "Teacher learning rate."})
     student_layers: int = field(default=2, metadata={"help": "Encoder layers of the students (of the embedded 6)."})
-    epochs: float = field(default=2.0, metadata={"help": "Training epochs of every student."})
+    epochs: float = field(default=3.0, metadata={"help": "Training epochs of every student."})
     batch_size: int = field(default=16, metadata={"help": "Originals per batch (the groups add their |B|-1 samples)."})
     learning_rate: float = field(default=1e-3, metadata={"help": "AdamW learning rate of the students."})
     max_length: int = field(default=64, metadata={"help": "Longest sequence in word pieces."})

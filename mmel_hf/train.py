@@ -159,6 +159,9 @@ def load_model(config: TrainConfig, spec: TaskSpec):
                         f"{spec.name} has {spec.num_labels} (1 = regression)")
     overrides = {"num_labels": spec.num_labels,
                  "problem_type": "regression" if spec.is_regression else "single_label_classification"}
+    names = spec.tsv.label_names if spec.tsv is not None else None
+    if names and not is_classifier:  # a fresh head: name its classes as GLUE does (entailment, ...)
+        overrides.update(id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
     if config.num_layers is not None:
         available = getattr(model_config, "num_hidden_layers", None)
         if available is None:
