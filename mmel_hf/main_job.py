@@ -28,7 +28,7 @@ class MainJobConfig:
     """Options of ``mmel-main``."""
 
     output_dir: str = field(default="mmel_main_output", metadata={"help": "Where the teacher, runs and results go."})
-    train_examples: int = field(default=400, metadata={
+    train_examples: int = field(default=300, metadata={
         "help": "Training examples of rt-polarity (of 11,752) that the teacher and every student see."})
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2], metadata={"help": "Seeds of every student method."})
     group_size: int = field(default=5, metadata={"help": "|B|, the original included."})
