@@ -14,9 +14,10 @@ COMMON=(--teacher-model embedded --teacher-epochs 3 --teacher-learning-rate 1e-4
         --student-model embedded --student-layers 2 --epochs 3 --learning-rate 1e-3 --batch-size 16
         --weight-decay 0.01 --warmup-ratio 0.1 --max-length 128 --precision bf16 --seeds 0 1 2
         --methods none long uniform hard soft hard-original)
-"$MMEL_STUDY" --task rt-polarity --max-train-samples 500 --output-dir "$OUT/rt-polarity" "${COMMON[@]}" \
+# rt-polarity with exactly the main job's settings at 400 examples (its runs are reused when copied in).
+"$MMEL_STUDY" --task rt-polarity --max-train-samples 400 --output-dir "$OUT/rt-polarity" "${COMMON[@]}" \
               --methods none long uniform hard soft hard-original hard@0.1 hard@10 --max-length 64
-"$MMEL_STUDY" --task cola --data-dir "$GLUE/CoLA" --max-train-samples 1000 --output-dir "$OUT/cola" "${COMMON[@]}"
-"$MMEL_STUDY" --task stsb --data-dir "$GLUE/STS-B" --max-train-samples 400 --output-dir "$OUT/stsb" "${COMMON[@]}"
-"$MMEL_STUDY" --task mrpc --data-dir "$GLUE/MRPC" --max-train-samples 400 --output-dir "$OUT/mrpc" "${COMMON[@]}"
+"$MMEL_STUDY" --task cola --data-dir "$GLUE/CoLA" --max-train-samples 500 --output-dir "$OUT/cola" "${COMMON[@]}"
+"$MMEL_STUDY" --task stsb --data-dir "$GLUE/STS-B" --max-train-samples 300 --output-dir "$OUT/stsb" "${COMMON[@]}"
+"$MMEL_STUDY" --task mrpc --data-dir "$GLUE/MRPC" --max-train-samples 300 --output-dir "$OUT/mrpc" "${COMMON[@]}"
 "$MMEL_STUDY" --task rte --data-dir "$GLUE/RTE" --max-train-samples 300 --output-dir "$OUT/rte" "${COMMON[@]}"

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 from transformers.data.data_collator import DataCollatorMixin
@@ -50,6 +51,20 @@ GROUP_MASK_KEY = "mmel_group_mask"
 TEACHER_KEY = "mmel_teacher"
 TARGET_KEY = TARGET_COLUMN  # per-row target vectors of DA+Long rows
 TOKENIZED_COLUMNS = ("input_ids", "token_type_ids", "attention_mask")
+
+
+def _labels_tensor(labels: list, column: str) -> torch.Tensor:
+    """Labels as ints, floats, NumPy scalars or 0-d tensors -> long (class ids) or float32 (regression)."""
+    try:
+        values = np.asarray([v.item() if hasattr(v, "item") else v for v in labels])
+    except (TypeError, ValueError) as err:
+        raise SchemaError(f"column '{column}': labels must be numbers, got {labels[:3]!r} ({err})") from None
+    if values.dtype.kind == "f":
+        return torch.from_numpy(values.astype(np.float32))
+    if values.dtype.kind in "iub":
+        return torch.from_numpy(values.astype(np.int64))
+    raise SchemaError(f"column '{column}': labels must be numbers (class ids, or floats for regression), got "
+                      f"{labels[:3]!r}")
 
 
 @dataclass
@@ -137,9 +152,7 @@ class MMELDataCollator(DataCollatorMixin):
 
         label_column = next((c for c in (*LABEL_COLUMNS, "label_ids") if c in rows[0]), None)
         if label_column is not None:
-            labels = [row[label_column] for row in rows]
-            dtype = torch.float32 if any(isinstance(v, float) for v in labels) else torch.long
-            batch["labels"] = torch.tensor(labels, dtype=dtype)
+            batch["labels"] = _labels_tensor([row[label_column] for row in rows], label_column)
         if all(TARGET_KEY in row for row in rows):
             batch[TARGET_KEY] = torch.tensor([row[TARGET_KEY] for row in rows], dtype=torch.float32)
         if not grouped:

@@ -12,6 +12,9 @@ __all__ = ["MMEL_LOSSES", "MMELTrainingArguments"]
 
 MMEL_LOSSES = ("none", "uniform", "hard", "soft", "max", "long")
 LABEL_SOURCES = ("teacher", "original")
+# lambda_P values the float32 losses can be divided by without overflow or underflow to 0 (the losses are
+# shifted by their group maximum first, so only the ratio l / lambda_P matters; see losses.reweighting).
+LAMBDA_P_RANGE = (1e-30, 1e30)
 
 
 @dataclass
@@ -105,10 +108,11 @@ class MMELTrainingArguments(TrainingArguments):
             raise ValueError(f"mmel_loss={self.mmel_loss!r} is not one of {list(MMEL_LOSSES)}")
         if self.mmel_label_source not in LABEL_SOURCES:
             raise ValueError(f"mmel_label_source={self.mmel_label_source!r} is not one of {list(LABEL_SOURCES)}")
-        if self.mmel_loss in ("hard", "soft") and not (0 < self.mmel_lambda_p < math.inf):
+        if self.mmel_loss in ("hard", "soft") and not (LAMBDA_P_RANGE[0] <= self.mmel_lambda_p <= LAMBDA_P_RANGE[1]):
             raise ValueError(
-                f"mmel_lambda_p={self.mmel_lambda_p!r} must be a positive finite number for mmel_loss="
-                f"{self.mmel_loss!r}; for the limits use mmel_loss='uniform' (lambda_P -> inf) or 'max' (lambda_P -> 0)"
+                f"mmel_lambda_p={self.mmel_lambda_p!r} must lie in [{LAMBDA_P_RANGE[0]:g}, {LAMBDA_P_RANGE[1]:g}] for "
+                f"mmel_loss={self.mmel_loss!r} (outside it float32 losses divided by lambda_P overflow or vanish); "
+                "for the limits use mmel_loss='uniform' (lambda_P -> inf) or 'max' (lambda_P -> 0)"
             )
         if self.mmel_loss == "soft" and not (0 < self.mmel_lambda_t < math.inf):
             raise ValueError(

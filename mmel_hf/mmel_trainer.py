@@ -19,7 +19,7 @@ from .collator import GROUP_MASK_KEY, TARGET_KEY, TEACHER_KEY, MMELDataCollator
 from .long_data import flatten_groups
 from .losses import mmel_hard_loss, mmel_soft_loss, sample_losses, teacher_disagreement, to_groups, weight_entropy
 from .mmel_config import MMELTrainingArguments
-from .schema import LABEL_COLUMNS, SchemaError, find_sample_columns, validate_augmented_dataset
+from .schema import LABEL_COLUMNS, SchemaError, find_sample_columns, validate_augmented_dataset, validate_labels
 
 __all__ = ["MMELTrainer"]
 
@@ -42,9 +42,12 @@ class MMELTrainer(Trainer):
             attribute lists the dataset columns it reads.
 
     Logged at every logging step (train and eval): ``mmel/weight_entropy`` (mean entropy of P* in nats),
-    ``mmel/max_weight`` (mean largest weight of a group) and ``mmel/teacher_disagreement`` (fraction of
-    augmented samples whose teacher class differs from the teacher's class for their original; for
-    regression, whose teacher predictions differ by more than ``mmel_regression_threshold``).
+    ``mmel/max_weight`` (mean largest weight of a group) and, for classification,
+    ``mmel/teacher_disagreement`` (fraction of augmented samples whose teacher class differs from the
+    teacher's class for their original: the samples whose soft-loss target the teacher replaces); for
+    regression ``mmel/teacher_shift`` (fraction whose teacher prediction differs from the teacher's
+    prediction for the original by more than ``mmel_regression_threshold``; the soft rule itself compares
+    with the student's f(x_i), which changes as it trains).
     """
 
     # What compute_loss did last: None (plain batch: Trainer decides), True (normalised by the groups of the
@@ -68,14 +71,16 @@ class MMELTrainer(Trainer):
                 f"MMELTrainer needs MMELTrainingArguments, got {type(args).__name__}; build the arguments with "
                 "mmel_hf.MMELTrainingArguments(...) (it takes every TrainingArguments field)"
             )
+        num_labels = getattr(getattr(model, "config", None), "num_labels", None)  # checks labels and teacher widths
         if args.mmel_loss == "long" and hasattr(train_dataset, "column_names") and TARGET_KEY not in train_dataset.column_names:
             # Baseline(DA+Long): the groups become independent examples before anything else sees them.
-            num_labels = getattr(getattr(model, "config", None), "num_labels", None)
             if num_labels is None:
                 raise ValueError("mmel_loss='long' needs model.config.num_labels to build the per-sample targets")
             train_dataset = flatten_groups(train_dataset, num_labels, args.mmel_label_source)
         if data_collator is None:
-            data_collator = self._default_collator(args, train_dataset, processing_class)
+            data_collator = self._default_collator(args, train_dataset, processing_class, num_labels)
+        elif num_labels is not None and hasattr(train_dataset, "column_names") and hasattr(train_dataset, "data"):
+            validate_labels(train_dataset, num_labels)
         super().__init__(
             model=model,
             args=args,
@@ -89,7 +94,7 @@ class MMELTrainer(Trainer):
         self._diagnostics: dict[str, torch.Tensor | None] = {"train": None, "eval": None}
 
     @staticmethod
-    def _default_collator(args, train_dataset, processing_class) -> MMELDataCollator:
+    def _default_collator(args, train_dataset, processing_class, num_labels: int | None = None) -> MMELDataCollator:
         if not isinstance(processing_class, PreTrainedTokenizerBase):
             raise ValueError(
                 "MMELTrainer builds its grouped data collator from a tokenizer: pass processing_class=tokenizer, "
@@ -101,10 +106,13 @@ class MMELTrainer(Trainer):
                 text_columns = text_columns or tuple(
                     c for c in train_dataset.column_names if c not in (*LABEL_COLUMNS, TARGET_KEY))
             elif args.mmel_loss != "none":
-                schema = validate_augmented_dataset(train_dataset, require_teacher=args.mmel_label_source == "teacher")
+                schema = validate_augmented_dataset(train_dataset, require_teacher=args.mmel_label_source == "teacher",
+                                                    num_labels=num_labels)
                 text_columns = text_columns or schema.sample_columns
             else:
                 text_columns = text_columns or find_sample_columns(list(train_dataset.column_names)) or None
+                if num_labels is not None and hasattr(train_dataset, "data"):
+                    validate_labels(train_dataset, num_labels)
             if text_columns and "input_ids" in text_columns:
                 text_columns = None  # pre-tokenized: nothing to tokenize
         elif args.mmel_loss != "none" and train_dataset is not None:
@@ -250,6 +258,7 @@ class MMELTrainer(Trainer):
         if teacher is not None and group_mask.shape[1] > 1:
             regression = teacher.shape[-1] == 1
             disagree = teacher_disagreement(teacher, group_mask, regression, self.args.mmel_regression_threshold)
+            self._teacher_is_regression = regression
             sums += [group_mask[:, 1:].sum(), disagree.sum()]
         else:
             sums += [torch.zeros((), device=weights.device)] * 2
@@ -272,6 +281,9 @@ class MMELTrainer(Trainer):
             metrics[f"{prefix}mmel/weight_entropy"] = totals["entropy"] / totals["groups"]
             metrics[f"{prefix}mmel/max_weight"] = totals["max_weight"] / totals["groups"]
         if totals["augmented"] > 0:
-            metrics[f"{prefix}mmel/teacher_disagreement"] = totals["disagreements"] / totals["augmented"]
+            # Regression compares the teacher with itself (z vs x_i), not with f(x_i) as the soft rule does: its
+            # own name, so it is not read as the share of targets replaced.
+            name = "teacher_shift" if getattr(self, "_teacher_is_regression", False) else "teacher_disagreement"
+            metrics[f"{prefix}mmel/{name}"] = totals["disagreements"] / totals["augmented"]
         self._diagnostics[mode] = None
         super().log({**logs, **metrics}, start_time)

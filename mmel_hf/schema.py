@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -54,6 +55,7 @@ __all__ = [
     "augmented_column",
     "find_sample_columns",
     "validate_augmented_dataset",
+    "validate_labels",
 ]
 
 AUGMENTED_PREFIX = "augmented_"
@@ -151,6 +153,11 @@ def validate_augmented_dataset(dataset, require_teacher: bool = True, num_labels
         aug = augmented_column(column)
         if not pa.types.is_list(table.schema.field(aug).type) and not pa.types.is_large_list(table.schema.field(aug).type):
             raise SchemaError(f"column '{aug}' must be a list of samples per row, found type {table.schema.field(aug).type}")
+        if pa.types.is_null(table.schema.field(aug).type.value_type):
+            raise SchemaError(
+                f"column '{aug}': every row's list is empty, so there are no augmented samples to train on; "
+                "re-run mmel-augment, or train on the originals with mmel_loss='none'"
+            )
         column_lengths = pc.list_value_length(table[aug])
         if lengths is None:
             lengths, first_aug = column_lengths, aug
@@ -189,12 +196,68 @@ def validate_augmented_dataset(dataset, require_teacher: bool = True, num_labels
                 f"row {bad}: '{TEACHER_AUGMENTED_COLUMN}' has {augmented_counts[bad].as_py()} entries but there are "
                 f"{lengths[bad].as_py()} augmented samples"
             )
-        inner_widths = pc.list_value_length(pc.list_flatten(teacher_augmented))
-        bad_inner = _first_bad_row(pc.equal(inner_widths, expected))
-        if bad_inner is not None:
-            parents = pc.list_parent_indices(teacher_augmented)
-            raise SchemaError(
-                f"row {parents[bad_inner].as_py()}: an entry of '{TEACHER_AUGMENTED_COLUMN}' has "
-                f"{inner_widths[bad_inner].as_py()} values, expected {expected}"
-            )
+        inner = pc.list_flatten(teacher_augmented)
+        if not pa.types.is_null(inner.type):
+            inner_widths = pc.list_value_length(inner)
+            bad_inner = _first_bad_row(pc.equal(inner_widths, expected))
+            if bad_inner is not None:
+                parents = pc.list_parent_indices(teacher_augmented)
+                raise SchemaError(
+                    f"row {parents[bad_inner].as_py()}: an entry of '{TEACHER_AUGMENTED_COLUMN}' has "
+                    f"{inner_widths[bad_inner].as_py()} values, expected {expected}"
+                )
+        _check_teacher_values(table[TEACHER_ORIGINAL_COLUMN].combine_chunks(), TEACHER_ORIGINAL_COLUMN, expected)
+        if not pa.types.is_null(inner.type):
+            _check_teacher_values(inner, TEACHER_AUGMENTED_COLUMN, expected, pc.list_parent_indices(teacher_augmented))
+    if num_labels is not None:
+        validate_labels(dataset, num_labels, label_column)
     return AugmentedSchema(sample_columns, label_column, has_teacher, teacher_width)
+
+
+def _check_teacher_values(vectors: pa.Array, column: str, width: int, rows: pa.Array | None = None) -> None:
+    """Teacher vectors are finite; for classification, probabilities (in [0, 1], summing to 1 per vector)."""
+    values = pc.list_flatten(vectors).to_numpy(zero_copy_only=False).astype(np.float64).reshape(-1, width)
+    where = lambda index: int(rows[index].as_py()) if rows is not None else int(index)  # noqa: E731
+    finite = np.isfinite(values).all(axis=1)
+    if not finite.all():
+        bad = int(np.argmin(finite))
+        raise SchemaError(f"row {where(bad)}: '{column}' holds a non-finite value ({values[bad].tolist()}); the "
+                          "teacher's outputs must be numbers")
+    if width == 1:
+        return
+    in_range = ((values >= -1e-6) & (values <= 1 + 1e-6)).all(axis=1) & (np.abs(values.sum(axis=1) - 1) <= 1e-3)
+    if not in_range.all():
+        bad = int(np.argmin(in_range))
+        raise SchemaError(f"row {where(bad)}: '{column}' is {values[bad].tolist()}, not a probability vector (values "
+                          "in [0, 1] summing to 1); teacher logits must go through a softmax first")
+
+
+def validate_labels(dataset, num_labels: int, label_column: str | None = None) -> None:
+    """Gold labels fit a model with ``num_labels`` outputs: class ids 0..C-1, or finite numbers for regression.
+
+    Raises:
+        SchemaError: naming the column and the first bad row.
+    """
+    columns = list(dataset.column_names)
+    label_column = label_column or next((c for c in LABEL_COLUMNS if c in columns), None)
+    if label_column is None:
+        return
+    table = dataset.flatten_indices().data.table if dataset._indices is not None else dataset.data.table
+    labels = table[label_column].combine_chunks()
+    if pa.types.is_dictionary(labels.type):
+        labels = labels.dictionary_decode()
+    kind = labels.type
+    if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)):
+        raise SchemaError(f"column '{label_column}': labels must be numbers (class ids, or floats for regression), "
+                          f"found {kind}; map the label names to ids first")
+    values = labels.to_numpy(zero_copy_only=False).astype(np.float64)
+    if num_labels == 1:
+        bad = np.flatnonzero(~np.isfinite(values))
+        if len(bad):
+            raise SchemaError(f"row {int(bad[0])}, column '{label_column}': regression label {values[bad[0]]} is not a "
+                              "finite number")
+        return
+    bad = np.flatnonzero(~((values >= 0) & (values < num_labels) & (values == np.round(values))))
+    if len(bad):
+        raise SchemaError(f"row {int(bad[0])}, column '{label_column}': label {labels[int(bad[0])].as_py()!r} is not a "
+                          f"class id 0..{num_labels - 1} (the model has {num_labels} labels)")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import re
+from fractions import Fraction
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -40,8 +41,13 @@ _BRACKETED = re.compile(r"^\[.*\]$")
 
 
 def num_positions(length: int, ratio: float) -> int:
-    """k of Algorithm 2: ``round(ratio * length)``, ties up, at least 1 and at most ``length``."""
-    return min(length, max(1, math.floor(ratio * length + 0.5)))
+    """k of Algorithm 2: ``round(ratio * length)``, ties up, at least 1 and at most ``length``.
+
+    Computed in exact arithmetic on the ratio as written (0.35 is 7/20, not the nearest binary float), so a
+    tie such as 0.35 * 90 = 31.5 always rounds up to 32.
+    """
+    exact = Fraction(repr(float(ratio))) * length
+    return min(length, max(1, math.floor(exact + Fraction(1, 2))))
 
 
 def sample_positions(length: int, ratio: float, seed: int, example_id: int, segment: int = 0) -> np.ndarray:
@@ -125,6 +131,13 @@ class FillMaskAugmenter:
         pad = max(0, num_logits - len(banned))  # vocabularies padded to a multiple of 8 ...
         self._banned = torch.cat([banned, torch.ones(pad, dtype=torch.bool)]).to(self.device)
         self._banned_at_start = (self._banned | torch.cat([continuation, torch.zeros(pad, dtype=torch.bool)]).to(self.device))
+        allowed = int((~self._banned_at_start).sum())  # the first piece of a sentence has the fewest choices
+        if allowed < num_augmented:
+            raise ValueError(
+                f"the fill-mask vocabulary has {allowed} token(s) that may start a sentence (special, [UNK], "
+                f"bracketed and ## tokens are never predicted), fewer than the {num_augmented} augmented samples "
+                f"asked for (|B| - 1): use a larger vocabulary or a smaller --group-size"
+            )
 
     @staticmethod
     def _split_model(model):

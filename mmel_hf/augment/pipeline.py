@@ -36,7 +36,7 @@ __all__ = ["AugmentationResult", "augment_split", "fingerprint_job", "model_iden
            "run_augmentation"]
 
 logger = logging.getLogger(__name__)
-ALGORITHM_VERSION = "2"  # 2: provenance in info.description; bump when a change alters the output for the same options
+ALGORITHM_VERSION = "3"  # 2: provenance in info.description; 3: exact ties in k; bump when a change alters the output for the same options
 COMPLETE = "COMPLETE"
 
 

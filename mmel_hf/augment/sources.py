@@ -42,6 +42,15 @@ def _decode(path: Path) -> str:
     return text
 
 
+def _lines(text: str) -> list[str]:
+    """Lines split at ``\n`` only (and one trailing ``\r`` removed): ``str.splitlines`` would also break at
+    U+2028, U+0085, form feeds ... which are text inside a sentence or a JSON string."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
 def _parse_label(value, spec: TaskSpec, where: str, label_names: tuple[str, ...] | None = None):
     if spec.is_regression:
         try:
@@ -99,7 +108,7 @@ def read_glue_tsv(path: str | os.PathLike, spec: TaskSpec):
     layout = spec.tsv
     if layout is None:
         raise DataError(f"task {spec.name} has no GLUE TSV layout; use --train-file with CSV or JSON lines")
-    lines = _decode(path).splitlines()
+    lines = _lines(_decode(path))
     reader = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
     header = list(layout.columns) if not layout.has_header else next(reader)
     renamed = [layout.source_columns.get(c, c) for c in header]
@@ -127,7 +136,7 @@ def read_table_file(path: str | os.PathLike, spec: TaskSpec):
     text = _decode(path)
     if suffix in (".jsonl", ".json"):
         rows = []
-        for number, line in enumerate(text.splitlines(), start=1):
+        for number, line in enumerate(_lines(text), start=1):
             if not line.strip():
                 continue
             try:
@@ -140,8 +149,10 @@ def read_table_file(path: str | os.PathLike, spec: TaskSpec):
             rows.append((number, row))
         return Dataset.from_dict(_rows_to_columns(rows, spec, path))
     if suffix in (".csv", ".tsv", ".txt"):
-        delimiter = "\t" if suffix in (".tsv", ".txt") else ","
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)  # quoted fields may span lines
+        if suffix == ".csv":  # standard CSV quoting: quoted fields may hold commas and span lines
+            reader = csv.reader(io.StringIO(text, newline=""), delimiter=",")
+        else:  # TSV has no quoting (as GLUE's files): a leading '"' is text, one line is one row
+            reader = csv.reader(_lines(text), delimiter="\t", quoting=csv.QUOTE_NONE)
         header = next(reader)
         _require_columns(header, spec, path)
         rows = []

@@ -65,6 +65,8 @@ def mmel_soft_loss(
     weights = mmel_weights(augmented_losses.detach(), augmented_mask, lambda_p)
     return MMELLossOutput(
         loss=original_loss + lambda_t * reweighted,
-        weights=torch.cat([torch.zeros_like(weights[:, :1]), weights], dim=1),
+        # x_i's slot holds weight 0 (it is not reweighted); built from the shape, so groups without augmented
+        # samples still give [S, 1] weights.
+        weights=torch.cat([weights.new_zeros((weights.shape[0], 1)), weights], dim=1),
         sample_losses=detached,
     )

@@ -50,15 +50,22 @@ def sample_losses(logits: torch.Tensor, targets: torch.Tensor, regression: bool)
     """l(f(z), y_z) for every sample: cross-entropy against a probability vector, or squared error.
 
     Args:
-        logits: ``[..., C]`` model outputs (``C == 1`` for regression); computed in float32.
+        logits: ``[..., C]`` model outputs (``C == 1`` for regression); computed in float32 (float64 stays
+            float64).
         targets: ``[..., C]`` probabilities (classification) or ``[...]`` values (regression).
     Returns:
-        ``[...]`` per-sample losses in float32.
+        ``[...]`` per-sample losses in float32 (float64 for float64 logits).
+
+    A class with zero target probability contributes nothing, even where its logit is ``-inf`` (as
+    ``F.cross_entropy`` does; a plain ``0 * -inf`` would be NaN).
     """
-    logits = logits.float()
+    dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32
+    logits = logits.to(dtype)
+    targets = targets.to(dtype)
     if regression:
-        return (logits.squeeze(-1) - targets.float()) ** 2
-    return -(targets.float() * F.log_softmax(logits, dim=-1)).sum(dim=-1)
+        return (logits.squeeze(-1) - targets) ** 2
+    products = targets * F.log_softmax(logits, dim=-1)
+    return -torch.where(targets == 0, torch.zeros_like(products), products).sum(dim=-1)
 
 
 def gold_targets(labels: torch.Tensor, num_labels: int, regression: bool) -> torch.Tensor:

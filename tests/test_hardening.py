@@ -1,0 +1,194 @@
+"""Every bad input a user can produce, fed to the library and the CLIs: a typed error or a non-zero exit, one
+clear message naming the file/column/row, no traceback from a CLI, nothing written or deleted.
+(Issue "Hardening"; each case failed before its fix.)"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset
+
+from mmel_hf import MMELDataCollator, MMELTrainer, MMELTrainingArguments, SchemaError
+from mmel_hf.augment import get_task
+from mmel_hf.augment.fill_mask import FillMaskAugmenter, num_positions
+from mmel_hf.augment.sources import load_task_data, read_table_file
+from mmel_hf.losses import mmel_hard_loss, mmel_soft_loss, sample_losses
+
+from builders import make_augmented_dataset, make_tiny_bert, make_tiny_mlm
+
+
+def trainer_for(tmp_path, tokenizer, dataset, num_labels=2, **overrides):
+    settings = dict(output_dir=str(tmp_path / "out"), report_to="none", use_cpu=True, max_steps=1,
+                    per_device_train_batch_size=4, disable_tqdm=True, save_strategy="no", logging_steps=1)
+    settings.update(overrides)
+    return MMELTrainer(model=make_tiny_bert(tokenizer, num_labels=num_labels), args=MMELTrainingArguments(**settings),
+                       train_dataset=dataset, processing_class=tokenizer)
+
+
+# -- 1. Soft loss on groups without augmented samples ---------------------------------------------------
+
+
+def test_soft_loss_weights_keep_one_slot_per_group_without_augmented_samples():
+    out = mmel_soft_loss(torch.zeros(2, 1, 3), torch.ones(2, 1, dtype=torch.bool), torch.tensor([0, 2]))
+    assert out.weights.shape == (2, 1) and out.loss.shape == (2,)
+    assert torch.isfinite(out.loss).all()
+
+
+def test_trainer_trains_soft_on_a_batch_whose_rows_have_no_samples(tmp_path, tokenizer):
+    ds = make_augmented_dataset(num_rows=8, ragged=True, num_augmented=2)
+    ds = ds.map(lambda row, i: {"augmented_sentence": [] if i < 4 else row["augmented_sentence"],
+                                "teacher_augmented": [] if i < 4 else row["teacher_augmented"]}, with_indices=True)
+    trainer = trainer_for(tmp_path, tokenizer, ds, mmel_loss="soft", max_steps=2)
+    trainer.args.train_batch_size  # noqa: B018
+    batch = trainer.data_collator([ds[i] for i in range(4)])  # the first four rows: no samples at all
+    trainer.model.train()
+    assert torch.isfinite(trainer.compute_loss(trainer.model, batch))
+    trainer.log({"loss": 0.0})  # diagnostics over an empty reweighted set do not crash
+
+
+# -- 2. Bad labels and teacher outputs: validated once, at the door, with column and row ----------------
+
+
+def with_column(ds, name, values):
+    return ds.remove_columns(name).add_column(name, values)
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda ds: with_column(ds, "teacher_original", [[math.nan, 1.0]] + ds["teacher_original"][1:]),
+     "row 0: 'teacher_original' holds a non-finite value"),
+    (lambda ds: with_column(ds, "teacher_original", [[2.5, -1.5]] + ds["teacher_original"][1:]),
+     "not a probability vector"),
+    (lambda ds: with_column(ds, "teacher_original", [[v[1]] for v in ds["teacher_original"]]),
+     "expected 2 (the number of labels"),
+    (lambda ds: with_column(ds, "label", [0, 1, 2] + ds["label"][3:]), "row 2, column 'label': label 2 is not a class id"),
+    (lambda ds: with_column(ds, "label", [-100] + ds["label"][1:]), "row 0, column 'label': label -100"),
+    (lambda ds: with_column(ds, "label", ["pos"] * len(ds)), "column 'label': labels must be numbers"),
+    (lambda ds: Dataset.from_dict({"sentence": ["a", "b"], "label": [0, 1], "augmented_sentence": [[], []],
+                                   "teacher_original": [[0.5, 0.5]] * 2, "teacher_augmented": [[], []]}),
+     "every row's list is empty"),
+])
+def test_bad_labels_and_teacher_outputs_are_named_at_load(tmp_path, tokenizer, mutate, message):
+    ds = mutate(make_augmented_dataset(num_rows=8, ragged=False, num_augmented=2))
+    with pytest.raises(SchemaError) as info:
+        trainer_for(tmp_path, tokenizer, ds, mmel_loss="hard")
+    assert message in str(info.value)
+
+
+def test_teacher_logits_in_an_augmented_entry_name_the_row(tmp_path, tokenizer):
+    ds = make_augmented_dataset(num_rows=6, ragged=False, num_augmented=2)
+    entries = list(ds["teacher_augmented"])
+    entries[4] = [[3.0, -2.0], entries[4][1]]
+    with pytest.raises(SchemaError, match="row 4: 'teacher_augmented' is"):
+        trainer_for(tmp_path, tokenizer, with_column(ds, "teacher_augmented", entries), mmel_loss="soft")
+
+
+def test_nan_regression_label_and_plain_mode_labels_are_checked(tmp_path, tokenizer):
+    ds = make_augmented_dataset(num_rows=6, regression=True, ragged=False, num_augmented=2)
+    labels = list(ds["label"])
+    labels[3] = math.nan
+    with pytest.raises(SchemaError, match="row 3, column 'label': regression label nan"):
+        trainer_for(tmp_path, tokenizer, with_column(ds, "label", labels), num_labels=1, mmel_loss="hard")
+    plain = Dataset.from_dict({"sentence": ["a", "b", "c"], "label": [0, 1, 5]})
+    with pytest.raises(SchemaError, match="row 2, column 'label': label 5"):
+        trainer_for(tmp_path, tokenizer, plain, mmel_loss="none", mmel_text_columns=["sentence"])
+
+
+# -- 3. Numerics -----------------------------------------------------------------------------------------
+
+
+def test_float64_logits_stay_float64_and_minus_inf_logits_are_finite():
+    logits = torch.tensor([[[2.0, 0.0], [0.5, 0.1]]], dtype=torch.float64)
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    out = mmel_hard_loss(logits, mask, torch.tensor([0]))
+    assert out.loss.dtype == torch.float64 and out.sample_losses.dtype == torch.float64
+    minus_inf = torch.tensor([[3.0, -math.inf, 0.0]])
+    loss = sample_losses(minus_inf, torch.tensor([[1.0, 0.0, 0.0]]), regression=False)
+    expected = torch.nn.functional.cross_entropy(minus_inf, torch.tensor([0]), reduction="none")
+    assert torch.isfinite(loss).all()
+    torch.testing.assert_close(loss, expected)
+
+
+@pytest.mark.parametrize("lambda_p", [1e39, 1e-46, 1e300])
+def test_lambda_p_outside_float32_range_is_refused(lambda_p):
+    with pytest.raises(ValueError, match="mmel_lambda_p"):
+        MMELTrainingArguments(output_dir="x", mmel_loss="hard", mmel_lambda_p=lambda_p)
+
+
+@pytest.mark.parametrize("lambda_p", [1e-30, 1e30])
+def test_lambda_p_at_the_accepted_bounds_gives_finite_losses(lambda_p):
+    MMELTrainingArguments(output_dir="x", mmel_loss="soft", mmel_lambda_p=lambda_p)
+    logits = torch.randn(3, 4, 2, generator=torch.Generator().manual_seed(0))
+    out = mmel_hard_loss(logits, torch.ones(3, 4, dtype=torch.bool), torch.tensor([0, 1, 0]), lambda_p=lambda_p)
+    assert torch.isfinite(out.loss).all() and torch.isfinite(out.weights).all()
+
+
+# -- 4. Collator: regression labels of any numeric type ---------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [np.float32, lambda v: torch.tensor(v), np.float64, float])
+def test_collator_takes_regression_labels_of_any_numeric_type(tokenizer, make):
+    rows = [{"sentence": "a fine film", "label": make(4.5), "augmented_sentence": ["a good film"]},
+            {"sentence": "dull", "label": make(1.0), "augmented_sentence": ["boring"]}]
+    batch = MMELDataCollator(tokenizer)(rows)
+    assert batch["labels"].dtype == torch.float32 and batch["labels"].tolist() == [4.5, 1.0]
+    plain = MMELDataCollator(tokenizer, text_columns=["sentence"])([{"sentence": "a", "label": np.int64(1)}])
+    assert plain["labels"].dtype == torch.long
+
+
+def test_collator_names_the_column_of_text_labels(tokenizer):
+    with pytest.raises(SchemaError, match="column 'label': labels must be numbers"):
+        MMELDataCollator(tokenizer)([{"sentence": "a", "label": "pos", "augmented_sentence": ["b"]}])
+
+
+# -- 5. The logged teacher diagnostic says what it measures -----------------------------------------------
+
+
+def test_regression_logs_teacher_shift_not_disagreement(tmp_path, tokenizer):
+    ds = make_augmented_dataset(num_rows=8, regression=True)
+    trainer = trainer_for(tmp_path, tokenizer, ds, num_labels=1, mmel_loss="soft")
+    trainer.train()
+    logged = {k for entry in trainer.state.log_history for k in entry}
+    assert "mmel/teacher_shift" in logged and "mmel/teacher_disagreement" not in logged
+
+
+# -- 11-12. Parsers ---------------------------------------------------------------------------------------
+
+
+def test_custom_tsv_keeps_quotes_and_reports_true_line_numbers(tmp_path):
+    spec = get_task("sst2")
+    file = tmp_path / "train.tsv"
+    file.write_text('sentence\tlabel\n"Hello," he said.\t1\nfine\t0\nbroken\n')
+    with pytest.raises(Exception, match="line 4 has 1 fields"):
+        read_table_file(file, spec)
+    file.write_text('sentence\tlabel\n"Hello," he said.\t1\nfine\t0\n')
+    assert read_table_file(file, spec)["sentence"] == ['"Hello," he said.', "fine"]
+    csv_file = tmp_path / "train.csv"
+    csv_file.write_text('sentence,label\n"Hello, world",1\n')
+    assert read_table_file(csv_file, spec)["sentence"] == ["Hello, world"]  # CSV keeps standard quoting
+
+
+def test_lines_split_at_newline_only(tmp_path):
+    spec = get_task("sst2")
+    jsonl = tmp_path / "train.jsonl"
+    jsonl.write_text('{"sentence": "one\u2028two", "label": 1}\r\n{"sentence": "three", "label": 0}\n')
+    assert read_table_file(jsonl, spec)["sentence"] == ["one\u2028two", "three"]
+    folder = tmp_path / "SST-2"
+    folder.mkdir()
+    (folder / "train.tsv").write_text("sentence\tlabel\na caf\x85 scene\t1\nfine\t0\n")
+    (folder / "dev.tsv").write_text("sentence\tlabel\nok\t1\n")
+    assert load_task_data(spec, data_dir=folder)["train"]["sentence"] == ["a caf\x85 scene", "fine"]
+
+
+# -- 19-20. Augmentation details ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ratio,length,k", [(0.35, 90, 32), (0.7, 45, 32), (0.7, 85, 60), (0.35, 85, 30), (0.5, 3, 2)])
+def test_num_positions_rounds_exact_ties_up(ratio, length, k):
+    assert num_positions(length, ratio) == k
+
+
+def test_vocabulary_smaller_than_the_group_is_refused(tokenizer):
+    mlm = make_tiny_mlm(tokenizer)
+    with pytest.raises(ValueError, match="fewer than the 40000 augmented samples"):
+        FillMaskAugmenter(mlm, tokenizer, num_augmented=40000)
