@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, ValueError, RuntimeError) as err:
         print(f"mmel-augment: error: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("mmel-augment: interrupted; rerun the same command to resume (finished shards are kept)", file=sys.stderr)
+        return 130
     summary = result.summary
     print(
         f"{summary['task']}: {summary['examples']} examples, {summary['augmented_samples']} augmented samples "

@@ -19,6 +19,8 @@ __all__ = ["build_dataset_card", "push_to_hub"]
 def build_dataset_card(config: AugmentConfig, spec: TaskSpec, summary: dict) -> str:
     """Markdown with a YAML header, describing how the augmented dataset was made."""
     options = {k: v for k, v in config.result_options().items() if v is not None}
+    # Models by the same display names as the summary: never a local path (user or machine folder names).
+    options.update({k: summary[k] for k in ("mlm_model", "teacher") if k in options and summary.get(k)})
     splits = summary.get("splits", {})
     return f"""---
 tags:

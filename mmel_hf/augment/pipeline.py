@@ -81,11 +81,62 @@ def fingerprint_job(config: AugmentConfig, data, mlm_identity: str, teacher_iden
 
 
 def _atomic_save(dataset, target: Path) -> None:
+    """Write to a temporary sibling, then rename over ``target``; a failure (a full disk ...) leaves nothing."""
     temporary = target.with_name(target.name + f".tmp-{os.getpid()}")
     shutil.rmtree(temporary, ignore_errors=True)
-    dataset.save_to_disk(str(temporary))
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(temporary, target)
+    try:
+        dataset.save_to_disk(str(temporary))
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(temporary, target)
+    except BaseException as err:  # a full disk, Ctrl-C ...: no half-written copy is left behind
+        shutil.rmtree(temporary, ignore_errors=True)
+        if isinstance(err, OSError):
+            raise DataError(f"could not write {target} ({err.strerror or err}); nothing was left behind") from None
+        raise
+
+
+# What DatasetDict.save_to_disk writes: a folder holding only these is a dataset we may replace.
+_SAVED_FILES = ("dataset_dict.json",)
+_SPLIT_FILES = ("dataset_info.json", "state.json")
+
+
+def _is_replaceable_dataset(folder: Path) -> str | None:
+    """None if ``folder`` holds only a saved DatasetDict; else the first entry that is not part of one."""
+    for entry in sorted(folder.iterdir()):
+        if entry.name in _SAVED_FILES:
+            continue
+        if not entry.is_dir() or entry.is_symlink():
+            return entry.name
+        for inner in entry.iterdir():
+            if not (inner.name in _SPLIT_FILES or (inner.name.startswith("data-") and inner.suffix == ".arrow")):
+                return f"{entry.name}/{inner.name}"
+    return None
+
+
+def check_output_dir(output_dir: str, dataset_path: str | None = None) -> None:
+    """Refuse, before any work, an --output-dir that cannot be written or whose replacement would lose data."""
+    output = Path(output_dir)
+    where = f"--output-dir {output_dir}"
+    if output.is_symlink():
+        raise DataError(f"{where}: is a symbolic link; give the real folder")
+    for parent in [output, *output.parents]:
+        if parent.exists() and not parent.is_dir():
+            raise DataError(f"{where}: {'is' if parent == output else 'lies under'} a file ({parent})")
+        if parent.exists():
+            if not os.access(parent, os.W_OK):
+                raise DataError(f"{where}: {parent} is not writable")
+            break
+    if dataset_path is not None:
+        source, target = Path(dataset_path).resolve(), output.resolve()
+        if source == target or source in target.parents or target in source.parents:
+            raise DataError(f"{where}: overlaps --dataset-path {dataset_path}, the input; write the result elsewhere")
+    if output.is_dir() and any(output.iterdir()):
+        if not (output / "dataset_dict.json").exists():
+            raise DataError(f"{where}: exists and is not a saved dataset; choose an empty or new folder")
+        foreign = _is_replaceable_dataset(output)
+        if foreign is not None:
+            raise DataError(f"{where}: holds '{foreign}', which is not part of a saved dataset; it would be deleted "
+                            "when the result replaces the folder. Choose an empty or new folder")
 
 
 def augment_split(train, spec: TaskSpec, augmenter: FillMaskAugmenter, teacher: TeacherLabeler | None,
@@ -136,6 +187,26 @@ def resolve_models(config: AugmentConfig) -> tuple[str, str | None]:
     return mlm, teacher
 
 
+def _model_error(kind: str, name: str, err: Exception) -> DataError:
+    return DataError(
+        f"could not load the {kind} {_display_name(name)!r} ({str(err).splitlines()[0]}). Without Hub access, give a "
+        f"local model folder (--{'mlm-model' if kind == 'fill-mask model' else 'teacher'} /path/to/model), or run "
+        "the embedded task with its shipped models: --task rt-polarity."
+    )
+
+
+def _teacher_num_labels(config: AugmentConfig, teacher_name: str | None) -> int | None:
+    from transformers import AutoConfig
+
+    if teacher_name is None:
+        return None
+    try:
+        return AutoConfig.from_pretrained(teacher_name, revision=config.teacher_revision,
+                                          trust_remote_code=config.trust_remote_code).num_labels
+    except (OSError, ValueError) as err:
+        raise _model_error("teacher", teacher_name, err) from err
+
+
 def _load_models(config: AugmentConfig, device, mlm_name: str, teacher_name: str | None):
     import torch
     from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
@@ -146,11 +217,7 @@ def _load_models(config: AugmentConfig, device, mlm_name: str, teacher_name: str
             model = cls.from_pretrained(name, revision=revision, trust_remote_code=config.trust_remote_code,
                                         dtype=torch.float32)  # weights may be stored in half precision
         except OSError as err:
-            raise DataError(
-                f"could not load the {kind} {name!r} ({str(err).splitlines()[0]}). Without Hub access, give a local "
-                f"model folder (--{'mlm-model' if kind == 'fill-mask model' else 'teacher'} /path/to/model), or run "
-                "the embedded task with its shipped models: --task rt-polarity."
-            ) from err
+            raise _model_error(kind, name, err) from err
         return tokenizer, model.to(device)
 
     mlm = load("fill-mask model", AutoModelForMaskedLM, mlm_name, config.mlm_revision)
@@ -208,18 +275,14 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
 
     started = time.perf_counter()
     if config.output_dir:  # refuse before any work, never after
-        output = Path(config.output_dir)
-        if output.exists() and any(output.iterdir()) and not (output / "dataset_dict.json").exists():
-            raise DataError(f"--output-dir {output}: exists and is not a saved dataset; choose an empty or new folder")
+        check_output_dir(config.output_dir, config.dataset_path)
     device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     mlm_name, teacher_name = resolve_models(config)
-    (mlm_tokenizer, mlm), teacher_pair = _load_models(config, device, mlm_name, teacher_name)
-    spec = _resolve_task(config, teacher_pair[1].config.num_labels if teacher_pair else None)
-    if teacher_pair is not None and teacher_pair[1].config.num_labels != spec.num_labels:
-        raise DataError(
-            f"the teacher {teacher_name!r} has {teacher_pair[1].config.num_labels} output(s) but task {spec.name} "
-            f"has {spec.num_labels} label(s) (1 = regression)"
-        )
+    # Data first: a bad file is reported before any model is fetched. Only a custom task without --num-labels
+    # needs the teacher's label count (its config file, not its weights) to know its own labels.
+    labels_from_teacher = config.text_columns is not None and config.num_labels is None
+    teacher_labels = _teacher_num_labels(config, teacher_name) if labels_from_teacher else None
+    spec = _resolve_task(config, teacher_labels)
     data = load_task_data(
         spec, data_dir=config.data_dir, train_file=config.train_file,
         validation_files={"validation": config.validation_file} if config.validation_file else None,
@@ -228,6 +291,13 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
     )
     if config.max_train_samples is not None:
         data["train"] = data["train"].select(range(min(config.max_train_samples, len(data["train"]))))
+    teacher_labels = teacher_labels or _teacher_num_labels(config, teacher_name)
+    if teacher_labels is not None and teacher_labels != spec.num_labels:
+        raise DataError(
+            f"the teacher {_display_name(teacher_name)!r} has {teacher_labels} output(s) but task {spec.name} "
+            f"has {spec.num_labels} label(s) (1 = regression)"
+        )
+    (mlm_tokenizer, mlm), teacher_pair = _load_models(config, device, mlm_name, teacher_name)  # data is good: load
 
     fingerprint = fingerprint_job(
         config, data, model_identity(mlm_name, mlm, config.mlm_revision),

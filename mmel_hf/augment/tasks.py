@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 __all__ = ["EMBEDDED_TASKS", "GLUE_TASKS", "TaskSpec", "TsvLayout", "custom_task", "get_task", "known_tasks",
@@ -84,6 +85,7 @@ def _glue(name, text_columns, num_labels=2, metric="accuracy", eval_splits=("val
 
 
 _NLI = ("entailment", "not_entailment")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 GLUE_TASKS: dict[str, TaskSpec] = {
     spec.name: spec
@@ -151,6 +153,8 @@ def custom_task(
     eval_splits: tuple[str, ...] = ("validation",),
 ) -> TaskSpec:
     """A task for any dataset: one or two text columns, a label column, ``num_labels=1`` for regression."""
+    if not _SAFE_NAME.match(name) or ".." in name:
+        raise ValueError(f"task name {name!r}: use letters, digits, '.', '_' or '-' (it names a cache folder)")
     text_columns = tuple(text_columns)
     if not 1 <= len(text_columns) <= 2:
         raise ValueError(f"a task has one text column or a pair, got {list(text_columns)}")

@@ -26,6 +26,24 @@ _PICKLES = {"cifar10": (["data_batch_1", "data_batch_2", "data_batch_3", "data_b
             "cifar100": (["train"], ["test"], b"fine_labels")}
 
 
+# What genuine CIFAR batches reference: a dict of bytes keys, lists and NumPy arrays (NumPy 1 and 2 names).
+_SAFE_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("_codecs", "encode"),  # how Python 3 writes bytes in protocol-2 pickles (a conversion, it runs nothing)
+}
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """An unpickler that builds only what CIFAR batches contain: a crafted file cannot run code."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in _SAFE_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: a CIFAR batch holds only arrays and lists")
+
+
 def _read_pickles(folder: Path, names: list[str], label_key: bytes):
     images, labels = [], []
     for name in names:
@@ -34,10 +52,10 @@ def _read_pickles(folder: Path, names: list[str], label_key: bytes):
             raise DataError(f"{path}: not found (expected the CIFAR python-pickle batches {names})")
         try:
             with open(path, "rb") as handle:
-                batch = pickle.load(handle, encoding="bytes")
+                batch = _CifarUnpickler(handle, encoding="bytes").load()
             data = np.asarray(batch[b"data"], dtype=np.uint8)
             batch_labels = list(batch[label_key])
-        except (pickle.UnpicklingError, KeyError, EOFError, ValueError) as err:
+        except (pickle.UnpicklingError, KeyError, EOFError, ValueError, TypeError, AttributeError) as err:
             raise DataError(f"{path}: not a CIFAR python-pickle batch ({type(err).__name__}: {err})") from None
         if data.ndim != 2 or data.shape[1] != 3072 or len(batch_labels) != len(data):
             raise DataError(f"{path}: expected data of shape [N, 3072] and N labels, found {data.shape} and {len(batch_labels)}")
