@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = result.summary
     print(
         f"{summary['task']}: {summary['examples']} examples, {summary['augmented_samples']} augmented samples "
-        f"(distinct {summary['distinct_ratio']:.1%}) in {summary['seconds']:.1f}s"
+        f"(distinct {summary['distinct_ratio']:.1%}, {summary.get('original_duplicates', 0)} reproduce their original) "
+        f"in {summary['seconds']:.1f}s"
         f"{' (cache hit)' if summary['cache_hit'] else ''}"
     )
     print(f"cache: {summary['cache']}")

@@ -338,3 +338,18 @@ def test_dataset_card_names_models_without_local_paths(models, rte_dir, tmp_path
     result = run_augmentation(config)
     card = build_dataset_card(config, _resolve_task(config), result.summary)
     assert str(tmp_path) not in card and models[0] not in card and "local:mlm" in card
+
+
+# -- 18. distinct_ratio compares like with like ------------------------------------------------------------
+
+
+def test_a_sample_that_reproduces_its_original_is_not_distinct():
+    from datasets import DatasetDict
+
+    from mmel_hf.augment.pipeline import _counts
+
+    train = Dataset.from_dict({"sentence": ["A Fine Film.", "dull"], "label": [1, 0],
+                               "augmented_sentence": [["a fine film.", "a good film."], ["boring", "boring"]]})
+    counts = _counts(DatasetDict(train=train), get_task("sst2"), lambda texts: [t.lower() for t in texts])
+    assert counts["augmented_samples"] == 4 and counts["original_duplicates"] == 1
+    assert counts["distinct_ratio"] == pytest.approx(2 / 4)  # 'a good film.' and one 'boring'

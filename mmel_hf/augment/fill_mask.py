@@ -208,6 +208,10 @@ class FillMaskAugmenter:
         pieces = zip(self._pieces(texts), self._pieces(texts_pair), example_ids)
         return self._run([self._pair(a, b, i) for a, b, i in pieces], pairs=True)
 
+    def round_trip(self, texts: Sequence[str]) -> list[str]:
+        """``texts`` as a sample that changes nothing would read: encoded and decoded by the tokenizer."""
+        return [self.tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in self._pieces(texts)]
+
     # -- The search ---------------------------------------------------------------------------------
 
     def _run(self, items: list[_Item], pairs: bool = False) -> list[list]:

@@ -227,19 +227,22 @@ def _load_models(config: AugmentConfig, device, mlm_name: str, teacher_name: str
     return mlm, teacher
 
 
-def _counts(dataset, spec: TaskSpec) -> dict:
-    """Examples, augmented samples and the share of samples that differ from their original and siblings."""
+def _counts(dataset, spec: TaskSpec, normalise) -> dict:
+    """Examples, augmented samples, the share of samples distinct from their original and their siblings, and
+    how many reproduce their original. Originals are compared as the fill-mask tokenizer writes them back
+    (``normalise``: lower case, spacing ...), as the samples are, so like is compared with like."""
     train = dataset["train"]
-    columns = [list(train[c]) for c in spec.text_columns]
+    columns = [normalise(list(train[c])) for c in spec.text_columns]
     augmented = [list(train[augmented_column(c)]) for c in spec.text_columns]
-    total = distinct = 0
+    total = distinct = duplicates = 0
     for i in range(len(train)):
         original = tuple(col[i] for col in columns)
         group = list(zip(*(aug[i] for aug in augmented)))
         total += len(group)
         distinct += len(set(group) - {original})
+        duplicates += sum(sample == original for sample in group)
     return {"examples": len(train), "augmented_samples": total, "distinct_ratio": distinct / total if total else 0.0,
-            "splits": {split: len(ds) for split, ds in dataset.items()}}
+            "original_duplicates": duplicates, "splits": {split: len(ds) for split, ds in dataset.items()}}
 
 
 def provenance(spec: TaskSpec, config: AugmentConfig, mlm_name: str, teacher_name: str | None) -> dict:
@@ -310,7 +313,7 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
     if (cache_path / COMPLETE).exists():
         dataset = load_from_disk(str(final))
         logger.info("cache hit: %s", cache_path)
-        counts = json.loads((cache_path / COMPLETE).read_text()).get("counts") or _counts(dataset, spec)
+        counts = json.loads((cache_path / COMPLETE).read_text())["counts"]
         result = AugmentationResult(dataset, cache_path, True)
     else:
         cache_path.mkdir(parents=True, exist_ok=True)
@@ -342,7 +345,7 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
         dataset = DatasetDict({"train": augmented_train, **{s: data[s] for s in data if s != "train"}})
         _atomic_save(dataset, final)
         dataset = load_from_disk(str(final))
-        counts = _counts(dataset, spec)  # stored with the marker, so a cache hit need not recount
+        counts = _counts(dataset, spec, augmenter.round_trip)  # stored with the marker: a cache hit need not recount
         marker = {"fingerprint": fingerprint, "finished": time.time(), "counts": counts}
         (cache_path / COMPLETE).write_text(json.dumps(marker))
         shutil.rmtree(shard_dir, ignore_errors=True)
