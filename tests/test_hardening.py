@@ -353,3 +353,48 @@ def test_a_sample_that_reproduces_its_original_is_not_distinct():
     counts = _counts(DatasetDict(train=train), get_task("sst2"), lambda texts: [t.lower() for t in texts])
     assert counts["augmented_samples"] == 4 and counts["original_duplicates"] == 1
     assert counts["distinct_ratio"] == pytest.approx(2 / 4)  # 'a good film.' and one 'boring'
+
+
+# -- 15-16. Vision schedule and views ------------------------------------------------------------------------
+
+
+def test_short_runs_decay_at_their_fractions_and_the_optimizer_takes_the_users_settings():
+    from mmel_hf.vision.schedules import paper_optimizer_and_scheduler
+
+    optimizer, scheduler = paper_optimizer_and_scheduler(torch.nn.Linear(1, 1), "cifar", steps_per_epoch=10, epochs=2,
+                                                         lr=0.05, weight_decay=1e-4)
+    assert optimizer.param_groups[0]["lr"] == 0.05 and optimizer.param_groups[0]["weight_decay"] == 1e-4
+    factors = [scheduler.lr_lambdas[0](step) for step in (0, 5, 6, 12, 16, 19)]
+    assert factors == pytest.approx([1.0, 1.0, 0.2, 0.04, 0.008, 0.008])  # 30/60/80% of 20 steps
+
+
+def test_train_vision_counts_every_process_in_the_steps_per_epoch(tmp_path, monkeypatch):
+    from test_vision import write_cifar10
+
+    from mmel_hf.vision import train as vision_train
+    from mmel_hf.vision.data import load_cifar
+
+    seen = {}
+
+    def spy(model, kind, steps_per_epoch, epochs, lr=None, weight_decay=None):
+        seen.update(steps_per_epoch=steps_per_epoch, lr=lr, weight_decay=weight_decay)
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr("mmel_hf.vision.schedules.paper_optimizer_and_scheduler", spy)
+    data = load_cifar("cifar10", write_cifar10(tmp_path / "c10", per_batch=8))  # 40 training images
+    args = MMELTrainingArguments(output_dir=str(tmp_path / "o"), mmel_label_source="original", use_cpu=True,
+                                 per_device_train_batch_size=4, learning_rate=0.03, weight_decay=2e-4, report_to="none")
+    monkeypatch.setattr(type(args), "world_size", property(lambda self: 2))
+    with pytest.raises(RuntimeError, match="stop"):
+        vision_train.train_vision(vision_train.VisionConfig(), args, data=data)
+    assert seen == {"steps_per_epoch": 5, "lr": 0.03, "weight_decay": 2e-4}  # 40 / (4 x 2 processes)
+
+
+def test_every_process_draws_its_own_views():
+    from mmel_hf.vision.collator import MMELVisionCollator
+
+    rows = [{"img": np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8), "label": 1}] * 4
+    rank0 = MMELVisionCollator(num_views=4, seed=0, process_index=0)(rows)["pixel_values"]
+    rank1 = MMELVisionCollator(num_views=4, seed=0, process_index=1)(rows)["pixel_values"]
+    again = MMELVisionCollator(num_views=4, seed=0, process_index=0)(rows)["pixel_values"]
+    assert torch.equal(rank0, again) and not torch.equal(rank0, rank1)

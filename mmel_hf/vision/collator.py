@@ -62,6 +62,7 @@ class MMELVisionCollator:
         padding: CIFAR crops are cut from the image padded by this many pixels (4 in the paper).
         original_first: slot 0 is the un-augmented image (x_i of the soft loss) instead of a random view.
         seed: seeds the views.
+        process_index: this process's rank; every process draws its own views.
         training: False gives evaluation batches (no views, no groups).
     """
 
@@ -72,6 +73,7 @@ class MMELVisionCollator:
     padding: int = 4
     original_first: bool = True
     seed: int = 0
+    process_index: int = 0
     training: bool = True
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
@@ -93,7 +95,8 @@ class MMELVisionCollator:
     def _generator(self) -> torch.Generator:
         info = torch.utils.data.get_worker_info()
         self._calls += 1
-        return torch.Generator().manual_seed(hash((self.seed, info.id if info else -1, self._calls)) % (2**63))
+        key = (self.seed, self.process_index, info.id if info else -1, self._calls)
+        return torch.Generator().manual_seed(hash(key) % (2**63))
 
     def _images(self, rows: list[dict]) -> torch.Tensor:
         key = next((k for k in IMAGE_COLUMNS if k in rows[0]), None)

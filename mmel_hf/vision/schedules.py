@@ -4,8 +4,9 @@
   and 160 of 200 (He et al., 2016).
 - ``imagenet``: 100 epochs, decays at 30, 60 and 90, batch 256; "the other settings follow Section 4.1",
   so the same SGD, lr, weight decay and x0.2 factor.
-Shorter runs keep the milestones at the same fractions of training (60/200 ...), so a 20-epoch run
-decays at epochs 6, 12 and 16.
+Shorter runs keep the milestones at the same fractions of training (60/200 ...), counted in optimizer
+steps, so a 20-epoch run decays at epochs 6, 12 and 16 and a 2-epoch run after 30%, 60% and 80% of its
+steps (never all at step 0).
 
 Example:
     >>> model = torch.nn.Linear(2, 2)
@@ -31,15 +32,20 @@ PAPER_SCHEDULES = {
 
 
 def paper_optimizer_and_scheduler(model: torch.nn.Module, schedule: str, steps_per_epoch: int, epochs: float,
-                                  lr: float | None = None):
-    """SGD with momentum and a step-wise multi-step decay, the milestones scaled to ``epochs``."""
+                                  lr: float | None = None, weight_decay: float | None = None):
+    """SGD with momentum and a step-wise multi-step decay, the milestones scaled to ``epochs``.
+
+    ``lr`` and ``weight_decay`` default to the paper's (0.1 and 5e-4); ``steps_per_epoch`` counts optimizer
+    steps of the whole run (all processes and accumulation included).
+    """
     if schedule not in PAPER_SCHEDULES:
         raise ValueError(f"schedule={schedule!r} must be one of {list(PAPER_SCHEDULES)}")
     spec = PAPER_SCHEDULES[schedule]
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr or spec["lr"], momentum=spec["momentum"],
-                                weight_decay=spec["weight_decay"])
+    optimizer = torch.optim.SGD(model.parameters(), lr=spec["lr"] if lr is None else lr, momentum=spec["momentum"],
+                                weight_decay=spec["weight_decay"] if weight_decay is None else weight_decay)
     fractions = [m / spec["epochs"] for m in spec["milestones"]]
-    milestones = [math.floor(f * epochs + 1e-9) * steps_per_epoch for f in fractions]
+    total = epochs * steps_per_epoch
+    milestones = [max(1, math.floor(f * total + 1e-9)) for f in fractions]
 
     def factor(step: int) -> float:
         return spec["gamma"] ** sum(step >= m for m in milestones)

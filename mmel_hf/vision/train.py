@@ -39,8 +39,9 @@ class VisionConfig:
     original_first: bool = field(default=True, metadata={
         "help": "Slot 0 of each group is the un-augmented image (x_i of the soft loss) instead of a random view."})
     schedule: str = field(default="paper", metadata={
-        "help": "'paper': SGD momentum 0.9, lr 0.1, wd 5e-4, x0.2 at 60/120/160 of 200 epochs (CIFAR) or "
-                "30/60/90 of 100 (ImageNet), milestones scaled to --num_train_epochs; 'trainer': the "
+        "help": "'paper': SGD momentum 0.9 with --learning-rate and --weight-decay (mmel-train-vision's defaults "
+                "are the paper's 0.1 and 5e-4), x0.2 at 60/120/160 of 200 epochs (CIFAR) or 30/60/90 of 100 "
+                "(ImageNet), milestones at the same fractions of the run's optimizer steps; 'trainer': the "
                 "TrainingArguments optimizer and scheduler.", "choices": ["paper", "trainer"]})
     image_size: int = field(default=224, metadata={"help": "Crop size for image folders."})
     max_train_samples: int | None = field(default=None, metadata={"help": "Use the first N training images."})
@@ -88,15 +89,17 @@ def train_vision(config: VisionConfig, args, data=None) -> dict:
     baseline = args.mmel_loss == "none"
     collator = MMELVisionCollator(
         num_views=1 if baseline else config.num_views, kind=kind, image_size=config.image_size,
-        original_first=config.original_first and not baseline, seed=args.seed,
+        original_first=config.original_first and not baseline, seed=args.seed, process_index=args.process_index,
     )
     optimizers = (None, None)
     if config.schedule == "paper":
         from .schedules import paper_optimizer_and_scheduler
 
-        per_step = args.per_device_train_batch_size * max(1, args.n_gpu) * args.gradient_accumulation_steps
+        # Images per optimizer step over every process (torchrun/accelerate) and accumulation step.
+        per_step = args.train_batch_size * args.world_size * args.gradient_accumulation_steps
         steps_per_epoch = math.ceil(len(data["train"]) / per_step)
-        optimizers = paper_optimizer_and_scheduler(model, kind, steps_per_epoch, args.num_train_epochs)
+        optimizers = paper_optimizer_and_scheduler(model, kind, steps_per_epoch, args.num_train_epochs,
+                                                   lr=args.learning_rate, weight_decay=args.weight_decay)
     trainer = MMELTrainer(model=model, args=args, data_collator=collator, train_dataset=data["train"],
                           eval_dataset=data["test"], optimizers=optimizers,
                           compute_metrics=lambda p: {"accuracy": float((p.predictions.argmax(-1) == p.label_ids).mean())})
