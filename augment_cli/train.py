@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mmel-train: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("mmel-train: interrupted", file=sys.stderr)
+        print("mmel-train: interrupted; checkpoints written so far are kept (--resume-from-checkpoint)", file=sys.stderr)
         return 130
     for split, metrics in result.metrics.items():
         print(f"{split}: " + ", ".join(f"{k.split('_', 1)[1]} {v:.4f}" for k, v in metrics.items()

@@ -50,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, ValueError) as err:
         print(f"mmel-train-vision: error: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("mmel-train-vision: interrupted; checkpoints written so far are kept (--resume-from-checkpoint)",
+              file=sys.stderr)
+        return 130
     print(json.dumps(metrics))
     return 0
 
