@@ -143,6 +143,15 @@ class MMELTrainer(Trainer):
         finally:
             self.data_collator = collator
 
+    def _run_epoch(self, *args, **kwargs):
+        # Collators that draw random views (images) learn where the epoch starts, so a resumed run draws the
+        # views of the uninterrupted one (Trainer skips the batches it already trained on without collating).
+        start_epoch = getattr(self.data_collator, "start_epoch", None)
+        if start_epoch is not None and "epoch" in kwargs:
+            resumed = kwargs["epoch"] == kwargs.get("epochs_trained") and kwargs.get("resume_from_checkpoint")
+            start_epoch(kwargs["epoch"], kwargs.get("steps_trained_in_current_epoch", 0) if resumed else 0)
+        return super()._run_epoch(*args, **kwargs)
+
     def _get_num_items_in_batch(self, batch_samples: list, device: torch.device):
         # The unit of the MMEL objective is a group (Algorithm 1, line 8 averages over the S originals), so
         # gradient accumulation normalises by the number of groups in the whole accumulated batch.

@@ -398,3 +398,42 @@ def test_every_process_draws_its_own_views():
     rank1 = MMELVisionCollator(num_views=4, seed=0, process_index=1)(rows)["pixel_values"]
     again = MMELVisionCollator(num_views=4, seed=0, process_index=0)(rows)["pixel_values"]
     assert torch.equal(rank0, again) and not torch.equal(rank0, rank1)
+
+
+def test_vision_training_resumed_from_a_checkpoint_matches_the_uninterrupted_run(tmp_path):
+    from test_vision import write_cifar10
+
+    from mmel_hf.vision import train as vision_train
+    from mmel_hf.vision.data import load_cifar
+
+    data = load_cifar("cifar10", write_cifar10(tmp_path / "c10", per_batch=8))  # 40 images: 5 steps of 8 per epoch
+
+    def args(out):
+        return MMELTrainingArguments(output_dir=str(out), mmel_loss="hard", mmel_label_source="original", use_cpu=True,
+                                     per_device_train_batch_size=8, num_train_epochs=2, learning_rate=0.05,
+                                     save_strategy="steps", save_steps=3, report_to="none", disable_tqdm=True, seed=3)
+
+    config = vision_train.VisionConfig(num_views=3, schedule="trainer")
+    vision_train.train_vision(config, args(tmp_path / "a"), data=data)
+    uninterrupted = _weights(tmp_path / "a" / "checkpoint-10")
+    resumed = _train_vision_from(config, args(tmp_path / "a"), data, tmp_path / "a" / "checkpoint-3", tmp_path / "b")
+    for name, value in uninterrupted.items():
+        torch.testing.assert_close(resumed[name], value, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def _weights(folder):
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def _train_vision_from(config, args, data, checkpoint, out):
+    from mmel_hf.vision.collator import MMELVisionCollator
+    from mmel_hf.vision.train import build_model
+
+    args.output_dir = str(out)
+    model = build_model(config.model, 10)
+    collator = MMELVisionCollator(num_views=config.num_views, seed=args.seed)
+    trainer = MMELTrainer(model=model, args=args, data_collator=collator, train_dataset=data["train"])
+    trainer.train(resume_from_checkpoint=str(checkpoint))
+    return {name: p.detach() for name, p in model.state_dict().items()}

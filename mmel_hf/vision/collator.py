@@ -6,8 +6,11 @@ so vision needs no teacher: train with ``mmel_label_source="original"``. Evaluat
 asks :meth:`for_evaluation`) hold the plain images: CIFAR as they are, ImageNet resized to 256 and
 centre-cropped to 224, as usual.
 
-Views are random but reproducible: each call draws from a generator seeded by ``(seed, worker, call
-number)``, so a run with the same seed, batch order and number of data-loader workers sees the same views.
+Views are random but reproducible: each call draws from a generator seeded by ``(seed, process, worker,
+epoch, batch number in the epoch)``, so a run with the same seed, batch order and number of data-loader
+workers sees the same views, each process of a multi-process run draws its own, and a run resumed from a
+checkpoint (MMELTrainer tells the collator where the epoch starts, :meth:`start_epoch`) draws the views the
+uninterrupted run would have drawn (exact with ``dataloader_num_workers=0``, the default).
 
 Example:
     >>> import numpy as np
@@ -78,6 +81,7 @@ class MMELVisionCollator:
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
     _calls: int = field(default=0, repr=False)
+    _epoch: int = field(default=0, repr=False)
 
     def __post_init__(self):
         if self.kind not in ("cifar", "imagenet"):
@@ -92,10 +96,14 @@ class MMELVisionCollator:
     def for_evaluation(self) -> MMELVisionCollator:
         return replace(self, training=False)
 
+    def start_epoch(self, epoch: int, batches_done: int = 0) -> None:
+        """Where the next batch stands: its epoch and how many of the epoch's batches came before it."""
+        self._epoch, self._calls = epoch, batches_done
+
     def _generator(self) -> torch.Generator:
         info = torch.utils.data.get_worker_info()
         self._calls += 1
-        key = (self.seed, self.process_index, info.id if info else -1, self._calls)
+        key = (self.seed, self.process_index, info.id if info else -1, self._epoch, self._calls)
         return torch.Generator().manual_seed(hash(key) % (2**63))
 
     def _images(self, rows: list[dict]) -> torch.Tensor:
