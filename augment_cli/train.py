@@ -100,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mmel-train: interrupted; checkpoints written so far are kept (--resume-from-checkpoint)", file=sys.stderr)
         return 130
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:  # under torchrun/accelerate, one process reports
+        return 0
     for split, metrics in result.metrics.items():
         print(f"{split}: " + ", ".join(f"{k.split('_', 1)[1]} {v:.4f}" for k, v in metrics.items()
                                        if isinstance(v, float) and not k.endswith(("runtime", "per_second"))))

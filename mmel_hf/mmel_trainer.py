@@ -259,29 +259,40 @@ class MMELTrainer(Trainer):
     @torch.no_grad()
     def _record_diagnostics(self, weights, teacher, group_mask, training: bool) -> None:
         reweighted = weights.sum(dim=1) > 0
-        sums = [
-            reweighted.sum(),
-            weight_entropy(weights)[reweighted].sum(),
-            weights.amax(dim=1)[reweighted].sum(),
+        zeros = torch.zeros_like(reweighted, dtype=torch.float32)
+        per_group = [  # one row per group, so evaluation can drop the rows accelerate repeats
+            reweighted.float(),
+            torch.where(reweighted, weight_entropy(weights).float(), zeros),
+            torch.where(reweighted, weights.amax(dim=1).float(), zeros),
         ]
         if teacher is not None and group_mask.shape[1] > 1:
             regression = teacher.shape[-1] == 1
             disagree = teacher_disagreement(teacher, group_mask, regression, self.args.mmel_regression_threshold)
             self._teacher_is_regression = regression
-            sums += [group_mask[:, 1:].sum(), disagree.sum()]
+            per_group += [group_mask[:, 1:].sum(dim=1).float(), disagree.sum(dim=1).float()]
         else:
-            sums += [torch.zeros((), device=weights.device)] * 2
-        totals = torch.stack([s.float() for s in sums])  # float32: MPS has no float64
+            per_group += [zeros, zeros]
+        rows = torch.stack(per_group, dim=1)  # float32: MPS has no float64
+        if not training and self.args.world_size > 1:
+            # Evaluation: gathered per batch like the predictions, without the samples accelerate repeats to
+            # even out the last batch (every process runs every evaluation step, so this collective is safe).
+            rows = self.accelerator.gather_for_metrics(rows)
+        totals = rows.sum(dim=0)
         mode = "train" if training else "eval"
         previous = self._diagnostics[mode]
         self._diagnostics[mode] = totals if previous is None else previous + totals
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        mode = "eval" if any(key.startswith("eval_") for key in logs) else "train"
+        # Trainer logs training ("loss", "train_runtime") and evaluation ("eval_*") from every process; only those
+        # calls carry the diagnostics, so a user's own trainer.log(...) on one process never waits on the others.
+        is_eval = any(key.startswith("eval_") for key in logs)
+        if not (is_eval or "loss" in logs or "train_runtime" in logs):
+            return super().log(logs, start_time)
+        mode = "eval" if is_eval else "train"
         sums = self._diagnostics[mode]
         if sums is None:
             sums = torch.zeros(len(_DIAGNOSTICS), device=self.args.device)
-        if self.args.world_size > 1:  # every process logs, so this collective is reached by all of them
+        if self.args.world_size > 1 and mode == "train":  # eval sums are already gathered
             sums = self.accelerator.reduce(sums, reduction="sum")
         totals = dict(zip(_DIAGNOSTICS, sums.tolist()))
         prefix = "eval_" if mode == "eval" else ""

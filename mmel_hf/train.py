@@ -230,6 +230,7 @@ def run_training(config: TrainConfig, args, quiet: bool = False) -> TrainingResu
             "task": spec.name, "method": method_name(args.mmel_loss, args.mmel_label_source),
             "mmel_loss": args.mmel_loss, "metrics": metrics, "train_seconds": round(train_seconds, 2),
             "total_seconds": round(time.perf_counter() - started, 2), "train_examples": len(data["train"]),
+            "processes": args.world_size,
             "curve": curve.points, "augmented_dataset": provenance or None,
             "config": {"data": asdict(config), "training": args.to_dict()},
         }

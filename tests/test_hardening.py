@@ -437,3 +437,32 @@ def _train_vision_from(config, args, data, checkpoint, out):
     trainer = MMELTrainer(model=model, args=args, data_collator=collator, train_dataset=data["train"])
     trainer.train(resume_from_checkpoint=str(checkpoint))
     return {name: p.detach() for name, p in model.state_dict().items()}
+
+
+# -- 17. Multi-process diagnostics ---------------------------------------------------------------------------
+
+
+def test_a_users_own_log_call_runs_no_collective_and_keeps_the_diagnostics(tmp_path, tokenizer, monkeypatch):
+    ds = make_augmented_dataset(num_rows=8)
+    trainer = trainer_for(tmp_path, tokenizer, ds, mmel_loss="hard")
+    batch = trainer.data_collator([ds[i] for i in range(4)])
+    trainer.model.train()
+    trainer.compute_loss(trainer.model, batch)
+    monkeypatch.setattr(type(trainer.args), "world_size", property(lambda self: 2))
+    calls = []
+    monkeypatch.setattr(trainer.accelerator, "reduce", lambda tensor, reduction: calls.append(reduction) or tensor)
+    trainer.log({"my_metric": 1.0})  # on one process only: must not reach a collective
+    assert calls == [] and trainer._diagnostics["train"] is not None
+    trainer.log({"loss": 0.5})  # Trainer's own logging step, on every process
+    assert calls == ["sum"] and trainer._diagnostics["train"] is None
+    assert "mmel/weight_entropy" in trainer.state.log_history[-1]
+
+
+def test_eval_diagnostics_drop_the_rows_accelerate_repeats(tmp_path, tokenizer, monkeypatch):
+    ds = make_augmented_dataset(num_rows=4, ragged=False, num_augmented=2)
+    trainer = trainer_for(tmp_path, tokenizer, ds, mmel_loss="uniform")
+    monkeypatch.setattr(type(trainer.args), "world_size", property(lambda self: 2))
+    monkeypatch.setattr(trainer.accelerator, "gather_for_metrics", lambda rows: rows[:3])  # one repeated row dropped
+    trainer.model.eval()
+    trainer.compute_loss(trainer.model, trainer.data_collator([ds[i] for i in range(4)]), return_outputs=True)
+    assert trainer._diagnostics["eval"][0].item() == 3  # groups counted once each
