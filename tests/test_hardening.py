@@ -466,3 +466,26 @@ def test_eval_diagnostics_drop_the_rows_accelerate_repeats(tmp_path, tokenizer, 
     trainer.model.eval()
     trainer.compute_loss(trainer.model, trainer.data_collator([ds[i] for i in range(4)]), return_outputs=True)
     assert trainer._diagnostics["eval"][0].item() == 3  # groups counted once each
+
+
+def test_unwritable_output_dir_is_refused_before_any_work(models, rte_dir, tmp_path, capsys, monkeypatch):
+    import os
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if str(path) == str(locked) else real_access(path, mode))
+    code, err = run_augment(capsys, augment_args(models, rte_dir, tmp_path, "--output-dir", str(locked / "out")))
+    assert code == 1 and f"{locked} is not writable" in err and not (tmp_path / "cache").exists()
+
+
+SHARED_MRPC = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "glue" / "MRPC" / "train.tsv"
+
+
+@pytest.mark.skipif(not SHARED_MRPC.exists(), reason="../shared/glue is not present")
+def test_real_mrpc_file_reads_as_a_custom_tsv_task():
+    from mmel_hf.augment.tasks import custom_task
+
+    spec = custom_task("paraphrase", ["#1 String", "#2 String"], label_column="Quality", num_labels=2)
+    data = read_table_file(SHARED_MRPC, spec)
+    assert len(data) == 3668  # the official size: no row merged or split by quote handling
