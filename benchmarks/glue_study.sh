@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CPU study of benchmarks/RESULTS.md: the embedded task and the four GLUE tasks in ../shared/glue, every
-# method of Tables 3-4 over seeds 0, 1, 2, and a lambda_P sweep on rt-polarity. Run by hand (about 2 hours
+# method of Tables 3-4 over seeds 0, 1, 2, and a lambda_P sweep on rt-polarity. Run by hand (about 1.5 hours
 # on 2 CPU cores); every stage is cached and resumable, so rerunning finishes what is missing.
 # Usage: benchmarks/glue_study.sh [OUTPUT_ROOT] [GLUE_ROOT]
 set -euo pipefail
@@ -17,7 +17,7 @@ COMMON=(--teacher-model embedded --teacher-epochs 3 --teacher-learning-rate 1e-4
 # rt-polarity with exactly the main job's settings at 400 examples (its runs are reused when copied in).
 "$MMEL_STUDY" --task rt-polarity --max-train-samples 400 --output-dir "$OUT/rt-polarity" "${COMMON[@]}" \
               --methods none long uniform hard soft hard-original hard@0.1 hard@10 --max-length 64
-"$MMEL_STUDY" --task cola --data-dir "$GLUE/CoLA" --max-train-samples 400 --output-dir "$OUT/cola" "${COMMON[@]}"
-"$MMEL_STUDY" --task stsb --data-dir "$GLUE/STS-B" --max-train-samples 250 --output-dir "$OUT/stsb" "${COMMON[@]}"
-"$MMEL_STUDY" --task mrpc --data-dir "$GLUE/MRPC" --max-train-samples 250 --output-dir "$OUT/mrpc" "${COMMON[@]}"
-"$MMEL_STUDY" --task rte --data-dir "$GLUE/RTE" --max-train-samples 250 --output-dir "$OUT/rte" "${COMMON[@]}"
+"$MMEL_STUDY" --task cola --data-dir "$GLUE/CoLA" --max-train-samples 300 --output-dir "$OUT/cola" "${COMMON[@]}"
+"$MMEL_STUDY" --task stsb --data-dir "$GLUE/STS-B" --max-train-samples 200 --output-dir "$OUT/stsb" "${COMMON[@]}"
+"$MMEL_STUDY" --task mrpc --data-dir "$GLUE/MRPC" --max-train-samples 200 --output-dir "$OUT/mrpc" "${COMMON[@]}"
+"$MMEL_STUDY" --task rte --data-dir "$GLUE/RTE" --max-train-samples 200 --output-dir "$OUT/rte" "${COMMON[@]}"
