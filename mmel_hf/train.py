@@ -197,15 +197,16 @@ def run_training(config: TrainConfig, args, quiet: bool = False) -> TrainingResu
     if args.mmel_loss in GROUPED_MODES and not grouped:
         raise DataError(f"--mmel-loss {args.mmel_loss} trains on groups of augmented samples, but the training data "
                         "has none: make them with mmel-augment and pass --augmented DIR (or use --mmel-loss none)")
-    eval_splits = {split: data[split] for split in spec.eval_splits if split in data}
-    if not eval_splits:
-        logger.warning("no evaluation split (%s) in the data: nothing will be evaluated", ", ".join(spec.eval_splits))
-
-    set_seed(args.seed)  # the fresh head is initialised under the run's seed
-    model, tokenizer = load_model(config, spec)
     push = args.push_to_hub
     args = copy.copy(args)  # the user's object stays as given; we push ourselves, with our own card
     args.push_to_hub = False
+    eval_splits = {split: data[split] for split in spec.eval_splits if split in data}
+    if not eval_splits:
+        logger.warning("no evaluation split (%s) in the data: nothing will be evaluated", ", ".join(spec.eval_splits))
+        args.eval_strategy = "no"
+
+    set_seed(args.seed)  # the fresh head is initialised under the run's seed
+    model, tokenizer = load_model(config, spec)
     args.mmel_text_columns = args.mmel_text_columns or list(spec.text_columns)
     curve = _CurveCallback()
     trainer = MMELTrainer(
@@ -232,7 +233,8 @@ def run_training(config: TrainConfig, args, quiet: bool = False) -> TrainingResu
             "total_seconds": round(time.perf_counter() - started, 2), "train_examples": len(data["train"]),
             "processes": args.world_size,
             "curve": curve.points, "augmented_dataset": provenance or None,
-            "config": {"data": asdict(config), "training": args.to_dict()},
+            # Local paths by their last component only: this file is uploaded with --push-to-hub.
+            "config": {"data": _without_paths(asdict(config)), "training": _without_paths(args.to_dict())},
         }
         (output / "metrics.json").write_text(json.dumps(summary, indent=2, default=str))
         with open(output / "log.jsonl", "w") as handle:
@@ -245,6 +247,13 @@ def run_training(config: TrainConfig, args, quiet: bool = False) -> TrainingResu
             push_folder(output, args.hub_model_id or output.name, private=bool(args.hub_private_repo),
                         token=args.hub_token)
     return result
+
+
+def _without_paths(options: dict) -> dict:
+    def local(value) -> bool:
+        return isinstance(value, str) and (Path(value).is_absolute() or Path(value).exists())
+
+    return {k: f"local:{Path(v).name}" if local(v) else v for k, v in options.items()}
 
 
 def _final_metrics(trainer, points: list, split: str, dataset) -> dict:

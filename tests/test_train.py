@@ -258,3 +258,9 @@ def test_real_glue_task_trains_and_reports_its_metrics(task, folder, keys, model
     summary = json.loads((out / "metrics.json").read_text())
     assert keys <= set(summary["metrics"]["validation"])
     assert not (out / "model.safetensors").exists()
+
+
+def test_metrics_json_names_local_paths_by_their_last_component(chain):
+    summary = json.loads((chain["root"] / "teacher" / "metrics.json").read_text())
+    text = json.dumps(summary["config"])
+    assert str(chain["root"]) not in text and "local:RTE" in text
