@@ -3,7 +3,8 @@
 Everything is computed from the runs' ``metrics.json`` files, so a report can be rebuilt at any time.
 Means are over seeds; ± is the sample standard deviation (ddof = 1). A comparison of two methods uses the
 per-seed *paired* differences (same seed, same data, same labels), and calls a mean difference "beyond
-seed noise" only when it exceeds twice its standard error (std of the differences / sqrt(seeds)).
+seed noise" only when a two-sided paired t-test over the seeds gives p < 0.05 (with 3 seeds the mean
+difference must exceed 4.3 standard errors).
 
 Example:
     >>> compare([0.70, 0.72, 0.71], [0.69, 0.70, 0.70])["differences"]
@@ -34,12 +35,21 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def compare(a: list[float], b: list[float]) -> dict:
-    """Paired differences a - b (per seed), their mean, standard error and whether it is beyond noise."""
+    """Paired differences a - b (per seed): mean, standard error, paired t-test p-value, beyond noise or not."""
+    from scipy.stats import t as student_t
+
     differences = [round(x - y, 10) for x, y in zip(a, b)]
     mean, std = _mean_std(differences)
-    stderr = std / math.sqrt(len(differences)) if differences else math.nan
-    beyond = len(differences) > 1 and abs(mean) > 2 * stderr
-    return {"differences": differences, "mean": mean, "stderr": stderr, "beyond_noise": bool(beyond)}
+    n = len(differences)
+    stderr = std / math.sqrt(n) if n else math.nan
+    if n < 2:
+        p_value = math.nan
+    elif stderr == 0:
+        p_value = 0.0 if mean != 0 else 1.0
+    else:
+        p_value = float(2 * student_t.sf(abs(mean) / stderr, n - 1))
+    beyond = n > 1 and p_value < 0.05
+    return {"differences": differences, "mean": mean, "stderr": stderr, "p_value": p_value, "beyond_noise": bool(beyond)}
 
 
 def summarise_runs(output: Path, methods, seeds, split: str, metric_keys: list[str]) -> dict:
@@ -80,10 +90,11 @@ def verdict(summary: dict, metric: str) -> list[str]:
         scale = 100
         direction = "higher" if result["mean"] > 0 else "lower" if result["mean"] < 0 else "equal"
         noise = "beyond seed noise" if result["beyond_noise"] else "within seed noise"
+        p_value = "" if math.isnan(result["p_value"]) else f", paired t-test p = {result['p_value']:.2f}"
         sentences.append(
             f"{a['title']} vs {b['title']} ({claim}): {metric} {scale * result['mean']:+.2f} points on average over "
             f"{len(common)} paired seeds (per seed {', '.join(f'{scale * d:+.2f}' for d in result['differences'])}; "
-            f"standard error {scale * result['stderr']:.2f}) — {direction}, {noise}."
+            f"standard error {scale * result['stderr']:.2f}{p_value}) — {direction}, {noise}."
         )
 
     sentence("hard", BASELINE_OF_MMEL, "does reweighting beat plain augmentation at equal cost?")
@@ -172,7 +183,7 @@ def write_report(output: Path, config, teacher_summary: dict | None, augmentatio
     table4 = {k: v for k, v in summary.items() if v["mode"] == "hard" and v["lambda_p"] == 1.0}
     if len(table4) > 1:
         lines += ["## Table 4 layout (MMEL-H with teacher vs original labels)", "", *_table(table4, metric_keys), ""]
-    lines += ["## Reading (paired by seed; beyond noise = |mean difference| > 2 standard errors)", "",
+    lines += ["## Reading (paired by seed; beyond noise = two-sided paired t-test over seeds, p < 0.05)", "",
               *[f"- {s}" for s in sentences], ""]
     if plot is not None:
         lines += [f"![{spec.metric} against training time]({plot.name})", ""]

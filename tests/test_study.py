@@ -30,7 +30,9 @@ def test_parse_method():
 def test_compare_is_paired_and_calls_noise_honestly():
     steady = compare([0.71, 0.72, 0.73], [0.70, 0.71, 0.72])  # +1 point on every seed: beyond noise
     assert steady["mean"] == pytest.approx(0.01) and steady["stderr"] == pytest.approx(0.0, abs=1e-9)
-    assert steady["beyond_noise"]
+    assert steady["beyond_noise"] and steady["p_value"] == 0.0
+    nearly = compare([0.72, 0.73, 0.75], [0.70, 0.70, 0.70])  # +2, +3, +5: t = 3.78 with 2 degrees of freedom
+    assert nearly["p_value"] == pytest.approx(0.0634, abs=1e-3) and not nearly["beyond_noise"]
     noisy = compare([0.75, 0.68, 0.72], [0.70, 0.71, 0.72])  # +5, -3, 0: the mean +0.67 is within noise
     assert noisy["differences"] == pytest.approx([0.05, -0.03, 0.0])
     assert not noisy["beyond_noise"]
