@@ -17,8 +17,10 @@ Example:
     ...     "teacher_original": [[0.1, 0.9]], "teacher_augmented": [[[0.2, 0.8], [0.7, 0.3]]],
     ... })
     >>> flat = flatten_groups(ds, num_labels=2)
-    >>> flat["sentence"], flat["mmel_target"]
-    (['a fine film', 'a great film', 'a fine movie'], [[0.0, 1.0], [0.2, 0.8], [0.7, 0.3]])
+    >>> list(flat["sentence"])
+    ['a fine film', 'a great film', 'a fine movie']
+    >>> [[round(p, 2) for p in target] for target in flat["mmel_target"]]
+    [[0.0, 1.0], [0.2, 0.8], [0.7, 0.3]]
 """
 
 from __future__ import annotations
