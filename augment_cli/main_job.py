@@ -26,9 +26,11 @@ def print_report(report: dict) -> None:
     teacher = report.get("teacher") or {}
     teacher_metric = next(iter(teacher.values()), {}).get(f"{report['split']}_{metric}")
     print()
+    evaluated = augmentation["splits"].get(report["split"], 0)
+    if report["config"].get("max_eval_samples"):
+        evaluated = min(evaluated, report["config"]["max_eval_samples"])
     print(f"{report['task']}: {augmentation['examples']} training examples, {augmentation['augmented_samples']} augmented "
-          f"samples ({augmentation['distinct_ratio']:.1%} distinct); {report['split']} set of "
-          f"{augmentation['splits'].get(report['split'], '?')} examples")
+          f"samples ({augmentation['distinct_ratio']:.1%} distinct); evaluated on {evaluated} {report['split']} examples")
     if teacher_metric is not None:
         print(f"teacher (trained on the same {augmentation['examples']} examples): {metric} {100 * teacher_metric:.2f}")
     print(f"{'method':20s} {metric + ' (mean ± std)':>24s}   per seed                 train time/run")

@@ -30,6 +30,8 @@ class MainJobConfig:
     output_dir: str = field(default="mmel_main_output", metadata={"help": "Where the teacher, runs and results go."})
     train_examples: int = field(default=300, metadata={
         "help": "Training examples of rt-polarity (of 11,752) that the teacher and every student see."})
+    eval_examples: int | None = field(default=None, metadata={
+        "help": "Validation examples to evaluate on (default: all 1,000)."})
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2], metadata={"help": "Seeds of every student method."})
     group_size: int = field(default=5, metadata={"help": "|B|, the original included."})
     ratio: float = field(default=0.4, metadata={"help": "Fraction of word pieces replaced (Algorithm 2)."})
@@ -57,6 +59,7 @@ def study_config(config: MainJobConfig):
         precision = "bf16" if fast_bf16_available() else "fp32"
     return StudyConfig(
         task="rt-polarity", output_dir=config.output_dir, max_train_samples=config.train_examples,
+        max_eval_samples=config.eval_examples,
         methods=list(MAIN_JOB_METHODS), seeds=list(config.seeds), teacher_model="embedded",
         teacher_epochs=config.teacher_epochs, teacher_learning_rate=config.teacher_learning_rate, mlm_model="embedded",
         group_size=config.group_size, ratio=config.ratio, student_model="embedded",

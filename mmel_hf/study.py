@@ -80,6 +80,8 @@ class StudyConfig:
     max_train_samples: int | None = field(default=1000, metadata={
         "help": "Training examples (the first N) that the teacher and every student see; 0 or none = all."})
 
+    max_eval_samples: int | None = field(default=None, metadata={
+        "help": "Evaluate on the first N examples of the evaluation split (default: all)."})
     methods: list[str] = field(default_factory=lambda: ["none", "long", "uniform", "hard", "soft", "hard-original"],
                                metadata={"help": "Methods: none, long, uniform, max, hard, soft; add -original for "
                                                  "original labels (Table 4) and @L for lambda_P = L (hard@0.1)."})
@@ -162,7 +164,7 @@ def train_teacher(config: StudyConfig, say: Callable[[str], None]) -> str:
         say(f"teacher: fine-tuning {config.teacher_model} on {config.max_train_samples or 'all'} examples")
         run_training(
             TrainConfig(task=config.task, model=config.teacher_model, num_layers=config.teacher_layers,
-                        attn_implementation=config.attn_implementation,
+                        attn_implementation=config.attn_implementation, max_eval_samples=config.max_eval_samples,
                         max_train_samples=config.max_train_samples, **_data_options(config)),
             _training_args(config, folder, "none", seed=0, epochs=config.teacher_epochs,
                            learning_rate=config.teacher_learning_rate),
@@ -210,7 +212,7 @@ def run_study(config: StudyConfig, say: Callable[[str], None] = logger.info) -> 
         if done is None:
             run_training(
                 TrainConfig(task=config.task, model=config.student_model, num_layers=config.student_layers,
-                            attn_implementation=config.attn_implementation,
+                            attn_implementation=config.attn_implementation, max_eval_samples=config.max_eval_samples,
                             augmented=str(augmented.cache_path), save_model=False),
                 _training_args(config, folder, method.mode, seed, config.epochs,
                                mmel_label_source=method.label_source, mmel_lambda_p=method.lambda_p),

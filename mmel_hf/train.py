@@ -127,8 +127,10 @@ def load_data(config: TrainConfig, spec: TaskSpec):
             validation_files={"validation": config.validation_file} if config.validation_file else None,
             dataset_path=config.dataset_path, hub_path=config.dataset_name, hub_config=config.dataset_config,
         )
-    if config.max_train_samples is not None:
-        data["train"] = data["train"].select(range(min(config.max_train_samples, len(data["train"]))))
+    for split in data:
+        limit = config.max_train_samples if split == "train" else config.max_eval_samples
+        if limit is not None:
+            data[split] = data[split].select(range(min(limit, len(data[split]))))
     return data
 
 

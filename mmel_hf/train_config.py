@@ -66,14 +66,17 @@ class TrainConfig:
     num_labels: int | None = field(default=None, metadata={"help": "Custom task: number of classes (1 = regression)."})
     max_train_samples: int | None = field(default=None, metadata={
         "help": "Train on the first N training examples (the same rows as mmel-augment --max-train-samples)."})
+    max_eval_samples: int | None = field(default=None, metadata={
+        "help": "Evaluate on the first N examples of each evaluation split (quick runs)."})
     save_model: bool = field(default=True, metadata={
         "help": "Save the trained model and tokenizer in --output-dir (--no-save-model keeps only metrics)."})
 
     def __post_init__(self):
         if self.num_layers is not None and self.num_layers < 1:
             raise ValueError(f"--num-layers {self.num_layers}: keep at least one layer")
-        if self.max_train_samples is not None and self.max_train_samples < 1:
-            raise ValueError(f"--max-train-samples {self.max_train_samples}: must be at least 1")
+        for name in ("max_train_samples", "max_eval_samples"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be at least 1")
         sources = [n for n in ("augmented", "data_dir", "train_file", "dataset_path") if getattr(self, n) is not None]
         if len(sources) > 1:
             raise ValueError(f"give one data source, got {['--' + s.replace('_', '-') for s in sources]}")
