@@ -2,7 +2,8 @@
 
 ``evaluate``'s metric scripts live on the Hub, so ``evaluate.load`` fails offline; these give the same
 keys and values (Matthews correlation for CoLA, Pearson/Spearman for STS-B, accuracy and F1 for MRPC and
-QQP, accuracy elsewhere; Section 4.2) with no download.
+QQP, accuracy elsewhere; Section 4.2) with no download. One difference: a constant STS-B prediction scores
+correlation 0 (``evaluate`` gives NaN), as a constant classifier scores Matthews correlation 0.
 
 Example:
     >>> GlueMetric("mrpc").compute(predictions=[1, 0, 1, 1], references=[1, 0, 0, 1])
@@ -41,6 +42,10 @@ class GlueMetric:
         if predictions.shape != references.shape:
             raise ValueError(f"predictions {predictions.shape} and references {references.shape} differ in shape")
         if self.task == "stsb":
+            if np.ptp(predictions) == 0 or np.ptp(references) == 0:
+                # A constant prediction carries no information: correlation 0, as matthews_corrcoef reports for
+                # a constant classifier (scipy would return NaN, which poisons means over seeds).
+                return {"pearson": 0.0, "spearmanr": 0.0}
             return {
                 "pearson": float(pearsonr(references, predictions)[0]),
                 "spearmanr": float(spearmanr(references, predictions)[0]),

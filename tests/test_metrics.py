@@ -37,3 +37,10 @@ def test_unknown_task_and_bad_shapes():
         GlueMetric("sts")
     with pytest.raises(ValueError, match="differ in shape"):
         GlueMetric("rte").compute(predictions=[1, 0], references=[1])
+
+
+def test_constant_stsb_predictions_score_zero_not_nan():
+    from mmel_hf.metrics import GlueMetric
+
+    assert GlueMetric("stsb").compute(predictions=[2.5, 2.5, 2.5], references=[1.0, 3.0, 4.0]) == {
+        "pearson": 0.0, "spearmanr": 0.0}
