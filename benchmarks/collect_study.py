@@ -54,7 +54,7 @@ def main(root: str = "benchmarks/study_output") -> None:
         print()
         text = (Path(root) / task / "results.md").read_text()
         print(text.replace("\n## ", "\n#### ").replace("# Study: ", "### Study: ").replace(
-            "](curves.png)", f"](study_output/{task}/curves.png)"))
+            "](curves.png)", f"](study/{task}/curves.png)"))
 
 
 if __name__ == "__main__":
