@@ -41,3 +41,19 @@ def parse_into_dataclasses(parser, argv: list[str]):
         return parser.parse_args_into_dataclasses(args=argv)
     except ValueError as err:
         parser.error(str(err))
+
+
+def run_or_report(prog: str, call, interrupted: str):
+    """``(0, call())``, or ``(1, None)`` after one line for a user error, ``(130, None)`` after one for Ctrl-C."""
+    import sys
+
+    from mmel_hf.errors import DataError
+
+    try:
+        return 0, call()
+    except (DataError, ValueError, RuntimeError, OSError) as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 1, None
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; {interrupted}", file=sys.stderr)
+        return 130, None

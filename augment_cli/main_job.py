@@ -50,20 +50,14 @@ def main(argv: list[str] | None = None) -> int:
     from augment_cli.console import parse_into_dataclasses
 
     (config,) = parse_into_dataclasses(make_parser(), sys.argv[1:] if argv is None else argv)
-    from augment_cli.console import quiet_libraries
-
-    quiet_libraries(config.progress)
-    from mmel_hf.errors import DataError
+    from augment_cli.console import quiet_libraries, run_or_report
     from mmel_hf.main_job import run_main_job
 
-    try:
-        report = run_main_job(config, say=lambda line: print(line, flush=True))
-    except (DataError, ValueError, FileNotFoundError, RuntimeError) as err:
-        print(f"mmel-main: error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("mmel-main: interrupted; rerun the same command to resume (finished stages are kept)", file=sys.stderr)
-        return 130
+    quiet_libraries(config.progress)
+    code, report = run_or_report("mmel-main", lambda: run_main_job(config, say=lambda line: print(line, flush=True)),
+                                 "rerun the same command to resume (finished stages are kept)")
+    if code:
+        return code
     print_report(report)
     output = Path(config.output_dir).resolve()
     print(f"\nresults: {output / 'results.md'} (and results.json, curves.png); precision {report['precision']}; "

@@ -29,19 +29,14 @@ def main(argv: list[str] | None = None) -> int:
     (config,) = parse_into_dataclasses(make_parser(), argv)
     from pathlib import Path
 
-    from augment_cli.console import quiet_libraries
-    from mmel_hf.errors import DataError
+    from augment_cli.console import quiet_libraries, run_or_report
     from mmel_hf.study import run_study
 
     quiet_libraries(config.progress)
-    try:
-        report = run_study(config, say=lambda line: print(line, flush=True))
-    except (DataError, ValueError, RuntimeError, OSError) as err:
-        print(f"mmel-study: error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("mmel-study: interrupted; rerun the same command to resume (finished runs are kept)", file=sys.stderr)
-        return 130
+    code, report = run_or_report("mmel-study", lambda: run_study(config, say=lambda line: print(line, flush=True)),
+                                 "rerun the same command to resume (finished runs are kept)")
+    if code:
+        return code
     print()
     for sentence in report["verdict"]:
         print(sentence)

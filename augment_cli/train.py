@@ -88,18 +88,14 @@ def main(argv: list[str] | None = None) -> int:
     import json
     import logging
 
-    from mmel_hf.errors import DataError
+    from augment_cli.console import run_or_report
     from mmel_hf.train import run_training
 
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    try:
-        result = run_training(config, args)
-    except (DataError, ValueError, RuntimeError, OSError) as err:
-        print(f"mmel-train: error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("mmel-train: interrupted; checkpoints written so far are kept (--resume-from-checkpoint)", file=sys.stderr)
-        return 130
+    code, result = run_or_report("mmel-train", lambda: run_training(config, args),
+                                 "checkpoints written so far are kept (--resume-from-checkpoint)")
+    if code:
+        return code
     from accelerate import PartialState
 
     if not PartialState().is_main_process:  # under torchrun/accelerate, one process reports
