@@ -242,8 +242,10 @@ def validate_labels(dataset, num_labels: int, label_column: str | None = None) -
     label_column = label_column or next((c for c in LABEL_COLUMNS if c in columns), None)
     if label_column is None:
         return
-    table = dataset.flatten_indices().data.table if dataset._indices is not None else dataset.data.table
-    labels = table[label_column].combine_chunks()
+    labels = dataset.data.table[label_column]
+    if dataset._indices is not None:  # a selected/shuffled view: only the label column is taken, never the images
+        labels = labels.take(dataset._indices.column(0))
+    labels = labels.combine_chunks()
     if pa.types.is_dictionary(labels.type):
         labels = labels.dictionary_decode()
     kind = labels.type

@@ -489,3 +489,10 @@ def test_real_mrpc_file_reads_as_a_custom_tsv_task():
     spec = custom_task("paraphrase", ["#1 String", "#2 String"], label_column="Quality", num_labels=2)
     data = read_table_file(SHARED_MRPC, spec)
     assert len(data) == 3668  # the official size: no row merged or split by quote handling
+
+
+def test_label_validation_sees_a_selected_view(tmp_path, tokenizer):
+    plain = Dataset.from_dict({"sentence": ["a", "b", "c", "d"], "label": [0, 7, 1, 0]})
+    trainer_for(tmp_path, tokenizer, plain.select([0, 2, 3]), mmel_loss="none", mmel_text_columns=["sentence"])
+    with pytest.raises(SchemaError, match="row 1, column 'label': label 7"):
+        trainer_for(tmp_path, tokenizer, plain.select([3, 1]), mmel_loss="none", mmel_text_columns=["sentence"])
