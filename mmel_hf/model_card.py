@@ -11,16 +11,9 @@ import json
 from pathlib import Path
 
 from . import __version__
+from .augment.pipeline import display_name
 
-__all__ = ["build_model_card", "display_name", "push_folder"]
-
-
-def display_name(name: str | None) -> str | None:
-    """Hub ids as they are; local paths by their last component (``local:rte-teacher``)."""
-    if name is None:
-        return None
-    path = Path(name)
-    return f"local:{path.name}" if path.exists() else name
+__all__ = ["build_model_card", "push_folder"]
 
 
 def build_model_card(summary: dict, spec, args, config) -> str:

@@ -111,7 +111,7 @@ class StudyConfig:
         "help": "fp32, or bf16 autocast for augmentation, teacher and students alike (fast on GPUs and on CPUs "
                 "with AVX512-BF16/AMX).", "choices": ["fp32", "bf16"]})
     attn_implementation: str | None = field(default=None, metadata={
-        "help": "Attention kernel of teacher and students (eager is faster than sdpa for small models on CPU)."})
+        "help": "Attention kernel of teacher and students (transformers' attn_implementation; default: the model's)."})
     cache_dir: str | None = field(default=None, metadata={"help": "Augmentation cache (default ~/.cache/mmel_hf)."})
     progress: bool = field(default=False, metadata={"help": "Progress bars inside each run (a line per run always)."})
 
@@ -123,7 +123,7 @@ class StudyConfig:
             self.max_train_samples = None
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items()}
+        return asdict(self)
 
 
 def _training_args(config: StudyConfig, output: Path, mode: str, seed: int, epochs: float, **extra):

@@ -40,7 +40,6 @@ def test_trainer_trains_soft_on_a_batch_whose_rows_have_no_samples(tmp_path, tok
     ds = ds.map(lambda row, i: {"augmented_sentence": [] if i < 4 else row["augmented_sentence"],
                                 "teacher_augmented": [] if i < 4 else row["teacher_augmented"]}, with_indices=True)
     trainer = trainer_for(tmp_path, tokenizer, ds, mmel_loss="soft", max_steps=2)
-    trainer.args.train_batch_size  # noqa: B018
     batch = trainer.data_collator([ds[i] for i in range(4)])  # the first four rows: no samples at all
     trainer.model.train()
     assert torch.isfinite(trainer.compute_loss(trainer.model, batch))

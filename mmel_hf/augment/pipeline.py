@@ -32,8 +32,8 @@ from .sources import DataError, load_task_data
 from .tasks import TaskSpec, get_task, resolve_task
 from .teacher import TeacherLabeler
 
-__all__ = ["AugmentationResult", "augment_split", "fingerprint_job", "model_identity", "provenance", "read_provenance",
-           "run_augmentation"]
+__all__ = ["AugmentationResult", "augment_split", "display_name", "fingerprint_job", "model_identity", "provenance",
+           "read_provenance", "run_augmentation"]
 
 logger = logging.getLogger(__name__)
 ALGORITHM_VERSION = "3"  # 2: provenance in info.description; 3: exact ties in k; bump when a change alters the output for the same options
@@ -189,7 +189,7 @@ def resolve_models(config: AugmentConfig) -> tuple[str, str | None]:
 
 def _model_error(kind: str, name: str, err: Exception) -> DataError:
     return DataError(
-        f"could not load the {kind} {_display_name(name)!r} ({str(err).splitlines()[0]}). Without Hub access, give a "
+        f"could not load the {kind} {display_name(name)!r} ({str(err).splitlines()[0]}). Without Hub access, give a "
         f"local model folder (--{'mlm-model' if kind == 'fill-mask model' else 'teacher'} /path/to/model), or run "
         "the embedded task with its shipped models: --task rt-polarity."
     )
@@ -247,8 +247,8 @@ def _counts(dataset, spec: TaskSpec, normalise) -> dict:
 
 def provenance(spec: TaskSpec, config: AugmentConfig, mlm_name: str, teacher_name: str | None) -> dict:
     """What made an augmented dataset; stored in its ``info.description`` and read back by ``mmel-train``."""
-    return {"mmel_hf_task": spec.name, "num_labels": spec.num_labels, "mlm_model": _display_name(mlm_name),
-            "teacher": _display_name(teacher_name) if teacher_name else None, "label_source": config.label_source,
+    return {"mmel_hf_task": spec.name, "num_labels": spec.num_labels, "mlm_model": display_name(mlm_name),
+            "teacher": display_name(teacher_name) if teacher_name else None, "label_source": config.label_source,
             "group_size": config.group_size, "ratio": config.ratio, "search": config.search}
 
 
@@ -261,7 +261,7 @@ def read_provenance(dataset) -> dict:
     return found if isinstance(found, dict) and "mmel_hf_task" in found else {}
 
 
-def _display_name(name: str) -> str:
+def display_name(name: str) -> str:
     """Model names for cards and summaries: Hub ids as they are, the embedded models by name, no local paths."""
     from ..embedded import EMBEDDED_DIR
 
@@ -297,7 +297,7 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
     teacher_labels = teacher_labels or _teacher_num_labels(config, teacher_name)
     if teacher_labels is not None and teacher_labels != spec.num_labels:
         raise DataError(
-            f"the teacher {_display_name(teacher_name)!r} has {teacher_labels} output(s) but task {spec.name} "
+            f"the teacher {display_name(teacher_name)!r} has {teacher_labels} output(s) but task {spec.name} "
             f"has {spec.num_labels} label(s) (1 = regression)"
         )
     (mlm_tokenizer, mlm), teacher_pair = _load_models(config, device, mlm_name, teacher_name)  # data is good: load
@@ -355,7 +355,7 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
         _atomic_save(result.dataset, Path(config.output_dir))
     result.summary = {"task": spec.name, **counts, "seconds": round(time.perf_counter() - started, 2),
                       "cache": str(cache_path), "cache_hit": result.cache_hit}
-    result.summary.update(mlm_model=_display_name(mlm_name), teacher=_display_name(teacher_name) if teacher_name else None)
+    result.summary.update(mlm_model=display_name(mlm_name), teacher=display_name(teacher_name) if teacher_name else None)
     if config.output_dir:
         result.summary["saved_to"] = str(Path(config.output_dir).resolve())
     if config.push_to_hub:
