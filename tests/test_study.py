@@ -8,12 +8,12 @@ import sys
 import pytest
 
 from augment_cli.study import main as study_main
-from mmel_hf.study import StudyConfig, parse_method
+from mmel_hf.study import MethodSpec, StudyConfig, parse_method
 from mmel_hf.study_report import compare
 
 
 def test_parse_method():
-    assert parse_method("hard") == parse_method("hard")
+    assert parse_method(" hard ") == MethodSpec("hard", "hard", "teacher", 1.0)
     spec = parse_method("hard-original@0.1")
     assert (spec.mode, spec.label_source, spec.lambda_p) == ("hard", "original", 0.1)
     assert parse_method("uniform").title == "Baseline(DA+UNI)"
