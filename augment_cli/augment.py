@@ -6,6 +6,11 @@ Examples:
     mmel-augment --task reviews --train-file train.csv --text-columns review --label-column stars \\
         --num-labels 5 --label-source original
     mmel-augment config.yaml        # the same options in a YAML or JSON file
+
+Several processes (one per GPU, or several on one CPU machine) share the work shard by shard and give the
+dataset of a single process; a second copy of the same command on the same cache shares it too:
+    accelerate launch --multi_gpu --num_processes 4 $(which mmel-augment) --task mnli --teacher ./mnli-teacher
+    OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node 2 --no-python mmel-augment --task rt-polarity
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     from mmel_hf.augment.pipeline import run_augmentation
     from mmel_hf.errors import DataError
 
-    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    from augment_cli.console import quiet_libraries
+
+    quiet_libraries(config.progress, logging.INFO)
     try:
         result = run_augmentation(config)
     except (DataError, ValueError, RuntimeError) as err:
@@ -41,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         print("mmel-augment: interrupted; rerun the same command to resume (finished shards are kept)", file=sys.stderr)
         return 130
     summary = result.summary
+    if summary.get("process_index", 0) != 0:  # the other ranks of a distributed run: the main one reports
+        return 0
     print(
         f"{summary['task']}: {summary['examples']} examples, {summary['augmented_samples']} augmented samples "
         f"(distinct {summary['distinct_ratio']:.1%}, {summary.get('original_duplicates', 0)} reproduce their original) "

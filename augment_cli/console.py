@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 
-def quiet_libraries(progress: bool) -> None:
-    """Warnings only; without ``progress`` also no per-stage bars or load reports (each run's folder keeps its log)."""
-    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.WARNING)
+def quiet_libraries(progress: bool, level: int = logging.WARNING) -> None:
+    """Log at ``level``; without ``progress`` also no per-stage bars or load reports (each run's folder keeps its log)."""
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=level)
     if progress:
         return
     import datasets

@@ -56,6 +56,17 @@ class MMELTrainingArguments(TrainingArguments):
     max_length (`int` or `None`, *optional*, defaults to `None`):
         Truncate every sequence to this many tokens when the collator tokenizes text (`None`: the
         tokenizer's maximum).
+
+    > Memory
+
+    mmel_chunk_size (`int` or `None`, *optional*, defaults to `None`):
+        Memory-bounded groups: run the model over the flattened batch of sum |B(x_i)| samples in chunks of
+        this many samples. The losses, P* and the objective come from a gradient-free pass over the whole
+        group; each chunk is then run forward and backward again with those fixed (per-chunk activation
+        checkpointing, random state replayed so dropout draws the same masks), so the gradients are those of
+        the one-pass loss while the peak activation memory is that of one chunk, for one more forward pass
+        per step. `None`: one pass. Models with BatchNorm are refused (each chunk would be normalised with its
+        own statistics).
     """
 
     mmel_loss: Literal["none", "uniform", "hard", "soft", "max", "long"] = field(
@@ -102,6 +113,15 @@ class MMELTrainingArguments(TrainingArguments):
         metadata={"help": "Truncate tokenized text to this many tokens (default: the tokenizer's maximum)."},
     )
 
+    mmel_chunk_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "Memory-bounded groups: samples per forward/backward chunk of the flattened batch (P* from a "
+            "gradient-free pass over the whole group; same gradients as one pass, peak memory of one chunk, "
+            "one more forward per step). Default: one pass."
+        },
+    )
+
     def __post_init__(self):
         super().__post_init__()
         if self.mmel_loss not in MMEL_LOSSES:
@@ -124,6 +144,8 @@ class MMELTrainingArguments(TrainingArguments):
             raise ValueError(
                 f"mmel_text_columns={self.mmel_text_columns!r}: give one text column or the two of a sentence pair"
             )
+        if self.mmel_chunk_size is not None and self.mmel_chunk_size < 1:
+            raise ValueError(f"mmel_chunk_size={self.mmel_chunk_size!r} must be a positive number of samples, or None")
         if self.max_length is not None and self.max_length < 1:
             raise ValueError(f"max_length={self.max_length!r} must be a positive number of tokens, or None")
 

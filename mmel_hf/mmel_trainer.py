@@ -5,6 +5,11 @@ Swap ``Trainer`` for :class:`MMELTrainer` and ``TrainingArguments`` for
 (:mod:`mmel_hf.schema`) and the tokenizer as ``processing_class``. Each step runs **one** forward pass over
 the flattened batch of sum |B(x_i)| samples, then the pure loss functions of :mod:`mmel_hf.losses`
 (Algorithm 1, lines 5-8). Evaluation and prediction on plain examples work as with ``Trainer``.
+
+With ``mmel_chunk_size`` the flattened batch is run in chunks under activation checkpointing: the forward
+pass over the whole group keeps no activations, the losses, P* and the objective are computed from its
+outputs, and the backward pass recomputes one chunk at a time (random state replayed), so the gradients
+are the one-pass gradients and the peak activation memory is one chunk's.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import logging
 from typing import Any
 
 import torch
+from torch.utils.checkpoint import checkpoint
 from transformers import PreTrainedTokenizerBase, Trainer
 
 from .collator import GROUP_MASK_KEY, TARGET_KEY, TEACHER_KEY, MMELDataCollator
@@ -191,8 +197,7 @@ class MMELTrainer(Trainer):
         group_mask = inputs.pop(GROUP_MASK_KEY)
         teacher_flat = inputs.pop(TEACHER_KEY, None)
         labels = inputs.pop("labels")
-        outputs = model(**inputs)
-        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        logits, outputs = self._forward(model, inputs)
         grouped_logits = to_groups(logits, group_mask)
         teacher = None if teacher_flat is None else to_groups(teacher_flat, group_mask)
         if args.mmel_loss == "none":
@@ -234,6 +239,25 @@ class MMELTrainer(Trainer):
             outputs["logits"] = grouped_logits[:, 0]
             return loss, outputs
         return loss
+
+    def _forward(self, model, inputs: dict[str, Any]) -> tuple[torch.Tensor, Any]:
+        """The logits of the flattened batch, in one pass or in ``mmel_chunk_size`` chunks (see the module doc)."""
+        chunk = self.args.mmel_chunk_size
+        size = _flat_size(inputs)
+        if chunk is None or size <= chunk:
+            outputs = model(**inputs)
+            return (outputs["logits"] if isinstance(outputs, dict) else outputs[0]), outputs
+        if model.training:
+            _refuse_batch_statistics(model)
+        pieces = []
+        for start in range(0, size, chunk):
+            part = {k: v[start : start + chunk] if _is_per_sample(v, size) else v for k, v in inputs.items()}
+            if torch.is_grad_enabled():  # keep only the chunk's inputs; backward recomputes it with the same RNG
+                pieces.append(checkpoint(_logits, model, use_reentrant=False, **part))
+            else:
+                pieces.append(_logits(model, **part))
+        logits = torch.cat(pieces)
+        return logits, {"logits": logits}
 
     def _long_loss(self, model, inputs, return_outputs, num_items_in_batch):
         """Baseline(DA+Long): the per-sample loss of Eq. 7 against each row's own target, averaged over rows."""
@@ -307,3 +331,30 @@ class MMELTrainer(Trainer):
             metrics[f"{prefix}mmel/{name}"] = totals["disagreements"] / totals["augmented"]
         self._diagnostics[mode] = None
         super().log({**logs, **metrics}, start_time)
+
+
+def _logits(model, **inputs) -> torch.Tensor:
+    outputs = model(**inputs)
+    return outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+
+
+def _is_per_sample(value, size: int) -> bool:
+    return isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == size
+
+
+def _flat_size(inputs: dict[str, Any]) -> int:
+    """Rows of the flattened batch: the first dimension of the model inputs."""
+    for value in inputs.values():
+        if isinstance(value, torch.Tensor) and value.dim() > 0:
+            return value.shape[0]
+    raise ValueError("the batch has no tensor model inputs")
+
+
+def _refuse_batch_statistics(model) -> None:
+    norms = [name for name, module in model.named_modules() if isinstance(module, torch.nn.modules.batchnorm._BatchNorm)]
+    if norms:
+        raise ValueError(
+            f"mmel_chunk_size: the model has BatchNorm layers ({norms[0]!r} ...), which normalise each chunk with its "
+            "own statistics (and would update their running statistics twice per step), so the chunked loss would "
+            "not be the one-pass loss. Leave mmel_chunk_size unset for this model, or lower the batch size instead"
+        )

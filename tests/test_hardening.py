@@ -345,12 +345,13 @@ def test_dataset_card_names_models_without_local_paths(models, rte_dir, tmp_path
 def test_a_sample_that_reproduces_its_original_is_not_distinct():
     from datasets import DatasetDict
 
-    from mmel_hf.augment.pipeline import _counts
+    from mmel_hf.augment.pipeline import _job_counts, _shard_counts
 
-    train = Dataset.from_dict({"sentence": ["A Fine Film.", "dull"], "label": [1, 0],
-                               "augmented_sentence": [["a fine film.", "a good film."], ["boring", "boring"]]})
-    counts = _counts(DatasetDict(train=train), get_task("sst2"), lambda texts: [t.lower() for t in texts])
-    assert counts["augmented_samples"] == 4 and counts["original_duplicates"] == 1
+    train = Dataset.from_dict({"sentence": ["A Fine Film.", "dull"], "label": [1, 0]})
+    new = {"augmented_sentence": [["a fine film.", "a good film."], ["boring", "boring"]]}
+    shard = _shard_counts(train, new, get_task("sst2"), lambda texts: [t.lower() for t in texts])
+    counts = _job_counts([shard, shard], DatasetDict(train=train))  # two shards alike: the sums, the same share
+    assert counts["augmented_samples"] == 8 and counts["original_duplicates"] == 2 and counts["examples"] == 4
     assert counts["distinct_ratio"] == pytest.approx(2 / 4)  # 'a good film.' and one 'boring'
 
 

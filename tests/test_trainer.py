@@ -275,6 +275,7 @@ def test_clear_errors(tmp_path, tokenizer, tiny_bert, augmented_dataset):
         ({"mmel_label_source": "gold"}, "mmel_label_source='gold'"),
         ({"mmel_regression_threshold": -0.1}, "mmel_regression_threshold"),
         ({"max_length": 0}, "max_length=0"),
+        ({"mmel_chunk_size": 0}, "mmel_chunk_size=0"),
     ],
 )
 def test_arguments_are_validated(tmp_path, overrides, match):

@@ -6,10 +6,12 @@ are untouched.
 
 Caching: the result lives in ``<cache>/<task>/<fingerprint>/``. The fingerprint hashes the source data's
 fingerprint, the identity of both models (Hub commit, or a hash of local weight files) and every option
-that changes the output; batch sizes, devices and the number of shards do not change it (each
-example's positions come from ``(seed, row)``). Work is done in shards, each written to a temporary
-folder and renamed into place, so a killed run resumes at the first missing shard and produces the same
-dataset; ``COMPLETE`` is written last, and only a folder with it is ever read as finished.
+that changes the output; batch sizes, devices, the number of shards and of processes do not change it
+(each example's positions come from ``(seed, row)``). Work is done in shards (:mod:`.shards`), each
+written to a temporary folder and renamed into place under a file lock, so a killed run resumes at the
+missing shards and produces the same dataset, the ranks of ``accelerate launch``/``torchrun`` share the
+shards out, and concurrent identical jobs share them too. One process assembles the shards under a lock;
+``COMPLETE`` is written last, and only a folder with it is ever read as finished.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import logging
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +31,7 @@ import numpy as np
 from ..schema import TEACHER_AUGMENTED_COLUMN, TEACHER_ORIGINAL_COLUMN, augmented_column
 from .augment_config import AugmentConfig
 from .fill_mask import FillMaskAugmenter
+from .shards import COUNTS_FILE, ShardPlan, run_shards
 from .sources import DataError, load_task_data
 from .tasks import TaskSpec, get_task, resolve_task
 from .teacher import TeacherLabeler
@@ -80,12 +84,16 @@ def fingerprint_job(config: AugmentConfig, data, mlm_identity: str, teacher_iden
     return Hasher.hash(options)
 
 
-def _atomic_save(dataset, target: Path) -> None:
-    """Write to a temporary sibling, then rename over ``target``; a failure (a full disk ...) leaves nothing."""
+def _atomic_save(dataset, target: Path, extra_files: dict[str, str] | None = None) -> None:
+    """Write to a temporary sibling, then rename over ``target``; a failure (a full disk ...) leaves nothing.
+
+    ``extra_files`` (name -> text) are written into the folder before the rename, so they appear with it."""
     temporary = target.with_name(target.name + f".tmp-{os.getpid()}")
     shutil.rmtree(temporary, ignore_errors=True)
     try:
         dataset.save_to_disk(str(temporary))
+        for name, text in (extra_files or {}).items():
+            (temporary / name).write_text(text)
         shutil.rmtree(target, ignore_errors=True)
         os.replace(temporary, target)
     except BaseException as err:  # a full disk, Ctrl-C ...: no half-written copy is left behind
@@ -227,22 +235,30 @@ def _load_models(config: AugmentConfig, device, mlm_name: str, teacher_name: str
     return mlm, teacher
 
 
-def _counts(dataset, spec: TaskSpec, normalise) -> dict:
-    """Examples, augmented samples, the share of samples distinct from their original and their siblings, and
-    how many reproduce their original. Originals are compared as the fill-mask tokenizer writes them back
-    (``normalise``: lower case, spacing ...), as the samples are, so like is compared with like."""
-    train = dataset["train"]
-    columns = [normalise(list(train[c])) for c in spec.text_columns]
-    augmented = [list(train[augmented_column(c)]) for c in spec.text_columns]
+def _shard_counts(part, new_columns, spec: TaskSpec, normalise) -> dict:
+    """Of one shard: examples, augmented samples, samples distinct from their original and their siblings,
+    and samples that reproduce their original. Originals are compared as the fill-mask tokenizer writes
+    them back (``normalise``: lower case, spacing ...), as the samples are, so like is compared with like."""
+    originals = list(zip(*(normalise(list(part[c])) for c in spec.text_columns)))
+    groups = zip(*(new_columns[augmented_column(c)] for c in spec.text_columns))
     total = distinct = duplicates = 0
-    for i in range(len(train)):
-        original = tuple(col[i] for col in columns)
-        group = list(zip(*(aug[i] for aug in augmented)))
+    for original, per_column in zip(originals, groups):
+        group = list(zip(*per_column))
         total += len(group)
         distinct += len(set(group) - {original})
         duplicates += sum(sample == original for sample in group)
-    return {"examples": len(train), "augmented_samples": total, "distinct_ratio": distinct / total if total else 0.0,
-            "original_duplicates": duplicates, "splits": {split: len(ds) for split, ds in dataset.items()}}
+    return {"examples": len(originals), "augmented_samples": total, "distinct_samples": distinct,
+            "original_duplicates": duplicates}
+
+
+def _job_counts(shard_counts: list[dict], dataset) -> dict:
+    """The job's counts from its shards' (summed), with the share of distinct samples and the split sizes."""
+    keys = ("examples", "augmented_samples", "distinct_samples", "original_duplicates")
+    sums = {key: sum(counts[key] for counts in shard_counts) for key in keys}
+    total = sums["augmented_samples"]
+    return {"examples": sums["examples"], "augmented_samples": total,
+            "distinct_ratio": sums.pop("distinct_samples") / total if total else 0.0,
+            "original_duplicates": sums["original_duplicates"], "splits": {s: len(d) for s, d in dataset.items()}}
 
 
 def provenance(spec: TaskSpec, config: AugmentConfig, mlm_name: str, teacher_name: str | None) -> dict:
@@ -272,14 +288,19 @@ def display_name(name: str) -> str:
 
 
 def run_augmentation(config: AugmentConfig) -> AugmentationResult:
-    """The whole job of ``mmel-augment``: load, augment, label, cache, save and push."""
+    """The whole job of ``mmel-augment``: load, augment, label, cache, save and push.
+
+    Under ``accelerate launch``/``torchrun`` every rank runs this function: the ranks share the shards out
+    (each on its own device), one assembles the result, and the main process alone saves and pushes it.
+    """
     import torch
-    from datasets import DatasetDict, concatenate_datasets, load_from_disk
+    from accelerate import PartialState
 
     started = time.perf_counter()
+    state = PartialState(cpu=_runs_on_cpu(config.device))  # under accelerate launch/torchrun: this rank
     if config.output_dir:  # refuse before any work, never after
         check_output_dir(config.output_dir, config.dataset_path)
-    device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(config.device) if config.device else state.device
     mlm_name, teacher_name = resolve_models(config)
     # Data first: a bad file is reported before any model is fetched. Only a custom task without --num-labels
     # needs the teacher's label count (its config file, not its weights) to know its own labels.
@@ -307,60 +328,134 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
         model_identity(teacher_name, teacher_pair[1], config.teacher_revision) if teacher_pair else None,
     )
     cache_path = Path(config.resolved_cache_dir()) / spec.name / fingerprint
-    final = cache_path / "dataset"
     if config.overwrite:
-        shutil.rmtree(cache_path, ignore_errors=True)
-    if (cache_path / COMPLETE).exists():
-        dataset = load_from_disk(str(final))
-        logger.info("cache hit: %s", cache_path)
-        counts = json.loads((cache_path / COMPLETE).read_text())["counts"]
-        result = AugmentationResult(dataset, cache_path, True)
-    else:
+        with state.main_process_first():  # the other ranks start once the main one has cleared the cache
+            if state.is_main_process:
+                _clear_cache(cache_path)
+    plan = ShardPlan(cache_path, len(data["train"]), config.shard_size)
+    if not (cache_path / COMPLETE).exists():
         cache_path.mkdir(parents=True, exist_ok=True)
-        (cache_path / "config.json").write_text(json.dumps(config.result_options(), indent=2, default=str))
-        augmenter = FillMaskAugmenter(
-            mlm, mlm_tokenizer, num_augmented=config.num_augmented, ratio=config.ratio, search=config.search,
-            seed=config.seed, max_length=config.max_length, batch_size=config.batch_size,
-            precision=config.precision, show_progress=config.progress,
-        )
-        labeler = None
-        if teacher_pair is not None:
-            labeler = TeacherLabeler(teacher_pair[1], teacher_pair[0], batch_size=config.teacher_batch_size,
-                                     max_length=config.max_length, precision=config.precision,
-                                     show_progress=config.progress)
-        train = data["train"]
-        shard_dir = cache_path / f"shards-{config.shard_size}"
-        shard_dir.mkdir(exist_ok=True)
-        shards = []
-        for number, start in enumerate(range(0, len(train), config.shard_size)):
-            target = shard_dir / f"shard-{number:05d}"
-            if not target.exists():
-                logger.info("shard %d: rows %d..%d", number, start, min(start + config.shard_size, len(train)) - 1)
-                part = train.select(range(start, min(start + config.shard_size, len(train))))
-                _atomic_save(augment_split(part, spec, augmenter, labeler, config.separate, start), target)
-            shards.append(load_from_disk(str(target)))
-        new_columns = concatenate_datasets(shards)
-        augmented_train = concatenate_datasets([train.flatten_indices(), new_columns], axis=1)
-        augmented_train.info.description = json.dumps(provenance(spec, config, mlm_name, teacher_name))
-        dataset = DatasetDict({"train": augmented_train, **{s: data[s] for s in data if s != "train"}})
-        _atomic_save(dataset, final)
-        dataset = load_from_disk(str(final))
-        counts = _counts(dataset, spec, augmenter.round_trip)  # stored with the marker: a cache hit need not recount
-        marker = {"fingerprint": fingerprint, "finished": time.time(), "counts": counts}
-        (cache_path / COMPLETE).write_text(json.dumps(marker))
-        shutil.rmtree(shard_dir, ignore_errors=True)
-        result = AugmentationResult(dataset, cache_path, False)
+        _write_text(cache_path / "config.json", json.dumps(config.result_options(), indent=2, default=str))
+        _compute_shards(plan, config, spec, data["train"], mlm, mlm_tokenizer, teacher_pair, state)
+    dataset, counts, assembled = _assemble(plan, fingerprint, data, spec, config, mlm_name, teacher_name)
+    cache_hit = not plan.computed and not assembled
+    logger.info("%s: %s", "cache hit" if cache_hit else "finished", cache_path)
+    result = AugmentationResult(dataset, cache_path, cache_hit)
 
-    if config.output_dir:
+    save_here = config.output_dir and state.is_main_process
+    if save_here:
         _atomic_save(result.dataset, Path(config.output_dir))
     result.summary = {"task": spec.name, **counts, "seconds": round(time.perf_counter() - started, 2),
-                      "cache": str(cache_path), "cache_hit": result.cache_hit}
+                      "cache": str(cache_path), "cache_hit": result.cache_hit, "shards": plan.num_shards,
+                      "shards_computed_here": len(plan.computed), "processes": state.num_processes,
+                      "process_index": state.process_index}
     result.summary.update(mlm_model=display_name(mlm_name), teacher=display_name(teacher_name) if teacher_name else None)
-    if config.output_dir:
+    if save_here:
         result.summary["saved_to"] = str(Path(config.output_dir).resolve())
-    if config.push_to_hub:
+    if config.push_to_hub and state.is_main_process:
         from .card import push_to_hub
 
         push_to_hub(result.dataset, config, spec, result.summary)
         result.summary["pushed_to"] = config.push_to_hub
     return result
+
+
+def _runs_on_cpu(device: str | None) -> bool:
+    """Whether this job runs on the CPU: asked for, or no accelerator (then several ranks use gloo)."""
+    import torch
+
+    if device is not None:
+        return torch.device(device).type == "cpu"
+    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6 knows every kind of accelerator
+    return not (accelerator.is_available() if accelerator is not None else torch.cuda.is_available())
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Replace ``path`` in one step (concurrent processes may write the same file)."""
+    temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def _clear_cache(cache_path: Path) -> None:
+    """--overwrite: forget the finished result and its shards (the lock files stay: others may hold them)."""
+    if cache_path.exists():
+        for entry in cache_path.iterdir():
+            if entry.name != "locks":
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+
+
+def _compute_shards(plan: ShardPlan, config: AugmentConfig, spec: TaskSpec, train, mlm, mlm_tokenizer, teacher_pair,
+                    state) -> None:
+    """This process's part of the work: the shards it can claim, then waiting for those others hold."""
+    from tqdm.auto import tqdm
+
+    inner_bars = config.progress and state.num_processes == 1  # a bar per batch, within the shard being done
+    augmenter = FillMaskAugmenter(
+        mlm, mlm_tokenizer, num_augmented=config.num_augmented, ratio=config.ratio, search=config.search,
+        seed=config.seed, max_length=config.max_length, batch_size=config.batch_size,
+        precision=config.precision, show_progress=inner_bars,
+    )
+    labeler = None
+    if teacher_pair is not None:
+        labeler = TeacherLabeler(teacher_pair[1], teacher_pair[0], batch_size=config.teacher_batch_size,
+                                 max_length=config.max_length, precision=config.precision, show_progress=inner_bars)
+
+    def compute(number: int) -> None:
+        rows = plan.rows(number)
+        part = train.select(rows)
+        new = augment_split(part, spec, augmenter, labeler, config.separate, rows.start)
+        counts = _shard_counts(part, {c: list(new[c]) for c in new.column_names}, spec, augmenter.round_trip)
+        _atomic_save(new, plan.path(number), {COUNTS_FILE: json.dumps(counts)})
+
+    where = f" ({state.num_processes} processes)" if state.num_processes > 1 else ""
+    with _no_dataset_bars(), tqdm(total=plan.num_rows, desc=f"Augmenting {spec.name}{where}", unit="ex",
+              disable=not (config.progress and state.is_main_process)) as bar:
+        run_shards(plan, compute, state.process_index, state.num_processes,
+                   finished=lambda: (plan.cache_path / COMPLETE).exists(), progress=bar)
+    logger.info("process %d of %d computed %d of %d shard(s): %s", state.process_index, state.num_processes,
+                len(plan.computed), plan.num_shards, sorted(plan.computed))
+
+
+@contextmanager
+def _no_dataset_bars():
+    """No 'Saving the dataset' bar per shard under the job's own bar (the user's setting is restored)."""
+    from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    was_disabled = are_progress_bars_disabled()
+    disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was_disabled:
+            enable_progress_bars()
+
+
+def _assemble(plan: ShardPlan, fingerprint: str, data, spec: TaskSpec, config: AugmentConfig, mlm_name: str,
+              teacher_name: str | None):
+    """The finished dataset: built from the shards by the first process to get here, loaded by the others.
+
+    Returns (dataset, counts, whether this process assembled it)."""
+    from datasets import DatasetDict, concatenate_datasets, load_from_disk
+    from datasets.fingerprint import Hasher
+    from filelock import FileLock
+
+    final, marker = plan.cache_path / "dataset", plan.cache_path / COMPLETE
+    plan.lock_dir.mkdir(parents=True, exist_ok=True)
+    assembled = False
+    with FileLock(str(plan.lock_dir / "assemble.lock")):
+        if not marker.exists():
+            train = data["train"]
+            shards = [load_from_disk(str(plan.path(i))) for i in range(plan.num_shards)]
+            augmented_train = concatenate_datasets([train.flatten_indices(), concatenate_datasets(shards)], axis=1)
+            augmented_train.info.description = json.dumps(provenance(spec, config, mlm_name, teacher_name))
+            # The same fingerprint whatever the shards and processes, so what users map() on it is cached alike.
+            augmented_train._fingerprint = Hasher.hash([fingerprint, "train"])
+            dataset = DatasetDict({"train": augmented_train, **{s: data[s] for s in data if s != "train"}})
+            _atomic_save(dataset, final)
+            counts = _job_counts([plan.counts(i) for i in range(plan.num_shards)], dataset)
+            _write_text(marker, json.dumps({"fingerprint": fingerprint, "finished": time.time(), "counts": counts}))
+            shutil.rmtree(plan.shard_dir, ignore_errors=True)
+            plan.remove_locks()
+            assembled = True
+    return load_from_disk(str(final)), json.loads(marker.read_text())["counts"], assembled

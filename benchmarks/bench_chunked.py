@@ -1,0 +1,126 @@
+"""Memory-bounded groups: peak memory and step time of MMELTrainer with ``mmel_chunk_size`` at |B| = 10.
+
+Three configurations, each in a fresh process so that its peak resident memory is its own:
+
+- ``plain``: plain ``Trainer`` on a batch of S sequences (the user's batch without augmentation);
+- ``one-pass``: ``MMELTrainer`` (hard) on S groups of |B| sequences, one forward pass over S*|B|;
+- ``chunked``: the same with ``mmel_chunk_size = S`` (gradient-free pass, then S*|B|/S chunks forward+backward).
+
+Each runs ``training_step`` (forward, loss, backward; the optimiser step is the same for all and left out)
+on identical random tokens. Peak memory is the growth of the process's peak resident set (``ru_maxrss``)
+over its resident set before the first step: activations, gradients and allocator caches, not the model.
+Step time is the median over the timed steps. GPU: the same with ``torch.cuda.max_memory_allocated``.
+
+    python benchmarks/bench_chunked.py --layers 4 --hidden 256 --groups 32 --group-size 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+CONFIGS = ("plain", "one-pass", "chunked")
+
+
+def resident_kib() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def run_one(args) -> dict:
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
+
+    from mmel_hf import MMELTrainer, MMELTrainingArguments
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=30522, hidden_size=args.hidden, num_hidden_layers=args.layers,
+                        num_attention_heads=max(args.hidden // 64, 2), intermediate_size=args.hidden * 4, num_labels=2)
+    model = BertForSequenceClassification(config)
+    device = torch.device(args.device)
+    model.to(device)
+    groups, size = args.groups, args.group_size
+    n = groups * size
+    input_ids = torch.randint(1000, 30000, (n, args.seq_len), device=device)
+    attention_mask = torch.ones_like(input_ids)
+    labels = torch.randint(0, 2, (groups,), device=device)
+    common = dict(output_dir=tempfile.mkdtemp(), report_to="none", disable_tqdm=True, use_cpu=device.type == "cpu")
+    if args.config == "plain":
+        trainer = Trainer(model=model, args=TrainingArguments(**common))
+        batch = {"input_ids": input_ids[::size], "attention_mask": attention_mask[::size], "labels": labels}
+    else:
+        chunk = groups if args.config == "chunked" else None
+        trainer = MMELTrainer(model=model, args=MMELTrainingArguments(mmel_loss="hard", mmel_chunk_size=chunk, **common),
+                              data_collator=lambda rows: rows)
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels,
+                 "mmel_group_mask": torch.ones(groups, size, dtype=torch.bool, device=device),
+                 "mmel_teacher": torch.softmax(torch.randn(n, 2, device=device), -1)}
+    trainer.current_gradient_accumulation_steps = 1
+    num_items = trainer._get_num_items_in_batch([batch], device)
+    before = resident_kib()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        base_cuda = torch.cuda.memory_allocated()
+    times = []
+    for step in range(args.warmup + args.steps):
+        model.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        trainer.training_step(model, dict(batch), num_items)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if step >= args.warmup:
+            times.append(time.perf_counter() - start)
+    result = {"config": args.config, "step_s": statistics.median(times),
+              "peak_mib": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024}
+    if device.type == "cuda":
+        result["peak_mib"] = (torch.cuda.max_memory_allocated() - base_cuda) / 2**20
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--groups", type=int, default=32, help="S, originals per batch (also the chunk size)")
+    parser.add_argument("--group-size", type=int, default=10, help="|B|, samples per group (original included)")
+    parser.add_argument("--seq-len", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--config", choices=CONFIGS, help="run one configuration here (used by the driver)")
+    args = parser.parse_args()
+    if args.config:
+        print(json.dumps(run_one(args)))
+        return
+    results = {}
+    for config in CONFIGS:
+        command = [sys.executable, __file__, "--config", config, *sys.argv[1:]]
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        results[config] = json.loads(output.strip().splitlines()[-1])
+    import torch
+
+    print(f"machine: {platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()} torch={torch.__version__} "
+          f"device={args.device}")
+    print(f"BERT {args.layers} layers / {args.hidden}, S={args.groups}, |B|={args.group_size}, {args.seq_len} tokens, "
+          f"chunk = S, {args.steps} timed steps (median)")
+    plain, one_pass = results["plain"], results["one-pass"]
+    for config, r in results.items():
+        print(f"  {config:9s} peak {r['peak_mib']:8.1f} MiB ({r['peak_mib'] / plain['peak_mib']:.2f}x plain)   "
+              f"step {r['step_s'] * 1000:8.1f} ms ({r['step_s'] / one_pass['step_s']:.2f}x one-pass)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Memory-bounded groups (mmel_chunk_size): the gradients of the one-pass loss, chunk by chunk."""
+
+import pytest
+import torch
+
+from mmel_hf import MMELDataCollator, MMELTrainer
+
+from builders import make_augmented_dataset, make_tiny_bert
+from test_trainer import make_args, parameters
+
+
+def sgd_gradients(tmp_path, tokenizer, dataset, mode, chunk_size, accumulation=2, regression=False):
+    """The summed gradient of one optimiser step, read off an SGD step with learning rate 1."""
+    model = make_tiny_bert(tokenizer, num_labels=1 if regression else 2, seed=1)
+    before = parameters(model)
+    args = make_args(
+        tmp_path, mmel_loss=mode, mmel_chunk_size=chunk_size, per_device_train_batch_size=4,
+        gradient_accumulation_steps=accumulation, max_steps=1, optim="sgd", learning_rate=1.0,
+        lr_scheduler_type="constant", max_grad_norm=0.0, weight_decay=0.0,
+    )
+    MMELTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer).train()
+    return {name: before[name] - value for name, value in parameters(model).items()}
+
+
+@pytest.mark.parametrize("mode", ["hard", "soft", "uniform", "max"])
+def test_chunked_gradients_equal_the_one_pass_gradients(tmp_path, tokenizer, mode):
+    # Ragged groups of 1..4 samples, 2 accumulated micro-batches of 4 groups; chunks of 3 cut groups apart.
+    dataset = make_augmented_dataset(num_rows=8, seed=3)
+    one_pass = sgd_gradients(tmp_path, tokenizer, dataset, mode, chunk_size=None)
+    chunked = sgd_gradients(tmp_path, tokenizer, dataset, mode, chunk_size=3)
+    assert one_pass["classifier.weight"].abs().sum() > 0
+    for name in one_pass:
+        torch.testing.assert_close(chunked[name], one_pass[name], rtol=1e-5, atol=1e-7, msg=lambda m, n=name: f"{n}: {m}")
+
+
+def test_chunked_regression_gradients_equal_the_one_pass_gradients(tmp_path, tokenizer):
+    dataset = make_augmented_dataset(num_rows=8, seed=4, regression=True)
+    one_pass = sgd_gradients(tmp_path, tokenizer, dataset, "soft", chunk_size=None, regression=True)
+    chunked = sgd_gradients(tmp_path, tokenizer, dataset, "soft", chunk_size=2, regression=True)
+    for name in one_pass:
+        torch.testing.assert_close(chunked[name], one_pass[name], rtol=1e-5, atol=1e-7)
+
+
+def grouped_batch(tokenizer, dataset):
+    collator = MMELDataCollator(tokenizer, text_columns=("sentence",))
+    return collator([dataset[i] for i in range(len(dataset))])
+
+
+def test_dropout_masks_are_replayed_in_the_recomputed_chunks(tmp_path, tokenizer):
+    # With dropout the chunked loss must be differentiated through the very masks its forward pass drew:
+    # the same as running the chunks with gradients kept (no checkpointing) from the same random state.
+    dataset = make_augmented_dataset(num_rows=6, seed=5, ragged=False)
+    batch = grouped_batch(tokenizer, dataset)
+    model = make_tiny_bert(tokenizer, seed=2, dropout=0.3).train()
+    trainer = MMELTrainer(model=model, args=make_args(tmp_path, mmel_chunk_size=5), train_dataset=dataset,
+                          processing_class=tokenizer)
+
+    torch.manual_seed(11)
+    loss = trainer.compute_loss(model, dict(batch))
+    loss.backward()
+    replayed = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+
+    trainer.args.mmel_chunk_size = None
+    original_forward = trainer._forward
+
+    def kept_chunks(model, inputs):  # the same chunks, every activation kept
+        size = inputs["input_ids"].shape[0]
+        logits = torch.cat([model(**{k: v[s : s + 5] for k, v in inputs.items()}).logits for s in range(0, size, 5)])
+        return logits, {"logits": logits}
+
+    trainer._forward = kept_chunks
+    torch.manual_seed(11)
+    expected_loss = trainer.compute_loss(model, dict(batch))
+    expected_loss.backward()
+    trainer._forward = original_forward
+    torch.testing.assert_close(loss, expected_loss)
+    for name, parameter in model.named_parameters():
+        torch.testing.assert_close(replayed[name], parameter.grad, rtol=1e-5, atol=1e-7)
+    # ... and differently from one pass over the whole batch, which draws other masks.
+    model.zero_grad()
+    torch.manual_seed(11)
+    assert not torch.allclose(trainer.compute_loss(model, dict(batch)), loss)
+
+
+def test_chunked_evaluation_equals_one_pass(tmp_path, tokenizer, tiny_bert, augmented_dataset):
+    results = []
+    for chunk_size in (None, 3):
+        trainer = MMELTrainer(model=tiny_bert, args=make_args(tmp_path, mmel_chunk_size=chunk_size),
+                              train_dataset=augmented_dataset, processing_class=tokenizer)
+        results.append(trainer.predict(augmented_dataset))
+    torch.testing.assert_close(torch.tensor(results[1].predictions), torch.tensor(results[0].predictions),
+                               rtol=1e-5, atol=1e-6)
+    assert results[1].metrics["test_loss"] == pytest.approx(results[0].metrics["test_loss"], rel=1e-5)
+
+
+def test_batch_norm_models_are_refused(tmp_path, tokenizer, augmented_dataset):
+    class WithBatchNorm(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = torch.nn.Embedding(tokenizer.vocab_size, 8)
+            self.norm = torch.nn.BatchNorm1d(8)
+            self.head = torch.nn.Linear(8, 2)
+
+        def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None):
+            return {"logits": self.head(self.norm(self.embedding(input_ids).mean(1)))}
+
+    trainer = MMELTrainer(model=WithBatchNorm(), args=make_args(tmp_path, mmel_chunk_size=2),
+                          train_dataset=augmented_dataset, processing_class=tokenizer)
+    with pytest.raises(ValueError, match="BatchNorm.*'norm'"):
+        trainer.train()

@@ -1,0 +1,157 @@
+"""mmel-augment across processes: ranks of torchrun (gloo on CPU) and concurrent commands share one cache.
+
+Every test compares with the dataset of one process in one go: the same cache fingerprint, the same Arrow
+tables, the same dataset fingerprint, whatever the number of processes and shards.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from datasets import load_from_disk
+from filelock import FileLock
+
+from mmel_hf.augment import AugmentConfig, run_augmentation
+from mmel_hf.augment.shards import ShardPlan, claim_order
+
+from builders import PAIRS, RTE_HEADER
+
+REPO = Path(__file__).resolve().parents[1]
+ROWS = 24
+
+
+@pytest.fixture
+def rte_24(tmp_path):
+    folder = tmp_path / "RTE"
+    folder.mkdir()
+    rows = [f"{i}\t{a} ({i})\t{b}\t{label}" for i, (a, b, label) in enumerate((PAIRS * 5)[:ROWS])]
+    (folder / "train.tsv").write_text("\n".join([RTE_HEADER, *rows]) + "\n")
+    (folder / "dev.tsv").write_text("\n".join([RTE_HEADER, *rows[:3]]) + "\n")
+    return folder
+
+
+def options(models, data, cache, shard_size):
+    return dict(task="rte", data_dir=str(data), mlm_model=models[0], teacher=models[1], cache_dir=str(cache),
+                shard_size=shard_size, seed=3, progress=False)
+
+
+def cli_args(settings: dict) -> list[str]:
+    args = []
+    for key, value in settings.items():
+        flag = "--" + key.replace("_", "-")
+        args += ([flag, str(value)] if value is not False else ["--no-" + key.replace("_", "-")])
+    return args
+
+
+def start(command: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def torchrun(num_processes: int, settings: dict) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(num_processes),
+            "-m", "augment_cli.augment", *cli_args(settings)]
+
+
+def one_process(settings: dict) -> list[str]:
+    return [sys.executable, "-m", "augment_cli.augment", *cli_args(settings)]
+
+
+def computed_shards(stderr: str) -> dict[int, list[int]]:
+    """Process index -> the shards it computed, from each process's closing log line."""
+    found = re.findall(r"process (\d+) of \d+ computed \d+ of \d+ shard\(s\): \[([\d, ]*)\]", stderr)
+    return {int(rank): [int(n) for n in shards.split(",") if n.strip()] for rank, shards in found}
+
+
+def assert_same_dataset(cache_path: Path, reference) -> None:
+    loaded = load_from_disk(str(cache_path / "dataset"))
+    assert list(loaded) == list(reference.dataset)
+    for split in loaded:
+        assert loaded[split].data.table.equals(reference.dataset[split].data.table), split
+    assert loaded["train"]._fingerprint == reference.dataset["train"]._fingerprint
+
+
+def wait_until(condition, what: str, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def test_claim_order_puts_each_ranks_own_shards_first():
+    assert claim_order(5, 0, 2) == [0, 2, 4, 1, 3]
+    assert claim_order(5, 1, 2) == [1, 3, 0, 2, 4]
+    assert claim_order(3, 0, 1) == [0, 1, 2]
+
+
+@pytest.fixture
+def reference(models, rte_24, tmp_path):
+    """The dataset of one process in one go, shards of 5 rows."""
+    return run_augmentation(AugmentConfig(**options(models, rte_24, tmp_path / "one", shard_size=5)))
+
+
+def test_two_ranks_under_torchrun_give_the_one_process_dataset(models, rte_24, tmp_path, reference):
+    settings = options(models, rte_24, tmp_path / "two", shard_size=3)  # another shard count on purpose
+    job = start(torchrun(2, settings))
+    stdout, stderr = job.communicate(timeout=600)
+    assert job.returncode == 0, stderr[-3000:]
+    shards = computed_shards(stderr)
+    assert sorted(shards) == [0, 1]  # two ranks, each reporting its part
+    done = [n for part in shards.values() for n in part]
+    assert sorted(done) == list(range(ROWS // 3))  # every shard once: none twice, none missing
+    summaries = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    assert len(summaries) == 1 and summaries[0]["processes"] == 2  # the main process reports, once
+    cache_path = Path(summaries[0]["cache"])
+    assert cache_path.name == reference.cache_path.name  # the same fingerprint
+    assert_same_dataset(cache_path, reference)
+
+
+def test_two_concurrent_identical_commands_share_the_cache(models, rte_24, tmp_path, reference):
+    settings = options(models, rte_24, tmp_path / "shared", shard_size=4)
+    cache_path = tmp_path / "shared" / "rte" / reference.cache_path.name  # the fingerprint does not name the cache
+    plan = ShardPlan(cache_path, ROWS, 4)
+    plan.lock_dir.mkdir(parents=True)
+    last = plan.num_shards - 1
+    with plan.lock(last):  # a third party holds the last shard: both commands must wait for it, not crash
+        jobs = [start(one_process(settings)), start(one_process(settings))]
+        wait_until(lambda: all(plan.is_done(n) for n in range(last)), "the other shards")
+        assert not plan.is_done(last) and all(job.poll() is None for job in jobs)
+    outputs = [job.communicate(timeout=600) for job in jobs]
+    for job, (_, stderr) in zip(jobs, outputs):
+        assert job.returncode == 0, stderr[-3000:]
+    parts = [computed_shards(stderr)[0] for _, stderr in outputs]
+    assert sorted(parts[0] + parts[1]) == list(range(plan.num_shards))  # each shard computed exactly once
+    summaries = [json.loads(out.splitlines()[-1]) for out, _ in outputs]
+    assert summaries[0]["cache"] == summaries[1]["cache"]
+    assert_same_dataset(cache_path, reference)
+
+
+def test_a_killed_rank_leaves_a_job_that_resumes(models, rte_24, tmp_path, reference):
+    import psutil
+
+    settings = options(models, rte_24, tmp_path / "killed", shard_size=4)
+    cache_path = tmp_path / "killed" / "rte" / reference.cache_path.name
+    plan = ShardPlan(cache_path, ROWS, 4)
+    plan.lock_dir.mkdir(parents=True)
+    held = 2
+    with plan.lock(held):  # keeps the job from finishing until rank 1 is killed
+        launcher = start(torchrun(2, settings))
+        wait_until(lambda: sum(plan.is_done(n) for n in range(plan.num_shards)) == plan.num_shards - 1, "the shards")
+        ranks = {p.environ().get("RANK"): p for p in psutil.Process(launcher.pid).children(recursive=True)
+                 if "RANK" in p.environ()}
+        ranks["1"].send_signal(signal.SIGKILL)
+        launcher.communicate(timeout=300)
+    assert launcher.returncode != 0  # torchrun stops the job when a rank dies
+    assert not (cache_path / "COMPLETE").exists() and not plan.is_done(held)
+
+    resumed = run_augmentation(AugmentConfig(**settings))  # the rerun, here in one process
+    assert resumed.summary["shards_computed_here"] == 1  # only the shard that was never finished
+    assert resumed.cache_path == cache_path
+    assert_same_dataset(cache_path, reference)
