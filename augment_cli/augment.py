@@ -33,10 +33,9 @@ def main(argv: list[str] | None = None) -> int:
 
     (config,) = parse_into_dataclasses(make_parser(), argv)
 
+    from augment_cli.console import quiet_libraries
     from mmel_hf.augment.pipeline import run_augmentation
     from mmel_hf.errors import DataError
-
-    from augment_cli.console import quiet_libraries
 
     quiet_libraries(config.progress, logging.INFO)
     try:

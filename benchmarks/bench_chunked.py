@@ -11,6 +11,11 @@ on identical random tokens. Peak memory is the growth of the process's peak resi
 over its resident set before the first step: activations, gradients and allocator caches, not the model.
 Step time is the median over the timed steps. GPU: the same with ``torch.cuda.max_memory_allocated``.
 
+glibc keeps freed memory in its heaps, so on CPU the peak resident set also counts fragmentation left by
+earlier chunks. ``--live-memory`` runs the children with ``MALLOC_MMAP_THRESHOLD_=65536`` (every large
+tensor its own mapping, returned on free), which measures the memory in use, as ``max_memory_allocated``
+does on a GPU, at the price of slower steps (report times from the default run).
+
     python benchmarks/bench_chunked.py --layers 4 --hidden 256 --groups 32 --group-size 10
 """
 
@@ -100,22 +105,24 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--live-memory", action="store_true", help="measure memory in use (see above)")
     parser.add_argument("--config", choices=CONFIGS, help="run one configuration here (used by the driver)")
     args = parser.parse_args()
     if args.config:
         print(json.dumps(run_one(args)))
         return
     results = {}
+    env = {**os.environ, **({"MALLOC_MMAP_THRESHOLD_": "65536"} if args.live_memory else {})}
     for config in CONFIGS:
         command = [sys.executable, __file__, "--config", config, *sys.argv[1:]]
-        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        output = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
         results[config] = json.loads(output.strip().splitlines()[-1])
     import torch
 
     print(f"machine: {platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()} torch={torch.__version__} "
           f"device={args.device}")
     print(f"BERT {args.layers} layers / {args.hidden}, S={args.groups}, |B|={args.group_size}, {args.seq_len} tokens, "
-          f"chunk = S, {args.steps} timed steps (median)")
+          f"chunk = S, {args.steps} timed steps (median){', live memory' if args.live_memory else ''}")
     plain, one_pass = results["plain"], results["one-pass"]
     for config, r in results.items():
         print(f"  {config:9s} peak {r['peak_mib']:8.1f} MiB ({r['peak_mib'] / plain['peak_mib']:.2f}x plain)   "

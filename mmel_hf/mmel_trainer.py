@@ -15,6 +15,7 @@ are the one-pass gradients and the peak activation memory is one chunk's.
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -243,21 +244,14 @@ class MMELTrainer(Trainer):
     def _forward(self, model, inputs: dict[str, Any]) -> tuple[torch.Tensor, Any]:
         """The logits of the flattened batch, in one pass or in ``mmel_chunk_size`` chunks (see the module doc)."""
         chunk = self.args.mmel_chunk_size
-        size = _flat_size(inputs)
-        if chunk is None or size <= chunk:
+        if chunk is not None and _flat_size(inputs) > chunk:
+            # The chunks run inside the model's own forward, so a DistributedDataParallel wrapper sees one forward
+            # (one buffer broadcast, one gradient reduction) and the recomputation in backward calls no wrapper.
+            with _chunked_forward(self.accelerator.unwrap_model(model), chunk):
+                outputs = model(**inputs)
+        else:
             outputs = model(**inputs)
-            return (outputs["logits"] if isinstance(outputs, dict) else outputs[0]), outputs
-        if model.training:
-            _refuse_batch_statistics(model)
-        pieces = []
-        for start in range(0, size, chunk):
-            part = {k: v[start : start + chunk] if _is_per_sample(v, size) else v for k, v in inputs.items()}
-            if torch.is_grad_enabled():  # keep only the chunk's inputs; backward recomputes it with the same RNG
-                pieces.append(checkpoint(_logits, model, use_reentrant=False, **part))
-            else:
-                pieces.append(_logits(model, **part))
-        logits = torch.cat(pieces)
-        return logits, {"logits": logits}
+        return _logits_of(outputs), outputs
 
     def _long_loss(self, model, inputs, return_outputs, num_items_in_batch):
         """Baseline(DA+Long): the per-sample loss of Eq. 7 against each row's own target, averaged over rows."""
@@ -265,7 +259,7 @@ class MMELTrainer(Trainer):
         targets = inputs.pop(TARGET_KEY)
         inputs.pop("labels", None)
         outputs = model(**inputs)
-        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        logits = _logits_of(outputs)
         regression = logits.shape[-1] == 1
         losses = sample_losses(logits, targets.squeeze(-1) if regression else targets, regression)
         if num_items_in_batch is not None:
@@ -333,9 +327,41 @@ class MMELTrainer(Trainer):
         super().log({**logs, **metrics}, start_time)
 
 
-def _logits(model, **inputs) -> torch.Tensor:
-    outputs = model(**inputs)
+def _logits_of(outputs) -> torch.Tensor:
     return outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+
+
+@contextmanager
+def _chunked_forward(model, chunk: int):
+    """Within the block ``model.forward`` runs its inputs in chunks of ``chunk`` rows and returns the logits.
+
+    With gradients, each chunk is checkpointed: no activation is kept, and backward recomputes the chunk
+    with the random state it had (same dropout masks) before differentiating it, one chunk at a time.
+    """
+    original = model.forward  # the bound method: what recomputation calls, even after the block
+
+    def logits(**part):
+        return _logits_of(original(**part))
+
+    def forward(**inputs):
+        size = _flat_size(inputs)
+        pieces = []
+        for start in range(0, size, chunk):
+            part = {k: v[start : start + chunk] if _is_per_sample(v, size) else v for k, v in inputs.items()}
+            pieces.append(checkpoint(logits, use_reentrant=False, **part) if torch.is_grad_enabled() else logits(**part))
+        return {"logits": torch.cat(pieces)}
+
+    if model.training:
+        _refuse_batch_statistics(model)
+    own = model.__dict__.get("forward")  # accelerate's mixed precision sets an instance forward: keep it
+    model.forward = forward
+    try:
+        yield
+    finally:
+        if own is None:
+            del model.forward  # the class's forward again
+        else:
+            model.forward = own
 
 
 def _is_per_sample(value, size: int) -> bool:

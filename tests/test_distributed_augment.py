@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from datasets import load_from_disk
-from filelock import FileLock
 
 from mmel_hf.augment import AugmentConfig, run_augmentation
 from mmel_hf.augment.shards import ShardPlan, claim_order

@@ -118,3 +118,45 @@ def test_non_utf8_ragged_tsv_empty_text_and_bad_regression_labels(tmp_path):
         read_table_file(tmp_path / "s.csv", stsb)
     with pytest.raises(DataError, match="train.tsv: not found"):
         load_task_data(get_task("sst2"), data_dir=tmp_path / "nowhere")
+
+
+# -- Large files: streamed into memory-mapped Arrow, keyed by the file's bytes -------------------------------
+
+
+def test_local_files_are_streamed_into_a_memory_mapped_copy(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    spec = get_task("sst2")
+    (tmp_path / "a").mkdir()
+    file = tmp_path / "a" / "train.tsv"
+    file.write_text("sentence\tlabel\n" + "".join(f"row {i}\t{i % 2}\n" for i in range(2500)), encoding="utf-8")
+    # Never the whole file at once: reading it whole would fail here.
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail(f"{self} read whole"))
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: pytest.fail(f"{self} read whole"))
+    dataset = read_table_file(file, spec, cache_dir=str(tmp_path / "cache"))
+    assert len(dataset) == 2500 and dataset[2499] == {"sentence": "row 2499", "label": 1}
+    assert dataset.cache_files and all(f["filename"].startswith(str(tmp_path / "cache")) for f in dataset.cache_files)
+    monkeypatch.undo()
+
+    # The same bytes elsewhere are the same data (same fingerprint); other bytes are other data, never a stale copy.
+    (tmp_path / "b").mkdir()
+    elsewhere = tmp_path / "b" / "train.tsv"
+    elsewhere.write_bytes(file.read_bytes())
+    assert read_table_file(elsewhere, spec, cache_dir=str(tmp_path / "other"))._fingerprint == dataset._fingerprint
+    file.write_text("sentence\tlabel\nchanged\t0\n", encoding="utf-8")
+    changed = read_table_file(file, spec, cache_dir=str(tmp_path / "cache"))
+    assert changed.to_list() == [{"sentence": "changed", "label": 0}] and changed._fingerprint != dataset._fingerprint
+
+
+def test_a_bad_row_deep_in_a_file_leaves_no_copy_behind(tmp_path):
+    spec = get_task("sst2")
+    file = tmp_path / "train.tsv"
+    file.write_text("sentence\tlabel\n" + "".join(f"row {i}\t1\n" for i in range(1500)) + "bad\tmaybe\n")
+    cache = tmp_path / "cache"
+    with pytest.raises(DataError, match=r"train.tsv: line 1502, column 'label': label 'maybe' is not a class id"):
+        read_table_file(file, spec, cache_dir=str(cache))
+    assert not list(cache.rglob("*.arrow"))  # nothing half-written for the next run to trust
+    for content, message in (("", "the file is empty"), ("  \n\n", "the file is empty"), ("sentence\tlabel\n", "no data rows")):
+        file.write_text(content)
+        with pytest.raises(DataError, match=message):
+            read_table_file(file, spec, cache_dir=str(cache))

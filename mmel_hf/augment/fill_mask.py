@@ -221,7 +221,8 @@ class FillMaskAugmenter:
         # Longest first: similar lengths share a batch, and the progress bar's ETA errs on the long side.
         order = sorted(range(len(items)), key=lambda i: (-len(items[i].input_ids), -len(items[i].fill_order)))
         per_chunk = max(1, self.batch_size // self.num_augmented)
-        bar = tqdm(total=len(items), desc=f"Augmenting ({self.search})", unit="sent", disable=not self.show_progress)
+        bar = tqdm(total=len(items), desc=f"Augmenting ({self.search})", unit="sent", disable=not self.show_progress,
+                   leave=False)
         for start in range(0, len(order), per_chunk):
             chunk = order[start : start + per_chunk]
             filled = self._search([items[i] for i in chunk])

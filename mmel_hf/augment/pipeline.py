@@ -300,7 +300,10 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
     state = PartialState(cpu=_runs_on_cpu(config.device))  # under accelerate launch/torchrun: this rank
     if config.output_dir:  # refuse before any work, never after
         check_output_dir(config.output_dir, config.dataset_path)
-    device = torch.device(config.device) if config.device else state.device
+    requested = torch.device(config.device) if config.device else None
+    # Each rank its own device: --device cuda (no index) means this rank's GPU, as no --device does.
+    same_kind = requested is not None and requested.index is None and requested.type == state.device.type
+    device = state.device if requested is None or same_kind else requested
     mlm_name, teacher_name = resolve_models(config)
     # Data first: a bad file is reported before any model is fetched. Only a custom task without --num-labels
     # needs the teacher's label count (its config file, not its weights) to know its own labels.
@@ -311,7 +314,7 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
         spec, data_dir=config.data_dir, train_file=config.train_file,
         validation_files={"validation": config.validation_file} if config.validation_file else None,
         dataset_path=config.dataset_path, hub_path=config.dataset_name, hub_config=config.dataset_config,
-        revision=config.dataset_revision,
+        revision=config.dataset_revision, cache_dir=str(Path(config.resolved_cache_dir()) / "sources"),
     )
     if config.max_train_samples is not None:
         data["train"] = data["train"].select(range(min(config.max_train_samples, len(data["train"]))))
@@ -447,7 +450,9 @@ def _assemble(plan: ShardPlan, fingerprint: str, data, spec: TaskSpec, config: A
         if not marker.exists():
             train = data["train"]
             shards = [load_from_disk(str(plan.path(i))) for i in range(plan.num_shards)]
-            augmented_train = concatenate_datasets([train.flatten_indices(), concatenate_datasets(shards)], axis=1)
+            if train._indices is not None:  # --max-train-samples on a shuffled source: rows in order, once
+                train = train.flatten_indices()
+            augmented_train = concatenate_datasets([train, concatenate_datasets(shards)], axis=1)
             augmented_train.info.description = json.dumps(provenance(spec, config, mlm_name, teacher_name))
             # The same fingerprint whatever the shards and processes, so what users map() on it is cached alike.
             augmented_train._fingerprint = Hasher.hash([fingerprint, "train"])

@@ -16,10 +16,12 @@ Example:
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
+import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import DataError
@@ -30,25 +32,30 @@ __all__ = ["DataError", "check_task_columns", "load_task_data", "read_glue_tsv",
 csv.field_size_limit(1 << 24)
 
 
-def _decode(path: Path) -> str:
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise DataError(f"{path}: line {line} is not valid UTF-8 (byte {raw[err.start]:#04x}); re-encode the file as UTF-8") from None
-    if not text.strip():
-        raise DataError(f"{path}: the file is empty")
-    return text
+SOURCE_FORMAT = 1  # bump when parsing a file changes: it keys the Arrow copies of local files
 
 
-def _lines(text: str) -> list[str]:
-    """Lines split at ``\n`` only (and one trailing ``\r`` removed): ``str.splitlines`` would also break at
-    U+2028, U+0085, form feeds ... which are text inside a sentence or a JSON string."""
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) for every line of ``path``, streamed: split at ``\n`` only (``str.splitlines`` would
+    also break at U+2028, U+0085, form feeds ... which are text inside a sentence or a JSON string), one
+    trailing ``\r`` removed, each line checked as UTF-8 (a leading byte-order mark is dropped)."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):]
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise DataError(f"{path}: line {number} is not valid UTF-8 (byte {raw[err.start]:#04x}); re-encode the "
+                                "file as UTF-8") from None
+            text = text[:-1] if text.endswith("\n") else text
+            yield number, text[:-1] if text.endswith("\r") else text
+
+
+def _csv_lines(path: Path) -> Iterator[str]:
+    """The lines of a CSV file with their ``\n``, as ``csv.reader`` needs them for quoted fields that span lines."""
+    for _, text in _lines(path):
+        yield text + "\n"
 
 
 def _parse_label(value, spec: TaskSpec, where: str, label_names: tuple[str, ...] | None = None):
@@ -71,22 +78,18 @@ def _parse_label(value, spec: TaskSpec, where: str, label_names: tuple[str, ...]
     return label
 
 
-def _rows_to_columns(rows: list[tuple[int, dict]], spec: TaskSpec, path: Path, label_names=None) -> dict:
-    """(line number, row) pairs -> the task's columns, with labels parsed."""
-    if not rows:
-        raise DataError(f"{path}: no data rows")
-    columns = {c: [] for c in (*spec.text_columns, spec.label_column)}
-    for line, row in rows:
-        where = f"{path}: line {line}"
-        for column in spec.text_columns:
-            value = row[column]
-            if not isinstance(value, str):
-                raise DataError(f"{where}, column '{column}': expected text, found {type(value).__name__} {value!r}")
-            columns[column].append(value)
-        columns[spec.label_column].append(
-            _parse_label(row[spec.label_column], spec, f"{where}, column '{spec.label_column}'", label_names)
-        )
-    return columns
+def _parse_row(line: int, row: dict, spec: TaskSpec, path: Path, label_names=None) -> dict:
+    """One file row -> the task's columns, its label parsed; errors name the file, line and column."""
+    where = f"{path}: line {line}"
+    parsed = {}
+    for column in spec.text_columns:
+        value = row[column]
+        if not isinstance(value, str):
+            raise DataError(f"{where}, column '{column}': expected text, found {type(value).__name__} {value!r}")
+        parsed[column] = value
+    parsed[spec.label_column] = _parse_label(row[spec.label_column], spec, f"{where}, column '{spec.label_column}'",
+                                             label_names)
+    return parsed
 
 
 def _require_columns(found: list[str], spec: TaskSpec, path: Path, renames: dict[str, str] | None = None) -> None:
@@ -100,21 +103,21 @@ def _require_columns(found: list[str], spec: TaskSpec, path: Path, renames: dict
         )
 
 
-def read_glue_tsv(path: str | os.PathLike, spec: TaskSpec):
-    """One GLUE TSV file as distributed by GLUE (``spec.tsv`` says its quirks) -> ``datasets.Dataset``."""
-    from datasets import Dataset
+def _header(reader, path: Path) -> list[str]:
+    try:
+        return next(reader)
+    except StopIteration:
+        raise DataError(f"{path}: the file is empty") from None
 
-    path = Path(path)
+
+def _glue_rows(path: Path, spec: TaskSpec) -> Iterator[dict]:
+    """The rows of a GLUE TSV file (``spec.tsv`` says its quirks): no quoting, so one line is one row."""
     layout = spec.tsv
-    if layout is None:
-        raise DataError(f"task {spec.name} has no GLUE TSV layout; use --train-file with CSV or JSON lines")
-    lines = _lines(_decode(path))
-    reader = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
-    header = list(layout.columns) if not layout.has_header else next(reader)
+    reader = csv.reader((text for _, text in _lines(path)), delimiter="\t", quoting=csv.QUOTE_NONE)
+    header = list(layout.columns) if not layout.has_header else _header(reader, path)
     renamed = [layout.source_columns.get(c, c) for c in header]
     _require_columns(header, spec, path, layout.source_columns)
     first_line = 2 if layout.has_header else 1
-    rows = []
     for offset, values in enumerate(reader):
         if not values or values == [""]:
             continue
@@ -123,20 +126,14 @@ def read_glue_tsv(path: str | os.PathLike, spec: TaskSpec):
                 f"{path}: line {first_line + offset} has {len(values)} tab-separated fields, expected {len(header)} "
                 f"({header})"
             )
-        rows.append((first_line + offset, dict(zip(renamed, values))))
-    return Dataset.from_dict(_rows_to_columns(rows, spec, path, layout.label_names))
+        yield _parse_row(first_line + offset, dict(zip(renamed, values)), spec, path, layout.label_names)
 
 
-def read_table_file(path: str | os.PathLike, spec: TaskSpec):
-    """A CSV/TSV (with a header) or JSON-lines file with the task's columns -> ``datasets.Dataset``."""
-    from datasets import Dataset
-
-    path = Path(path)
+def _table_rows(path: Path, spec: TaskSpec) -> Iterator[dict]:
+    """The rows of a CSV/TSV file with a header, or of a JSON-lines file."""
     suffix = path.suffix.lower()
-    text = _decode(path)
     if suffix in (".jsonl", ".json"):
-        rows = []
-        for number, line in enumerate(_lines(text), start=1):
+        for number, line in _lines(path):
             if not line.strip():
                 continue
             try:
@@ -146,31 +143,87 @@ def read_table_file(path: str | os.PathLike, spec: TaskSpec):
             if not isinstance(row, dict):
                 raise DataError(f"{path}: line {number} is a JSON {type(row).__name__}, expected an object")
             _require_columns(list(row), spec, path)
-            rows.append((number, row))
-        return Dataset.from_dict(_rows_to_columns(rows, spec, path))
-    if suffix in (".csv", ".tsv", ".txt"):
-        if suffix == ".csv":  # standard CSV quoting: quoted fields may hold commas and span lines
-            reader = csv.reader(io.StringIO(text, newline=""), delimiter=",")
-        else:  # TSV has no quoting (as GLUE's files): a leading '"' is text, one line is one row
-            reader = csv.reader(_lines(text), delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = next(reader)
-        _require_columns(header, spec, path)
-        rows = []
-        for values in reader:
-            if not values:
-                continue
-            if len(values) != len(header):
-                raise DataError(
-                    f"{path}: line {reader.line_num} has {len(values)} fields, expected {len(header)} ({header})"
-                )
-            rows.append((reader.line_num, dict(zip(header, values))))
-        return Dataset.from_dict(_rows_to_columns(rows, spec, path))
-    raise DataError(f"{path}: unknown file type {suffix!r}; use .csv, .tsv, .jsonl or .json (JSON lines)")
+            yield _parse_row(number, row, spec, path)
+        return
+    if suffix == ".csv":  # standard CSV quoting: quoted fields may hold commas and span lines
+        reader = csv.reader(_csv_lines(path), delimiter=",")
+    else:  # TSV has no quoting (as GLUE's files): a leading '"' is text, one line is one row
+        reader = csv.reader((text for _, text in _lines(path)), delimiter="\t", quoting=csv.QUOTE_NONE)
+    header = _header(reader, path)
+    _require_columns(header, spec, path)
+    for values in reader:
+        if not values:
+            continue
+        if len(values) != len(header):
+            raise DataError(f"{path}: line {reader.line_num} has {len(values)} fields, expected {len(header)} ({header})")
+        yield _parse_row(reader.line_num, dict(zip(header, values)), spec, path)
+
+
+_READERS = {"glue": _glue_rows, "table": _table_rows}
+
+
+def _generate(path: str, reader: str, spec: TaskSpec, digest: str):
+    """What ``Dataset.from_generator`` streams into Arrow (``digest`` only keys its cache to the file's bytes)."""
+    empty = True
+    for row in _READERS[reader](Path(path), spec):
+        empty = False
+        yield row
+    if empty:
+        raise DataError(f"{path}: no data rows")
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _stream_to_arrow(path: Path, reader: str, spec: TaskSpec, cache_dir: str | None):
+    """Parse ``path`` row by row into an Arrow file (``datasets``' cache, or ``cache_dir``) and memory-map it, so
+    no file is ever held in memory whole; the copy is reused while the file's bytes do not change."""
+    from datasets import Dataset, Features, Value
+    from datasets.exceptions import DatasetGenerationError
+    from datasets.fingerprint import Hasher
+
+    if not path.is_file():
+        raise DataError(f"{path}: not found")
+    if not any(text.strip() for _, text in _lines(path)):  # stops at the first line with text
+        raise DataError(f"{path}: the file is empty")
+    features = Features({**{c: Value("string") for c in spec.text_columns},
+                         spec.label_column: Value("float64" if spec.is_regression else "int64")})
+    digest = _file_digest(path)
+    try:
+        dataset = Dataset.from_generator(_generate, features=features, cache_dir=cache_dir,
+                                         gen_kwargs={"path": str(path), "reader": reader, "spec": spec, "digest": digest})
+    except DatasetGenerationError as err:  # datasets wraps what the generator raised: report our own error
+        if isinstance(err.__cause__, DataError):
+            raise err.__cause__ from None
+        raise
+    # The content, not the cache location, names the data (the cache fingerprint of mmel-augment builds on it).
+    dataset._fingerprint = Hasher.hash(["mmel_hf source", SOURCE_FORMAT, reader, digest, spec.text_columns,
+                                        spec.label_column, spec.num_labels, spec.tsv.label_names if spec.tsv else None])
+    return dataset
+
+
+def read_glue_tsv(path: str | os.PathLike, spec: TaskSpec, cache_dir: str | None = None):
+    """One GLUE TSV file as distributed by GLUE (``spec.tsv`` says its quirks) -> ``datasets.Dataset``."""
+    if spec.tsv is None:
+        raise DataError(f"task {spec.name} has no GLUE TSV layout; use --train-file with CSV or JSON lines")
+    return _stream_to_arrow(Path(path), "glue", spec, cache_dir)
+
+
+def read_table_file(path: str | os.PathLike, spec: TaskSpec, cache_dir: str | None = None):
+    """A CSV/TSV (with a header) or JSON-lines file with the task's columns -> ``datasets.Dataset``."""
+    path = Path(path)
+    if path.suffix.lower() not in (".csv", ".tsv", ".txt", ".jsonl", ".json"):
+        raise DataError(f"{path}: unknown file type {path.suffix.lower()!r}; use .csv, .tsv, .jsonl or .json (JSON lines)")
+    return _stream_to_arrow(path, "table", spec, cache_dir)
 
 
 def check_task_columns(dataset, spec: TaskSpec, where: str, require_text: bool = False) -> None:
     """Check a loaded split: the task's columns exist and hold text; with ``require_text`` none is empty."""
-    import pyarrow.compute as pc
     from datasets import Value
 
     missing = [c for c in (*spec.text_columns, spec.label_column) if c not in dataset.column_names]
@@ -183,14 +236,25 @@ def check_task_columns(dataset, spec: TaskSpec, where: str, require_text: bool =
         if not (isinstance(feature, Value) and feature.dtype in ("string", "large_string")):
             raise DataError(f"{where}, column '{column}': expected text, found {feature}")
         if require_text:
-            values = dataset.data.table[column] if dataset._indices is None else dataset.flatten_indices().data.table[column]
-            blank = pc.fill_null(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(values)), 0), True)
-            bad = pc.indices_nonzero(blank)
-            if len(bad):
-                raise DataError(
-                    f"{where}, row {bad[0].as_py()}, column '{column}': empty text cannot be augmented "
-                    f"({len(bad)} such row(s)); remove or fill them"
-                )
+            _refuse_blank_text(dataset, column, where)
+
+
+def _refuse_blank_text(dataset, column: str, where: str, batch_size: int = 10_000) -> None:
+    """Refuse empty or blank texts in ``column``, batch by batch (memory does not grow with the rows)."""
+    import pyarrow.compute as pc
+
+    offset, first, count = 0, None, 0
+    for batch in dataset.select_columns([column]).with_format("arrow").iter(batch_size=batch_size):
+        values = batch[column]
+        blank = pc.fill_null(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(values)), 0), True)
+        bad = pc.indices_nonzero(blank)
+        if len(bad) and first is None:
+            first = offset + bad[0].as_py()
+        count += len(bad)
+        offset += len(values)
+    if count:
+        raise DataError(f"{where}, row {first}, column '{column}': empty text cannot be augmented ({count} such "
+                        "row(s)); remove or fill them")
 
 
 def load_task_data(
@@ -203,6 +267,7 @@ def load_task_data(
     hub_path: str | None = None,
     hub_config: str | None = None,
     revision: str | None = None,
+    cache_dir: str | None = None,
 ):
     """Load ``spec``'s train and evaluation splits from exactly one source.
 
@@ -211,6 +276,8 @@ def load_task_data(
         train_file, validation_files: CSV/TSV/JSON-lines files (``validation_files`` maps split -> file).
         dataset_path: a folder written by ``DatasetDict.save_to_disk``.
         hub_path, hub_config, revision: a Hub dataset (default: the task's own, e.g. ``nyu-mll/glue``).
+        cache_dir: where local files are copied to Arrow (default: the ``datasets`` cache). Files are read
+            row by row into a memory-mapped Arrow file, so no source is ever held in memory whole.
     """
     from datasets import DatasetDict, load_dataset, load_from_disk
 
@@ -229,12 +296,12 @@ def load_task_data(
                 if split == "train":
                     raise DataError(f"{file}: not found (expected the GLUE {spec.name} training file)")
                 continue
-            splits[split] = read_glue_tsv(file, spec)
+            splits[split] = read_glue_tsv(file, spec, cache_dir)
         data = DatasetDict(splits)
     elif train_file is not None:
-        splits = {"train": read_table_file(train_file, spec)}
+        splits = {"train": read_table_file(train_file, spec, cache_dir)}
         for split, file in (validation_files or {}).items():
-            splits[split] = read_table_file(file, spec)
+            splits[split] = read_table_file(file, spec, cache_dir)
         data = DatasetDict(splits)
     elif dataset_path is not None:
         try:
@@ -243,7 +310,7 @@ def load_task_data(
             raise DataError(f"{dataset_path}: not a dataset folder written by save_to_disk ({err})") from None
         data = loaded if isinstance(loaded, DatasetDict) else DatasetDict(train=loaded)
     elif spec.local_files and hub_path is None:  # the embedded task: files shipped with mmel_hf
-        data = DatasetDict({split: read_table_file(file, spec) for split, file in spec.local_files})
+        data = DatasetDict({split: read_table_file(file, spec, cache_dir) for split, file in spec.local_files})
     else:
         path, config = hub_path or spec.hub_path, hub_config or spec.hub_config
         if path is None:

@@ -62,7 +62,7 @@ class TeacherLabeler:
         left = getattr(self.tokenizer, "padding_side", "right") == "left"
         outputs = np.empty((len(lengths), self.num_outputs), dtype=np.float32)
         starts = range(0, len(order), self.batch_size)
-        for start in tqdm(starts, desc="Teacher labelling", unit="batch", disable=not self.show_progress):
+        for start in tqdm(starts, desc="Teacher labelling", unit="batch", disable=not self.show_progress, leave=False):
             index = order[start : start + self.batch_size]
             width = int(lengths[index[0]])  # sorted: the first row is the longest
             batch = {}
