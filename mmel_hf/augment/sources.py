@@ -162,16 +162,6 @@ def _table_rows(path: Path, spec: TaskSpec) -> Iterator[dict]:
 _READERS = {"glue": _glue_rows, "table": _table_rows}
 
 
-def _generate(path: str, reader: str, spec: TaskSpec, digest: str):
-    """What ``Dataset.from_generator`` streams into Arrow (``digest`` only keys its cache to the file's bytes)."""
-    empty = True
-    for row in _READERS[reader](Path(path), spec):
-        empty = False
-        yield row
-    if empty:
-        raise DataError(f"{path}: no data rows")
-
-
 def _file_digest(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -181,11 +171,18 @@ def _file_digest(path: Path) -> str:
 
 
 def _stream_to_arrow(path: Path, reader: str, spec: TaskSpec, cache_dir: str | None):
-    """Parse ``path`` row by row into an Arrow file (``datasets``' cache, or ``cache_dir``) and memory-map it, so
-    no file is ever held in memory whole; the copy is reused while the file's bytes do not change."""
+    """Parse ``path`` row by row into an Arrow file and memory-map it, so no file is ever held in memory whole.
+
+    The copy lives in ``cache_dir`` (default: the ``datasets`` cache, ``mmel_hf_sources``), named by the file's
+    bytes and how they are parsed, and is reused while they do not change. It is written to a temporary file
+    renamed into place when complete; bad input leaves nothing behind (not even the folders it created).
+    """
+    import datasets.config
     from datasets import Dataset, Features, Value
-    from datasets.exceptions import DatasetGenerationError
+    from datasets.arrow_writer import ArrowWriter
     from datasets.fingerprint import Hasher
+    from datasets.utils import are_progress_bars_disabled
+    from tqdm.auto import tqdm
 
     if not path.is_file():
         raise DataError(f"{path}: not found")
@@ -193,17 +190,38 @@ def _stream_to_arrow(path: Path, reader: str, spec: TaskSpec, cache_dir: str | N
         raise DataError(f"{path}: the file is empty")
     features = Features({**{c: Value("string") for c in spec.text_columns},
                          spec.label_column: Value("float64" if spec.is_regression else "int64")})
-    digest = _file_digest(path)
-    try:
-        dataset = Dataset.from_generator(_generate, features=features, cache_dir=cache_dir,
-                                         gen_kwargs={"path": str(path), "reader": reader, "spec": spec, "digest": digest})
-    except DatasetGenerationError as err:  # datasets wraps what the generator raised: report our own error
-        if isinstance(err.__cause__, DataError):
-            raise err.__cause__ from None
-        raise
-    # The content, not the cache location, names the data (the cache fingerprint of mmel-augment builds on it).
-    dataset._fingerprint = Hasher.hash(["mmel_hf source", SOURCE_FORMAT, reader, digest, spec.text_columns,
-                                        spec.label_column, spec.num_labels, spec.tsv.label_names if spec.tsv else None])
+    # The content, not the file's place, names the data (the cache fingerprint of mmel-augment builds on it).
+    key = Hasher.hash(["mmel_hf source", SOURCE_FORMAT, reader, _file_digest(path), spec.text_columns,
+                       spec.label_column, spec.num_labels, spec.tsv.label_names if spec.tsv else None])
+    folder = Path(cache_dir) if cache_dir else Path(datasets.config.HF_DATASETS_CACHE) / "mmel_hf_sources"
+    final = folder / f"source-{key}.arrow"
+    if not final.exists():
+        created = [p for p in (folder, *folder.parents) if not p.exists()]
+        folder.mkdir(parents=True, exist_ok=True)
+        temporary = final.with_name(f"{final.name}.tmp-{os.getpid()}")
+        try:
+            rows = 0
+            with ArrowWriter(features=features, path=str(temporary), writer_batch_size=1000) as writer:
+                for row in tqdm(_READERS[reader](path, spec), desc=f"Reading {path.name}", unit=" rows", leave=False,
+                                disable=are_progress_bars_disabled()):
+                    writer.write(row)
+                    rows += 1
+                if rows == 0:
+                    raise DataError(f"{path}: no data rows")
+                writer.finalize()
+            os.replace(temporary, final)
+        except BaseException as err:  # bad input, Ctrl-C, a full disk ...: no half-written copy, no new folders
+            temporary.unlink(missing_ok=True)
+            for made in created:
+                try:
+                    made.rmdir()
+                except OSError:  # not empty: another process wrote there meanwhile
+                    break
+            if isinstance(err, OSError):
+                raise DataError(f"could not write {final} ({err.strerror or err}); nothing was left behind") from None
+            raise
+    dataset = Dataset.from_file(str(final))
+    dataset._fingerprint = key
     return dataset
 
 
