@@ -73,14 +73,17 @@ class AugmentConfig:
     precision: Literal["fp32", "bf16", "fp16"] = field(default="fp32", metadata={
         "help": "Autocast precision for both models: fp32, bf16 (CPU or GPU) or fp16 (GPU).",
         "choices": ["fp32", "bf16", "fp16"]})
-    device: str | None = field(default=None, metadata={"help": "'cpu', 'cuda', 'cuda:1' ... (default: cuda if available)."})
+    device: str | None = field(default=None, metadata={
+        "help": "'cpu', 'cuda', 'cuda:1' ... (default: the accelerator if there is one; under accelerate launch or "
+                "torchrun each process its own, as with 'cuda' without an index)."})
 
     output_dir: str | None = field(default=None, metadata={"help": "Also save the result here with save_to_disk."})
     cache_dir: str | None = field(default=None, metadata={
         "help": "Where finished and partial results are cached (default: $MMEL_HF_CACHE or ~/.cache/mmel_hf)."})
     overwrite: bool = field(default=False, metadata={"help": "Ignore the cache and rebuild."})
     shard_size: int = field(default=1000, metadata={
-        "help": "Examples per shard; each finished shard is written atomically, so a killed run resumes there."})
+        "help": "Examples per shard: the unit of work that processes (and concurrent jobs) share; each finished "
+                "shard is written atomically, so a killed run resumes at the unfinished ones."})
     push_to_hub: str | None = field(default=None, metadata={
         "help": "Push the result to this Hub dataset repo, with a dataset card (token: your HF login or HF_TOKEN)."})
     hub_private: bool = field(default=False, metadata={"help": "Create the Hub repo as private."})
