@@ -335,8 +335,9 @@ def _logits_of(outputs) -> torch.Tensor:
 def _chunked_forward(model, chunk: int):
     """Within the block ``model.forward`` runs its inputs in chunks of ``chunk`` rows and returns the logits.
 
-    With gradients, each chunk is checkpointed: no activation is kept, and backward recomputes the chunk
-    with the random state it had (same dropout masks) before differentiating it, one chunk at a time.
+    With gradients, each chunk but the last is checkpointed: no activation is kept, and backward recomputes
+    the chunk with the random state it had (same dropout masks) before differentiating it, one chunk at a
+    time. Backward starts with the last chunk, so its activations are kept rather than recomputed.
     """
     original = model.forward  # the bound method: what recomputation calls, even after the block
 
@@ -345,10 +346,13 @@ def _chunked_forward(model, chunk: int):
 
     def forward(**inputs):
         size = _flat_size(inputs)
+        starts = range(0, size, chunk)
         pieces = []
-        for start in range(0, size, chunk):
+        for start in starts:
             part = {k: v[start : start + chunk] if _is_per_sample(v, size) else v for k, v in inputs.items()}
-            pieces.append(checkpoint(logits, use_reentrant=False, **part) if torch.is_grad_enabled() else logits(**part))
+            # The last chunk keeps its activations: backward starts with it, so it is never held beside another.
+            recompute = torch.is_grad_enabled() and start != starts[-1]
+            pieces.append(checkpoint(logits, use_reentrant=False, **part) if recompute else logits(**part))
         return {"logits": torch.cat(pieces)}
 
     if model.training:
