@@ -110,8 +110,8 @@ def run_timing(args) -> dict:
     import torch
 
     device = torch.device(args.device)
-    built = {config: build(args, config, device) for config in CONFIGS}
-    times = {config: [] for config in CONFIGS}
+    built = {config: build(args, config, device) for config in args.configs}
+    times = {config: [] for config in args.configs}
     for step in range(args.warmup + args.steps):
         for config, (trainer, batch, num_items) in built.items():
             elapsed = timed_step(trainer, batch, num_items, device)
@@ -131,6 +131,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--live-memory", action="store_true", help="measure memory in use (see above)")
+    parser.add_argument("--configs", nargs="+", choices=CONFIGS, default=list(CONFIGS),
+                        help="which to run (one-pass may not fit in memory for large models)")
+    parser.add_argument("--no-timing", action="store_true", help="memory only")
     parser.add_argument("--config", choices=(*CONFIGS, "timing"), help="run one part here (used by the driver)")
     args = parser.parse_args()
     if args.config:
@@ -143,18 +146,24 @@ def main() -> None:
         output = subprocess.run(command, check=True, capture_output=True, text=True, env=environment).stdout
         return json.loads(output.strip().splitlines()[-1])
 
-    peaks = {config: child(config, env)["peak_mib"] for config in CONFIGS}
-    times = child("timing", dict(os.environ))  # timed with the default allocator
+    peaks = {config: child(config, env)["peak_mib"] for config in args.configs}
+    times = {} if args.no_timing else child("timing", dict(os.environ))  # timed with the default allocator
     import torch
 
     print(f"machine: {platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()} torch={torch.__version__} "
           f"device={args.device}")
     print(f"BERT {args.layers} layers / {args.hidden}, S={args.groups}, |B|={args.group_size}, {args.seq_len} tokens, "
-          f"chunk = S; memory: {'in use (live)' if args.live_memory else 'peak RSS growth'}; time: {args.steps} "
-          "interleaved steps (median)")
-    for config in CONFIGS:
-        print(f"  {config:9s} peak {peaks[config]:8.1f} MiB ({peaks[config] / peaks['plain']:.2f}x plain)   "
-              f"step {times[config] * 1000:8.1f} ms ({times[config] / times['one-pass']:.2f}x one-pass)")
+          f"chunk = S; memory: {'in use (live)' if args.live_memory else 'peak RSS growth'}"
+          f"{'' if args.no_timing else f'; time: {args.steps} interleaved steps (median)'}")
+    for config in args.configs:
+        line = f"  {config:9s} peak {peaks[config]:8.1f} MiB"
+        if "plain" in peaks:
+            line += f" ({peaks[config] / peaks['plain']:.2f}x plain)"
+        if config in times:
+            line += f"   step {times[config] * 1000:8.1f} ms"
+            if "one-pass" in times:
+                line += f" ({times[config] / times['one-pass']:.2f}x one-pass)"
+        print(line)
 
 
 if __name__ == "__main__":
