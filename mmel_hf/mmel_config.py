@@ -61,12 +61,12 @@ class MMELTrainingArguments(TrainingArguments):
 
     mmel_chunk_size (`int` or `None`, *optional*, defaults to `None`):
         Memory-bounded groups: run the model over the flattened batch of sum |B(x_i)| samples in chunks of
-        this many samples. The losses, P* and the objective come from a gradient-free pass over the whole
-        group; each chunk is then run forward and backward again with those fixed (per-chunk activation
-        checkpointing, random state replayed so dropout draws the same masks), so the gradients are those of
-        the one-pass loss while the peak activation memory is that of one chunk, for one more forward pass
-        per step. `None`: one pass. Models with BatchNorm are refused (each chunk would be normalised with its
-        own statistics).
+        this many samples. The losses, P* and the objective come from a pass over the whole group that keeps
+        no activations; backward then runs forward again chunk by chunk with those fixed (per-chunk activation
+        checkpointing, random state replayed so dropout draws the same masks; the last chunk keeps its
+        activations, as backward starts there), so the gradients are those of the one-pass loss while the peak
+        activation memory is that of one chunk, for about one more forward pass per step. `None`: one pass.
+        Models with BatchNorm are refused (each chunk would be normalised with its own statistics).
     """
 
     mmel_loss: Literal["none", "uniform", "hard", "soft", "max", "long"] = field(

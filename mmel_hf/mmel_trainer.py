@@ -78,6 +78,8 @@ class MMELTrainer(Trainer):
                 f"MMELTrainer needs MMELTrainingArguments, got {type(args).__name__}; build the arguments with "
                 "mmel_hf.MMELTrainingArguments(...) (it takes every TrainingArguments field)"
             )
+        if args.mmel_chunk_size is not None and isinstance(model, torch.nn.Module):
+            _refuse_batch_statistics(model)  # before any work, not at the first step
         num_labels = getattr(getattr(model, "config", None), "num_labels", None)  # checks labels and teacher widths
         if args.mmel_loss == "long" and hasattr(train_dataset, "column_names") and TARGET_KEY not in train_dataset.column_names:
             # Baseline(DA+Long): the groups become independent examples before anything else sees them.

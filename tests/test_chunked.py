@@ -105,8 +105,12 @@ def test_batch_norm_models_are_refused(tmp_path, tokenizer, augmented_dataset):
         def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None):
             return {"logits": self.head(self.norm(self.embedding(input_ids).mean(1)))}
 
-    trainer = MMELTrainer(model=WithBatchNorm(), args=make_args(tmp_path, mmel_chunk_size=2),
-                          train_dataset=augmented_dataset, processing_class=tokenizer)
+    with pytest.raises(ValueError, match="BatchNorm.*'norm'"):  # at construction, before any work
+        MMELTrainer(model=WithBatchNorm(), args=make_args(tmp_path, mmel_chunk_size=2),
+                    train_dataset=augmented_dataset, processing_class=tokenizer)
+    trainer = MMELTrainer(model=WithBatchNorm(), args=make_args(tmp_path), train_dataset=augmented_dataset,
+                          processing_class=tokenizer)
+    trainer.args.mmel_chunk_size = 2  # set afterwards: refused at the first chunked step
     with pytest.raises(ValueError, match="BatchNorm.*'norm'"):
         trainer.train()
 
