@@ -48,9 +48,11 @@ def cli_args(settings: dict) -> list[str]:
     return args
 
 
-def start(command: list[str]) -> subprocess.Popen:
+def start(command: list[str], stderr_file: Path | None = None) -> subprocess.Popen:
+    """Start ``command``; its stderr goes to a pipe, or to ``stderr_file`` to be read while it runs."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stderr = open(stderr_file, "w") if stderr_file else subprocess.PIPE  # noqa: SIM115 (closed with the process)
+    return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
 
 
 def torchrun(num_processes: int, settings: dict) -> list[str]:
@@ -118,11 +120,14 @@ def test_two_concurrent_identical_commands_share_the_cache(models, rte_24, tmp_p
     plan = ShardPlan(cache_path, ROWS, 4)
     plan.lock_dir.mkdir(parents=True)
     last = plan.num_shards - 1
+    logs = [tmp_path / "first.log", tmp_path / "second.log"]
     with plan.lock(last):  # a third party holds the last shard: both commands must wait for it, not crash
-        jobs = [start(one_process(settings)), start(one_process(settings))]
-        wait_until(lambda: all(plan.is_done(n) for n in range(last)), "the other shards")
-        assert not plan.is_done(last) and all(job.poll() is None for job in jobs)
-    outputs = [job.communicate(timeout=600) for job in jobs]
+        jobs = [start(one_process(settings), log) for log in logs]
+        waiting = f"shard {last} is being computed by another process"
+        wait_until(lambda: all(waiting in log.read_text() for log in logs), "both commands to wait on the held shard")
+        assert all(plan.is_done(n) for n in range(last)) and not plan.is_done(last)
+        assert all(job.poll() is None for job in jobs)
+    outputs = [(job.communicate(timeout=600)[0], log.read_text()) for job, log in zip(jobs, logs)]
     for job, (_, stderr) in zip(jobs, outputs):
         assert job.returncode == 0, stderr[-3000:]
     parts = [computed_shards(stderr)[0] for _, stderr in outputs]

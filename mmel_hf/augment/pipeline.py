@@ -22,7 +22,7 @@ import logging
 import os
 import shutil
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -297,7 +297,10 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
     from accelerate import PartialState
 
     started = time.perf_counter()
-    state = PartialState(cpu=_runs_on_cpu(config.device))  # under accelerate launch/torchrun: this rank
+    # Under accelerate launch/torchrun: this rank. PartialState is shared by the whole process (a Trainer built
+    # later reuses it), so it is pinned to the CPU only where several CPU processes need gloo to be set up.
+    several = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    state = PartialState(cpu=several and _runs_on_cpu(config.device))
     if config.output_dir:  # refuse before any work, never after
         check_output_dir(config.output_dir, config.dataset_path)
     requested = torch.device(config.device) if config.device else None
@@ -310,12 +313,13 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
     labels_from_teacher = config.text_columns is not None and config.num_labels is None
     teacher_labels = _teacher_num_labels(config, teacher_name) if labels_from_teacher else None
     spec = _resolve_task(config, teacher_labels)
-    data = load_task_data(
-        spec, data_dir=config.data_dir, train_file=config.train_file,
-        validation_files={"validation": config.validation_file} if config.validation_file else None,
-        dataset_path=config.dataset_path, hub_path=config.dataset_name, hub_config=config.dataset_config,
-        revision=config.dataset_revision, cache_dir=str(Path(config.resolved_cache_dir()) / "sources"),
-    )
+    with _no_dataset_bars() if not config.progress else nullcontext():
+        data = load_task_data(
+            spec, data_dir=config.data_dir, train_file=config.train_file,
+            validation_files={"validation": config.validation_file} if config.validation_file else None,
+            dataset_path=config.dataset_path, hub_path=config.dataset_name, hub_config=config.dataset_config,
+            revision=config.dataset_revision, cache_dir=str(Path(config.resolved_cache_dir()) / "sources"),
+        )
     if config.max_train_samples is not None:
         data["train"] = data["train"].select(range(min(config.max_train_samples, len(data["train"]))))
     teacher_labels = teacher_labels or _teacher_num_labels(config, teacher_name)
@@ -422,7 +426,7 @@ def _compute_shards(plan: ShardPlan, config: AugmentConfig, spec: TaskSpec, trai
 
 @contextmanager
 def _no_dataset_bars():
-    """No 'Saving the dataset' bar per shard under the job's own bar (the user's setting is restored)."""
+    """No bars from ``datasets`` (nor our file-reading bar) in the block; the user's setting is restored after."""
     from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 
     was_disabled = are_progress_bars_disabled()
