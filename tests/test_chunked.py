@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from test_trainer import make_args, parameters
+from test_trainer import make_args, one_sgd_step, parameters
 
 from mmel_hf import MMELDataCollator, MMELTrainer
 
@@ -13,13 +13,9 @@ def sgd_gradients(tmp_path, tokenizer, dataset, mode, chunk_size, accumulation=2
     """The summed gradient of one optimiser step, read off an SGD step with learning rate 1."""
     model = make_tiny_bert(tokenizer, num_labels=1 if regression else 2, seed=1)
     before = parameters(model)
-    args = make_args(
-        tmp_path, mmel_loss=mode, mmel_chunk_size=chunk_size, per_device_train_batch_size=4,
-        gradient_accumulation_steps=accumulation, max_steps=1, optim="sgd", learning_rate=1.0,
-        lr_scheduler_type="constant", max_grad_norm=0.0, weight_decay=0.0,
-    )
-    MMELTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer).train()
-    return {name: before[name] - value for name, value in parameters(model).items()}
+    after = one_sgd_step(tmp_path, tokenizer, dataset, 4, accumulation, mode, model=model, learning_rate=1.0,
+                         mmel_chunk_size=chunk_size)
+    return {name: before[name] - value for name, value in after.items()}
 
 
 @pytest.mark.parametrize("mode", ["hard", "soft", "uniform", "max"])

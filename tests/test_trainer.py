@@ -71,8 +71,10 @@ def test_regression_with_num_labels_1(tmp_path, tokenizer):
         assert not torch.equal(before["classifier.weight"], model.classifier.weight)
 
 
-def one_sgd_step(tmp_path, tokenizer, dataset, batch_size, accumulation, mode):
-    model = make_tiny_bert(tokenizer, seed=1)
+def one_sgd_step(tmp_path, tokenizer, dataset, batch_size, accumulation, mode, model=None, learning_rate=0.5,
+                 **overrides):
+    """The parameters after one plain SGD step (constant learning rate, no clipping, no weight decay)."""
+    model = model or make_tiny_bert(tokenizer, seed=1)
     args = make_args(
         tmp_path,
         mmel_loss=mode,
@@ -80,10 +82,11 @@ def one_sgd_step(tmp_path, tokenizer, dataset, batch_size, accumulation, mode):
         gradient_accumulation_steps=accumulation,
         max_steps=1,
         optim="sgd",
-        learning_rate=0.5,
+        learning_rate=learning_rate,
         lr_scheduler_type="constant",
         max_grad_norm=0.0,
         weight_decay=0.0,
+        **overrides,
     )
     MMELTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer).train()
     return parameters(model)

@@ -238,9 +238,10 @@ def _load_models(config: AugmentConfig, device, mlm_name: str, teacher_name: str
 def _shard_counts(part, new_columns, spec: TaskSpec, normalise) -> dict:
     """Of one shard: examples, augmented samples, samples distinct from their original and their siblings,
     and samples that reproduce their original. Originals are compared as the fill-mask tokenizer writes
-    them back (``normalise``: lower case, spacing ...), as the samples are, so like is compared with like."""
+    them back (``normalise``: lower case, spacing ...), as the samples are, so like is compared with like.
+    ``new_columns``: the shard's new columns (a Dataset or a dict); only the ``augmented_*`` ones are read."""
     originals = list(zip(*(normalise(list(part[c])) for c in spec.text_columns)))
-    groups = zip(*(new_columns[augmented_column(c)] for c in spec.text_columns))
+    groups = zip(*(list(new_columns[augmented_column(c)]) for c in spec.text_columns))
     total = distinct = duplicates = 0
     for original, per_column in zip(originals, groups):
         group = list(zip(*per_column))
@@ -412,12 +413,13 @@ def _compute_shards(plan: ShardPlan, config: AugmentConfig, spec: TaskSpec, trai
         rows = plan.rows(number)
         part = train.select(rows)
         new = augment_split(part, spec, augmenter, labeler, config.separate, rows.start)
-        counts = _shard_counts(part, {c: list(new[c]) for c in new.column_names}, spec, augmenter.round_trip)
+        counts = _shard_counts(part, new, spec, augmenter.round_trip)
         _atomic_save(new, plan.path(number), {COUNTS_FILE: json.dumps(counts)})
 
     where = f" ({state.num_processes} processes)" if state.num_processes > 1 else ""
-    with _no_dataset_bars(), tqdm(total=plan.num_rows, desc=f"Augmenting {spec.name}{where}", unit="ex",
-              disable=not (config.progress and state.is_main_process)) as bar:
+    bar = tqdm(total=plan.num_rows, desc=f"Augmenting {spec.name}{where}", unit="ex",
+               disable=not (config.progress and state.is_main_process))
+    with _no_dataset_bars(), bar:
         run_shards(plan, compute, state.process_index, state.num_processes,
                    finished=lambda: (plan.cache_path / COMPLETE).exists(), progress=bar)
     logger.info("process %d of %d computed %d of %d shard(s): %s", state.process_index, state.num_processes,
