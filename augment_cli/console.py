@@ -57,3 +57,21 @@ def run_or_report(prog: str, call, interrupted: str):
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; {interrupted}", file=sys.stderr)
         return 130, None
+
+
+_RESUME_FLAGS = ("--resume-from-checkpoint", "--resume_from_checkpoint")
+
+
+def expand_bare_resume(argv: list[str]) -> list[str]:
+    """``--resume-from-checkpoint`` given without a path means the latest checkpoint (as in run_glue.py).
+
+    Example:
+        >>> expand_bare_resume(["--resume-from-checkpoint", "--seed", "1"])
+        ['--resume-from-checkpoint', 'latest', '--seed', '1']
+    """
+    expanded = []
+    for i, token in enumerate(argv):
+        expanded.append(token)
+        if token in _RESUME_FLAGS and (i + 1 == len(argv) or argv[i + 1].startswith("--")):
+            expanded.append("latest")
+    return expanded

@@ -65,6 +65,9 @@ def parse(argv: list[str]):
     """(TrainConfig, MMELTrainingArguments) with the paper's defaults under the user's options."""
     from mmel_hf.train_config import paper_defaults
 
+    from augment_cli.console import expand_bare_resume
+
+    argv = expand_bare_resume(argv)
     parser = make_parser()
     if "-h" in argv or "--help" in argv:
         parser.parse_args(argv)  # prints the help and exits

@@ -37,9 +37,11 @@ def make_parser():
 
 
 def main(argv: list[str] | None = None) -> int:
+    from augment_cli.console import expand_bare_resume
+
     parser = make_parser()
     try:
-        config, args = parser.parse_args_into_dataclasses(args=sys.argv[1:] if argv is None else argv)
+        config, args = parser.parse_args_into_dataclasses(args=expand_bare_resume(sys.argv[1:] if argv is None else argv))
     except ValueError as err:
         parser.error(str(err))
     from mmel_hf.errors import DataError

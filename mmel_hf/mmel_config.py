@@ -153,3 +153,44 @@ class MMELTrainingArguments(TrainingArguments):
     def effective_lambda_p(self) -> float:
         """lambda_P as the losses take it: inf for 'uniform' (and 'none'), 0 for 'max', mmel_lambda_p otherwise."""
         return {"uniform": math.inf, "none": math.inf, "long": math.inf, "max": 0.0}.get(self.mmel_loss, self.mmel_lambda_p)
+
+    # -- Pickling (training_args.bin) ------------------------------------------------------------------------
+    # Trainer pickles its arguments into every checkpoint and saved model folder (training_args.bin), which
+    # users upload. What is pickled holds no secret and no local path: tokens are dropped and absolute paths
+    # are cut to their last component. Copies (copy.copy, deepcopy) keep everything, so a run in progress still
+    # has its token and folders.
+
+    def __getstate__(self):
+        return shareable_state(self.__dict__)
+
+    def __copy__(self):
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        return clone
+
+    def __deepcopy__(self, memo):
+        import copy
+
+        clone = object.__new__(type(self))
+        memo[id(self)] = clone
+        clone.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return clone
+
+
+def shareable_state(state: dict) -> dict:
+    """``state`` without secrets (``*_token`` fields -> None) and with absolute paths cut to their last component.
+
+    Example:
+        >>> shareable_state({"hub_token": "hf_x", "output_dir": "/home/me/run", "seed": 1})
+        {'hub_token': None, 'output_dir': 'run', 'seed': 1}
+    """
+    import os
+
+    def clean(key, value):
+        if key.endswith("_token") or key in ("token", "push_to_hub_token"):
+            return None
+        if isinstance(value, str) and os.path.isabs(value):
+            return os.path.basename(value.rstrip(os.sep)) or value
+        return value
+
+    return {key: clean(key, value) for key, value in state.items()}

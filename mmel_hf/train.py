@@ -32,7 +32,7 @@ from .errors import DataError
 from .schema import TEACHER_ORIGINAL_COLUMN, augmented_column
 from .train_config import TrainConfig
 
-__all__ = ["TrainingResult", "load_augmented", "load_model", "run_training"]
+__all__ = ["TrainingResult", "load_augmented", "load_model", "resolve_resume_checkpoint", "run_training"]
 
 logger = logging.getLogger(__name__)
 
@@ -177,6 +177,34 @@ def load_model(config: TrainConfig, spec: TaskSpec):
     return model, tokenizer
 
 
+RESUME_LATEST = ("true", "latest", "last")  # --resume-from-checkpoint without a path (run_glue.py's meaning)
+
+
+def resolve_resume_checkpoint(value, output_dir: str) -> str | None:
+    """The checkpoint folder ``--resume-from-checkpoint`` names, checked before any work.
+
+    ``None``/``False``: no resume. ``True``, ``"true"``, ``"latest"`` (or the bare flag): the latest
+    ``checkpoint-*`` in ``output_dir``. Anything else: that folder, which must hold a Trainer checkpoint.
+    """
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if value is None or value is False or (isinstance(value, str) and value.lower() in ("", "false", "none")):
+        return None
+    if value is True or (isinstance(value, str) and value.lower() in RESUME_LATEST and not Path(value).exists()):
+        latest = get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
+        if latest is None:
+            raise DataError(f"--resume-from-checkpoint: no checkpoint-* folder in --output-dir {output_dir} to resume "
+                            "from (checkpoints are written with --save-strategy steps/epoch)")
+        return latest
+    folder = Path(value)
+    if not folder.is_dir():
+        raise DataError(f"--resume-from-checkpoint {value}: no such checkpoint folder")
+    if not (folder / "trainer_state.json").is_file():
+        raise DataError(f"--resume-from-checkpoint {value}: not a Trainer checkpoint (no trainer_state.json); give a "
+                        "checkpoint-* folder written during training")
+    return str(folder)
+
+
 def run_training(config: TrainConfig, args, quiet: bool = False) -> TrainingResult:
     """Train, evaluate every evaluation split, save and (with ``args.push_to_hub``) push; see the module doc.
 
@@ -192,6 +220,7 @@ def run_training(config: TrainConfig, args, quiet: bool = False) -> TrainingResu
     output = Path(args.output_dir)
     if output.exists() and not output.is_dir():
         raise DataError(f"--output-dir {output}: exists and is not a folder")
+    resume = resolve_resume_checkpoint(args.resume_from_checkpoint, args.output_dir)
     spec = resolve_task(config.task, config.text_columns, config.label_column, config.num_labels,
                         config.dataset_name, config.dataset_config)
     data = load_data(config, spec)  # data first: a bad file is reported before any model download
@@ -218,7 +247,7 @@ def run_training(config: TrainConfig, args, quiet: bool = False) -> TrainingResu
     if quiet:
         trainer.remove_callback(PrinterCallback)
         trainer.remove_callback(ProgressCallback)
-    train_output = trainer.train()
+    train_output = trainer.train(resume_from_checkpoint=resume)
     train_seconds = train_output.metrics.get("train_runtime", time.perf_counter() - started)
     metrics = {split: _final_metrics(trainer, curve.points, split, dataset) for split, dataset in eval_splits.items()}
 
@@ -264,8 +293,8 @@ def _final_metrics(trainer, points: list, split: str, dataset) -> dict:
     for point in reversed(points):
         if point["step"] == trainer.state.global_step and any(k.startswith(prefix) for k in point):
             return {f"{split}_{k[len(prefix):]}": v for k, v in point.items() if k.startswith(prefix)}
-    metrics = trainer.evaluate(dataset, metric_key_prefix=split)
-    return {k: v for k, v in metrics.items() if not k.endswith(("_runtime", "_per_second"))}
+    metrics = trainer.evaluate(dataset, metric_key_prefix=split)  # also has "epoch": not a metric of the split
+    return {k: v for k, v in metrics.items() if k.startswith(f"{split}_") and not k.endswith(("_runtime", "_per_second"))}
 
 
 def method_name(mode: str, label_source: str = "teacher") -> str:

@@ -264,3 +264,69 @@ def test_metrics_json_names_local_paths_by_their_last_component(chain):
     summary = json.loads((chain["root"] / "teacher" / "metrics.json").read_text())
     text = json.dumps(summary["config"])
     assert str(chain["root"]) not in text and "local:RTE" in text
+
+
+# -- Resuming a killed run (issue 15, part 1) -------------------------------------------------------------
+
+_KILL_AT_SAVE = """
+import os, signal, sys
+from transformers import TrainerCallback
+import mmel_hf.mmel_trainer as module
+
+class KillAfterSave(TrainerCallback):  # kill -9 right after checkpoint-{step} is on disk
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == {step}:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+init = module.MMELTrainer.__init__
+def patched(self, *args, **kwargs):
+    init(self, *args, **kwargs)
+    self.add_callback(KillAfterSave())
+module.MMELTrainer.__init__ = patched
+from augment_cli.train import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _weights(folder):
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(folder) / "model.safetensors"))
+
+
+@pytest.mark.parametrize("mode", ["hard", "none"])
+def test_a_killed_cli_run_resumes_to_the_uninterrupted_weights(chain, capsys, tmp_path, mode):
+    data = ["--augmented", chain["augmented"]] if mode != "none" else ["--data-dir", str(chain["rte"])]
+    argv = [*chain["common"], *data, "--mmel-loss", mode, "--num-train-epochs", "3",
+            "--per-device-train-batch-size", "2", "--save-strategy", "steps", "--save-steps", "5",
+            "--eval-strategy", "no", "--learning-rate", "1e-3"]
+    reference = tmp_path / "reference"
+    assert train_main([*argv, "--output-dir", str(reference)]) == 0
+    capsys.readouterr()
+    killed = tmp_path / "killed"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    result = subprocess.run([sys.executable, "-c", _KILL_AT_SAVE.replace("{step}", "10"), *argv, "--output-dir",
+                             str(killed)], env=env, capture_output=True, text=True)
+    assert result.returncode == -9, result.stderr[-2000:]
+    assert sorted(p.name for p in killed.glob("checkpoint-*")) == ["checkpoint-10", "checkpoint-5"]
+    assert not (killed / "model.safetensors").exists()
+    stamps = {p: p.stat().st_mtime_ns for p in killed.glob("checkpoint-*/*")}
+    code, _, err = run_cli(capsys, [*argv, "--output-dir", str(killed), "--resume-from-checkpoint"])  # bare: latest
+    assert code == 0, err
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())  # resumed, not restarted: old checkpoints kept
+    log = [json.loads(line) for line in (killed / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == 15
+    expected, resumed = _weights(reference), _weights(killed)
+    assert expected.keys() == resumed.keys()
+    for name in expected:  # same machine, same batches and batch-mates: the same computation
+        torch.testing.assert_close(resumed[name], expected[name], rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_resume_from_a_missing_checkpoint_is_one_line_and_writes_nothing(chain, capsys, tmp_path):
+    out = tmp_path / "never"
+    for value in (str(tmp_path / "nothing" / "checkpoint-9"), None):
+        extra = [value] if value else []
+        code, _, err = run_cli(capsys, [*chain["common"], "--data-dir", str(chain["rte"]), "--mmel-loss", "none",
+                                        "--output-dir", str(out), "--resume-from-checkpoint", *extra])
+        assert code == 1 and "--resume-from-checkpoint" in err and "Traceback" not in err, err
+        assert len(err.strip().splitlines()) == 1 and not out.exists()

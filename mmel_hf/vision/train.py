@@ -81,6 +81,9 @@ def train_vision(config: VisionConfig, args, data=None) -> dict:
 
     if args.mmel_label_source != "original":
         raise ValueError("vision views keep the image's label (Section 4.1): use --mmel_label_source original")
+    from ..train import resolve_resume_checkpoint
+
+    resume = resolve_resume_checkpoint(args.resume_from_checkpoint, args.output_dir)  # checked before any work
     data = data if data is not None else load_vision_data(config)
     num_labels = data["train"].features["label"].num_classes if hasattr(data["train"].features["label"], "num_classes") \
         else len(set(data["train"]["label"][:]))
@@ -103,7 +106,7 @@ def train_vision(config: VisionConfig, args, data=None) -> dict:
     trainer = MMELTrainer(model=model, args=args, data_collator=collator, train_dataset=data["train"],
                           eval_dataset=data["test"], optimizers=optimizers,
                           compute_metrics=lambda p: {"accuracy": float((p.predictions.argmax(-1) == p.label_ids).mean())})
-    trainer.train()
+    trainer.train(resume_from_checkpoint=resume)
     metrics = trainer.evaluate()
     trainer.save_model()
     return metrics
