@@ -58,27 +58,47 @@ def _csv_lines(path: Path) -> Iterator[str]:
         yield text + "\n"
 
 
-def _parse_label(value, spec: TaskSpec, where: str, label_names: tuple[str, ...] | None = None):
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def check_regression_label(value: float, spec: TaskSpec, where: str) -> float:
+    """A regression label must be a finite float32 number, inside the task's range (STS-B: 0-5) when it has one."""
+    import math
+
+    if not math.isfinite(value) or abs(value) > FLOAT32_MAX:
+        raise DataError(f"{where}: regression label {value!r} is not a finite number")
+    if spec.label_range is not None and not spec.label_range[0] <= value <= spec.label_range[1]:
+        low, high = spec.label_range
+        raise DataError(f"{where}: regression label {value!r} is outside {low:g}..{high:g} (task {spec.name})")
+    return value
+
+
+def _parse_label(value, spec: TaskSpec, where: str):
+    if isinstance(value, bool):  # JSON true/false: not a class id
+        raise DataError(f"{where}: label {value!r} is a boolean; give class ids 0..{spec.num_labels - 1}"
+                        + ("" if spec.is_regression else " or name the classes with --label-names"))
     if spec.is_regression:
         try:
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             raise DataError(f"{where}: label {value!r} is not a number (task {spec.name} is a regression task)") from None
+        return check_regression_label(number, spec, where)
+    label_names = spec.label_names
     if label_names is not None and isinstance(value, str) and value in label_names:
         return label_names.index(value)
     try:
         label = int(value)
         if isinstance(value, float) and value != label:
             raise ValueError
-    except (TypeError, ValueError):
-        names = f" or one of {list(label_names)}" if label_names else ""
+    except (TypeError, ValueError, OverflowError):
+        names = f" or one of {list(label_names)}" if label_names else " (string labels: name the classes with --label-names)"
         raise DataError(f"{where}: label {value!r} is not a class id 0..{spec.num_labels - 1}{names}") from None
     if not 0 <= label < spec.num_labels:
         raise DataError(f"{where}: label {label} is outside 0..{spec.num_labels - 1} (task {spec.name})")
     return label
 
 
-def _parse_row(line: int, row: dict, spec: TaskSpec, path: Path, label_names=None) -> dict:
+def _parse_row(line: int, row: dict, spec: TaskSpec, path: Path) -> dict:
     """One file row -> the task's columns, its label parsed; errors name the file, line and column."""
     where = f"{path}: line {line}"
     parsed = {}
@@ -87,8 +107,7 @@ def _parse_row(line: int, row: dict, spec: TaskSpec, path: Path, label_names=Non
         if not isinstance(value, str):
             raise DataError(f"{where}, column '{column}': expected text, found {type(value).__name__} {value!r}")
         parsed[column] = value
-    parsed[spec.label_column] = _parse_label(row[spec.label_column], spec, f"{where}, column '{spec.label_column}'",
-                                             label_names)
+    parsed[spec.label_column] = _parse_label(row[spec.label_column], spec, f"{where}, column '{spec.label_column}'")
     return parsed
 
 
@@ -103,6 +122,31 @@ def _require_columns(found: list[str], spec: TaskSpec, path: Path, renames: dict
         )
 
 
+class _Reader:
+    """``csv.reader`` whose parse errors (a carriage return inside an unquoted field, CR-only line endings, an
+    unclosed quote) become a one-line :class:`DataError` naming the file and line."""
+
+    def __init__(self, lines, path: Path, **options):
+        self._reader, self._path = csv.reader(lines, **options), path
+
+    @property
+    def line_num(self) -> int:
+        return self._reader.line_num
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> list[str]:
+        try:
+            return next(self._reader)
+        except csv.Error as err:
+            hint = ("a carriage return (\\r) inside a field, or CR-only line endings: convert the file to LF line "
+                    "endings (e.g. with dos2unix or mac2unix)") if "new-line" in str(err) else "fix the quoting"
+            reason = "a line break inside a field" if "new-line" in str(err) else str(err)
+            raise DataError(f"{self._path}: line {max(self._reader.line_num, 1)} cannot be parsed ({reason}); "
+                            f"{hint}") from None
+
+
 def _header(reader, path: Path) -> list[str]:
     try:
         return next(reader)
@@ -113,7 +157,7 @@ def _header(reader, path: Path) -> list[str]:
 def _glue_rows(path: Path, spec: TaskSpec) -> Iterator[dict]:
     """The rows of a GLUE TSV file (``spec.tsv`` says its quirks): no quoting, so one line is one row."""
     layout = spec.tsv
-    reader = csv.reader((text for _, text in _lines(path)), delimiter="\t", quoting=csv.QUOTE_NONE)
+    reader = _Reader((text for _, text in _lines(path)), path, delimiter="\t", quoting=csv.QUOTE_NONE)
     header = list(layout.columns) if not layout.has_header else _header(reader, path)
     renamed = [layout.source_columns.get(c, c) for c in header]
     _require_columns(header, spec, path, layout.source_columns)
@@ -126,7 +170,7 @@ def _glue_rows(path: Path, spec: TaskSpec) -> Iterator[dict]:
                 f"{path}: line {first_line + offset} has {len(values)} tab-separated fields, expected {len(header)} "
                 f"({header})"
             )
-        yield _parse_row(first_line + offset, dict(zip(renamed, values)), spec, path, layout.label_names)
+        yield _parse_row(first_line + offset, dict(zip(renamed, values)), spec, path)
 
 
 def _table_rows(path: Path, spec: TaskSpec) -> Iterator[dict]:
@@ -146,9 +190,9 @@ def _table_rows(path: Path, spec: TaskSpec) -> Iterator[dict]:
             yield _parse_row(number, row, spec, path)
         return
     if suffix == ".csv":  # standard CSV quoting: quoted fields may hold commas and span lines
-        reader = csv.reader(_csv_lines(path), delimiter=",")
+        reader = _Reader(_csv_lines(path), path, delimiter=",")
     else:  # TSV has no quoting (as GLUE's files): a leading '"' is text, one line is one row
-        reader = csv.reader((text for _, text in _lines(path)), delimiter="\t", quoting=csv.QUOTE_NONE)
+        reader = _Reader((text for _, text in _lines(path)), path, delimiter="\t", quoting=csv.QUOTE_NONE)
     header = _header(reader, path)
     _require_columns(header, spec, path)
     for values in reader:
@@ -192,7 +236,8 @@ def _stream_to_arrow(path: Path, reader: str, spec: TaskSpec, cache_dir: str | N
                          spec.label_column: Value("float64" if spec.is_regression else "int64")})
     # The content, not the file's place, names the data (the cache fingerprint of mmel-augment builds on it).
     key = Hasher.hash(["mmel_hf source", SOURCE_FORMAT, reader, _file_digest(path), spec.text_columns,
-                       spec.label_column, spec.num_labels, spec.tsv.label_names if spec.tsv else None])
+                       spec.label_column, spec.num_labels, spec.label_names,
+                       *([spec.label_range] if spec.label_range else [])])
     folder = Path(cache_dir) if cache_dir else Path(datasets.config.HF_DATASETS_CACHE) / "mmel_hf_sources"
     final = folder / f"source-{key}.arrow"
     if not final.exists():
@@ -203,7 +248,7 @@ def _stream_to_arrow(path: Path, reader: str, spec: TaskSpec, cache_dir: str | N
             rows = 0
             with ArrowWriter(features=features, path=str(temporary), writer_batch_size=1000) as writer:
                 for row in tqdm(_READERS[reader](path, spec), desc=f"Reading {path.name}", unit=" rows", leave=False,
-                                disable=are_progress_bars_disabled()):
+                                disable=are_progress_bars_disabled(), delay=1.0):  # no bar for quick reads
                     writer.write(row)
                     rows += 1
                 if rows == 0:
@@ -343,16 +388,97 @@ def load_task_data(
                 "or --dataset-path (a save_to_disk folder), or run the embedded task that ships with mmel_hf: "
                 "--task rt-polarity."
             ) from err
-    return _checked(data, spec)
+    return _checked(data, spec, f"{dataset_path}: " if dataset_path is not None else "")
 
 
-def _checked(data, spec: TaskSpec):
+def _checked(data, spec: TaskSpec, source: str = ""):
     from datasets import DatasetDict
 
     if "train" not in data:
-        raise DataError(f"the data has no 'train' split (splits: {list(data)})")
+        raise DataError(f"{source}the data has no 'train' split (splits: {list(data)})")
     keep = ["train", *[s for s in spec.eval_splits if s in data]]
     data = DatasetDict({split: data[split] for split in keep})
     for split, dataset in data.items():
-        check_task_columns(dataset, spec, f"split '{split}'", require_text=split == "train")
+        where = f"{source}split '{split}'"
+        check_task_columns(dataset, spec, where, require_text=split == "train")
+        data[split] = normalise_labels(dataset, spec, where)
     return data
+
+
+def normalise_labels(dataset, spec: TaskSpec, where: str):
+    """The label column as the trainer needs it (int64 class ids, or finite float regression targets), or a
+    one-line error naming the first bad row. String labels go through ``spec.label_names``; a ``ClassLabel``
+    must name the task's classes; booleans, fractional class ids and ids out of range are refused.
+
+    Reads only the label column (one number per row), vectorised; a column already right is returned as is.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from datasets import ClassLabel, Value
+
+    column = spec.label_column
+    at = f"{where}, column '{column}'"
+    feature = dataset.features[column]
+    table = dataset.select_columns([column]).with_format("arrow")[:][column]
+    values = table.combine_chunks() if isinstance(table, pa.ChunkedArray) else table
+    if values.null_count:
+        raise DataError(f"{where}, row {pc.indices_nonzero(pc.is_null(values))[0].as_py()}, column '{column}': "
+                        "missing label")
+
+    def first_bad(mask) -> int:
+        return int(np.flatnonzero(mask)[0])
+
+    if isinstance(feature, ClassLabel):
+        if spec.is_regression:
+            raise DataError(f"{at}: class labels ({feature.names}) but task {spec.name} is a regression task")
+        if feature.num_classes != spec.num_labels:
+            raise DataError(f"{at}: {feature.num_classes} classes ({feature.names}) but task {spec.name} has "
+                            f"{spec.num_labels}")
+        if spec.label_names and list(feature.names) != list(spec.label_names):
+            raise DataError(f"{at}: classes {feature.names} are not the task's {list(spec.label_names)} (in id order)")
+    dtype = feature.dtype if isinstance(feature, Value) else None
+    if dtype in ("string", "large_string"):
+        if spec.is_regression:
+            raise DataError(f"{at}: labels are text but task {spec.name} is a regression task")
+        names = list(spec.label_names or [])
+        if not names:
+            raise DataError(f"{where}, row 0, column '{column}': label {values[0].as_py()!r} is text; name the "
+                            "classes in id order with --label-names")
+        index = pc.index_in(values, value_set=pa.array(names, pa.string()))
+        unknown = pc.is_null(index).to_numpy(zero_copy_only=False)
+        if unknown.any():
+            row = first_bad(unknown)
+            raise DataError(f"{where}, row {row}, column '{column}': label {values[row].as_py()!r} is not one of {names}")
+        array = index.to_numpy(zero_copy_only=False).astype(np.int64)
+    elif dtype == "bool":
+        raise DataError(f"{at}: labels are booleans; give class ids 0..{spec.num_labels - 1}"
+                        + ("" if spec.is_regression else " (or strings named by --label-names)"))
+    elif dtype is not None and not (dtype.startswith(("int", "uint", "float")) or isinstance(feature, ClassLabel)):
+        raise DataError(f"{at}: labels must be numbers (class ids, or floats for regression), found {feature}")
+    elif isinstance(feature, ClassLabel) or dtype is not None:
+        array = values.to_numpy(zero_copy_only=False)
+    else:
+        raise DataError(f"{at}: labels must be numbers (class ids, or floats for regression), found {feature}")
+    if spec.is_regression:
+        numbers = array.astype(np.float64)
+        bad = ~np.isfinite(numbers) | (np.abs(numbers) > FLOAT32_MAX)
+        if spec.label_range is not None:
+            bad |= (numbers < spec.label_range[0]) | (numbers > spec.label_range[1])
+        if bad.any():
+            row = first_bad(bad)
+            check_regression_label(float(numbers[row]), spec, f"{where}, row {row}, column '{column}'")
+        target = numbers
+    else:
+        numbers = array.astype(np.float64)
+        bad = (numbers != np.round(numbers)) | (numbers < 0) | (numbers >= spec.num_labels) | ~np.isfinite(numbers)
+        if bad.any():
+            row = first_bad(bad)
+            raise DataError(f"{where}, row {row}, column '{column}': label {array[row].item()!r} is not a class id "
+                            f"0..{spec.num_labels - 1} (task {spec.name})")
+        target = numbers.astype(np.int64)
+    wanted = "float64" if spec.is_regression else "int64"
+    if dtype == wanted or (isinstance(feature, ClassLabel) and not spec.is_regression):
+        return dataset
+    return dataset.remove_columns(column).add_column(column, target.tolist(),
+                                                     feature=Value(wanted)).select_columns(dataset.column_names)
