@@ -4,7 +4,9 @@ Examples:
     mmel-augment --task rte --teacher path/to/rte-teacher
     mmel-augment --task sst2 --data-dir glue_data/SST-2 --teacher ./teacher --mlm-model ./mlm --output-dir out
     mmel-augment --task reviews --train-file train.csv --text-columns review --label-column stars \\
-        --num-labels 5 --label-source original
+        --class-names negative neutral positive --label-source original
+    mmel-augment --task reviews --train-file train.csv --teacher reviews-teacher   # the teacher (made by
+        mmel-train) records the task's columns and labels: no task flag needs repeating
     mmel-augment config.yaml        # the same options in a YAML or JSON file
 
 Several processes (one per GPU, or several on one CPU machine) share the work shard by shard and give the
@@ -33,19 +35,14 @@ def main(argv: list[str] | None = None) -> int:
 
     (config,) = parse_into_dataclasses(make_parser(), argv)
 
-    from augment_cli.console import quiet_libraries
+    from augment_cli.console import quiet_libraries, run_or_report
     from mmel_hf.augment.pipeline import run_augmentation
-    from mmel_hf.errors import DataError
 
     quiet_libraries(config.progress, logging.INFO)
-    try:
-        result = run_augmentation(config)
-    except (DataError, ValueError, RuntimeError) as err:
-        print(f"mmel-augment: error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("mmel-augment: interrupted; rerun the same command to resume (finished shards are kept)", file=sys.stderr)
-        return 130
+    code, result = run_or_report("mmel-augment", lambda: run_augmentation(config),
+                                 "rerun the same command to resume (finished shards are kept)")
+    if code:
+        return code
     summary = result.summary
     if summary.get("process_index", 0) != 0:  # the other ranks of a distributed run: the main one reports
         return 0

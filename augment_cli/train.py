@@ -75,14 +75,33 @@ def parse(argv: list[str]):
         given = given_options(parser, argv)
     except (OSError, ValueError) as err:
         parser.error(str(err))
-    if "task" not in given:
-        parser.error("the following arguments are required: --task")
-    defaults = {key: value for key, value in vars(parser.parse_args(["--task", str(given["task"])])).items()}
-    values = {**defaults, **paper_defaults(str(given["task"])), **given}
+    task = given.get("task")
+    if task is None and given.get("augmented") is not None:  # the augmented dataset records its task
+        task = _recorded_task_name(parser, str(given["augmented"]))
+    if task is None:
+        parser.error("the following arguments are required: --task (optional only with --augmented)")
+    defaults = {key: value for key, value in vars(parser.parse_args(["--task", str(task)])).items()}
+    values = {**defaults, **paper_defaults(str(task)), **given}
+    values["task"] = given.get("task")  # None when read from the dataset: then nothing is checked against it
     try:
         return parser.parse_dict(values)
     except (ValueError, TypeError) as err:  # a field's own check names the option and the fix
         parser.error(str(err))
+
+
+def _recorded_task_name(parser, augmented: str) -> str:
+    from mmel_hf.errors import DataError
+    from mmel_hf.train import load_augmented, recorded_task
+
+    try:
+        recorded = recorded_task(load_augmented(augmented)["train"])
+    except DataError as err:
+        print(f"mmel-train: error: {err}", file=sys.stderr)
+        sys.exit(1)
+    if recorded is None:
+        parser.error(f"--augmented {augmented} does not record its task (made elsewhere): give --task and, for a "
+                     "custom task, --text-columns/--label-column/--class-names")
+    return recorded["name"]
 
 
 def main(argv: list[str] | None = None) -> int:

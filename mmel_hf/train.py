@@ -27,7 +27,7 @@ from transformers import TrainerCallback
 
 from .augment.pipeline import read_provenance
 from .augment.sources import load_task_data
-from .augment.tasks import TaskSpec, metric_task, resolve_task
+from .augment.tasks import TaskSpec, describe_task, is_registered, metric_task, reconcile_task
 from .errors import DataError
 from .schema import TEACHER_ORIGINAL_COLUMN, augmented_column
 from .train_config import TrainConfig
@@ -98,39 +98,71 @@ def load_augmented(name_or_path: str):
     return data
 
 
+def recorded_task(train) -> dict | None:
+    """The task description an augmented split records (mmel-augment writes it), or None for data made elsewhere."""
+    provenance = read_provenance(train)
+    if isinstance(provenance.get("task"), dict):
+        return provenance["task"]
+    name = provenance.get("mmel_hf_task")  # made by an older mmel_hf: the name alone, enough for a registered task
+    if name is not None and is_registered(name):
+        return {"name": name}
+    return None
+
+
 def _check_augmented(data, spec: TaskSpec, where: str) -> None:
     """An augmented dataset must be of ``spec``'s task: same text columns, same labels."""
     train = data["train"]
     made_for = read_provenance(train).get("mmel_hf_task")
     if made_for is not None and made_for != spec.name:
-        raise DataError(f"{where}: the augmented dataset was made for task {made_for!r}, not {spec.name!r}")
+        raise DataError(f"{where}: made for task {made_for!r}, not {spec.name!r}")
     needed = [*spec.text_columns, *(augmented_column(c) for c in spec.text_columns), spec.label_column]
     missing = [c for c in needed if c not in train.column_names]
     if missing:
         raise DataError(f"{where}: missing column(s) {missing} for task {spec.name} (columns: {train.column_names}); "
-                        "is it an augmented dataset of another task?")
+                        "an augmented dataset of another task, or name its columns with --text-columns/--label-column")
     if TEACHER_ORIGINAL_COLUMN in train.column_names and len(train):
         width = len(train[0][TEACHER_ORIGINAL_COLUMN])
         if width != spec.num_labels:
             raise DataError(f"{where}: the teacher outputs have {width} value(s) per sample but task {spec.name} has "
-                            f"{spec.num_labels} label(s) (1 = regression): an augmented dataset of another task?")
+                            f"{spec.num_labels} label(s) (1 = regression); if the data is right, give --num-labels "
+                            f"{width}")
 
 
-def load_data(config: TrainConfig, spec: TaskSpec):
-    """The training and evaluation splits named by ``config``."""
+def load_data(config: TrainConfig):
+    """The task and the training and evaluation splits named by ``config``: ``(spec, data)``.
+
+    An augmented dataset records its task, so ``--task`` and the task flags are read from it (flags given again
+    must agree). Every split's label column is named ``label`` on the way out, whatever the task calls it.
+    """
+    from .augment.augment_config import resolved_cache_dir
+
     if config.augmented is not None:
         data = load_augmented(config.augmented)
-        _check_augmented(data, spec, f"--augmented {config.augmented}")
+        where = f"--augmented {config.augmented}"
+        spec = reconcile_task(config, recorded_task(data["train"]), where, config.dataset_name, config.dataset_config)
+        _check_augmented(data, spec, where)
     else:
+        spec = reconcile_task(config, None, "", config.dataset_name, config.dataset_config)
         data = load_task_data(
             spec, data_dir=config.data_dir, train_file=config.train_file,
             validation_files={"validation": config.validation_file} if config.validation_file else None,
             dataset_path=config.dataset_path, hub_path=config.dataset_name, hub_config=config.dataset_config,
+            cache_dir=str(Path(resolved_cache_dir(config.cache_dir)) / "sources"),
         )
     for split in data:
         limit = config.max_train_samples if split == "train" else config.max_eval_samples
         if limit is not None:
             data[split] = data[split].select(range(min(limit, len(data[split]))))
+    return spec, _label_column_named_label(data, spec)
+
+
+def _label_column_named_label(data, spec: TaskSpec):
+    """The trainer reads labels from ``label``: rename the task's label column (``stars`` ...) to it."""
+    if spec.label_column == "label":
+        return data
+    for split, dataset in data.items():
+        clashing = [c for c in ("label", "labels") if c in dataset.column_names and c != spec.label_column]
+        data[split] = dataset.remove_columns(clashing).rename_column(spec.label_column, "label")
     return data
 
 
@@ -161,7 +193,7 @@ def load_model(config: TrainConfig, spec: TaskSpec):
                         f"{spec.name} has {spec.num_labels} (1 = regression)")
     overrides = {"num_labels": spec.num_labels,
                  "problem_type": "regression" if spec.is_regression else "single_label_classification"}
-    names = spec.tsv.label_names if spec.tsv is not None else None
+    names = spec.label_names
     if names and not is_classifier:  # a fresh head: name its classes as GLUE does (entailment, ...)
         overrides.update(id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
     if config.num_layers is not None:
@@ -221,9 +253,7 @@ def run_training(config: TrainConfig, args, quiet: bool = False) -> TrainingResu
     if output.exists() and not output.is_dir():
         raise DataError(f"--output-dir {output}: exists and is not a folder")
     resume = resolve_resume_checkpoint(args.resume_from_checkpoint, args.output_dir)
-    spec = resolve_task(config.task, config.text_columns, config.label_column, config.num_labels,
-                        config.dataset_name, config.dataset_config)
-    data = load_data(config, spec)  # data first: a bad file is reported before any model download
+    spec, data = load_data(config)  # data first: a bad file is reported before any model download
     grouped = all(augmented_column(c) in data["train"].column_names for c in spec.text_columns)
     if args.mmel_loss in GROUPED_MODES and not grouped:
         raise DataError(f"--mmel-loss {args.mmel_loss} trains on groups of augmented samples, but the training data "
@@ -259,7 +289,7 @@ def run_training(config: TrainConfig, args, quiet: bool = False) -> TrainingResu
             tokenizer.save_pretrained(str(output))
         provenance = read_provenance(data["train"])
         summary = {
-            "task": spec.name, "method": method_name(args.mmel_loss, args.mmel_label_source),
+            "task": spec.name, "task_spec": describe_task(spec), "method": method_name(args.mmel_loss, args.mmel_label_source),
             "mmel_loss": args.mmel_loss, "metrics": metrics, "train_seconds": round(train_seconds, 2),
             "total_seconds": round(time.perf_counter() - started, 2), "train_examples": len(data["train"]),
             "processes": args.world_size,

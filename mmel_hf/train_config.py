@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .augment.tasks import TaskArguments
+
 __all__ = ["TrainConfig", "paper_defaults"]
 
 # Appendix D: AdamW, lr 3e-5, batch 32, no weight decay, linear decay without warm-up; 3 epochs on the two
@@ -29,7 +31,7 @@ def paper_defaults(task: str) -> dict:
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(TaskArguments):
     """What to train on and what to train (``mmel-train``).
 
     Data: the task's original data through the readers of ``mmel-augment`` (``--data-dir``, ``--train-file``,
@@ -37,8 +39,6 @@ class TrainConfig:
     grouped modes (``uniform``, ``max``, ``hard``, ``soft``, ``long``) need.
     """
 
-    task: str = field(metadata={"help": "A GLUE task (cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli), rt-polarity "
-                                        "(embedded), or a name for a custom task given with --text-columns."})
     model: str = field(default="embedded", metadata={
         "help": "Any AutoModelForSequenceClassification Hub id or folder (a fresh head with the task's labels is "
                 "added to encoders), or 'embedded' for the encoder that ships with mmel_hf."})
@@ -60,18 +60,23 @@ class TrainConfig:
     dataset_name: str | None = field(default=None, metadata={
         "help": "A Hub dataset id (default for GLUE tasks: nyu-mll/glue)."})
     dataset_config: str | None = field(default=None, metadata={"help": "The Hub dataset's configuration."})
-    text_columns: list[str] | None = field(default=None, metadata={
-        "help": "Custom task: the text column, or the two columns of a pair, in model order."})
-    label_column: str = field(default="label", metadata={"help": "Custom task: the label column."})
-    num_labels: int | None = field(default=None, metadata={"help": "Custom task: number of classes (1 = regression)."})
     max_train_samples: int | None = field(default=None, metadata={
         "help": "Train on the first N training examples (the same rows as mmel-augment --max-train-samples)."})
     max_eval_samples: int | None = field(default=None, metadata={
         "help": "Evaluate on the first N examples of each evaluation split (quick runs)."})
     save_model: bool = field(default=True, metadata={
         "help": "Save the trained model and tokenizer in --output-dir (--no-save-model keeps only metrics)."})
+    overwrite_output_dir: bool = field(default=False, metadata={
+        "help": "Train into an --output-dir that holds other files, replacing them (run_glue.py's meaning); without "
+                "it such a folder is refused before any work."})
+    cache_dir: str | None = field(default=None, metadata={
+        "help": "Where parsed copies of local data files go (default: $MMEL_HF_CACHE or ~/.cache/mmel_hf, shared "
+                "with mmel-augment)."})
 
     def __post_init__(self):
+        self.check_task_options()
+        if self.task is None and self.augmented is None:
+            raise ValueError("--task is required (it is optional only with --augmented, whose dataset records it)")
         if self.num_layers is not None and self.num_layers < 1:
             raise ValueError(f"--num-layers {self.num_layers}: keep at least one layer")
         for name in ("max_train_samples", "max_eval_samples"):
@@ -82,5 +87,3 @@ class TrainConfig:
             raise ValueError(f"give one data source, got {['--' + s.replace('_', '-') for s in sources]}")
         if self.validation_file is not None and self.train_file is None:
             raise ValueError("--validation-file goes with --train-file")
-        if self.text_columns is not None and not 1 <= len(self.text_columns) <= 2:
-            raise ValueError(f"--text-columns {self.text_columns}: give one column or the two of a pair")

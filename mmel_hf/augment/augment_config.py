@@ -6,32 +6,33 @@ import os
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["AugmentConfig"]
+from .tasks import TaskArguments
+
+__all__ = ["AugmentConfig", "resolved_cache_dir"]
+
+
+def resolved_cache_dir(cache_dir: str | None = None) -> str:
+    """The one cache root of every command: ``cache_dir``, else ``$MMEL_HF_CACHE``, else ``~/.cache/mmel_hf``."""
+    default = os.environ.get("MMEL_HF_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "mmel_hf"))
+    return cache_dir or default
 
 # Options that change what is produced; they all go into the cache fingerprint. Batch sizes, devices,
 # progress bars and output places do not change the result and are left out.
 RESULT_FIELDS = (
-    "task", "text_columns", "label_column", "num_labels", "dataset_name", "dataset_config", "dataset_revision",
+    "task", "text_columns", "label_column", "class_names", "num_labels", "label_range", "dataset_name", "dataset_config", "dataset_revision",
     "mlm_model", "mlm_revision", "teacher", "teacher_revision", "label_source", "group_size", "ratio", "search",
     "separate", "seed", "max_length", "precision", "max_train_samples",
 )
 
 
 @dataclass
-class AugmentConfig:
+class AugmentConfig(TaskArguments):
     """Options of the augmentation job (Section 3.3 and Appendix C of the paper).
 
     The defaults are the paper's: |B| = 5, greedy search, ratio 0.4, each sentence of a pair augmented on
     its own, ``bert-base-uncased`` as the fill-mask model.
     """
 
-    task: str = field(metadata={"help": "A GLUE task (cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli) or a name "
-                                        "for a custom task given with --text-columns/--label-column."})
-    text_columns: list[str] | None = field(default=None, metadata={
-        "help": "Custom task: the text column, or the two columns of a pair, in model order."})
-    label_column: str = field(default="label", metadata={"help": "Custom task: the label column."})
-    num_labels: int | None = field(default=None, metadata={
-        "help": "Custom task: number of classes (1 = regression). Default: the teacher's, else 2."})
     dataset_name: str | None = field(default=None, metadata={
         "help": "A Hub dataset id (default for GLUE tasks: nyu-mll/glue)."})
     dataset_config: str | None = field(default=None, metadata={"help": "The Hub dataset's configuration."})
@@ -90,6 +91,10 @@ class AugmentConfig:
     progress: bool = field(default=True, metadata={"help": "Show progress bars."})
 
     def __post_init__(self):
+        self.check_task_options()
+        if self.task is None:
+            raise ValueError("--task is required: a GLUE task, rt-polarity, or a name for a custom task "
+                             "(with --text-columns)")
         if not 0 < self.ratio <= 1:
             raise ValueError(f"--ratio {self.ratio}: must be in (0, 1] (the paper uses 0.4)")
         if self.group_size < 2:
@@ -101,8 +106,6 @@ class AugmentConfig:
                 raise ValueError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be at least 1")
         if self.max_train_samples is not None and self.max_train_samples < 1:
             raise ValueError(f"--max-train-samples {self.max_train_samples}: must be at least 1")
-        if self.text_columns is not None and not 1 <= len(self.text_columns) <= 2:
-            raise ValueError(f"--text-columns {self.text_columns}: give one column or the two of a pair")
         if sum(x is not None for x in (self.data_dir, self.train_file, self.dataset_path)) > 1:
             raise ValueError("give only one of --data-dir, --train-file and --dataset-path")
         if self.validation_file is not None and self.train_file is None:
@@ -113,8 +116,7 @@ class AugmentConfig:
         return self.group_size - 1
 
     def resolved_cache_dir(self) -> str:
-        default = os.environ.get("MMEL_HF_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "mmel_hf"))
-        return self.cache_dir or default
+        return resolved_cache_dir(self.cache_dir)
 
     def result_options(self) -> dict:
         """The options that determine the output (hashed into the cache fingerprint)."""

@@ -33,7 +33,7 @@ from .augment_config import AugmentConfig
 from .fill_mask import FillMaskAugmenter
 from .shards import COUNTS_FILE, ShardPlan, run_shards
 from .sources import DataError, load_task_data
-from .tasks import TaskSpec, get_task, resolve_task
+from .tasks import TaskSpec, describe_task, get_task, is_registered, reconcile_task
 from .teacher import TeacherLabeler
 
 __all__ = ["AugmentationResult", "augment_split", "display_name", "fingerprint_job", "model_identity", "provenance",
@@ -54,9 +54,25 @@ class AugmentationResult:
     summary: dict = field(default_factory=dict)
 
 
-def _resolve_task(config: AugmentConfig, teacher_labels: int | None = None) -> TaskSpec:
-    return resolve_task(config.task, config.text_columns, config.label_column, config.num_labels or teacher_labels,
-                        config.dataset_name, config.dataset_config)
+def _resolve_task(config: AugmentConfig, teacher_labels: int | None = None, teacher_task: dict | None = None) -> TaskSpec:
+    """The job's task: the flags' (a custom task without a label count takes the teacher's), or the one a teacher
+    made by ``mmel-train`` records for this task name (then no task flag needs repeating; given ones must agree)."""
+    where = f"--teacher {display_name(config.teacher or '')}"
+    return reconcile_task(config, teacher_task, where, config.dataset_name, config.dataset_config,
+                          num_labels_fallback=teacher_labels)
+
+
+def _teacher_task(teacher_name: str | None, task: str) -> dict | None:
+    """The task description that ``mmel-train`` wrote beside a local teacher, if it is of the task ``task``."""
+    if teacher_name is None or not Path(teacher_name).is_dir():
+        return None
+    try:
+        recorded = json.loads((Path(teacher_name) / "metrics.json").read_text()).get("task_spec")
+    except (OSError, ValueError, AttributeError):
+        return None  # a teacher made elsewhere: the flags describe the task
+    if not isinstance(recorded, dict) or str(recorded.get("name", "")).lower() != task.lower():
+        return None
+    return recorded
 
 
 def model_identity(name_or_path: str, model=None, revision: str | None = None) -> str:
@@ -180,7 +196,7 @@ def resolve_models(config: AugmentConfig) -> tuple[str, str | None]:
     """The fill-mask model and teacher to use: the user's, else the task's defaults ("embedded" = shipped)."""
     from ..embedded import embedded_mlm_path, embedded_teacher_path
 
-    spec = get_task(config.task) if config.text_columns is None else None
+    spec = get_task(config.task) if is_registered(config.task) else None
     mlm = config.mlm_model or (spec.default_mlm if spec else "bert-base-uncased")
     teacher = config.teacher or (spec.default_teacher if spec else None)
     if config.label_source == "original":
@@ -264,7 +280,7 @@ def _job_counts(shard_counts: list[dict], dataset) -> dict:
 
 def provenance(spec: TaskSpec, config: AugmentConfig, mlm_name: str, teacher_name: str | None) -> dict:
     """What made an augmented dataset; stored in its ``info.description`` and read back by ``mmel-train``."""
-    return {"mmel_hf_task": spec.name, "num_labels": spec.num_labels, "mlm_model": display_name(mlm_name),
+    return {"mmel_hf_task": spec.name, "task": describe_task(spec), "num_labels": spec.num_labels, "mlm_model": display_name(mlm_name),
             "teacher": display_name(teacher_name) if teacher_name else None, "label_source": config.label_source,
             "group_size": config.group_size, "ratio": config.ratio, "search": config.search}
 
@@ -311,9 +327,11 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
     mlm_name, teacher_name = resolve_models(config)
     # Data first: a bad file is reported before any model is fetched. Only a custom task without --num-labels
     # needs the teacher's label count (its config file, not its weights) to know its own labels.
-    labels_from_teacher = config.text_columns is not None and config.num_labels is None
+    teacher_task = _teacher_task(teacher_name, config.task)
+    labels_from_teacher = (teacher_task is None and config.text_columns is not None and config.num_labels is None
+                           and not config.class_names)
     teacher_labels = _teacher_num_labels(config, teacher_name) if labels_from_teacher else None
-    spec = _resolve_task(config, teacher_labels)
+    spec = _resolve_task(config, teacher_labels, teacher_task)
     with _no_dataset_bars() if not config.progress else nullcontext():
         data = load_task_data(
             spec, data_dir=config.data_dir, train_file=config.train_file,

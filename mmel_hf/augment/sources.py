@@ -76,7 +76,7 @@ def check_regression_label(value: float, spec: TaskSpec, where: str) -> float:
 def _parse_label(value, spec: TaskSpec, where: str):
     if isinstance(value, bool):  # JSON true/false: not a class id
         raise DataError(f"{where}: label {value!r} is a boolean; give class ids 0..{spec.num_labels - 1}"
-                        + ("" if spec.is_regression else " or name the classes with --label-names"))
+                        + ("" if spec.is_regression else " or name the classes with --class-names"))
     if spec.is_regression:
         try:
             number = float(value)
@@ -91,7 +91,7 @@ def _parse_label(value, spec: TaskSpec, where: str):
         if isinstance(value, float) and value != label:
             raise ValueError
     except (TypeError, ValueError, OverflowError):
-        names = f" or one of {list(label_names)}" if label_names else " (string labels: name the classes with --label-names)"
+        names = f" or one of {list(label_names)}" if label_names else " (string labels: name the classes with --class-names)"
         raise DataError(f"{where}: label {value!r} is not a class id 0..{spec.num_labels - 1}{names}") from None
     if not 0 <= label < spec.num_labels:
         raise DataError(f"{where}: label {label} is outside 0..{spec.num_labels - 1} (task {spec.name})")
@@ -444,7 +444,7 @@ def normalise_labels(dataset, spec: TaskSpec, where: str):
         names = list(spec.label_names or [])
         if not names:
             raise DataError(f"{where}, row 0, column '{column}': label {values[0].as_py()!r} is text; name the "
-                            "classes in id order with --label-names")
+                            "classes in id order with --class-names")
         index = pc.index_in(values, value_set=pa.array(names, pa.string()))
         unknown = pc.is_null(index).to_numpy(zero_copy_only=False)
         if unknown.any():
@@ -453,7 +453,7 @@ def normalise_labels(dataset, spec: TaskSpec, where: str):
         array = index.to_numpy(zero_copy_only=False).astype(np.int64)
     elif dtype == "bool":
         raise DataError(f"{at}: labels are booleans; give class ids 0..{spec.num_labels - 1}"
-                        + ("" if spec.is_regression else " (or strings named by --label-names)"))
+                        + ("" if spec.is_regression else " (or strings named by --class-names)"))
     elif dtype is not None and not (dtype.startswith(("int", "uint", "float")) or isinstance(feature, ClassLabel)):
         raise DataError(f"{at}: labels must be numbers (class ids, or floats for regression), found {feature}")
     elif isinstance(feature, ClassLabel) or dtype is not None:

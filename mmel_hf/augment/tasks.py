@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 __all__ = ["EMBEDDED_TASKS", "GLUE_TASKS", "TaskArguments", "TaskSpec", "TsvLayout", "custom_task", "describe_task",
-           "get_task", "known_tasks", "metric_task", "reconcile_task", "resolve_task", "task_from_description"]
+           "get_task", "is_registered", "known_tasks", "metric_task", "reconcile_task", "resolve_task", "task_from_description"]
 
 
 @dataclass(frozen=True)
@@ -137,6 +137,11 @@ def known_tasks() -> list[str]:
     return sorted([*GLUE_TASKS, *EMBEDDED_TASKS])
 
 
+def is_registered(name: str) -> bool:
+    """Whether ``name`` is a registered task (GLUE or embedded), aliases included."""
+    return _canonical(name) in GLUE_TASKS or _canonical(name) in EMBEDDED_TASKS
+
+
 def get_task(name: str) -> TaskSpec:
     """The registered task ``name`` (case-insensitive; ``SST-2`` and ``sst2`` both work)."""
     key = name.lower()
@@ -177,9 +182,9 @@ def custom_task(
     if label_names is not None:
         label_names = tuple(str(n) for n in label_names)
         if len(label_names) < 2 or len(set(label_names)) != len(label_names):
-            raise ValueError(f"--label-names {list(label_names)}: give two or more distinct class names, in id order")
+            raise ValueError(f"--class-names {list(label_names)}: give two or more distinct class names, in id order")
         if num_labels is not None and num_labels != len(label_names):
-            raise ValueError(f"--num-labels {num_labels} but --label-names names {len(label_names)} classes")
+            raise ValueError(f"--num-labels {num_labels} but --class-names names {len(label_names)} classes")
         num_labels = len(label_names)
     num_labels = 2 if num_labels is None else num_labels
     if num_labels < 1:
@@ -208,10 +213,10 @@ def resolve_task(
     """The task the command-line options describe: a registered one, or a custom one when columns are given."""
     if text_columns is None:
         spec = get_task(task)
-        given = {"--label-column": label_column, "--num-labels": num_labels, "--label-names": label_names,
+        given = {"--label-column": label_column, "--num-labels": num_labels, "--class-names": label_names,
                  "--label-range": label_range}
         own = {"--label-column": spec.label_column, "--num-labels": spec.num_labels,
-               "--label-names": list(spec.label_names) if spec.label_names else None,
+               "--class-names": list(spec.label_names) if spec.label_names else None,
                "--label-range": list(spec.label_range) if spec.label_range else None}
         for flag, value in given.items():
             if value is not None and _normalised(value) != _normalised(own[flag]):
@@ -220,7 +225,7 @@ def resolve_task(
         if dataset_name is None:
             return spec
         return replace(spec, hub_path=dataset_name, hub_config=dataset_config)
-    if task.lower() in GLUE_TASKS or task.lower() in EMBEDDED_TASKS:
+    if is_registered(task):
         raise ValueError(f"--task {task} is a registered task: drop --text-columns, or give the custom task another name")
     return custom_task(task, text_columns, label_column or "label", num_labels, dataset_name, dataset_config,
                        label_names=label_names, label_range=label_range)
@@ -234,8 +239,11 @@ def _normalised(value):
 
 # -- One task description for every command ---------------------------------------------------------------
 
-TASK_FLAGS = {"text_columns": "--text-columns", "label_column": "--label-column", "label_names": "--label-names",
-              "num_labels": "--num-labels", "label_range": "--label-range"}
+# Description key -> (field of TaskArguments, its flag). The class names are --class-names because
+# TrainingArguments already has a label_names field (the batch keys that hold labels).
+TASK_FLAGS = {"text_columns": ("text_columns", "--text-columns"), "label_column": ("label_column", "--label-column"),
+              "label_names": ("class_names", "--class-names"), "num_labels": ("num_labels", "--num-labels"),
+              "label_range": ("label_range", "--label-range")}
 
 
 def describe_task(spec: TaskSpec) -> dict:
@@ -254,7 +262,7 @@ def task_from_description(description: dict, dataset_name: str | None = None,
                           dataset_config: str | None = None) -> TaskSpec:
     """The :class:`TaskSpec` a :func:`describe_task` dict names (a registered task by its name)."""
     name = description["name"]
-    if name.lower() in GLUE_TASKS or name.lower() in EMBEDDED_TASKS or _ALIASES.get(name.lower()) in GLUE_TASKS:
+    if is_registered(name):
         return resolve_task(name, dataset_name=dataset_name, dataset_config=dataset_config)
     return custom_task(name, description["text_columns"], description.get("label_column") or "label",
                        description.get("num_labels"), dataset_name, dataset_config,
@@ -275,16 +283,16 @@ def reconcile_task(options, recorded: dict | None, where: str, dataset_name: str
         if options.task is None:
             raise ValueError("--task is required (a registered task, or a name for a custom task with --text-columns)")
         num_labels = options.num_labels
-        if num_labels is None and options.text_columns is not None and not options.label_names:
+        if num_labels is None and options.text_columns is not None and not options.class_names:
             num_labels = num_labels_fallback
         return resolve_task(options.task, options.text_columns, options.label_column, num_labels, dataset_name,
-                            dataset_config, options.label_names, options.label_range)
+                            dataset_config, options.class_names, options.label_range)
     spec = task_from_description(recorded, dataset_name, dataset_config)
     if options.task is not None and _canonical(options.task) != _canonical(spec.name):
         raise DataError(f"{where}: made for task {spec.name!r}, not {options.task!r}")
     recorded_values = describe_task(spec)
-    for name, flag in TASK_FLAGS.items():
-        value = getattr(options, name, None)
+    for name, (attribute, flag) in TASK_FLAGS.items():
+        value = getattr(options, attribute, None)
         if value is not None and _normalised(list(value) if isinstance(value, tuple) else value) \
                 != _normalised(recorded_values[name]):
             raise DataError(f"{where}: {flag} {_shown(value)} differs from the task it records ({spec.name}: {flag} "
@@ -314,11 +322,11 @@ class TaskArguments:
     text_columns: list[str] | None = field(default=None, metadata={
         "help": "Custom task: the text column, or the two columns of a pair, in model order."})
     label_column: str | None = field(default=None, metadata={"help": "Custom task: the label column (default: label)."})
-    label_names: list[str] | None = field(default=None, metadata={
+    class_names: list[str] | None = field(default=None, metadata={
         "help": "Custom task: the class names in id order (string labels in the data are mapped to their ids; "
                 "they also give --num-labels)."})
     num_labels: int | None = field(default=None, metadata={
-        "help": "Custom task: number of classes, 1 = regression (default: --label-names' count, the teacher's, else 2)."})
+        "help": "Custom task: number of classes, 1 = regression (default: --class-names' count, the teacher's, else 2)."})
     label_range: list[float] | None = field(default=None, metadata={
         "help": "Custom regression task: LOW HIGH, the range every label must lie in (labels are always finite)."})
 
