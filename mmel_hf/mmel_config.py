@@ -186,8 +186,10 @@ def shareable_state(state: dict) -> dict:
     """
     import os
 
+    from .privacy import is_secret_key
+
     def clean(key, value):
-        if key.endswith("_token") or key in ("token", "push_to_hub_token"):
+        if is_secret_key(key):
             return None
         if isinstance(value, str) and os.path.isabs(value):
             return os.path.basename(value.rstrip(os.sep)) or value

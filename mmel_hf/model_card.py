@@ -50,14 +50,25 @@ def build_model_card(summary: dict, spec, args, config) -> str:
     return "\n".join(lines)
 
 
-def push_folder(folder: Path, repo_id: str, private: bool = False, token: str | None = None) -> None:
-    """Upload ``folder`` (model, tokenizer, card, metrics) to the Hub model repo ``repo_id``."""
+# What a trained folder shares: the model, its tokenizer, the card, metrics and log, and the (token-free,
+# path-free) training arguments. Checkpoints (optimizer state, RNG state) and anything else a user keeps in the
+# folder stay local.
+PUSHED_FILES = ["*.safetensors", "*.json", "*.txt", "*.model", "README.md", "log.jsonl", "training_args.bin"]
+NEVER_PUSHED = ["checkpoint-*", "checkpoint-*/**", ".*", "**/.*", "*.tmp*"]
+
+
+def push_folder(folder: Path, repo_id: str, private: bool | None = None, token: str | None = None) -> None:
+    """Upload ``folder``'s model, tokenizer, card and metrics (:data:`PUSHED_FILES`) to the Hub model repo ``repo_id``.
+
+    ``private=None`` keeps the Hub's default visibility for the account, as ``Trainer`` does with
+    ``hub_private_repo=None``."""
     from huggingface_hub import HfApi
 
     try:
         api = HfApi(token=token)
         api.create_repo(repo_id, private=private, exist_ok=True)
-        api.upload_folder(folder_path=str(folder), repo_id=repo_id, commit_message="mmel-train")
+        api.upload_folder(folder_path=str(folder), repo_id=repo_id, commit_message="mmel-train",
+                          allow_patterns=list(PUSHED_FILES), ignore_patterns=list(NEVER_PUSHED))  # hf extends it in place
     except Exception as err:  # offline, no login, no rights: say so without echoing any credential
         raise RuntimeError(
             f"could not push to the Hugging Face Hub repo {repo_id!r} ({type(err).__name__}). Check the network and "

@@ -21,8 +21,13 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from .augment.tasks import TaskArguments
+from .errors import DataError
+from .privacy import public_options, public_value
 
 __all__ = ["MethodSpec", "StudyConfig", "parse_method", "run_study"]
 
@@ -68,10 +73,12 @@ def parse_method(text: str) -> MethodSpec:
 
 
 @dataclass
-class StudyConfig:
-    """Options of ``mmel-study``. Settings are shared by every method: nothing is tuned per method."""
+class StudyConfig(TaskArguments):
+    """Options of ``mmel-study``. Settings are shared by every method: nothing is tuned per method.
 
-    task: str = field(metadata={"help": "The task (rte, mrpc, cola, stsb ..., or rt-polarity, the embedded one)."})
+    The task flags (``--task``, ``--text-columns``, ``--label-column``, ``--class-names``, ``--num-labels``) are
+    those of ``mmel-train`` and ``mmel-augment``: a custom task is studied like a GLUE one."""
+
     output_dir: str = field(default="mmel_study_output", metadata={"help": "Where the runs and the results go."})
     data_dir: str | None = field(default=None, metadata={"help": "A local GLUE task folder (train.tsv, dev.tsv)."})
     train_file: str | None = field(default=None, metadata={"help": "A local CSV/TSV or JSON-lines training file."})
@@ -116,6 +123,10 @@ class StudyConfig:
     progress: bool = field(default=False, metadata={"help": "Progress bars inside each run (a line per run always)."})
 
     def __post_init__(self):
+        self.check_task_options()
+        if self.task is None:
+            raise ValueError("--task is required: a GLUE task, rt-polarity, or a name for a custom task "
+                             "(with --text-columns)")
         self.method_specs = [parse_method(m) for m in self.methods]
         if not self.seeds:
             raise ValueError("--seeds: give at least one seed")
@@ -123,22 +134,32 @@ class StudyConfig:
             self.max_train_samples = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The options as written into ``study_config.json`` and ``results.json``: no local paths."""
+        return public_options(asdict(self))
+
+    def task_options(self) -> dict:
+        return {name: getattr(self, name) for name in ("task", "text_columns", "label_column", "class_names",
+                                                       "num_labels", "label_range")}
 
 
-def _training_args(config: StudyConfig, output: Path, mode: str, seed: int, epochs: float, **extra):
+def _training_options(config: StudyConfig, mode: str, seed: int, epochs: float, **extra) -> dict:
+    """The MMELTrainingArguments of one run (but its folder and console settings): they key the run."""
+    extra.setdefault("learning_rate", config.learning_rate)
+    return dict(
+        mmel_loss=mode, seed=seed, num_train_epochs=epochs, per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=128, weight_decay=config.weight_decay, warmup_steps=config.warmup_ratio,
+        lr_scheduler_type="linear", max_length=config.max_length, bf16=config.precision == "bf16",
+        eval_strategy="epoch", save_strategy="no", logging_steps=50, report_to="none", **extra,
+    )
+
+
+def _training_args(config: StudyConfig, output: Path, options: dict):
     import torch
 
     from .mmel_config import MMELTrainingArguments
 
-    extra.setdefault("learning_rate", config.learning_rate)
-    return MMELTrainingArguments(
-        output_dir=str(output), mmel_loss=mode, seed=seed, num_train_epochs=epochs,
-        per_device_train_batch_size=config.batch_size, per_device_eval_batch_size=128, weight_decay=config.weight_decay, warmup_steps=config.warmup_ratio,
-        lr_scheduler_type="linear", max_length=config.max_length, bf16=config.precision == "bf16", eval_strategy="epoch", save_strategy="no",
-        logging_steps=50, report_to="none", disable_tqdm=not config.progress, use_cpu=not torch.cuda.is_available(),
-        **extra,
-    )
+    return MMELTrainingArguments(output_dir=str(output), disable_tqdm=not config.progress,
+                                 use_cpu=not torch.cuda.is_available(), **options)
 
 
 def _data_options(config: StudyConfig) -> dict:
@@ -146,32 +167,79 @@ def _data_options(config: StudyConfig) -> dict:
                 dataset_path=config.dataset_path)
 
 
-def _done(folder: Path) -> dict | None:
-    file = folder / "metrics.json"
-    return json.loads(file.read_text()) if file.exists() else None
+# -- Reuse, keyed by what determines each artefact --------------------------------------------------------
+
+KEY_FILE = "study_key.json"  # beside a run's metrics.json: the settings it was trained with, and their hash
 
 
-def train_teacher(config: StudyConfig, say: Callable[[str], None]) -> str:
-    """The teacher's folder: the given one, or one fine-tuned on the students' examples (reused if done)."""
+def _run_key(settings: dict) -> str:
+    from datasets.fingerprint import Hasher
+
+    return Hasher.hash(json.loads(json.dumps(settings, sort_keys=True, default=str)))
+
+
+def _done(folder: Path, key: str | None = None) -> dict | None:
+    """A finished run's summary: its ``metrics.json`` is readable and (with ``key``) it was trained with exactly
+    these settings. An unreadable file (a full disk, a killed write) or other settings mean: not done."""
+    try:
+        summary = json.loads((folder / "metrics.json").read_text())
+        if key is not None and json.loads((folder / KEY_FILE).read_text()).get("key") != key:
+            return None
+    except (OSError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) and "metrics" in summary else None
+
+
+def _prepare_run_folder(folder: Path) -> None:
+    """A run folder of the study is the study's own: a stale or unfinished run in it is cleared before redoing."""
+    import shutil
+
+    if folder.exists():
+        shutil.rmtree(folder)
+
+
+def _mark_done(folder: Path, key: str, settings: dict) -> None:
+    from .train import _write_json
+
+    _write_json(folder / KEY_FILE, {"key": key, "settings": public_options(settings)})
+
+
+def _model_key(name: str | None) -> str | None:
+    """A model's identity for a key: its files' hash for a folder (so a retrained teacher is a new one)."""
+    from .augment.pipeline import model_identity
+    from .train import resolve_model_path
+
+    return None if name is None else model_identity(resolve_model_path(name))
+
+
+def train_teacher(config: StudyConfig, say: Callable[[str], None], data_key: dict | None = None) -> str:
+    """The teacher's folder: the given one, or one fine-tuned on the students' examples (reused while the
+    settings and data that determine it are unchanged)."""
     from .train import run_training
     from .train_config import TrainConfig
 
     if config.teacher is not None:
         return config.teacher
     folder = Path(config.output_dir) / "teacher"
-    done = _done(folder)
+    options = _training_options(config, "none", seed=0, epochs=config.teacher_epochs,
+                                learning_rate=config.teacher_learning_rate)
+    train_config = TrainConfig(**config.task_options(), model=config.teacher_model, num_layers=config.teacher_layers,
+                               attn_implementation=config.attn_implementation, max_eval_samples=config.max_eval_samples,
+                               max_train_samples=config.max_train_samples, cache_dir=config.cache_dir,
+                               overwrite_output_dir=True, **_data_options(config))
+    # The data by its content (a moved file is the same data), the model by its files.
+    settings = {"teacher": {**asdict(train_config), **dict.fromkeys(_data_options(config)),
+                            "model": _model_key(config.teacher_model), "data": data_key, "cache_dir": None},
+                "training": options}
+    key = _run_key(settings)
+    done = _done(folder, key)
     if done is None or not (folder / "config.json").exists():
         say(f"teacher: fine-tuning {config.teacher_model} on {config.max_train_samples or 'all'} examples")
-        run_training(
-            TrainConfig(task=config.task, model=config.teacher_model, num_layers=config.teacher_layers,
-                        attn_implementation=config.attn_implementation, max_eval_samples=config.max_eval_samples,
-                        max_train_samples=config.max_train_samples, **_data_options(config)),
-            _training_args(config, folder, "none", seed=0, epochs=config.teacher_epochs,
-                           learning_rate=config.teacher_learning_rate),
-            quiet=not config.progress,
-        )
-        done = _done(folder)
-    say(f"teacher: {_headline(done)} -> {folder}")
+        _prepare_run_folder(folder)
+        run_training(train_config, _training_args(config, folder, options), quiet=not config.progress)
+        _mark_done(folder, key, settings)
+        done = _done(folder, key)
+    say(f"teacher: {_headline(done)} -> {public_value(str(folder))}")
     return str(folder)
 
 
@@ -181,49 +249,104 @@ def _headline(summary: dict) -> str:
     return ", ".join(shown) + f" ({summary['train_seconds']:.0f}s)"
 
 
+def _check_task_and_data(config: StudyConfig):
+    """The task and its data, checked before anything is written or any model is loaded: ``(spec, data)``."""
+    from .train import load_data
+    from .train_config import TrainConfig
+
+    return load_data(TrainConfig(**config.task_options(), max_train_samples=config.max_train_samples,
+                                 cache_dir=config.cache_dir, **_data_options(config)))
+
+
+@contextmanager
+def _study_lock(output: Path):
+    """One mmel-study at a time per --output-dir (the same ``filelock`` the augmentation shards use)."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(output / ".mmel-study.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise DataError(f"--output-dir {output}: another mmel-study is running on this folder (it holds "
+                        f"{lock.lock_file}); wait for it to finish, or give another --output-dir") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def run_study(config: StudyConfig, say: Callable[[str], None] = logger.info) -> dict:
-    """Run (or resume) the whole study; returns the report (also written as results.json / results.md)."""
+    """Run (or resume) the whole study; returns the report (also written as results.json / results.md).
+
+    Every artefact is reused only while what determines it is unchanged: the teacher (its settings and data),
+    the augmentation (its cache fingerprint), each run (its settings and the augmentation's fingerprint). A
+    rerun with other settings redoes exactly what changed, and the report describes only matching runs.
+    """
     from .augment import AugmentConfig, run_augmentation
     from .study_report import write_report
     from .train import run_training
     from .train_config import TrainConfig
 
+    spec, data = _check_task_and_data(config)  # a bad file or flag: one line, nothing written
+    split = spec.eval_splits[0]
+    total = len(data[split]) if split in data else 0
+    scored = min(total, config.max_eval_samples or total)
+    evaluation = {"split": split, "scored": scored, "of": total, "limited": scored < total}
     output = Path(config.output_dir)
+    if output.exists() and not output.is_dir():
+        raise DataError(f"--output-dir {output}: exists and is not a folder")
     output.mkdir(parents=True, exist_ok=True)
-    (output / "study_config.json").write_text(json.dumps(config.to_dict(), indent=2, default=str))
-    started = time.perf_counter()
-    teacher = train_teacher(config, say)
-    augment_started = time.perf_counter()
-    augmented = run_augmentation(AugmentConfig(
-        task=config.task, teacher=teacher, mlm_model=config.mlm_model, max_train_samples=config.max_train_samples,
-        group_size=config.group_size, ratio=config.ratio, seed=config.augment_seed, max_length=config.max_length,
-        precision=config.precision,
-        cache_dir=config.cache_dir, progress=config.progress, **_data_options(config),
-    ))
-    summary = augmented.summary
-    say(f"augmentation: {summary['examples']} examples, {summary['augmented_samples']} samples "
-        f"(distinct {summary['distinct_ratio']:.1%}) in {time.perf_counter() - augment_started:.0f}s"
-        f"{' (cache hit)' if summary['cache_hit'] else ''}")
+    with _study_lock(output):
+        from .train import _write_json
 
-    runs = [(method, seed) for method in config.method_specs for seed in config.seeds]
-    for number, (method, seed) in enumerate(runs, start=1):
-        folder = output / "runs" / method.key / f"seed-{seed}"
-        done = _done(folder)
-        if done is None:
-            run_training(
-                TrainConfig(task=config.task, model=config.student_model, num_layers=config.student_layers,
-                            attn_implementation=config.attn_implementation, max_eval_samples=config.max_eval_samples,
-                            augmented=str(augmented.cache_path), save_model=False),
-                _training_args(config, folder, method.mode, seed, config.epochs,
-                               mmel_label_source=method.label_source, mmel_lambda_p=method.lambda_p),
-                quiet=not config.progress,
-            )
-            done = _done(folder)
-            status = ""
-        else:
-            status = " (done before)"
-        say(f"[{number}/{len(runs)}] {method.title}, seed {seed}: {_headline(done)}{status}")
-    report = write_report(output, config, teacher_summary=_done(Path(teacher)) if config.teacher is None else None,
-                          augmentation=summary)
-    report["total_seconds"] = round(time.perf_counter() - started, 1)
-    return report
+        _write_json(output / "study_config.json", config.to_dict())
+        started = time.perf_counter()
+        data_key = {name: dataset._fingerprint for name, dataset in data.items()}
+        teacher = train_teacher(config, say, data_key)
+        say(f"augmentation: Algorithm 2 on {len(data['train'])} examples (|B| = {config.group_size}, ratio "
+            f"{config.ratio}), labelled by the teacher")
+        augment_started = time.perf_counter()
+        augmented = run_augmentation(AugmentConfig(
+            **config.task_options(), teacher=teacher, mlm_model=config.mlm_model,
+            max_train_samples=config.max_train_samples, group_size=config.group_size, ratio=config.ratio,
+            seed=config.augment_seed, max_length=config.max_length, precision=config.precision,
+            cache_dir=config.cache_dir, progress=config.progress, **_data_options(config),
+        ))
+        summary = augmented.summary
+        say(f"augmentation: {summary['examples']} examples, {summary['augmented_samples']} samples "
+            f"(distinct {summary['distinct_ratio']:.1%}) in {time.perf_counter() - augment_started:.0f}s"
+            f"{' (cache hit)' if summary['cache_hit'] else ''}")
+
+        runs = [(method, seed) for method in config.method_specs for seed in config.seeds]
+        keys = {}
+        for number, (method, seed) in enumerate(runs, start=1):
+            folder = output / "runs" / method.key / f"seed-{seed}"
+            options = _training_options(config, method.mode, seed, config.epochs,
+                                        mmel_label_source=method.label_source, mmel_lambda_p=method.lambda_p)
+            train_config = TrainConfig(model=config.student_model, num_layers=config.student_layers,
+                                       attn_implementation=config.attn_implementation,
+                                       max_eval_samples=config.max_eval_samples, augmented=str(augmented.cache_path),
+                                       save_model=False, overwrite_output_dir=True)
+            settings = {"student": {**asdict(train_config), "model": _model_key(config.student_model),
+                                    "augmented": augmented.cache_path.name}, "training": options}
+            keys[(method.key, seed)] = key = _run_key(settings)
+            done = _done(folder, key)
+            if done is None:
+                _prepare_run_folder(folder)
+                run_training(train_config, _training_args(config, folder, options), quiet=not config.progress)
+                _mark_done(folder, key, settings)
+                done = _done(folder, key)
+                status = ""
+            else:
+                status = " (done before)"
+            say(f"[{number}/{len(runs)}] {method.title}, seed {seed}: {_headline(done)}{status}")
+        report = write_report(output, config, spec=spec,
+                              teacher_summary=_done(Path(teacher)) if config.teacher is None else None,
+                              augmentation=_public_summary(summary), evaluation=evaluation, keys=keys)
+        report["total_seconds"] = round(time.perf_counter() - started, 1)
+        return report
+
+
+def _public_summary(summary: dict) -> dict:
+    """The augmentation summary without local paths (the cache folder by its fingerprint only)."""
+    return public_options({k: v for k, v in summary.items() if k != "saved_to"})

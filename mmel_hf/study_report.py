@@ -52,15 +52,22 @@ def compare(a: list[float], b: list[float]) -> dict:
     return {"differences": differences, "mean": mean, "stderr": stderr, "p_value": p_value, "beyond_noise": bool(beyond)}
 
 
-def summarise_runs(output: Path, methods, seeds, split: str, metric_keys: list[str]) -> dict:
-    """Per method: per-seed values of every metric of ``split``, mean, std, mean train seconds, curves."""
+def summarise_runs(output: Path, methods, seeds, split: str, metric_keys: list[str], keys: dict | None = None) -> dict:
+    """Per method: per-seed values of every metric of ``split``, mean, std, mean train seconds, curves.
+
+    With ``keys`` ((method key, seed) -> run key) only runs trained with exactly the study's settings count."""
+    from .study import _done
+
     summary = {}
     for method in methods:
         runs = []
         for seed in seeds:
-            file = Path(output) / "runs" / method.key / f"seed-{seed}" / "metrics.json"
-            if file.exists():
-                runs.append((seed, json.loads(file.read_text())))
+            key = keys.get((method.key, seed)) if keys is not None else None
+            if keys is not None and key is None:
+                continue
+            found = _done(Path(output) / "runs" / method.key / f"seed-{seed}", key)
+            if found is not None:
+                runs.append((seed, found))
         if not runs:
             continue
         entry = {"title": method.title, "mode": method.mode, "label_source": method.label_source,
@@ -134,6 +141,15 @@ def _plot(output: Path, summary: dict, metric: str, split: str, title: str) -> P
     return path
 
 
+def _scored(evaluation: dict | None) -> str:
+    if not evaluation:
+        return ""
+    if evaluation.get("limited"):
+        return (f", **only its first {evaluation['scored']} of {evaluation['of']} examples were scored** "
+                "(--max-eval-samples): not the full split, not comparable to published numbers")
+    return f" (all {evaluation['scored']} examples)"
+
+
 def _table(summary: dict, metric_keys: list[str]) -> list[str]:
     header = "| method | " + " | ".join(metric_keys) + " | per-seed " + metric_keys[0] + " | train time per run |"
     lines = [header, "|" + "---|" * (len(metric_keys) + 3)]
@@ -144,38 +160,47 @@ def _table(summary: dict, metric_keys: list[str]) -> list[str]:
     return lines
 
 
-def write_report(output: Path, config, teacher_summary: dict | None, augmentation: dict) -> dict:
-    """Write results.md, results.json and curves.png for the study in ``output``; return the report."""
+def write_report(output: Path, config, teacher_summary: dict | None, augmentation: dict, spec=None,
+                 evaluation: dict | None = None, keys: dict | None = None) -> dict:
+    """Write results.md, results.json and curves.png for the study in ``output``; return the report.
+
+    ``spec``: the study's task (default: the registered ``config.task``); ``evaluation``: the split, how many
+    examples were scored and whether that is only part of it; ``keys``: the runs that match the study's
+    settings (others in the folder are left out)."""
     from .augment.tasks import get_task
+    from .privacy import public_value
+    from .study import _done
 
     output = Path(output)
-    spec = get_task(config.task)
+    spec = spec if spec is not None else get_task(config.task)
     split = spec.eval_splits[0]
-    any_run = next(output.glob("runs/*/seed-*/metrics.json"), None)
     metric_keys = [spec.metric]
-    if any_run is not None:
-        found = json.loads(any_run.read_text())["metrics"].get(split, {})
-        metric_keys = [spec.metric] + sorted(k[len(split) + 1:] for k in found
-                                             if k != f"{split}_{spec.metric}" and not k.endswith("_loss"))
-    summary = summarise_runs(output, config.method_specs, config.seeds, split, metric_keys)
+    for method in config.method_specs:
+        for seed in config.seeds:
+            found = _done(output / "runs" / method.key / f"seed-{seed}", (keys or {}).get((method.key, seed)))
+            if found is not None and metric_keys == [spec.metric]:
+                scored = found["metrics"].get(split, {})
+                metric_keys = [spec.metric] + sorted(k[len(split) + 1:] for k in scored
+                                                     if k != f"{split}_{spec.metric}" and not k.endswith("_loss"))
+    summary = summarise_runs(output, config.method_specs, config.seeds, split, metric_keys, keys)
     sentences = verdict(summary, spec.metric)
     plot = _plot(output, summary, spec.metric, split, f"{spec.name}: {split} {spec.metric} vs training time") \
         if summary else None
-    teacher_line = (f"{config.teacher_model}"
+    teacher_line = (f"{public_value(config.teacher_model)}"
                     + (f", first {config.teacher_layers} layers" if config.teacher_layers else "")
                     + f", fine-tuned on the same {augmentation.get('examples')} examples: "
                     + ", ".join(f"{k.split('_', 1)[1]} {100 * v:.2f}"
                                 for k, v in next(iter(teacher_summary["metrics"].values())).items()
                                 if not k.endswith("_loss"))
-                    ) if teacher_summary else f"given: {config.teacher}"
+                    ) if teacher_summary else f"given: {public_value(config.teacher)}"
     lines = [
         f"# Study: {spec.name}", "",
         f"- Training examples: {augmentation.get('examples')} (teacher and every student see the same ones); "
-        f"evaluation: `{split}`",
+        f"evaluation: `{split}`" + _scored(evaluation),
         f"- Teacher: {teacher_line}",
         f"- Augmentation: fill-mask `{augmentation.get('mlm_model')}`, greedy, |B| = {config.group_size}, ratio "
         f"{config.ratio}; {augmentation.get('augmented_samples')} samples, {100 * augmentation.get('distinct_ratio', 0):.1f}% distinct",
-        f"- Students: `{config.student_model}`" + (f", first {config.student_layers} layers" if config.student_layers else "")
+        f"- Students: `{public_value(config.student_model)}`" + (f", first {config.student_layers} layers" if config.student_layers else "")
         + f"; {config.epochs:g} epochs, lr {config.learning_rate}, batch {config.batch_size}, weight decay "
         f"{config.weight_decay}, warm-up {config.warmup_ratio}; seeds {config.seeds}; lambda_P = 1 unless named",
         "", f"## Table 3 layout ({split}, ×100, mean ± std over seeds)", "", *_table(summary, metric_keys), "",
@@ -190,6 +215,7 @@ def write_report(output: Path, config, teacher_summary: dict | None, augmentatio
     (output / "results.md").write_text("\n".join(lines))
     report = {"task": spec.name, "split": split, "metric": spec.metric, "methods": summary, "verdict": sentences,
               "teacher": teacher_summary and teacher_summary["metrics"], "augmentation": augmentation,
+              "evaluation": evaluation,
               "config": config.to_dict()}
     (output / "results.json").write_text(json.dumps(report, indent=2, default=str))
     return report

@@ -29,6 +29,7 @@ from .augment.pipeline import read_provenance
 from .augment.sources import load_task_data
 from .augment.tasks import TaskSpec, describe_task, is_registered, metric_task, reconcile_task
 from .errors import DataError
+from .privacy import public_options
 from .schema import TEACHER_ORIGINAL_COLUMN, augmented_column
 from .train_config import TrainConfig
 
@@ -243,16 +244,77 @@ def run_training(config: TrainConfig, args, quiet: bool = False) -> TrainingResu
     ``quiet`` drops the trainer's console printing (logs still go to ``log.jsonl``), for callers that print a
     line per run themselves.
     """
+    started = time.perf_counter()
+    output = Path(args.output_dir)
+    resume = resolve_resume_checkpoint(args.resume_from_checkpoint, args.output_dir)
+    check_training_output_dir(output, overwrite=config.overwrite_output_dir, resuming=resume is not None)
+    existed = output.exists()
+    try:
+        return _train(config, args, quiet, started, output, resume)
+    except BaseException as err:
+        if not existed and output.is_dir() and not any(output.iterdir()):
+            output.rmdir()  # a failed run leaves no empty folder behind
+        reason = _write_failure(err)
+        if reason is not None:
+            raise DataError(f"could not write into {output} ({reason}); the run counts as unfinished (metrics.json "
+                            "is written last)") from None
+        raise
+
+
+def check_training_output_dir(output: Path, overwrite: bool = False, resuming: bool = False) -> None:
+    """Refuse, before any work, an --output-dir whose files a run would replace or delete (``README.md``,
+    ``config.json``, ``metrics.json``, old ``checkpoint-*`` under ``--save-total-limit``), unless
+    ``--overwrite-output-dir`` (Trainer's meaning) or ``--resume-from-checkpoint`` (the folder's own run)."""
+    where = f"--output-dir {output}"
+    for parent in [output, *output.parents]:
+        if parent.exists() and not parent.is_dir():
+            raise DataError(f"{where}: {'is' if parent == output else 'lies under'} a file ({parent})")
+        if parent.exists():
+            break
+    if not output.is_dir() or overwrite or resuming:
+        return
+    held = sorted(entry.name for entry in output.iterdir())
+    if held:
+        shown = ", ".join(held[:4]) + (", ..." if len(held) > 4 else "")
+        raise DataError(f"{where}: holds files ({shown}) that training would replace or delete; choose an empty or "
+                        "new folder, pass --overwrite-output-dir to replace them, or --resume-from-checkpoint to "
+                        "continue the run saved there")
+
+
+def _write_failure(err: BaseException) -> str | None:
+    """Why a write failed (a full disk, a read-only folder ...), for errors that are writes; None otherwise.
+
+    torch, safetensors and tokenizers report a failed write in their own words ("[enforce fail at
+    inline_container.cc] unexpected pos", ``SafetensorError``, a bare ``Exception``)."""
+    if isinstance(err, DataError):
+        return None
+    if isinstance(err, OSError):
+        return err.strerror or str(err)
+    text = str(err)
+    if type(err).__name__ == "SafetensorError" or "inline_container" in text or "No space left" in text:
+        first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+        return "No space left on device" if "No space" in text or "unexpected pos" in text else first
+    return None
+
+
+def _write_json(path: Path, value) -> None:
+    """Write JSON to a temporary sibling renamed into place: readers see the whole file or none."""
+    import os
+
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        temporary.write_text(json.dumps(value, indent=2, default=str))
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path, resume: str | None) -> TrainingResult:
     from transformers import PrinterCallback, ProgressCallback, set_seed
 
     from .metrics import glue_compute_metrics
     from .mmel_trainer import MMELTrainer
 
-    started = time.perf_counter()
-    output = Path(args.output_dir)
-    if output.exists() and not output.is_dir():
-        raise DataError(f"--output-dir {output}: exists and is not a folder")
-    resume = resolve_resume_checkpoint(args.resume_from_checkpoint, args.output_dir)
     spec, data = load_data(config)  # data first: a bad file is reported before any model download
     grouped = all(augmented_column(c) in data["train"].column_names for c in spec.text_columns)
     if args.mmel_loss in GROUPED_MODES and not grouped:
@@ -284,6 +346,7 @@ def run_training(config: TrainConfig, args, quiet: bool = False) -> TrainingResu
     result = TrainingResult(metrics, output, train_seconds, curve.points)
     if trainer.is_world_process_zero():
         output.mkdir(parents=True, exist_ok=True)
+        (output / "metrics.json").unlink(missing_ok=True)  # an old run's: until the new one is written, unfinished
         if config.save_model:
             trainer.save_model(str(output))
             tokenizer.save_pretrained(str(output))
@@ -295,26 +358,19 @@ def run_training(config: TrainConfig, args, quiet: bool = False) -> TrainingResu
             "processes": args.world_size,
             "curve": curve.points, "augmented_dataset": provenance or None,
             # Local paths by their last component only: this file is uploaded with --push-to-hub.
-            "config": {"data": _without_paths(asdict(config)), "training": _without_paths(args.to_dict())},
+            "config": {"data": public_options(asdict(config)), "training": public_options(args.to_dict())},
         }
-        (output / "metrics.json").write_text(json.dumps(summary, indent=2, default=str))
         with open(output / "log.jsonl", "w") as handle:
             for entry in trainer.state.log_history:
                 handle.write(json.dumps(entry) + "\n")
         from .model_card import build_model_card, push_folder
 
         (output / "README.md").write_text(build_model_card(summary, spec, args, config))
+        _write_json(output / "metrics.json", summary)  # last, in one step: its presence means the run finished
         if push:
-            push_folder(output, args.hub_model_id or output.name, private=bool(args.hub_private_repo),
+            push_folder(output, args.hub_model_id or output.name, private=args.hub_private_repo,
                         token=args.hub_token)
     return result
-
-
-def _without_paths(options: dict) -> dict:
-    def local(value) -> bool:
-        return isinstance(value, str) and (Path(value).is_absolute() or Path(value).exists())
-
-    return {k: f"local:{Path(v).name}" if local(v) else v for k, v in options.items()}
 
 
 def _final_metrics(trainer, points: list, split: str, dataset) -> dict:

@@ -186,6 +186,16 @@ def make_tiny_bert_with_labels(folder, models, num_labels):
     AutoTokenizer.from_pretrained(models[1]).save_pretrained(folder)
 
 
+def uploaded_files(folder, allow_patterns=None, ignore_patterns=None) -> list[str]:
+    """The files huggingface_hub's upload_folder sends for these patterns (its own filter, as it applies it)."""
+    from huggingface_hub.utils._paths import DEFAULT_IGNORE_PATTERNS
+    from huggingface_hub.utils import filter_repo_objects
+
+    files = [p.relative_to(folder).as_posix() for p in Path(folder).rglob("*") if p.is_file()]
+    ignore = [*(ignore_patterns or []), *DEFAULT_IGNORE_PATTERNS]
+    return sorted(filter_repo_objects(files, allow_patterns=allow_patterns, ignore_patterns=ignore))
+
+
 def test_push_to_hub_uploads_the_folder_with_its_card_and_never_the_token(chain, capsys, tmp_path, monkeypatch):
     from mmel_hf import model_card
 
@@ -198,8 +208,8 @@ def test_push_to_hub_uploads_the_folder_with_its_card_and_never_the_token(chain,
         def create_repo(self, repo_id, private=False, exist_ok=False):
             calls.append(("create", repo_id, private))
 
-        def upload_folder(self, folder_path, repo_id, commit_message):
-            calls.append(("upload", repo_id, sorted(os.listdir(folder_path))))
+        def upload_folder(self, folder_path, repo_id, commit_message, allow_patterns=None, ignore_patterns=None):
+            calls.append(("upload", repo_id, uploaded_files(folder_path, allow_patterns, ignore_patterns)))
 
     import huggingface_hub
 
@@ -208,13 +218,17 @@ def test_push_to_hub_uploads_the_folder_with_its_card_and_never_the_token(chain,
     out = tmp_path / "pushed"
     code, stdout, err = run_cli(capsys, [*chain["common"], "--augmented", chain["augmented"], "--mmel-loss", "hard",
                                          "--output-dir", str(out), "--push-to-hub", "true", "--hub-model-id",
-                                         "me/rte-mmel", "--hub-token", secret])
+                                         "me/rte-mmel", "--hub-token", secret, "--save-strategy", "steps",
+                                         "--save-steps", "1"])
     assert code == 0, err
-    assert ("create", "me/rte-mmel", False) in calls and ("token", secret) in calls
+    assert ("create", "me/rte-mmel", None) in calls and ("token", secret) in calls  # the account's default visibility
     upload = next(c for c in calls if c[0] == "upload")
-    assert {"README.md", "metrics.json", "model.safetensors"} <= set(upload[2])
-    for name in ("README.md", "metrics.json", "log.jsonl"):
-        assert secret not in (out / name).read_text()
+    assert {"README.md", "metrics.json", "model.safetensors", "training_args.bin"} <= set(upload[2])
+    assert list(out.glob("checkpoint-*")) and not [f for f in upload[2] if f.startswith("checkpoint-")]
+    for path in out.rglob("*"):  # the pickled arguments too, in the folder and in every checkpoint
+        if path.is_file():
+            data = path.read_bytes()
+            assert secret.encode() not in data and str(tmp_path).encode() not in data, path
     assert secret not in stdout + err
     card = (out / "README.md").read_text()
     assert "MMEL-H" in card and "lambda_P = 1.0" in card and "teacher `local:teacher`" in card

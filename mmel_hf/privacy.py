@@ -1,0 +1,35 @@
+"""What may leave the machine: option dictionaries without secrets or local paths.
+
+Every file that is written for others to read (``metrics.json``, ``results.json``, ``study_config.json``, model
+and dataset cards, ``training_args.bin``) passes its options through here.
+
+Example:
+    >>> public_options({"model": "/home/me/models/teacher", "seed": 1, "hub_token": "hf_x"})
+    {'model': 'local:teacher', 'seed': 1, 'hub_token': None}
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["is_secret_key", "public_options", "public_value"]
+
+
+def is_secret_key(key: str) -> bool:
+    """Fields that hold credentials (``hub_token``, ``push_to_hub_token`` ...)."""
+    return key == "token" or key.endswith("_token")
+
+
+def public_value(value):
+    """A local path (absolute, or one that exists here) as ``local:<last component>``; lists element-wise."""
+    if isinstance(value, (list, tuple)):
+        return [public_value(v) for v in value]
+    if isinstance(value, str) and value and (os.path.isabs(value) or Path(value).exists()):
+        return f"local:{Path(value).name}"
+    return value
+
+
+def public_options(options: dict) -> dict:
+    """``options`` with secrets removed (None) and local paths shown by their last component."""
+    return {k: None if is_secret_key(k) else public_value(v) for k, v in options.items()}
