@@ -15,6 +15,7 @@ are the one-pass gradients and the peak activation memory is one chunk's.
 from __future__ import annotations
 
 import logging
+import math
 from contextlib import contextmanager
 from typing import Any
 
@@ -28,7 +29,11 @@ from .losses import mmel_hard_loss, mmel_soft_loss, sample_losses, teacher_disag
 from .mmel_config import MMELTrainingArguments
 from .schema import LABEL_COLUMNS, SchemaError, find_sample_columns, validate_augmented_dataset, validate_labels
 
-__all__ = ["MMELTrainer"]
+__all__ = ["MMELTrainer", "NonFiniteTrainingError"]
+
+
+class NonFiniteTrainingError(RuntimeError):
+    """The loss or the gradients of a training step were NaN or infinite; the run stops where it happened."""
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +106,7 @@ class MMELTrainer(Trainer):
         )
         # Running sums per mode, kept on the model's device so that logging never forces a sync per step.
         self._diagnostics: dict[str, torch.Tensor | None] = {"train": None, "eval": None}
+        self._train_run_sums: torch.Tensor | None = None
 
     @staticmethod
     def _default_collator(args, train_dataset, processing_class, num_labels: int | None = None) -> MMELDataCollator:
@@ -302,6 +308,19 @@ class MMELTrainer(Trainer):
         previous = self._diagnostics[mode]
         self._diagnostics[mode] = totals if previous is None else previous + totals
 
+    def _get_grad_norm(self, model, grad_norm=None):
+        # Called by Trainer once per optimizer step, after gradients are reduced over processes and before the
+        # optimizer steps: the norm is the same on every rank, so every rank stops together, before the weights
+        # take a non-finite gradient (a NaN model is never saved).
+        grad_norm = super()._get_grad_norm(model, grad_norm=grad_norm)
+        if grad_norm is not None and not math.isfinite(float(grad_norm)):
+            raise NonFiniteTrainingError(
+                f"the gradients became {float(grad_norm)} at optimizer step {self.state.global_step + 1} (epoch "
+                f"{self.state.epoch or 0:.2f}); training stopped before the weights took them. Check the labels "
+                "(regression targets far from the model's scale?), the learning rate, or the precision (fp16 overflows)"
+            )
+        return grad_norm
+
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         # Trainer logs training ("loss", "train_runtime") and evaluation ("eval_*") from every process; only those
         # calls carry the diagnostics, so a user's own trainer.log(...) on one process never waits on the others.
@@ -314,6 +333,11 @@ class MMELTrainer(Trainer):
             sums = torch.zeros(len(_DIAGNOSTICS), device=self.args.device)
         if self.args.world_size > 1 and mode == "train":  # eval sums are already gathered
             sums = self.accelerator.reduce(sums, reduction="sum")
+        if mode == "train":
+            # The run's sums so far: the final summary (train_runtime) reports the whole run, as its train_loss does.
+            self._train_run_sums = sums if self._train_run_sums is None else self._train_run_sums + sums
+            if "train_runtime" in logs:
+                sums, self._train_run_sums = self._train_run_sums, None
         totals = dict(zip(_DIAGNOSTICS, sums.tolist()))
         prefix = "eval_" if mode == "eval" else ""
         metrics = {}

@@ -175,7 +175,7 @@ def resolve_model_path(name: str) -> str:
     return name
 
 
-def load_model(config: TrainConfig, spec: TaskSpec):
+def load_model(config: TrainConfig, spec: TaskSpec, max_length: int | None = None):
     """The model (task's labels; first ``num_layers`` layers) and its tokenizer, with clear errors."""
     import torch
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
@@ -188,6 +188,10 @@ def load_model(config: TrainConfig, spec: TaskSpec):
     except OSError as err:
         raise DataError(f"could not load the model {config.model!r} ({str(err).splitlines()[0]}). Without Hub access, "
                         "give a local model folder or --model embedded.") from err
+    if max_length is not None:
+        from .model_limits import check_max_length
+
+        check_max_length(model_config, max_length, "--max-length", config.model)
     is_classifier = any(a.endswith("ForSequenceClassification") for a in (model_config.architectures or []))
     if is_classifier and model_config.num_labels != spec.num_labels:
         raise DataError(f"the model {config.model!r} is a classifier with {model_config.num_labels} label(s) but task "
@@ -329,7 +333,7 @@ def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path,
         args.eval_strategy = "no"
 
     set_seed(args.seed)  # the fresh head is initialised under the run's seed
-    model, tokenizer = load_model(config, spec)
+    model, tokenizer = load_model(config, spec, args.max_length)
     args.mmel_text_columns = args.mmel_text_columns or list(spec.text_columns)
     curve = _CurveCallback()
     trainer = MMELTrainer(

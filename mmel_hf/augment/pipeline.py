@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..privacy import public_options
 from ..schema import TEACHER_AUGMENTED_COLUMN, TEACHER_ORIGINAL_COLUMN, augmented_column
 from .augment_config import AugmentConfig
 from .fill_mask import FillMaskAugmenter
@@ -231,6 +232,23 @@ def _teacher_num_labels(config: AugmentConfig, teacher_name: str | None) -> int 
         raise _model_error("teacher", teacher_name, err) from err
 
 
+def _check_model_lengths(config: AugmentConfig, mlm_name: str, teacher_name: str | None) -> None:
+    """--max-length must fit both models' positions: checked from their config files, before any weights load."""
+    from transformers import AutoConfig
+
+    from ..model_limits import check_max_length
+
+    for kind, name, revision in (("fill-mask model", mlm_name, config.mlm_revision),
+                                 ("teacher", teacher_name, config.teacher_revision)):
+        if name is None:
+            continue
+        try:
+            model_config = AutoConfig.from_pretrained(name, revision=revision, trust_remote_code=config.trust_remote_code)
+        except (OSError, ValueError) as err:
+            raise _model_error(kind, name, err) from err
+        check_max_length(model_config, config.max_length, "--max-length", display_name(name))
+
+
 def _load_models(config: AugmentConfig, device, mlm_name: str, teacher_name: str | None):
     import torch
     from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
@@ -347,6 +365,7 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
             f"the teacher {display_name(teacher_name)!r} has {teacher_labels} output(s) but task {spec.name} "
             f"has {spec.num_labels} label(s) (1 = regression)"
         )
+    _check_model_lengths(config, mlm_name, teacher_name)
     (mlm_tokenizer, mlm), teacher_pair = _load_models(config, device, mlm_name, teacher_name)  # data is good: load
 
     fingerprint = fingerprint_job(
@@ -361,7 +380,8 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
     plan = ShardPlan(cache_path, len(data["train"]), config.shard_size)
     if not (cache_path / COMPLETE).exists():
         cache_path.mkdir(parents=True, exist_ok=True)
-        _write_text(cache_path / "config.json", json.dumps(config.result_options(), indent=2, default=str))
+        _write_text(cache_path / "config.json", json.dumps(public_options(config.result_options()), indent=2,
+                                                           default=str))
         _compute_shards(plan, config, spec, data["train"], mlm, mlm_tokenizer, teacher_pair, state)
     dataset, counts, assembled = _assemble(plan, fingerprint, data, spec, config, mlm_name, teacher_name)
     cache_hit = not plan.computed and not assembled
