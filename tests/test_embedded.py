@@ -62,7 +62,9 @@ def test_committed_weights_are_small_and_carded(folder):
     assert "## Training" in card and "## Limits" in card
 
 
-def test_short_main_job_end_to_end(tmp_path, capsys):
+def test_short_main_job_end_to_end(tmp_path, capsys, monkeypatch):
+    secret = "hf_MAINjobTOKENmainJOB"
+    monkeypatch.setenv("HF_TOKEN", secret)
     args = ["--output_dir", str(tmp_path / "out"), "--train_examples", "12", "--eval_examples", "64", "--epochs", "1",
             "--teacher_epochs", "1",
             "--student_layers", "1", "--seeds", "0", "1", "--cache_dir", str(tmp_path / "cache"), "--precision", "fp32"]
@@ -83,6 +85,10 @@ def test_short_main_job_end_to_end(tmp_path, capsys):
     assert main_job_cli(args) == 0
     out = capsys.readouterr().out
     assert "(cache hit)" in out and out.count("(done before)") == 8
+    for path in tmp_path.rglob("*"):  # nothing written holds a token or a local path
+        if path.is_file():
+            data = path.read_bytes()
+            assert secret.encode() not in data and str(tmp_path).encode() not in data, path
 
 
 def test_rte_offline_names_the_ways_forward(tmp_path, capsys):

@@ -175,3 +175,184 @@ def test_regression_from_json_lines_through_every_command(models, capsys, tmp_pa
                                                   "--mlm-model", models[0], "--no-progress", "--cache-dir",
                                                   tmp_path / "cache2"])
         assert code == 1 and f"{broken}: line 2, column 'score'" in err, (bad, err)
+
+
+# -- Faults and bad values at the door (issue 15, parts 3-5) ----------------------------------------------
+
+
+def test_training_into_a_folder_of_user_files_is_refused_before_any_work(reviews, models, capsys, tmp_path):
+    folder = tmp_path / "mine"
+    (folder / "checkpoint-100").mkdir(parents=True)
+    (folder / "README.md").write_text("my notes")
+    argv = ["--task", "reviews", "--text-columns", "review", "--label-column", "stars", "--class-names", *CLASSES,
+            "--train-file", reviews["train"], "--model", models[0], *SMALL, "--mmel-loss", "none",
+            "--save-total-limit", "1", "--save-strategy", "steps", "--save-steps", "1", "--output-dir", folder]
+    code, _, err = cli(capsys, train_main, argv)
+    assert code == 1 and "holds files" in err and "--overwrite-output-dir" in err, err
+    assert (folder / "README.md").read_text() == "my notes" and (folder / "checkpoint-100").is_dir()
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "checkpoint-100"]
+    code, _, err = cli(capsys, train_main, [*argv, "--overwrite-output-dir"])  # Trainer's meaning: replace them
+    assert code == 0, err
+    assert (folder / "metrics.json").exists() and (folder / "README.md").read_text() != "my notes"
+
+
+def test_a_non_finite_loss_stops_the_run_instead_of_saving_nan_weights(models, capsys, tmp_path):
+    rows = [{"text": f"film {i}", "score": 1e20 if i % 2 else 0.5} for i in range(8)]  # finite, far off any scale
+    (tmp_path / "train.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = tmp_path / "out"
+    code, _, err = cli(capsys, train_main, ["--task", "huge", "--text-columns", "text", "--label-column", "score",
+                                            "--num-labels", "1", "--train-file", tmp_path / "train.jsonl",
+                                            "--model", models[0], *SMALL, "--mmel-loss", "none", "--output-dir", out])
+    assert code == 1 and "gradients became" in err and "optimizer step 1" in err, err
+    assert len(err.strip().splitlines()) == 1 and not (out / "model.safetensors").exists()
+
+
+def test_max_length_beyond_the_model_positions_is_refused_before_work(reviews, models, capsys, tmp_path):
+    common = ["--task", "reviews", "--text-columns", "review", "--label-column", "stars", "--class-names", *CLASSES,
+              "--train-file", reviews["train"]]
+    code, _, err = cli(capsys, augment_main, [*common, "--label-source", "original", "--mlm-model", models[0],
+                                              "--max-length", "600", "--no-progress", "--cache-dir", tmp_path / "c"])
+    assert code == 1 and "--max-length 600" in err and "at most 128" in err, err
+    assert not (tmp_path / "c" / "reviews").exists()
+    code, _, err = cli(capsys, train_main, [*common, "--model", models[0], *SMALL, "--mmel-loss", "none",
+                                            "--max-length", "600", "--output-dir", tmp_path / "t"])
+    assert code == 1 and "at most 128" in err and not (tmp_path / "t").exists(), err
+
+
+@pytest.mark.parametrize("labels,message", [
+    ([True, False, True], "booleans"),
+    ([0, -1, 1], "row 1, column 'y': label -1 is not a class id 0..1"),
+    ([0, 1.5, 1], "row 1, column 'y': label 1.5 is not a class id"),
+    (["pos", "neg", "pos"], "row 0, column 'y': label 'pos' is text; name the classes"),
+])
+def test_dataset_path_labels_are_checked_at_the_door(models, capsys, tmp_path, labels, message):
+    from datasets import Dataset, DatasetDict
+
+    DatasetDict(train=Dataset.from_dict({"text": ["a", "b", "c"], "y": labels})).save_to_disk(str(tmp_path / "ds"))
+    code, _, err = cli(capsys, augment_main, ["--task", "t", "--text-columns", "text", "--label-column", "y",
+                                              "--dataset-path", tmp_path / "ds", "--label-source", "original",
+                                              "--mlm-model", models[0], "--no-progress", "--cache-dir", tmp_path / "c"])
+    assert code == 1 and message in err and "Traceback" not in err, err
+
+
+def test_string_labels_of_a_glue_task_in_json_lines(models, capsys, tmp_path):
+    rows = [{"sentence1": "A cat sat.", "sentence2": "A cat.", "label": "entailment"},
+            {"sentence1": "No rain.", "sentence2": "It rained.", "label": "not_entailment"}]
+    (tmp_path / "rte.jsonl").write_text("\n".join(json.dumps(r) for r in rows * 3) + "\n")
+    code, _, err = cli(capsys, augment_main, ["--task", "rte", "--train-file", tmp_path / "rte.jsonl",
+                                              "--label-source", "original", "--mlm-model", models[0], "--no-progress",
+                                              "--cache-dir", tmp_path / "c", "--group-size", "2",
+                                              "--output-dir", tmp_path / "aug"])
+    assert code == 0, err
+    from datasets import load_from_disk
+
+    assert load_from_disk(str(tmp_path / "aug"))["train"]["label"] == [0, 1] * 3
+
+
+@pytest.mark.parametrize("content", ["review\tstars\nnice\rone\tpositive\n", "review\tstars\rnice\tpositive\r"])
+def test_carriage_returns_in_a_tsv_are_one_line_in_every_command(models, capsys, tmp_path, content):
+    (tmp_path / "train.tsv").write_bytes(content.encode())
+    task = ["--task", "reviews", "--text-columns", "review", "--label-column", "stars", "--class-names", *CLASSES,
+            "--train-file", tmp_path / "train.tsv"]
+    for main, extra in ((augment_main, ["--label-source", "original", "--mlm-model", models[0], "--no-progress",
+                                        "--cache-dir", tmp_path / "c"]),
+                        (train_main, ["--model", models[0], "--mmel-loss", "none", "--output-dir", tmp_path / "t",
+                                      "--disable-tqdm", "true"])):
+        code, _, err = cli(capsys, main, [*task, *extra])
+        assert code == 1 and "train.tsv: line" in err and "LF line endings" in err, err
+        assert len(err.strip().splitlines()) == 1 and "Reading" not in err
+
+
+def test_a_study_run_whose_metrics_file_was_cut_counts_as_unfinished(reviews, models, capsys, tmp_path):
+    output = tmp_path / "study"
+    argv = ["--task", "reviews", "--text-columns", "review", "--label-column", "stars", "--class-names", *CLASSES,
+            "--train-file", reviews["train"], "--validation-file", reviews["dev"], "--output-dir", output,
+            "--max-train-samples", "8", "--teacher-model", models[0], "--teacher-layers", "1", "--teacher-epochs", "1",
+            "--mlm-model", models[0], "--student-model", models[0], "--student-layers", "1", "--epochs", "1",
+            "--batch-size", "4", "--group-size", "2", "--cache-dir", tmp_path / "cache", "--seeds", "0",
+            "--methods", "uniform", "hard"]
+    assert cli(capsys, study_main, argv)[0] == 0
+    (output / "runs" / "hard" / "seed-0" / "metrics.json").write_text('{"metrics": {"valid')  # a full disk's cut
+    code, out, err = cli(capsys, study_main, argv)
+    assert code == 0, err
+    assert out.count("(done before)") == 1 and "MMEL-H, seed 0: " in out
+    assert json.loads((output / "runs" / "hard" / "seed-0" / "metrics.json").read_text())["mmel_loss"] == "hard"
+
+    # A second study on the same folder while one runs: refused in one line, nothing touched.
+    from filelock import FileLock
+
+    with FileLock(str(output / ".mmel-study.lock")):
+        before = (output / "results.md").stat().st_mtime_ns
+        code, _, err = cli(capsys, study_main, argv)
+    assert code == 1 and "another mmel-study is running" in err and len(err.strip().splitlines()) == 1
+    assert (output / "results.md").stat().st_mtime_ns == before
+
+
+def _files_holding(root: Path, needles: list[str]) -> list[str]:
+    found = []
+    for path in root.rglob("*"):
+        if path.is_file() and not path.name.endswith(".lock"):
+            data = path.read_bytes()
+            found += [f"{path.relative_to(root)}: {n}" for n in needles if n.encode() in data]
+    return found
+
+
+def test_nothing_written_by_any_command_holds_a_token_or_a_local_path(reviews, models, capsys, tmp_path, monkeypatch):
+    """A fake token (flag and HF_TOKEN) and this test's temp path: no file that mmel-train, mmel-augment or
+    mmel-study writes, nor any file pushed to the Hub (captured at the huggingface_hub/datasets API layer), holds
+    either. (mmel-main is mmel-study on the embedded task: test_embedded greps its folder the same way.)"""
+    import huggingface_hub
+    from datasets import DatasetDict
+
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    pushed = tmp_path / "pushed"  # what would reach the Hub, as files
+
+    class FakeApi:
+        def __init__(self, token=None):
+            pass
+
+        def create_repo(self, repo_id, private=None, exist_ok=False):
+            pass
+
+        def upload_folder(self, folder_path, repo_id, commit_message, allow_patterns=None, ignore_patterns=None):
+            from test_train import uploaded_files
+
+            for name in uploaded_files(folder_path, allow_patterns, ignore_patterns):
+                target = pushed / "model" / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes((Path(folder_path) / name).read_bytes())
+
+    def fake_dataset_push(self, repo_id, **kwargs):
+        self.save_to_disk(str(pushed / "dataset"))
+
+    def fake_card_push(self, repo_id, **kwargs):
+        (pushed / "dataset-card.md").write_text(str(self))
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    monkeypatch.setattr(DatasetDict, "push_to_hub", fake_dataset_push)
+    monkeypatch.setattr(huggingface_hub.DatasetCard, "push_to_hub", fake_card_push)
+
+    work = tmp_path / "work"
+    task = ["--task", "reviews", "--text-columns", "review", "--label-column", "stars", "--class-names", *CLASSES]
+    data = ["--train-file", reviews["train"], "--validation-file", reviews["dev"]]
+    code, out, err = cli(capsys, train_main, [*task, *data, "--model", models[0], *SMALL, "--mmel-loss", "none",
+                                              "--save-strategy", "steps", "--save-steps", "2", "--output-dir",
+                                              work / "teacher", "--push-to-hub", "true", "--hub-model-id", "me/t",
+                                              "--hub-token", SECRET])
+    assert code == 0, err
+    code, out2, err = cli(capsys, augment_main, ["--task", "reviews", *data, "--teacher", work / "teacher",
+                                                 "--mlm-model", models[0], "--group-size", "2", "--no-progress",
+                                                 "--cache-dir", work / "cache", "--output-dir", work / "augmented",
+                                                 "--push-to-hub", "me/reviews-augmented"])
+    assert code == 0, err
+    code, out3, err = cli(capsys, study_main, [*task, *data, "--output-dir", work / "study", "--max-train-samples", "6",
+                                               "--teacher", work / "teacher", "--mlm-model", models[0],
+                                               "--student-model", models[0], "--student-layers", "1", "--epochs", "1",
+                                               "--batch-size", "4", "--group-size", "2", "--cache-dir", work / "cache",
+                                               "--seeds", "0", "--methods", "uniform", "hard"])
+    assert code == 0, err
+    assert (pushed / "model" / "model.safetensors").exists() and (pushed / "dataset" / "dataset_dict.json").exists()
+    assert not list((pushed / "model").glob("checkpoint-*"))
+    assert SECRET not in out + out2 + out3
+    for root in (work, pushed):
+        assert _files_holding(root, [SECRET, str(tmp_path)]) == []

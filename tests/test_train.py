@@ -330,6 +330,9 @@ def test_a_killed_cli_run_resumes_to_the_uninterrupted_weights(chain, capsys, tm
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())  # resumed, not restarted: old checkpoints kept
     log = [json.loads(line) for line in (killed / "log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 15
+    # --eval-strategy no with an evaluation split: scored once at the end, and only its own metrics recorded.
+    assert set(json.loads((killed / "metrics.json").read_text())["metrics"]["validation"]) == {
+        "validation_loss", "validation_accuracy"}
     expected, resumed = _weights(reference), _weights(killed)
     assert expected.keys() == resumed.keys()
     for name in expected:  # same machine, same batches and batch-mates: the same computation
