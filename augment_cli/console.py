@@ -25,10 +25,21 @@ def build_parser(dataclass_types, prog: str, doc: str):
     from transformers import HfArgumentParser
 
     parser = HfArgumentParser(dataclass_types)
+    name_help_for_negations(parser)
     parser.prog = prog
     parser.description = doc
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
+
+
+def name_help_for_negations(parser) -> None:
+    """HfArgumentParser gives ``--no-X`` the help of ``--X``; say what the negation does instead."""
+    import argparse
+
+    for action in parser._actions:
+        negations = [o for o in action.option_strings if o.startswith("--no-")]
+        if negations and isinstance(action, argparse._StoreFalseAction):
+            action.help = f"Turn off --{negations[0][len('--no-'):]} (on by default)."
 
 
 def parse_into_dataclasses(parser, argv: list[str]):

@@ -25,7 +25,10 @@ def make_parser():
     from mmel_hf.mmel_config import MMELTrainingArguments
     from mmel_hf.vision.train import VisionConfig
 
+    from augment_cli.console import name_help_for_negations
+
     parser = HfArgumentParser((VisionConfig, MMELTrainingArguments))
+    name_help_for_negations(parser)
     parser.prog = "mmel-train-vision"
     parser.description = __doc__
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -44,18 +47,13 @@ def main(argv: list[str] | None = None) -> int:
         config, args = parser.parse_args_into_dataclasses(args=expand_bare_resume(sys.argv[1:] if argv is None else argv))
     except ValueError as err:
         parser.error(str(err))
-    from mmel_hf.errors import DataError
+    from augment_cli.console import run_or_report
     from mmel_hf.vision.train import train_vision
 
-    try:
-        metrics = train_vision(config, args)
-    except (DataError, ValueError) as err:
-        print(f"mmel-train-vision: error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("mmel-train-vision: interrupted; checkpoints written so far are kept (--resume-from-checkpoint)",
-              file=sys.stderr)
-        return 130
+    code, metrics = run_or_report("mmel-train-vision", lambda: train_vision(config, args),
+                                  "checkpoints written so far are kept (--resume-from-checkpoint)")
+    if code:
+        return code
     print(json.dumps(metrics))
     return 0
 

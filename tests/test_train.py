@@ -297,9 +297,14 @@ def patched(self, *args, **kwargs):
     init(self, *args, **kwargs)
     self.add_callback(KillAfterSave())
 module.MMELTrainer.__init__ = patched
-from augment_cli.train import main
+from {module} import main
 sys.exit(main(sys.argv[1:]))
 """
+
+
+def kill_after_save_script(step: int, module: str = "augment_cli.train") -> str:
+    """A CLI run (``module``'s main) that kills itself with SIGKILL right after checkpoint-``step`` is written."""
+    return _KILL_AT_SAVE.replace("{step}", str(step)).replace("{module}", module)
 
 
 def _weights(folder):
@@ -319,7 +324,7 @@ def test_a_killed_cli_run_resumes_to_the_uninterrupted_weights(chain, capsys, tm
     capsys.readouterr()
     killed = tmp_path / "killed"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    result = subprocess.run([sys.executable, "-c", _KILL_AT_SAVE.replace("{step}", "10"), *argv, "--output-dir",
+    result = subprocess.run([sys.executable, "-c", kill_after_save_script(10), *argv, "--output-dir",
                              str(killed)], env=env, capture_output=True, text=True)
     assert result.returncode == -9, result.stderr[-2000:]
     assert sorted(p.name for p in killed.glob("checkpoint-*")) == ["checkpoint-10", "checkpoint-5"]

@@ -153,3 +153,38 @@ def test_vision_cli(tmp_path, capsys):
     assert code == 0 and "eval_accuracy" in capsys.readouterr().out
     assert vision_cli(["--dataset", "cifar10", "--model", "resnet21", "--data-dir", str(folder),
                        "--output-dir", str(tmp_path / "o2")]) == 1
+
+
+def test_vision_cli_resumes_a_killed_run_to_the_uninterrupted_weights(tmp_path, capsys):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+    from test_train import kill_after_save_script
+
+    folder = write_cifar10(tmp_path / "c10", per_batch=4)  # 20 training images: 3 steps per epoch at batch 8
+    argv = ["--dataset", "cifar10", "--data-dir", str(folder), "--model", "resnet20", "--mmel-loss", "hard",
+            "--num-views", "2", "--num-train-epochs", "2", "--per-device-train-batch-size", "8", "--use-cpu",
+            "--save-strategy", "epoch", "--eval-strategy", "no", "--disable-tqdm", "true"]
+    assert vision_cli([*argv, "--output-dir", str(tmp_path / "reference")]) == 0
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)])}
+    killed = tmp_path / "killed"
+    result = subprocess.run([sys.executable, "-c", kill_after_save_script(3, "augment_cli.train_vision"), *argv,
+                             "--output-dir", str(killed)], env=env, capture_output=True, text=True)
+    assert result.returncode == -9, result.stderr[-2000:]
+    assert [p.name for p in killed.glob("checkpoint-*")] == ["checkpoint-3"]
+    capsys.readouterr()
+    assert vision_cli([*argv, "--output-dir", str(killed), "--resume-from-checkpoint"]) == 0
+    state = json.loads((killed / "checkpoint-6" / "trainer_state.json").read_text())
+    assert state["global_step"] == 6
+    expected, resumed = load_file(str(tmp_path / "reference" / "model.safetensors")), load_file(str(killed / "model.safetensors"))
+    for name in expected:
+        torch.testing.assert_close(resumed[name], expected[name], rtol=1e-5, atol=1e-6, msg=name)
+    capsys.readouterr()
+    code = vision_cli([*argv, "--output-dir", str(tmp_path / "x"), "--resume-from-checkpoint", str(tmp_path / "none")])
+    err = capsys.readouterr().err
+    assert code == 1 and "--resume-from-checkpoint" in err and len(err.strip().splitlines()) == 1

@@ -87,6 +87,9 @@ def train_vision(config: VisionConfig, args, data=None) -> dict:
     data = data if data is not None else load_vision_data(config)
     num_labels = data["train"].features["label"].num_classes if hasattr(data["train"].features["label"], "num_classes") \
         else len(set(data["train"]["label"][:]))
+    from transformers import set_seed
+
+    set_seed(args.seed)  # the fresh model is initialised under the run's seed: the same run in any process
     model = build_model(config.model, num_labels)
     kind = "cifar" if config.model in CIFAR_MODELS else "imagenet"
     baseline = args.mmel_loss == "none"
