@@ -210,7 +210,19 @@ def load_model(config: TrainConfig, spec: TaskSpec, max_length: int | None = Non
         overrides["num_hidden_layers"] = config.num_layers
     if config.attn_implementation is not None:
         overrides["attn_implementation"] = config.attn_implementation
-    model = AutoModelForSequenceClassification.from_pretrained(name, **common, **overrides, dtype=torch.float32)
+    # One line instead of transformers' load report (a table of every weight, 25 lines for a cut encoder): a
+    # fresh head and the weights of dropped layers are what a student is expected to have.
+    source = logging.getLogger("transformers.modeling_utils")
+    source.addFilter(_drop_load_report)
+    try:
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            name, **common, **overrides, dtype=torch.float32, output_loading_info=True)
+    finally:
+        source.removeFilter(_drop_load_report)
+    missing, unused = info.get("missing_keys") or [], info.get("unexpected_keys") or []
+    logger.info("loaded %s: %d weight(s) newly initialised (%s), %d checkpoint weight(s) unused%s", config.model,
+                len(missing), ", ".join(sorted(missing)[:4]) + (" ..." if len(missing) > 4 else "") or "none",
+                len(unused), " (layers dropped by --num-layers, or the checkpoint's own head)" if unused else "")
     return model, tokenizer
 
 
@@ -240,6 +252,12 @@ def resolve_resume_checkpoint(value, output_dir: str) -> str | None:
         raise DataError(f"--resume-from-checkpoint {value}: not a Trainer checkpoint (no trainer_state.json); give a "
                         "checkpoint-* folder written during training")
     return str(folder)
+
+
+def _drop_load_report(record: logging.LogRecord) -> bool:
+    """Drops transformers' weight-by-weight load report (the keys are summarised in one line instead)."""
+    message = record.getMessage()
+    return not ("MISSING" in message or "UNEXPECTED" in message or "MISMATCH" in message)
 
 
 def run_training(config: TrainConfig, args, quiet: bool = False) -> TrainingResult:
@@ -327,6 +345,10 @@ def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path,
     push = args.push_to_hub
     args = copy.copy(args)  # the user's object stays as given; we push ourselves, with our own card
     args.push_to_hub = False
+    import torch
+
+    if args.dataloader_pin_memory and not torch.cuda.is_available():
+        args.dataloader_pin_memory = False  # nothing to pin to without an accelerator (torch warns at every run)
     eval_splits = {split: data[split] for split in spec.eval_splits if split in data}
     if not eval_splits:
         logger.warning("no evaluation split (%s) in the data: nothing will be evaluated", ", ".join(spec.eval_splits))

@@ -68,7 +68,8 @@ def test_k_rounds_half_up_and_is_at_least_one():
 
 @pytest.mark.parametrize("search", ["greedy", "beam"])
 def test_batched_search_equals_the_literal_transcription(tokenizer, mlm, search):
-    augmenter = FillMaskAugmenter(mlm, tokenizer, num_augmented=4, ratio=0.4, search=search, seed=5, batch_size=8)
+    augmenter = FillMaskAugmenter(mlm, tokenizer, num_augmented=4, ratio=0.4, search=search, seed=5, batch_size=8,
+                                  render="decode")  # the pieces as the literal transcription writes them
     got = augmenter.augment(TEXTS)
     for example_id, (text, samples) in enumerate(zip(TEXTS, got)):
         expected = reference(mlm, tokenizer, augmenter, text, example_id, search)
@@ -138,3 +139,20 @@ def test_bad_options(tokenizer, mlm, kwargs, match):
 def test_empty_text_is_refused(tokenizer, mlm):
     with pytest.raises(ValueError, match="example 1: empty text"):
         FillMaskAugmenter(mlm, tokenizer).augment(["fine", "   "])
+
+
+def test_samples_read_like_their_originals(tokenizer, mlm):
+    texts = ["Couldn't the Paris café open at $2.5 billion?", "@USAirways lost my bag... again!"]
+    augmenter = FillMaskAugmenter(mlm, tokenizer, num_augmented=3, ratio=0.4, seed=1)
+    decoding = FillMaskAugmenter(mlm, tokenizer, num_augmented=3, ratio=0.4, seed=1, render="decode")
+    assert augmenter.round_trip(texts) == texts  # a sample that changes nothing is the original, character for character
+    for example_id, (text, samples, decoded) in enumerate(zip(texts, augmenter.augment(texts), decoding.augment(texts))):
+        pieces = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        changed = set(sample_positions(len(pieces["input_ids"]), 0.4, 1, example_id).tolist())
+        kept = [text[a:b] for i, (a, b) in enumerate(pieces["offset_mapping"]) if i not in changed]
+        for (sample,), (plain,) in zip(samples, decoded):
+            cursor = 0
+            for span in kept:  # every unchanged piece keeps its characters, in order (case and accents included)
+                cursor = sample.index(span, cursor) + len(span)
+            # The same pieces: rendering changes how the sample is written, never what Algorithm 2 chose.
+            assert sample.lower().replace(" ", "").replace("é", "e") == plain.replace(" ", "")

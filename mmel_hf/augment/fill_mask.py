@@ -12,6 +12,11 @@ For every sentence x (its word pieces, special tokens excluded, length L):
 3. Special tokens, ``[UNK]`` and bracketed vocabulary entries (``[unused0]``) are never predicted, nor a
    ``##`` continuation at the start of a sentence, so decoded text is clean.
 
+Samples are rendered from the original's characters (``render="original"``): unchanged pieces keep the
+original's case, accents, punctuation and spacing, so ``couldn't`` stays ``couldn't`` and a cased original
+stays cased where nothing changed; only the replaced pieces are written as the model's tokens. The search
+itself works on the pieces and is the same either way (``render="decode"`` gives the tokenizer's decode).
+
 Sentences longer than ``max_length - 2`` pieces are augmented in their first ``max_length - 2`` pieces;
 the rest is kept as it is. Pairs are augmented sentence by sentence (the paper's choice) or concatenated
 as one sequence (``[CLS] a [SEP] b [SEP]``, positions drawn over both).
@@ -97,7 +102,10 @@ class FillMaskAugmenter:
         batch_size: int = 256,
         precision: str = "fp32",
         show_progress: bool = False,
+        render: str = "original",
     ):
+        if render not in ("original", "decode"):
+            raise ValueError(f"render={render!r} must be 'original' or 'decode'")
         if num_augmented < 1:
             raise ValueError(f"num_augmented={num_augmented}: need at least one augmented sample (|B| >= 2)")
         if not 0 < ratio <= 1:
@@ -118,6 +126,9 @@ class FillMaskAugmenter:
         self.batch_size = max(batch_size, num_augmented)
         self.precision = precision
         self.show_progress = show_progress
+        # Rendering samples from the original's characters needs character offsets (a fast tokenizer) and
+        # WordPiece's "##" continuations; other tokenizers render by decoding the pieces.
+        self.render = render if getattr(tokenizer, "is_fast", False) else "decode"
         self.device = next(model.parameters()).device
         self._encoder, self._head = self._split_model(model)
         vocab = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
@@ -127,6 +138,9 @@ class FillMaskAugmenter:
         if tokenizer.unk_token_id is not None:
             banned[tokenizer.unk_token_id] = True
         continuation = torch.tensor([t is not None and t.startswith("##") for t in vocab])
+        self._vocab = vocab
+        if not bool(continuation.any()):
+            self.render = "decode"
         num_logits = model.get_output_embeddings().weight.shape[0] if model.get_output_embeddings() is not None else len(banned)
         pad = max(0, num_logits - len(banned))  # vocabularies padded to a multiple of 8 ...
         self._banned = torch.cat([banned, torch.ones(pad, dtype=torch.bool)]).to(self.device)
@@ -151,7 +165,48 @@ class FillMaskAugmenter:
 
     def _pieces(self, texts: Sequence[str]) -> list[list[int]]:
         """Word pieces of many texts in one batched tokenizer call."""
-        return self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        return self._encode(texts)[0]
+
+    def _encode(self, texts: Sequence[str]) -> tuple[list[list[int]], list]:
+        """Word pieces of many texts in one batched call, and what rendering needs: (text, offsets, pieces)."""
+        texts = list(texts)
+        if self.render == "decode":
+            pieces = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+            return pieces, [(None, None, p) for p in pieces]
+        encoded = self.tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
+        pieces = encoded["input_ids"]
+        return pieces, [(t, o, p) for t, o, p in zip(texts, encoded["offset_mapping"], pieces)]
+
+    def _render(self, source, new: list[int]) -> str:
+        """A sample as text. ``render="original"``: every unchanged piece keeps the original's characters (case,
+        accents, spacing, ``couldn't``) and the original's spacing between pieces; a new piece is written as its
+        token, glued to the previous one when it is a ``##`` continuation, and after a space when it starts a word
+        where the original continued one. ``render="decode"`` (or spans that overlap): the tokenizer's decode."""
+        text, offsets, original = source
+        if text is None or len(offsets) != len(original) or len(new) != len(original) or any(
+                offsets[i][0] < offsets[i - 1][1] for i in range(1, len(offsets))):
+            return self.tokenizer.decode(new, skip_special_tokens=True).strip()
+        parts: list[str] = []
+
+        def glued(piece: str) -> bool:  # two words would run together without a space
+            before = parts[-1][-1:] if parts else ""
+            return bool(before) and piece[:1].isalnum() and (before.isalnum() or before in ".,;:!?)")
+
+        for i, (old_id, new_id) in enumerate(zip(original, new)):
+            start, end = offsets[i]
+            gap = text[offsets[i - 1][1] : start] if i else ""
+            continues = self._vocab[old_id].startswith("##")
+            if old_id == new_id:
+                piece = text[start:end]
+                changed_before = i > 0 and original[i - 1] != new[i - 1]
+                parts.append((" " if gap == "" and changed_before and not continues and glued(piece) else gap) + piece)
+                continue
+            token = self._vocab[new_id]
+            if token.startswith("##"):
+                parts.append(token[2:])  # continues the previous piece's word
+            else:
+                parts.append((" " if gap == "" and (continues or glued(token)) else gap) + token)
+        return "".join(parts).strip()
 
     def _single(self, pieces: list[int], example_id: int, segment: int) -> _Item:
         if not pieces:
@@ -198,48 +253,49 @@ class FillMaskAugmenter:
         example_ids = list(range(len(texts))) if example_ids is None else list(example_ids)
         if len(example_ids) != len(texts) or (texts_pair is not None and len(texts_pair) != len(texts)):
             raise ValueError("texts, texts_pair and example_ids must have the same length")
+        pieces, sources = self._encode(texts)
         if texts_pair is None:
-            filled = self._run([self._single(p, i, 0) for p, i in zip(self._pieces(texts), example_ids)])
+            filled = self._run([self._single(p, i, 0) for p, i in zip(pieces, example_ids)], sources)
             return [[(s,) for s in samples] for samples in filled]
+        pieces_pair, sources_pair = self._encode(texts_pair)
         if separate:
-            first = self._run([self._single(p, i, 0) for p, i in zip(self._pieces(texts), example_ids)])
-            second = self._run([self._single(p, i, 1) for p, i in zip(self._pieces(texts_pair), example_ids)])
+            first = self._run([self._single(p, i, 0) for p, i in zip(pieces, example_ids)], sources)
+            second = self._run([self._single(p, i, 1) for p, i in zip(pieces_pair, example_ids)], sources_pair)
             return [list(zip(a, b)) for a, b in zip(first, second)]
-        pieces = zip(self._pieces(texts), self._pieces(texts_pair), example_ids)
-        return self._run([self._pair(a, b, i) for a, b, i in pieces], pairs=True)
+        items = [self._pair(a, b, i) for a, b, i in zip(pieces, pieces_pair, example_ids)]
+        return self._run(items, list(zip(sources, sources_pair)), pairs=True)
 
     def round_trip(self, texts: Sequence[str]) -> list[str]:
-        """``texts`` as a sample that changes nothing would read: encoded and decoded by the tokenizer."""
-        return [self.tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in self._pieces(texts)]
+        """``texts`` as a sample that changes nothing would read (rendered as the samples are)."""
+        _, sources = self._encode(texts)
+        return [self._render(source, source[2]) for source in sources]
 
     # -- The search ---------------------------------------------------------------------------------
 
-    def _run(self, items: list[_Item], pairs: bool = False) -> list[list]:
+    def _run(self, items: list[_Item], sources: list, pairs: bool = False) -> list[list]:
         from tqdm.auto import tqdm
 
         results: list[list | None] = [None] * len(items)
         # Longest first: similar lengths share a batch, and the progress bar's ETA errs on the long side.
         order = sorted(range(len(items)), key=lambda i: (-len(items[i].input_ids), -len(items[i].fill_order)))
         per_chunk = max(1, self.batch_size // self.num_augmented)
-        bar = tqdm(total=len(items), desc=f"Augmenting ({self.search})", unit="sent", disable=not self.show_progress,
-                   leave=False)
+        # Counted in positions filled (one per sentence and forward pass), so the bar moves at every pass, not
+        # once per chunk of sentences (minutes apart on long texts).
+        bar = tqdm(total=sum(len(it.fill_order) for it in items), desc=f"Augmenting ({self.search})",
+                   unit=" positions", disable=not self.show_progress, leave=False)
         for start in range(0, len(order), per_chunk):
             chunk = order[start : start + per_chunk]
-            filled = self._search([items[i] for i in chunk])
+            filled = self._search([items[i] for i in chunk], progress=bar.update)
             for index, rows in zip(chunk, filled):
-                results[index] = [self._decode(items[index], ids, pairs) for ids in rows]
-            bar.update(len(chunk))
+                results[index] = [self._decode(items[index], ids, sources[index], pairs) for ids in rows]
         bar.close()
         return results
 
-    def _decode(self, item: _Item, ids: list[int], pairs: bool):
+    def _decode(self, item: _Item, ids: list[int], source, pairs: bool):
         if not pairs:
-            return self.tokenizer.decode(ids[1:-1] + item.tails[0], skip_special_tokens=True).strip()
+            return self._render(source, ids[1:-1] + item.tails[0])
         a, b = ids[1 : item.separator], ids[item.separator + 1 : -1]
-        return (
-            self.tokenizer.decode(a + item.tails[0], skip_special_tokens=True).strip(),
-            self.tokenizer.decode(b + item.tails[1], skip_special_tokens=True).strip(),
-        )
+        return self._render(source[0], a + item.tails[0]), self._render(source[1], b + item.tails[1])
 
     def _scores(self, input_ids, token_type_ids, attention_mask, positions, at_start) -> torch.Tensor:
         """Scores ``[rows, V]`` at one position per row, banned tokens at -inf.
@@ -265,7 +321,7 @@ class FillMaskAugmenter:
         return torch.log_softmax(logits, dim=-1) if self.search == "beam" else logits
 
     @torch.inference_mode()
-    def _search(self, items: list[_Item]) -> list[list[list[int]]]:
+    def _search(self, items: list[_Item], progress=None) -> list[list[list[int]]]:
         n, width, device = len(items), self.num_augmented, self.device
         length = max(len(it.input_ids) for it in items)
         steps = max(len(it.fill_order) for it in items)
@@ -297,11 +353,15 @@ class FillMaskAugmenter:
         ids[rows, :, first] = tokens
         types_w = types.unsqueeze(1).expand(-1, width, -1)
         attention_w = attention.unsqueeze(1).expand(-1, width, -1)
+        if progress is not None:
+            progress(n)
 
         for step in range(1, steps):
             active = torch.nonzero(num_steps > step).squeeze(1).to(device)
             if len(active) == 0:
                 break
+            if progress is not None:
+                progress(len(active))
             position = order[active, step]
             flat_ids = ids[active].reshape(-1, length)
             step_scores = self._scores(

@@ -41,7 +41,7 @@ __all__ = ["AugmentationResult", "augment_split", "display_name", "fingerprint_j
            "read_provenance", "run_augmentation"]
 
 logger = logging.getLogger(__name__)
-ALGORITHM_VERSION = "3"  # 2: provenance in info.description; 3: exact ties in k; bump when a change alters the output for the same options
+ALGORITHM_VERSION = "4"  # 2: provenance in info.description; 3: exact ties in k; 4: samples rendered from the original's characters; bump when a change alters the output for the same options
 COMPLETE = "COMPLETE"
 
 

@@ -110,7 +110,7 @@ def run_shards(plan: ShardPlan, compute: Callable[[int], None], rank: int = 0, w
             with plan.lock(number).acquire(timeout=timeout):
                 if not plan.is_done(number) and not finished():  # a holder may have finished it meanwhile
                     rows = plan.rows(number)
-                    logger.info("shard %d of %d: rows %d..%d", number, plan.num_shards, rows.start, rows.stop - 1)
+                    logger.debug("shard %d of %d: rows %d..%d", number, plan.num_shards, rows.start, rows.stop - 1)
                     compute(number)
                     plan.computed.append(number)
         except Timeout:
