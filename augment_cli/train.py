@@ -63,9 +63,8 @@ def copy_action(action):
 
 def parse(argv: list[str]):
     """(TrainConfig, MMELTrainingArguments) with the paper's defaults under the user's options."""
-    from mmel_hf.train_config import paper_defaults
-
     from augment_cli.console import expand_bare_resume
+    from mmel_hf.train_config import paper_defaults
 
     argv = expand_bare_resume(argv)
     parser = make_parser()

@@ -22,10 +22,9 @@ import sys
 def make_parser():
     from transformers import HfArgumentParser
 
+    from augment_cli.console import name_help_for_negations
     from mmel_hf.mmel_config import MMELTrainingArguments
     from mmel_hf.vision.train import VisionConfig
-
-    from augment_cli.console import name_help_for_negations
 
     parser = HfArgumentParser((VisionConfig, MMELTrainingArguments))
     name_help_for_negations(parser)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from .augment.tasks import TaskArguments
 from .errors import DataError
-from .privacy import public_options, public_value
+from .privacy import public_options
 
 __all__ = ["MethodSpec", "StudyConfig", "parse_method", "run_study"]
 
@@ -239,7 +239,7 @@ def train_teacher(config: StudyConfig, say: Callable[[str], None], data_key: dic
         run_training(train_config, _training_args(config, folder, options), quiet=not config.progress)
         _mark_done(folder, key, settings)
         done = _done(folder, key)
-    say(f"teacher: {_headline(done)} -> {public_value(str(folder))}")
+    say(f"teacher: {_headline(done)} -> {folder}")
     return str(folder)
 
 

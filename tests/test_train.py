@@ -188,8 +188,8 @@ def make_tiny_bert_with_labels(folder, models, num_labels):
 
 def uploaded_files(folder, allow_patterns=None, ignore_patterns=None) -> list[str]:
     """The files huggingface_hub's upload_folder sends for these patterns (its own filter, as it applies it)."""
-    from huggingface_hub.utils._paths import DEFAULT_IGNORE_PATTERNS
     from huggingface_hub.utils import filter_repo_objects
+    from huggingface_hub.utils._paths import DEFAULT_IGNORE_PATTERNS
 
     files = [p.relative_to(folder).as_posix() for p in Path(folder).rglob("*") if p.is_file()]
     ignore = [*(ignore_patterns or []), *DEFAULT_IGNORE_PATTERNS]
