@@ -113,6 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     from mmel_hf.train import run_training
 
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    if args.disable_tqdm:  # also the bars of transformers (loading, writing weights) and datasets
+        import datasets
+        import transformers
+
+        transformers.logging.disable_progress_bar()
+        datasets.disable_progress_bars()
     code, result = run_or_report("mmel-train", lambda: run_training(config, args),
                                  "checkpoints written so far are kept (--resume-from-checkpoint)")
     if code:

@@ -356,3 +356,82 @@ def test_nothing_written_by_any_command_holds_a_token_or_a_local_path(reviews, m
     assert SECRET not in out + out2 + out3
     for root in (work, pushed):
         assert _files_holding(root, [SECRET, str(tmp_path)]) == []
+
+
+class SafetensorError(Exception):
+    """Stands in for safetensors' own error type (matched by name, as mmel-train matches it)."""
+
+
+@pytest.mark.parametrize("where,error", [
+    ("save", SafetensorError("Error while serializing: IoError(Os { code: 28, kind: StorageFull })")),
+    ("save", OSError(28, "No space left on device")),
+    ("checkpoint", RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 1024 vs 980")),
+])
+def test_a_failed_write_while_training_is_one_line_and_leaves_the_run_unfinished(reviews, models, capsys, tmp_path,
+                                                                               monkeypatch, where, error):
+    from transformers import Trainer
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(Trainer, "save_model" if where == "save" else "_save_checkpoint", fail)
+    out = tmp_path / "out"
+    argv = ["--task", "reviews", "--text-columns", "review", "--label-column", "stars", "--class-names", *CLASSES,
+            "--train-file", reviews["train"], "--model", models[0], *SMALL, "--mmel-loss", "none", "--output-dir", out]
+    if where == "checkpoint":
+        argv += ["--save-strategy", "steps", "--save-steps", "1"]
+    code, _, err = cli(capsys, train_main, argv)
+    assert code == 1 and "could not write into" in err and "unfinished" in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (out / "metrics.json").exists()
+
+
+def test_an_os_error_anywhere_in_mmel_augment_is_one_line(reviews, models, capsys, tmp_path, monkeypatch):
+    from mmel_hf.augment import pipeline
+
+    def full(path, text):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(pipeline, "_write_text", full)  # the cache's config.json, outside the protected writes
+    code, _, err = cli(capsys, augment_main, ["--task", "reviews", "--text-columns", "review", "--label-column", "stars",
+                                              "--class-names", *CLASSES, "--train-file", reviews["train"],
+                                              "--label-source", "original", "--mlm-model", models[0], "--no-progress",
+                                              "--cache-dir", tmp_path / "c"])
+    assert code == 1 and "No space left on device" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_mmel_train_parses_local_files_into_the_shared_cache_root(reviews, models, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("MMEL_HF_CACHE", str(tmp_path / "root"))
+    code, _, err = cli(capsys, train_main, ["--task", "reviews", "--text-columns", "review", "--label-column", "stars",
+                                            "--class-names", *CLASSES, "--train-file", reviews["train"], "--model",
+                                            models[0], *SMALL, "--mmel-loss", "none", "--max-steps", "1",
+                                            "--output-dir", tmp_path / "out"])
+    assert code == 0, err
+    assert list((tmp_path / "root" / "sources").glob("source-*.arrow"))
+
+
+def test_the_final_summary_reports_the_whole_run(teacher_and_augmented, models, capsys, tmp_path):
+    _, augmented = teacher_and_augmented
+    out = tmp_path / "out"
+    code, _, err = cli(capsys, train_main, ["--augmented", augmented, "--model", models[0], *SMALL, "--mmel-loss",
+                                            "hard", "--logging-steps", "1", "--num-train-epochs", "2",
+                                            "--output-dir", out])
+    assert code == 0, err
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    steps = [e["mmel/max_weight"] for e in log if "loss" in e and "mmel/max_weight" in e]
+    final = next(e for e in log if "train_runtime" in e)
+    # 18 groups at batch 4: steps of 4, 4, 4, 4 and 2 groups per epoch; the run's mean weighs each step by them.
+    groups = [4, 4, 4, 4, 2] * 2
+    assert len(steps) == len(groups)
+    whole_run = sum(g * v for g, v in zip(groups, steps)) / sum(groups)
+    assert final["mmel/max_weight"] == pytest.approx(whole_run, rel=1e-5)
+    assert final["mmel/max_weight"] != pytest.approx(steps[-1], rel=1e-5)  # not the last window's
+
+
+def test_negated_flags_say_what_they_turn_off():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "augment_cli.train", "--help"], capture_output=True, text=True)
+    text = " ".join(result.stdout.split())
+    assert "--no_save_model, --no-save-model Turn off --save-model" in text
