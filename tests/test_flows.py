@@ -108,14 +108,20 @@ def test_flags_given_again_must_agree_with_the_record(teacher_and_augmented, mod
     assert not out.exists()
 
 
+def study_argv(reviews, models, output, cache, examples, group_size, seeds, extra=()):
+    """A tiny mmel-study of the custom task: teacher and students from the tiny model, methods DA+UNI and MMEL-H."""
+    return ["--task", "reviews", "--text-columns", "review", "--label-column", "stars", "--class-names", *CLASSES,
+            "--train-file", reviews["train"], "--validation-file", reviews["dev"], "--output-dir", output,
+            "--max-train-samples", str(examples), "--teacher-model", models[0], "--teacher-layers", "1",
+            "--teacher-epochs", "1", "--mlm-model", models[0], "--student-model", models[0], "--student-layers", "1",
+            "--epochs", "1", "--batch-size", "4", "--group-size", str(group_size), "--cache-dir", cache,
+            "--seeds", *seeds, "--methods", "uniform", "hard", *extra]
+
+
 def test_a_study_of_the_custom_task_and_reruns_that_redo_what_changed(reviews, models, capsys, tmp_path):
     output = tmp_path / "study"
-    argv = ["--task", "reviews", "--text-columns", "review", "--label-column", "stars", "--class-names", *CLASSES,
-            "--train-file", reviews["train"], "--validation-file", reviews["dev"], "--output-dir", output,
-            "--max-train-samples", "12", "--teacher-model", models[0], "--teacher-layers", "1", "--teacher-epochs", "1",
-            "--mlm-model", models[0], "--student-model", models[0], "--student-layers", "1", "--epochs", "1",
-            "--batch-size", "4", "--group-size", "3", "--cache-dir", tmp_path / "cache", "--seeds", "0", "1",
-            "--methods", "uniform", "hard", "--max-eval-samples", "4"]
+    argv = study_argv(reviews, models, output, tmp_path / "cache", examples=12, group_size=3, seeds=("0", "1"),
+                      extra=["--max-eval-samples", "4"])
     code, out, err = cli(capsys, study_main, argv)
     assert code == 0, err
     assert "teacher: fine-tuning" in out and "[4/4]" in out and "MMEL-H vs Baseline(DA+UNI)" in out
@@ -265,12 +271,7 @@ def test_carriage_returns_in_a_tsv_are_one_line_in_every_command(models, capsys,
 
 def test_a_study_run_whose_metrics_file_was_cut_counts_as_unfinished(reviews, models, capsys, tmp_path):
     output = tmp_path / "study"
-    argv = ["--task", "reviews", "--text-columns", "review", "--label-column", "stars", "--class-names", *CLASSES,
-            "--train-file", reviews["train"], "--validation-file", reviews["dev"], "--output-dir", output,
-            "--max-train-samples", "8", "--teacher-model", models[0], "--teacher-layers", "1", "--teacher-epochs", "1",
-            "--mlm-model", models[0], "--student-model", models[0], "--student-layers", "1", "--epochs", "1",
-            "--batch-size", "4", "--group-size", "2", "--cache-dir", tmp_path / "cache", "--seeds", "0",
-            "--methods", "uniform", "hard"]
+    argv = study_argv(reviews, models, output, tmp_path / "cache", examples=8, group_size=2, seeds=("0",))
     assert cli(capsys, study_main, argv)[0] == 0
     (output / "runs" / "hard" / "seed-0" / "metrics.json").write_text('{"metrics": {"valid')  # a full disk's cut
     code, out, err = cli(capsys, study_main, argv)
