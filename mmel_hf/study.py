@@ -27,7 +27,7 @@ from pathlib import Path
 
 from .augment.tasks import TaskArguments
 from .errors import DataError
-from .privacy import public_options
+from .privacy import public_options, public_value
 
 __all__ = ["MethodSpec", "StudyConfig", "parse_method", "run_study"]
 
@@ -254,8 +254,26 @@ def _check_task_and_data(config: StudyConfig):
     from .train import load_data
     from .train_config import TrainConfig
 
-    return load_data(TrainConfig(**config.task_options(), max_train_samples=config.max_train_samples,
-                                 cache_dir=config.cache_dir, **_data_options(config)))
+    found = load_data(TrainConfig(**config.task_options(), max_train_samples=config.max_train_samples,
+                                  cache_dir=config.cache_dir, **_data_options(config)))
+    _check_max_length(config)
+    return found
+
+
+def _check_max_length(config: StudyConfig) -> None:
+    """--max-length must fit every model of the study (from their config files: no weights are loaded)."""
+    from transformers import AutoConfig
+
+    from .model_limits import check_max_length
+    from .train import resolve_model_path
+
+    models = {config.teacher or config.teacher_model, config.student_model, config.mlm_model or "embedded"}
+    for name in sorted(models):
+        try:
+            model_config = AutoConfig.from_pretrained(resolve_model_path(name))
+        except (OSError, ValueError):
+            continue  # reported where the model is loaded, with the ways forward (local folder, embedded ...)
+        check_max_length(model_config, config.max_length, "--max-length", public_value(name))
 
 
 @contextmanager

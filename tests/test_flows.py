@@ -220,6 +220,10 @@ def test_max_length_beyond_the_model_positions_is_refused_before_work(reviews, m
                                               "--max-length", "600", "--no-progress", "--cache-dir", tmp_path / "c"])
     assert code == 1 and "--max-length 600" in err and "at most 128" in err, err
     assert not (tmp_path / "c" / "reviews").exists()
+    code, _, err = cli(capsys, study_main, study_argv(reviews, models,
+                                                     tmp_path / "s", tmp_path / "c", examples=4, group_size=2,
+                                                     seeds=("0",), extra=["--max-length", "600"]))
+    assert code == 1 and "at most 128" in err and not (tmp_path / "s").exists(), err
     code, _, err = cli(capsys, train_main, [*common, "--model", models[0], *SMALL, "--mmel-loss", "none",
                                             "--max-length", "600", "--output-dir", tmp_path / "t"])
     assert code == 1 and "at most 128" in err and not (tmp_path / "t").exists(), err
