@@ -310,8 +310,11 @@ def _write_failure(err: BaseException) -> str | None:
     inline_container.cc] unexpected pos", ``SafetensorError``, a bare ``Exception``)."""
     if isinstance(err, DataError):
         return None
-    if isinstance(err, OSError):
-        return err.strerror or str(err)
+    if isinstance(err, OSError):  # only the errors of a write; a missing input keeps its own message
+        import errno
+
+        writes = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EFBIG, errno.EIO, errno.EPERM)
+        return (err.strerror or str(err)) if err.errno in writes else None
     text = str(err)
     if type(err).__name__ == "SafetensorError" or "inline_container" in text or "No space left" in text:
         first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
