@@ -161,6 +161,8 @@ class MMELTrainingArguments(TrainingArguments):
     # has its token and folders.
 
     def __getstate__(self):
+        from .privacy import shareable_state
+
         return shareable_state(self.__dict__)
 
     def __copy__(self):
@@ -175,24 +177,3 @@ class MMELTrainingArguments(TrainingArguments):
         memo[id(self)] = clone
         clone.__dict__.update(copy.deepcopy(self.__dict__, memo))
         return clone
-
-
-def shareable_state(state: dict) -> dict:
-    """``state`` without secrets (``*_token`` fields -> None) and with absolute paths cut to their last component.
-
-    Example:
-        >>> shareable_state({"hub_token": "hf_x", "output_dir": "/home/me/run", "seed": 1})
-        {'hub_token': None, 'output_dir': 'run', 'seed': 1}
-    """
-    import os
-
-    from .privacy import is_secret_key
-
-    def clean(key, value):
-        if is_secret_key(key):
-            return None
-        if isinstance(value, str) and os.path.isabs(value):
-            return os.path.basename(value.rstrip(os.sep)) or value
-        return value
-
-    return {key: clean(key, value) for key, value in state.items()}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["is_secret_key", "public_options", "public_value"]
+__all__ = ["is_secret_key", "public_options", "public_value", "shareable_state"]
 
 
 def is_secret_key(key: str) -> bool:
@@ -33,3 +33,21 @@ def public_value(value):
 def public_options(options: dict) -> dict:
     """``options`` with secrets removed (None) and local paths shown by their last component."""
     return {k: None if is_secret_key(k) else public_value(v) for k, v in options.items()}
+
+
+def shareable_state(state: dict) -> dict:
+    """``state`` without secrets (``*_token`` fields -> None) and with absolute paths cut to their last component:
+    what a pickled ``MMELTrainingArguments`` (``training_args.bin``) holds, still usable as relative paths.
+
+    Example:
+        >>> shareable_state({"hub_token": "hf_x", "output_dir": "/home/me/run", "seed": 1})
+        {'hub_token': None, 'output_dir': 'run', 'seed': 1}
+    """
+    def clean(key, value):
+        if is_secret_key(key):
+            return None
+        if isinstance(value, str) and os.path.isabs(value):
+            return os.path.basename(value.rstrip(os.sep)) or value
+        return value
+
+    return {key: clean(key, value) for key, value in state.items()}

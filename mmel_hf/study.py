@@ -27,6 +27,7 @@ from pathlib import Path
 
 from .augment.tasks import TaskArguments
 from .errors import DataError
+from .files import write_json_atomically
 from .privacy import public_options, public_value
 
 __all__ = ["MethodSpec", "StudyConfig", "parse_method", "run_study"]
@@ -199,9 +200,7 @@ def _prepare_run_folder(folder: Path) -> None:
 
 
 def _mark_done(folder: Path, key: str, settings: dict) -> None:
-    from .train import _write_json
-
-    _write_json(folder / KEY_FILE, {"key": key, "settings": public_options(settings)})
+    write_json_atomically(folder / KEY_FILE, {"key": key, "settings": public_options(settings)})
 
 
 def _model_key(name: str | None) -> str | None:
@@ -315,9 +314,7 @@ def run_study(config: StudyConfig, say: Callable[[str], None] = logger.info) -> 
         raise DataError(f"--output-dir {output}: exists and is not a folder")
     output.mkdir(parents=True, exist_ok=True)
     with _study_lock(output):
-        from .train import _write_json
-
-        _write_json(output / "study_config.json", config.to_dict())
+        write_json_atomically(output / "study_config.json", config.to_dict())
         started = time.perf_counter()
         data_key = {name: dataset._fingerprint for name, dataset in data.items()}
         teacher = train_teacher(config, say, data_key)

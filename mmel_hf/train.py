@@ -29,6 +29,7 @@ from .augment.pipeline import read_provenance
 from .augment.sources import load_task_data
 from .augment.tasks import TaskSpec, describe_task, is_registered, metric_task, reconcile_task
 from .errors import DataError
+from .files import write_json_atomically
 from .privacy import public_options
 from .schema import TEACHER_ORIGINAL_COLUMN, augmented_column
 from .train_config import TrainConfig
@@ -322,18 +323,6 @@ def _write_failure(err: BaseException) -> str | None:
     return None
 
 
-def _write_json(path: Path, value) -> None:
-    """Write JSON to a temporary sibling renamed into place: readers see the whole file or none."""
-    import os
-
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        temporary.write_text(json.dumps(value, indent=2, default=str))
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path, resume: str | None) -> TrainingResult:
     from transformers import PrinterCallback, ProgressCallback, set_seed
 
@@ -395,7 +384,7 @@ def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path,
         from .model_card import build_model_card, push_folder
 
         (output / "README.md").write_text(build_model_card(summary, spec, args, config))
-        _write_json(output / "metrics.json", summary)  # last, in one step: its presence means the run finished
+        write_json_atomically(output / "metrics.json", summary)  # last, in one step: its presence means the run finished
         if push:
             push_folder(output, args.hub_model_id or output.name, private=args.hub_private_repo,
                         token=args.hub_token)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import write_text_atomically
 from ..privacy import public_options
 from ..schema import TEACHER_AUGMENTED_COLUMN, TEACHER_ORIGINAL_COLUMN, augmented_column
 from .augment_config import AugmentConfig
@@ -416,11 +417,7 @@ def _runs_on_cpu(device: str | None) -> bool:
     return not (accelerator.is_available() if accelerator is not None else torch.cuda.is_available())
 
 
-def _write_text(path: Path, text: str) -> None:
-    """Replace ``path`` in one step (concurrent processes may write the same file)."""
-    temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    temporary.write_text(text)
-    os.replace(temporary, path)
+_write_text = write_text_atomically  # the cache's small files (config.json, COMPLETE)
 
 
 def _clear_cache(cache_path: Path) -> None:

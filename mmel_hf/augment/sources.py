@@ -454,9 +454,7 @@ def normalise_labels(dataset, spec: TaskSpec, where: str):
     elif dtype == "bool":
         raise DataError(f"{at}: labels are booleans; give class ids 0..{spec.num_labels - 1}"
                         + ("" if spec.is_regression else " (or strings named by --class-names)"))
-    elif dtype is not None and not (dtype.startswith(("int", "uint", "float")) or isinstance(feature, ClassLabel)):
-        raise DataError(f"{at}: labels must be numbers (class ids, or floats for regression), found {feature}")
-    elif isinstance(feature, ClassLabel) or dtype is not None:
+    elif isinstance(feature, ClassLabel) or (dtype or "").startswith(("int", "uint", "float")):
         array = values.to_numpy(zero_copy_only=False)
     else:
         raise DataError(f"{at}: labels must be numbers (class ids, or floats for regression), found {feature}")

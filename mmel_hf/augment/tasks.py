@@ -213,15 +213,13 @@ def resolve_task(
     """The task the command-line options describe: a registered one, or a custom one when columns are given."""
     if text_columns is None:
         spec = get_task(task)
-        given = {"--label-column": label_column, "--num-labels": num_labels, "--class-names": label_names,
-                 "--label-range": label_range}
-        own = {"--label-column": spec.label_column, "--num-labels": spec.num_labels,
-               "--class-names": list(spec.label_names) if spec.label_names else None,
-               "--label-range": list(spec.label_range) if spec.label_range else None}
-        for flag, value in given.items():
-            if value is not None and _normalised(value) != _normalised(own[flag]):
-                raise ValueError(f"{flag} {value} does not fit the registered task {spec.name} ({flag} "
-                                 f"{own[flag]}); drop it, or give --text-columns and another task name for a custom task")
+        given = {"label_column": label_column, "num_labels": num_labels, "label_names": label_names,
+                 "label_range": label_range}
+        differs = _first_disagreement(given, spec)
+        if differs is not None:
+            flag, value, own = differs
+            raise ValueError(f"{flag} {value} does not fit the registered task {spec.name} ({flag} "
+                             f"{own}); drop it, or give --text-columns and another task name for a custom task")
         if dataset_name is None:
             return spec
         return replace(spec, hub_path=dataset_name, hub_config=dataset_config)
@@ -290,14 +288,24 @@ def reconcile_task(options, recorded: dict | None, where: str, dataset_name: str
     spec = task_from_description(recorded, dataset_name, dataset_config)
     if options.task is not None and _canonical(options.task) != _canonical(spec.name):
         raise DataError(f"{where}: made for task {spec.name!r}, not {options.task!r}")
-    recorded_values = describe_task(spec)
-    for name, (attribute, flag) in TASK_FLAGS.items():
-        value = getattr(options, attribute, None)
-        if value is not None and _normalised(list(value) if isinstance(value, tuple) else value) \
-                != _normalised(recorded_values[name]):
-            raise DataError(f"{where}: {flag} {_shown(value)} differs from the task it records ({spec.name}: {flag} "
-                            f"{_shown(recorded_values[name])}); drop {flag}, or give data of that task")
+    differs = _first_disagreement({name: getattr(options, attribute, None)
+                                   for name, (attribute, _) in TASK_FLAGS.items()}, spec)
+    if differs is not None:
+        flag, value, recorded_value = differs
+        raise DataError(f"{where}: {flag} {_shown(value)} differs from the task it records ({spec.name}: {flag} "
+                        f"{_shown(recorded_value)}); drop {flag}, or give data of that task")
     return spec
+
+
+def _first_disagreement(given: dict, spec: TaskSpec) -> tuple[str, object, object] | None:
+    """The first task flag given (not None) whose value is not ``spec``'s: ``(flag, given, spec's)``.
+    ``given`` is keyed as :func:`describe_task` is."""
+    described = describe_task(spec)
+    for name, value in given.items():
+        if value is not None and _normalised(list(value) if isinstance(value, tuple) else value) \
+                != _normalised(described[name]):
+            return TASK_FLAGS[name][1], value, described[name]
+    return None
 
 
 def _canonical(name: str) -> str:
