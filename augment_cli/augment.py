@@ -8,9 +8,11 @@ Examples:
     mmel-augment --task reviews --train-file train.csv --teacher reviews-teacher   # the teacher (made by
         mmel-train) records the task's columns and labels: no task flag needs repeating
     mmel-augment config.yaml        # the same options in a YAML or JSON file
+    mmel-augment --task rte --teacher ./rte-teacher --verify 3   # recompute 3 random blocks of the cache, compare
 
 Several processes (one per GPU, or several on one CPU machine) share the work shard by shard and give the
-dataset of a single process; a second copy of the same command on the same cache shares it too:
+dataset of a single process (rows are batched within fixed blocks of --block-size rows, whatever the shards);
+a second copy of the same command on the same cache shares it too:
     accelerate launch --multi_gpu --num_processes 4 $(which mmel-augment) --task mnli --teacher ./mnli-teacher
     OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node 2 --no-python mmel-augment --task rt-polarity
 """
@@ -40,9 +42,11 @@ def main(argv: list[str] | None = None) -> int:
 
     quiet_libraries(config.progress, logging.INFO)
     code, result = run_or_report("mmel-augment", lambda: run_augmentation(config),
-                                 "rerun the same command to resume (finished shards are kept)")
+                                 "rerun the same command to resume (finished blocks are kept)")
     if code:
         return code
+    if "verify" in result.summary:
+        return _report_verification(result.summary["verify"])
     summary = result.summary
     if summary.get("process_index", 0) != 0:  # the other ranks of a distributed run: the main one reports
         return 0
@@ -59,6 +63,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pushed to: https://huggingface.co/datasets/{summary['pushed_to']}")
     print(json.dumps(summary))
     return 0
+
+
+def _report_verification(found: dict) -> int:
+    checked = ", ".join(map(str, found["blocks_checked"]))
+    made_on = "; ".join(found["made_on"]) or "an unrecorded machine"
+    verdict = ("match" if found["matches"] else f"MISMATCH ({found['first_mismatch']})")
+    print(f"{found['task']}: recomputed block(s) {checked} of {found['blocks']} on {found['checked_on']}: {verdict}; "
+          f"text mismatches {found['text_mismatches']}, largest teacher-output difference "
+          f"{found['max_abs_difference']:.3g} (tolerance {found['tolerance']:g})")
+    print(f"cache: {found['cache']} (made on {made_on})")
+    print(json.dumps(found))
+    return 0 if found["matches"] else 1
 
 
 if __name__ == "__main__":

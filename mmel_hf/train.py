@@ -28,6 +28,7 @@ from transformers import TrainerCallback
 from .augment.pipeline import read_provenance
 from .augment.sources import load_task_data
 from .augment.tasks import TaskSpec, describe_task, is_registered, metric_task, reconcile_task
+from .checkpoints import checkpoint_problem
 from .errors import DataError
 from .files import write_json_atomically
 from .privacy import public_options
@@ -245,6 +246,12 @@ def resolve_resume_checkpoint(value, output_dir: str) -> str | None:
         if latest is None:
             raise DataError(f"--resume-from-checkpoint: no checkpoint-* folder in --output-dir {output_dir} to resume "
                             "from (checkpoints are written with --save-strategy steps/epoch)")
+        problem = checkpoint_problem(Path(latest))
+        if problem is not None:  # refused, not silently replaced by an older one: the user chooses
+            whole = _latest_whole_checkpoint(output_dir)
+            raise DataError(f"--resume-from-checkpoint: the latest checkpoint {latest} is half-written ({problem}); "
+                            + (f"resume from the latest whole one with --resume-from-checkpoint {whole}" if whole else
+                               "no whole checkpoint is left: start again without --resume-from-checkpoint"))
         return latest
     folder = Path(value)
     if not folder.is_dir():
@@ -252,7 +259,18 @@ def resolve_resume_checkpoint(value, output_dir: str) -> str | None:
     if not (folder / "trainer_state.json").is_file():
         raise DataError(f"--resume-from-checkpoint {value}: not a Trainer checkpoint (no trainer_state.json); give a "
                         "checkpoint-* folder written during training")
+    problem = checkpoint_problem(folder)
+    if problem is not None:
+        raise DataError(f"--resume-from-checkpoint {value}: the checkpoint is half-written ({problem}); give an "
+                        "earlier checkpoint-* folder")
     return str(folder)
+
+
+def _latest_whole_checkpoint(output_dir: str) -> str | None:
+    """The newest ``checkpoint-<step>`` in ``output_dir`` that :func:`checkpoint_problem` finds whole."""
+    numbered = [(int(p.name.split("-")[1]), p) for p in Path(output_dir).glob("checkpoint-*")
+                if p.is_dir() and p.name.split("-")[1].isdigit()]
+    return next((str(p) for _, p in sorted(numbered, reverse=True) if checkpoint_problem(p) is None), None)
 
 
 def _drop_load_report(record: logging.LogRecord) -> bool:

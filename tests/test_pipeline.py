@@ -20,7 +20,7 @@ from builders import RTE_HEADER, make_tiny_bert
 
 def config(models, rte_dir, tmp_path, **overrides):
     settings = dict(task="rte", data_dir=str(rte_dir), mlm_model=models[0], teacher=models[1],
-                    cache_dir=str(tmp_path / "cache"), progress=False, shard_size=4, seed=3)
+                    cache_dir=str(tmp_path / "cache"), progress=False, shard_size=4, block_size=2, seed=3)
     settings.update(overrides)
     return AugmentConfig(**settings)
 
@@ -60,39 +60,46 @@ def test_second_run_is_a_cache_hit_and_options_change_the_fingerprint(models, rt
     first = run_augmentation(config(models, rte_dir, tmp_path))
     calls = []
     monkeypatch.setattr(pipeline_module, "augment_split", lambda *a, **k: calls.append(1))
-    again = run_augmentation(config(models, rte_dir, tmp_path, batch_size=3))  # batch size is not an option of the result
+    again = run_augmentation(config(models, rte_dir, tmp_path, shard_size=6))  # shards only share the work out
     assert again.cache_hit and again.cache_path == first.cache_path and not calls
     assert again.dataset["train"].to_list() == first.dataset["train"].to_list()
     monkeypatch.undo()
-    for change in ({"ratio": 0.2}, {"search": "beam"}, {"seed": 4}, {"separate": False}, {"group_size": 3}):
+    # The batching is part of the result (a row's numbers depend on its batch), so it is in the fingerprint.
+    for change in ({"ratio": 0.2}, {"search": "beam"}, {"seed": 4}, {"separate": False}, {"group_size": 3},
+                   {"batch_size": 3}, {"teacher_batch_size": 3}, {"block_size": 5}, {"precision": "bf16"}):
         other = run_augmentation(config(models, rte_dir, tmp_path, **change))
         assert not other.cache_hit and other.cache_path != first.cache_path, change
     rebuilt = run_augmentation(config(models, rte_dir, tmp_path, overwrite=True))
     assert not rebuilt.cache_hit and rebuilt.dataset["train"].to_list() == first.dataset["train"].to_list()
 
 
-def test_killed_run_resumes_to_the_same_dataset(models, rte_dir, tmp_path, monkeypatch):
-    uninterrupted = run_augmentation(config(models, rte_dir, tmp_path / "a", shard_size=10)).dataset
+def test_killed_run_resumes_to_the_same_dataset_with_any_shard_size(models, rte_dir, tmp_path, monkeypatch):
+    uninterrupted = run_augmentation(config(models, rte_dir, tmp_path / "a", shard_size=10))
+    tables = {split: part.data.table for split, part in uninterrupted.dataset.items()}
 
     real = pipeline_module.augment_split
     done = []
 
-    def dies_on_the_third_shard(*args, **kwargs):
+    def dies_on_the_third_block(*args, **kwargs):
         if len(done) == 2:
             raise KeyboardInterrupt("killed")
         done.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline_module, "augment_split", dies_on_the_third_shard)
+    monkeypatch.setattr(pipeline_module, "augment_split", dies_on_the_third_block)
     with pytest.raises(KeyboardInterrupt):
         run_augmentation(config(models, rte_dir, tmp_path / "b", shard_size=2))
     cache = next((tmp_path / "b" / "cache" / "rte").iterdir())
-    assert not (cache / "COMPLETE").exists() and len(list((cache / "shards-2").iterdir())) == 2
+    assert not (cache / "COMPLETE").exists() and len(list((cache / "blocks").glob("block-?????"))) == 2
     monkeypatch.setattr(pipeline_module, "augment_split", lambda *a, **k: done.append(1) or real(*a, **k))
-    resumed = run_augmentation(config(models, rte_dir, tmp_path / "b", shard_size=2))
-    assert len(done) == 2 + 3  # two shards before the kill, the three missing ones after
-    assert (cache / "COMPLETE").exists() and not (cache / "shards-2").exists()
-    assert resumed.dataset["train"].to_list() == uninterrupted["train"].to_list()  # shard count does not matter
+    resumed = run_augmentation(config(models, rte_dir, tmp_path / "b", shard_size=6))  # another shard size
+    assert len(done) == 2 + 3  # two blocks before the kill, the three missing ones after: none redone
+    assert (cache / "COMPLETE").exists() and sorted(p.name for p in cache.iterdir()) == [
+        "COMPLETE", "config.json", "dataset", "locks"]  # no blocks, temporaries or shard folders left behind
+    assert list((cache / "locks").iterdir()) == [cache / "locks" / "assemble.lock"]
+    assert resumed.cache_path.name == uninterrupted.cache_path.name
+    for split, table in tables.items():  # the same bits: every row was computed with the same batch-mates
+        assert resumed.dataset[split].data.table.equals(table), split
 
 
 def test_original_label_source_copies_the_label(models, rte_dir, tmp_path):

@@ -352,3 +352,37 @@ def test_resume_from_a_missing_checkpoint_is_one_line_and_writes_nothing(chain, 
                                         "--output-dir", str(out), "--resume-from-checkpoint", *extra])
         assert code == 1 and "--resume-from-checkpoint" in err and "Traceback" not in err, err
         assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_a_half_written_checkpoint_is_refused_naming_the_file(chain, capsys, tmp_path):
+    """Trainer's save is not atomic (transformers #35782, #36112): a cut file must not be resumed from."""
+    argv = [*chain["common"], "--data-dir", str(chain["rte"]), "--mmel-loss", "none", "--num-train-epochs", "2",
+            "--per-device-train-batch-size", "2", "--save-strategy", "steps", "--save-steps", "5",
+            "--eval-strategy", "no"]
+    out = tmp_path / "run"
+    assert train_main([*argv, "--output-dir", str(out)]) == 0
+    capsys.readouterr()
+    checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    assert len(checkpoints) >= 2
+    latest, earlier = checkpoints[-1], checkpoints[-2]
+    pristine = {p.name: p.read_bytes() for p in latest.iterdir() if p.is_file()}
+
+    def cut(name):
+        (latest / name).write_bytes(pristine[name][: len(pristine[name]) // 2])
+
+    damages = {"model.safetensors": lambda: cut("model.safetensors"), "optimizer.pt": lambda: cut("optimizer.pt"),
+               "scheduler.pt": lambda: (latest / "scheduler.pt").write_bytes(b""),
+               "trainer_state.json": lambda: cut("trainer_state.json")}
+    for name, damage in damages.items():
+        damage()
+        for extra in ([], [str(latest)]):  # the bare flag (latest) and the folder named
+            code, _, err = run_cli(capsys, [*argv, "--output-dir", str(out), "--overwrite-output-dir",
+                                            "--resume-from-checkpoint", *extra])
+            assert code == 1 and name in err and "half-written" in err and "Traceback" not in err, (name, err)
+            assert len(err.strip().splitlines()) == 1
+            if not extra:  # the bare flag names the whole checkpoint to resume from instead
+                assert str(earlier) in err
+        (latest / name).write_bytes(pristine[name])
+    from mmel_hf.checkpoints import checkpoint_problem
+
+    assert checkpoint_problem(latest) is None and checkpoint_problem(earlier) is None

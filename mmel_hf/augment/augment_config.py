@@ -16,12 +16,15 @@ def resolved_cache_dir(cache_dir: str | None = None) -> str:
     default = os.environ.get("MMEL_HF_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "mmel_hf"))
     return cache_dir or default
 
-# Options that change what is produced; they all go into the cache fingerprint. Batch sizes, devices,
-# progress bars and output places do not change the result and are left out.
+# Options that change what is produced; they all go into the cache fingerprint (with the device type, see
+# pipeline.fingerprint_job). The batching is part of the result: a row's numbers depend on the shapes of the
+# batches it is computed in (kernels are picked per shape), so the batch sizes and the block size are here.
+# The shard size, the number of processes, progress bars and output places are not: they change nothing.
 RESULT_FIELDS = (
     "task", "text_columns", "label_column", "class_names", "num_labels", "label_range", "dataset_name", "dataset_config", "dataset_revision",
     "mlm_model", "mlm_revision", "teacher", "teacher_revision", "label_source", "group_size", "ratio", "search",
-    "separate", "seed", "max_length", "precision", "max_train_samples",
+    "separate", "seed", "max_length", "precision", "max_train_samples", "batch_size", "teacher_batch_size",
+    "block_size",
 )
 
 
@@ -69,8 +72,15 @@ class AugmentConfig(TaskArguments):
         "help": "Augment each sentence of a pair on its own (the paper's choice); --no-separate concatenates them."})
     seed: int = field(default=42, metadata={"help": "Seeds the masked positions together with each example's row."})
     max_length: int = field(default=128, metadata={"help": "Longest sequence (in word pieces) the models see."})
-    batch_size: int = field(default=256, metadata={"help": "Sequences per forward pass of the fill-mask model."})
-    teacher_batch_size: int = field(default=256, metadata={"help": "Sequences per forward pass of the teacher."})
+    batch_size: int = field(default=256, metadata={
+        "help": "Sequences per forward pass of the fill-mask model (part of the result's fingerprint: a row's "
+                "numbers depend on the batch it is computed in)."})
+    teacher_batch_size: int = field(default=256, metadata={
+        "help": "Sequences per forward pass of the teacher (part of the fingerprint, as --batch-size)."})
+    block_size: int = field(default=256, metadata={
+        "help": "Rows batched together: each block of this many rows is sorted by length and batched on its own, "
+                "so a row always meets the same batch-mates whatever the shards and processes (part of the "
+                "fingerprint)."})
     precision: Literal["fp32", "bf16", "fp16"] = field(default="fp32", metadata={
         "help": "Autocast precision for both models: fp32, bf16 (CPU or GPU) or fp16 (GPU).",
         "choices": ["fp32", "bf16", "fp16"]})
@@ -81,10 +91,19 @@ class AugmentConfig(TaskArguments):
     output_dir: str | None = field(default=None, metadata={"help": "Also save the result here with save_to_disk."})
     cache_dir: str | None = field(default=None, metadata={
         "help": "Where finished and partial results are cached (default: $MMEL_HF_CACHE or ~/.cache/mmel_hf)."})
-    overwrite: bool = field(default=False, metadata={"help": "Ignore the cache and rebuild."})
-    shard_size: int = field(default=1000, metadata={
-        "help": "Examples per shard: the unit of work that processes (and concurrent jobs) share; each finished "
-                "shard is written atomically, so a killed run resumes at the unfinished ones."})
+    overwrite: bool = field(default=False, metadata={
+        "help": "Ignore the cache and rebuild: clears this job's cache folder and the Arrow copies of its input "
+                "files (a Hub dataset is downloaded again)."})
+    verify: int | None = field(default=None, metadata={
+        "help": "Check a finished cache instead of building: recompute N random blocks from the cache's own "
+                "settings and compare (text bitwise, teacher outputs to --verify-atol). Exits 1 on a mismatch."})
+    verify_atol: float | None = field(default=None, metadata={
+        "help": "Largest difference in a teacher output that --verify (and a resume on other hardware) accepts. "
+                "Default: 1e-5 for fp32, 5e-2 for bf16/fp16."})
+    shard_size: int = field(default=1024, metadata={
+        "help": "Examples per shard (rounded up to whole --block-size blocks): how the work is shared out between "
+                "processes, shard i to rank i %% N first. It does not change the result; each finished block is "
+                "written atomically, so a killed run resumes at the unfinished ones, with any shard size."})
     push_to_hub: str | None = field(default=None, metadata={
         "help": "Push the result to this Hub dataset repo, with a dataset card (token: your HF login or HF_TOKEN)."})
     hub_private: bool = field(default=False, metadata={"help": "Create the Hub repo as private."})
@@ -101,9 +120,16 @@ class AugmentConfig(TaskArguments):
             raise ValueError(f"--group-size {self.group_size}: |B| must be at least 2 (the original and one augmented sample)")
         if self.max_length < 8:
             raise ValueError(f"--max-length {self.max_length}: too short to hold a sentence")
-        for name in ("batch_size", "teacher_batch_size", "shard_size"):
+        for name in ("batch_size", "teacher_batch_size", "shard_size", "block_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be at least 1")
+        if self.verify is not None and self.verify < 1:
+            raise ValueError(f"--verify {self.verify}: the number of blocks to recompute must be at least 1")
+        if self.verify_atol is not None and not self.verify_atol >= 0:
+            raise ValueError(f"--verify-atol {self.verify_atol}: must be a number >= 0")
+        if self.verify is not None and (self.overwrite or self.push_to_hub or self.output_dir):
+            raise ValueError("--verify only checks a finished cache: it goes without --overwrite, --output-dir and "
+                             "--push-to-hub")
         if self.max_train_samples is not None and self.max_train_samples < 1:
             raise ValueError(f"--max-train-samples {self.max_train_samples}: must be at least 1")
         if sum(x is not None for x in (self.data_dir, self.train_file, self.dataset_path)) > 1:
@@ -114,6 +140,12 @@ class AugmentConfig(TaskArguments):
     @property
     def num_augmented(self) -> int:
         return self.group_size - 1
+
+    def tolerance(self) -> float:
+        """The largest teacher-output difference accepted when a block is recomputed (--verify-atol)."""
+        if self.verify_atol is not None:
+            return self.verify_atol
+        return 1e-5 if self.precision == "fp32" else 5e-2
 
     def resolved_cache_dir(self) -> str:
         return resolved_cache_dir(self.cache_dir)

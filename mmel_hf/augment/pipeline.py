@@ -5,13 +5,20 @@ split follows :mod:`mmel_hf.schema` (what :class:`mmel_hf.MMELTrainer` reads) an
 are untouched.
 
 Caching: the result lives in ``<cache>/<task>/<fingerprint>/``. The fingerprint hashes the source data's
-fingerprint, the identity of both models (Hub commit, or a hash of local weight files) and every option
-that changes the output; batch sizes, devices, the number of shards and of processes do not change it
-(each example's positions come from ``(seed, row)``). Work is done in shards (:mod:`.shards`), each
-written to a temporary folder and renamed into place under a file lock, so a killed run resumes at the
-missing shards and produces the same dataset, the ranks of ``accelerate launch``/``torchrun`` share the
-shards out, and concurrent identical jobs share them too. One process assembles the shards under a lock;
-``COMPLETE`` is written last, and only a folder with it is ever read as finished.
+fingerprint, the identity of both models (Hub commit, or a hash of local weight files), the device type and
+every option that changes the numbers, the batching included (see :mod:`.shards`: rows are batched within
+fixed blocks, so the shard size, the number of processes and the claim order change nothing). Blocks are
+written to a temporary folder, synced and renamed into place under a file lock with a manifest (row count,
+sha256 of each file, the machine that computed them), so a killed run resumes at the missing blocks and
+produces the same dataset, the ranks of ``accelerate launch``/``torchrun`` share the work, and concurrent
+identical jobs share it too. One process assembles the blocks under a lock; ``COMPLETE`` is written last,
+with the final dataset's row counts and file hashes, and only a folder whose ``COMPLETE`` and files agree is
+ever read as finished: a damaged artefact is discarded and recomputed, with a one-line warning.
+
+A job that finds blocks made on another machine (another CPU kind, GPU model, torch or thread count)
+recomputes one of them first: if it matches (text identical, teacher outputs within
+:meth:`AugmentConfig.tolerance`) it completes that cache, otherwise it starts its own beside it
+(``<fingerprint>-<machine>``); it says which. ``--verify N`` recomputes N random blocks of a finished cache.
 """
 
 from __future__ import annotations
@@ -28,21 +35,24 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import write_text_atomically
+from ..files import content_digests, damaged, file_digest, seal, sync_path, sync_tree, unseal, write_text_atomically
 from ..privacy import public_options
 from ..schema import TEACHER_AUGMENTED_COLUMN, TEACHER_ORIGINAL_COLUMN, augmented_column
 from .augment_config import AugmentConfig
 from .fill_mask import FillMaskAugmenter
-from .shards import COUNTS_FILE, ShardPlan, run_shards
+from .numerics import compare_blocks, describe_numerics, numerics_key, short_description
+from .shards import MANIFEST, BlockPlan, run_blocks
 from .sources import DataError, load_task_data
 from .tasks import TaskSpec, describe_task, get_task, is_registered, reconcile_task
 from .teacher import TeacherLabeler
 
 __all__ = ["AugmentationResult", "augment_split", "display_name", "fingerprint_job", "model_identity", "provenance",
-           "read_provenance", "run_augmentation"]
+           "read_provenance", "run_augmentation", "verify_cache"]
 
 logger = logging.getLogger(__name__)
-ALGORITHM_VERSION = "4"  # 2: provenance in info.description; 3: exact ties in k; 4: samples rendered from the original's characters; bump when a change alters the output for the same options
+# 2: provenance in info.description; 3: exact ties in k; 4: samples rendered from the original's characters;
+# 5: rows batched within fixed blocks. Bump when a change alters the output for the same options.
+ALGORITHM_VERSION = "5"
 COMPLETE = "COMPLETE"
 
 
@@ -85,35 +95,41 @@ def model_identity(name_or_path: str, model=None, revision: str | None = None) -
         for file in sorted(path.iterdir()):
             if file.suffix in (".safetensors", ".bin", ".json", ".txt", ".model") and file.is_file():
                 digest.update(file.name.encode())
-                with open(file, "rb") as handle:
-                    for block in iter(lambda: handle.read(1 << 22), b""):
-                        digest.update(block)
+                digest.update(file_digest(file).encode())
         return f"local:{digest.hexdigest()[:32]}"
     commit = getattr(getattr(model, "config", None), "_commit_hash", None)
     return f"hub:{name_or_path}@{commit or revision or 'main'}"
 
 
-def fingerprint_job(config: AugmentConfig, data, mlm_identity: str, teacher_identity: str | None) -> str:
+def fingerprint_job(config: AugmentConfig, data, mlm_identity: str, teacher_identity: str | None,
+                    device_type: str = "cpu") -> str:
+    """The cache key: options, both models, the source data, the algorithm's version and the device type (a CPU
+    and a GPU never share blocks; machines of one device type compare before sharing, see the module doc)."""
     from datasets.fingerprint import Hasher
 
     options = config.result_options()
-    options.update(mlm_model=mlm_identity, teacher=teacher_identity, version=ALGORITHM_VERSION,
+    options.update(mlm_model=mlm_identity, teacher=teacher_identity, version=ALGORITHM_VERSION, device_type=device_type,
                    sources={split: ds._fingerprint for split, ds in data.items()})
     return Hasher.hash(options)
 
 
-def _atomic_save(dataset, target: Path, extra_files: dict[str, str] | None = None) -> None:
-    """Write to a temporary sibling, then rename over ``target``; a failure (a full disk ...) leaves nothing.
+def _atomic_save(dataset, target: Path, manifest: dict | None = None) -> None:
+    """Write to a temporary sibling, sync it to disk, then rename over ``target``; a failure (a full disk ...)
+    leaves nothing.
 
-    ``extra_files`` (name -> text) are written into the folder before the rename, so they appear with it."""
+    ``manifest``: written into the folder before the rename as :data:`~.shards.MANIFEST`, with the row count and
+    the sha256 of every file saved added, and sealed (:func:`~mmel_hf.files.seal`), so an edit is seen too."""
     temporary = target.with_name(target.name + f".tmp-{os.getpid()}")
     shutil.rmtree(temporary, ignore_errors=True)
     try:
         dataset.save_to_disk(str(temporary))
-        for name, text in (extra_files or {}).items():
-            (temporary / name).write_text(text)
+        if manifest is not None:
+            record = seal({**manifest, "num_rows": len(dataset), "files": content_digests(temporary)})
+            (temporary / MANIFEST).write_text(json.dumps(record))
+        sync_tree(temporary)
         shutil.rmtree(target, ignore_errors=True)
         os.replace(temporary, target)
+        sync_path(target.parent)  # the rename itself
     except BaseException as err:  # a full disk, Ctrl-C ...: no half-written copy is left behind
         shutil.rmtree(temporary, ignore_errors=True)
         if isinstance(err, OSError):
@@ -351,12 +367,15 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
                            and not config.class_names)
     teacher_labels = _teacher_num_labels(config, teacher_name) if labels_from_teacher else None
     spec = _resolve_task(config, teacher_labels, teacher_task)
-    with _no_dataset_bars() if not config.progress else nullcontext():
+    # --overwrite reads the sources again: the main process does, the other ranks then read its copies.
+    with _no_dataset_bars() if not config.progress else nullcontext(), \
+            state.main_process_first() if config.overwrite else nullcontext():
         data = load_task_data(
             spec, data_dir=config.data_dir, train_file=config.train_file,
             validation_files={"validation": config.validation_file} if config.validation_file else None,
             dataset_path=config.dataset_path, hub_path=config.dataset_name, hub_config=config.dataset_config,
             revision=config.dataset_revision, cache_dir=str(Path(config.resolved_cache_dir()) / "sources"),
+            refresh=config.overwrite and state.is_main_process,
         )
     if config.max_train_samples is not None:
         data["train"] = data["train"].select(range(min(config.max_train_samples, len(data["train"]))))
@@ -372,18 +391,29 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
     fingerprint = fingerprint_job(
         config, data, model_identity(mlm_name, mlm, config.mlm_revision),
         model_identity(teacher_name, teacher_pair[1], config.teacher_revision) if teacher_pair else None,
+        device.type,
     )
-    cache_path = Path(config.resolved_cache_dir()) / spec.name / fingerprint
+    cache_root = Path(config.resolved_cache_dir()) / spec.name
     if config.overwrite:
         with state.main_process_first():  # the other ranks start once the main one has cleared the cache
             if state.is_main_process:
-                _clear_cache(cache_path)
-    plan = ShardPlan(cache_path, len(data["train"]), config.shard_size)
-    if not (cache_path / COMPLETE).exists():
+                _clear_cache(cache_root, fingerprint)
+    inner_bars = config.progress and state.num_processes == 1  # a bar per batch, within the block being done
+    builder = BlockBuilder(config, spec, data["train"], mlm, mlm_tokenizer, teacher_pair, inner_bars)
+    numerics = describe_numerics(device)
+    notes: list[str] = []
+    if config.verify is not None:
+        if state.num_processes > 1:
+            raise DataError("--verify runs in one process: start it without accelerate launch/torchrun")
+        return _verified(config, cache_root / fingerprint, builder, data, spec, numerics, started, mlm_name, teacher_name)
+    cache_path = _choose_cache(cache_root, fingerprint, builder, numerics, config, notes)
+    plan = BlockPlan(cache_path, len(data["train"]), config.block_size, config.shard_size)
+    if not _finished(cache_path, notes):
         cache_path.mkdir(parents=True, exist_ok=True)
         _write_text(cache_path / "config.json", json.dumps(public_options(config.result_options()), indent=2,
                                                            default=str))
-        _compute_shards(plan, config, spec, data["train"], mlm, mlm_tokenizer, teacher_pair, state)
+        _compute_blocks(plan, builder, numerics, state, show_bar=config.progress and state.is_main_process)
+    notes.extend(plan.discarded)
     dataset, counts, assembled = _assemble(plan, fingerprint, data, spec, config, mlm_name, teacher_name)
     cache_hit = not plan.computed and not assembled
     logger.info("%s: %s", "cache hit" if cache_hit else "finished", cache_path)
@@ -393,9 +423,9 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
     if save_here:
         _atomic_save(result.dataset, Path(config.output_dir))
     result.summary = {"task": spec.name, **counts, "seconds": round(time.perf_counter() - started, 2),
-                      "cache": str(cache_path), "cache_hit": result.cache_hit, "shards": plan.num_shards,
-                      "shards_computed_here": len(plan.computed), "processes": state.num_processes,
-                      "process_index": state.process_index}
+                      "cache": str(cache_path), "cache_hit": result.cache_hit, "blocks": plan.num_blocks,
+                      "blocks_computed_here": len(plan.computed), "processes": state.num_processes,
+                      "process_index": state.process_index, "notes": notes}
     result.summary.update(mlm_model=display_name(mlm_name), teacher=display_name(teacher_name) if teacher_name else None)
     if save_here:
         result.summary["saved_to"] = str(Path(config.output_dir).resolve())
@@ -420,45 +450,120 @@ def _runs_on_cpu(device: str | None) -> bool:
 _write_text = write_text_atomically  # the cache's small files (config.json, COMPLETE)
 
 
-def _clear_cache(cache_path: Path) -> None:
-    """--overwrite: forget the finished result and its shards (the lock files stay: others may hold them)."""
-    if cache_path.exists():
-        for entry in cache_path.iterdir():
-            if entry.name != "locks":
-                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+def _clear_cache(cache_root: Path, fingerprint: str) -> None:
+    """--overwrite: forget the finished result and its blocks, here and in the caches begun beside it on other
+    machines (``<fingerprint>-<machine>``). The lock files stay: other processes may hold them."""
+    for cache_path in [cache_root / fingerprint, *cache_root.glob(f"{fingerprint}-*")]:
+        if cache_path.is_dir():
+            for entry in cache_path.iterdir():
+                if entry.name != "locks":
+                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 
-def _compute_shards(plan: ShardPlan, config: AugmentConfig, spec: TaskSpec, train, mlm, mlm_tokenizer, teacher_pair,
-                    state) -> None:
-    """This process's part of the work: the shards it can claim, then waiting for those others hold."""
+class BlockBuilder:
+    """Computes one block: Algorithm 2 and the teacher over its rows, and the counts of what came out.
+
+    Used for the job's blocks, by ``--verify`` and when a cache begun on another machine is checked, so all
+    three compute a block the same way."""
+
+    def __init__(self, config: AugmentConfig, spec: TaskSpec, train, mlm, mlm_tokenizer, teacher_pair,
+                 show_progress: bool = False):
+        self.spec, self.train, self.separate = spec, train, config.separate
+        self.augmenter = FillMaskAugmenter(
+            mlm, mlm_tokenizer, num_augmented=config.num_augmented, ratio=config.ratio, search=config.search,
+            seed=config.seed, max_length=config.max_length, batch_size=config.batch_size,
+            precision=config.precision, show_progress=show_progress,
+        )
+        self.labeler = None
+        if teacher_pair is not None:
+            self.labeler = TeacherLabeler(teacher_pair[1], teacher_pair[0], batch_size=config.teacher_batch_size,
+                                          max_length=config.max_length, precision=config.precision,
+                                          show_progress=show_progress)
+
+    def build(self, rows: range):
+        """(the block's new columns as a Dataset, its counts)."""
+        part = self.train.select(rows)
+        new = augment_split(part, self.spec, self.augmenter, self.labeler, self.separate, rows.start)
+        return new, _shard_counts(part, new, self.spec, self.augmenter.round_trip)
+
+
+def _text_columns(spec: TaskSpec) -> list[str]:
+    return [augmented_column(c) for c in spec.text_columns]
+
+
+def _compare_block(plan: BlockPlan, number: int, stored, builder: BlockBuilder, tolerance: float) -> dict:
+    recomputed, _ = builder.build(plan.rows(number))
+    return compare_blocks(stored, recomputed, _text_columns(builder.spec), tolerance)
+
+
+def _choose_cache(cache_root: Path, fingerprint: str, builder: BlockBuilder, numerics: dict, config: AugmentConfig,
+                  notes: list[str]) -> Path:
+    """The cache folder this process completes: the fingerprint's, unless its blocks were made on another machine
+    and one of them, recomputed here, does not match; then ``<fingerprint>-<this machine>``."""
+    from datasets import load_from_disk
+
+    cache_path = cache_root / fingerprint
+    if _finished(cache_path, notes):
+        return cache_path  # a finished result is reused wherever it was made (--verify checks it)
+    plan = BlockPlan(cache_path, len(builder.train), config.block_size, config.shard_size)
+    if not plan.block_dir.is_dir():
+        return cache_path
+    for number in range(plan.num_blocks):
+        manifest = plan.manifest(number) if plan.is_done(number) else None
+        if manifest is None or manifest.get("numerics") == numerics or not plan.check(number):
+            continue
+        made_on, here = short_description(manifest.get("numerics")), short_description(numerics)
+        comparison = _compare_block(plan, number, load_from_disk(str(plan.path(number))), builder, config.tolerance())
+        if comparison["matches"]:
+            note = (f"the cache {cache_path} was begun on {made_on}; block {number} recomputed here on {here} matches "
+                    f"(text identical, teacher outputs within {config.tolerance():g}): completing it")
+            chosen = cache_path
+        else:
+            chosen = cache_root / f"{fingerprint}-{numerics_key(numerics)}"
+            note = (f"the cache {cache_path} was begun on {made_on}; block {number} recomputed here on {here} differs "
+                    f"({comparison['first_mismatch']}): starting a new cache at {chosen}")
+        logger.warning(note)
+        notes.append(note)
+        return chosen
+    return cache_path
+
+
+def _finished(cache_path: Path, notes: list[str]) -> bool:
+    """Whether ``cache_path`` holds a finished result whose ``COMPLETE`` record and files agree. A damaged one is
+    discarded (``COMPLETE`` first, so no reader takes the rest for finished), with a note."""
+    marker, final = cache_path / COMPLETE, cache_path / "dataset"
+    if not marker.exists():
+        return False
+    try:
+        record = unseal(marker.read_text())
+    except OSError:
+        record = None
+    problem = f"{COMPLETE}: unreadable or edited" if record is None else damaged(final, record.get("files"))
+    if problem is None:
+        return True
+    note = f"the finished result in {cache_path} was damaged ({problem}); computing it again"
+    logger.warning(note)
+    notes.append(note)
+    marker.unlink(missing_ok=True)
+    shutil.rmtree(final, ignore_errors=True)
+    return False
+
+
+def _compute_blocks(plan: BlockPlan, builder: BlockBuilder, numerics: dict, state, show_bar: bool) -> None:
+    """This process's part of the work: the blocks it can claim, then waiting for those others hold."""
     from tqdm.auto import tqdm
 
-    inner_bars = config.progress and state.num_processes == 1  # a bar per batch, within the shard being done
-    augmenter = FillMaskAugmenter(
-        mlm, mlm_tokenizer, num_augmented=config.num_augmented, ratio=config.ratio, search=config.search,
-        seed=config.seed, max_length=config.max_length, batch_size=config.batch_size,
-        precision=config.precision, show_progress=inner_bars,
-    )
-    labeler = None
-    if teacher_pair is not None:
-        labeler = TeacherLabeler(teacher_pair[1], teacher_pair[0], batch_size=config.teacher_batch_size,
-                                 max_length=config.max_length, precision=config.precision, show_progress=inner_bars)
-
     def compute(number: int) -> None:
-        rows = plan.rows(number)
-        part = train.select(rows)
-        new = augment_split(part, spec, augmenter, labeler, config.separate, rows.start)
-        counts = _shard_counts(part, new, spec, augmenter.round_trip)
-        _atomic_save(new, plan.path(number), {COUNTS_FILE: json.dumps(counts)})
+        new, counts = builder.build(plan.rows(number))
+        _atomic_save(new, plan.path(number), {"counts": counts, "numerics": numerics})
 
     where = f" ({state.num_processes} processes)" if state.num_processes > 1 else ""
-    bar = tqdm(total=plan.num_rows, desc=f"Augmenting {spec.name}{where}", unit="ex",
-               disable=not (config.progress and state.is_main_process))
+    bar = tqdm(total=plan.num_rows, desc=f"Augmenting {builder.spec.name}{where}", unit="ex", disable=not show_bar)
     with _no_dataset_bars(), bar:
-        run_shards(plan, compute, state.process_index, state.num_processes,
+        run_blocks(plan, compute, state.process_index, state.num_processes,
                    finished=lambda: (plan.cache_path / COMPLETE).exists(), progress=bar)
-    logger.info("process %d of %d computed %d of %d shard(s): %s", state.process_index, state.num_processes,
-                len(plan.computed), plan.num_shards, sorted(plan.computed))
+    logger.info("process %d of %d computed %d of %d block(s): %s", state.process_index, state.num_processes,
+                len(plan.computed), plan.num_blocks, sorted(plan.computed))
 
 
 @contextmanager
@@ -475,10 +580,11 @@ def _no_dataset_bars():
             enable_progress_bars()
 
 
-def _assemble(plan: ShardPlan, fingerprint: str, data, spec: TaskSpec, config: AugmentConfig, mlm_name: str,
+def _assemble(plan: BlockPlan, fingerprint: str, data, spec: TaskSpec, config: AugmentConfig, mlm_name: str,
               teacher_name: str | None):
-    """The finished dataset: built from the shards by the first process to get here, loaded by the others.
+    """The finished dataset: built from the blocks by the first process to get here, loaded by the others.
 
+    Every block is checked against its manifest before it is used; a damaged one is computed again here.
     Returns (dataset, counts, whether this process assembled it)."""
     from datasets import DatasetDict, concatenate_datasets, load_from_disk
     from datasets.fingerprint import Hasher
@@ -490,18 +596,60 @@ def _assemble(plan: ShardPlan, fingerprint: str, data, spec: TaskSpec, config: A
     with FileLock(str(plan.lock_dir / "assemble.lock")):
         if not marker.exists():
             train = data["train"]
-            shards = [load_from_disk(str(plan.path(i))) for i in range(plan.num_shards)]
+            blocks = [load_from_disk(str(plan.path(i))) for i in range(plan.num_blocks)]
             if train._indices is not None:  # --max-train-samples on a shuffled source: rows in order, once
                 train = train.flatten_indices()
-            augmented_train = concatenate_datasets([train, concatenate_datasets(shards)], axis=1)
+            augmented_train = concatenate_datasets([train, concatenate_datasets(blocks)], axis=1)
             augmented_train.info.description = json.dumps(provenance(spec, config, mlm_name, teacher_name))
             # The same fingerprint whatever the shards and processes, so what users map() on it is cached alike.
             augmented_train._fingerprint = Hasher.hash([fingerprint, "train"])
             dataset = DatasetDict({"train": augmented_train, **{s: data[s] for s in data if s != "train"}})
             _atomic_save(dataset, final)
-            counts = _job_counts([plan.counts(i) for i in range(plan.num_shards)], dataset)
-            _write_text(marker, json.dumps({"fingerprint": fingerprint, "finished": time.time(), "counts": counts}))
-            shutil.rmtree(plan.shard_dir, ignore_errors=True)
+            manifests = [plan.manifest(i) for i in range(plan.num_blocks)]
+            counts = _job_counts([m["counts"] for m in manifests], dataset)
+            made_on = list({json.dumps(m.get("numerics"), sort_keys=True): m.get("numerics") for m in manifests}.values())
+            _write_text(marker, json.dumps(seal({
+                "fingerprint": fingerprint, "finished": time.time(), "counts": counts, "made_on": made_on,
+                "rows": {split: len(part) for split, part in dataset.items()}, "files": content_digests(final)})))
+            del blocks
+            shutil.rmtree(plan.block_dir, ignore_errors=True)
             plan.remove_locks()
+            for leftover in plan.cache_path.glob("*.tmp-*"):  # of a process killed while saving
+                shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
             assembled = True
-    return load_from_disk(str(final)), json.loads(marker.read_text())["counts"], assembled
+    return load_from_disk(str(final)), unseal(marker.read_text())["counts"], assembled
+
+
+def _verified(config: AugmentConfig, cache_path: Path, builder: BlockBuilder, data, spec: TaskSpec, numerics: dict,
+              started: float, mlm_name: str, teacher_name: str | None) -> AugmentationResult:
+    """--verify N: recompute N random blocks of the finished cache and compare them with what it holds."""
+    from datasets import load_from_disk
+
+    notes: list[str] = []
+    if not _finished(cache_path, notes):
+        raise DataError(f"--verify: no finished cache for these options at {cache_path}"
+                        f"{' (' + notes[0] + ')' if notes else ''}; run the same command without --verify to build it")
+    record = unseal((cache_path / COMPLETE).read_text())
+    dataset = load_from_disk(str(cache_path / "dataset"))
+    plan = BlockPlan(cache_path, len(data["train"]), config.block_size, config.shard_size)
+    if len(dataset["train"]) != plan.num_rows:
+        raise DataError(f"--verify: the cache holds {len(dataset['train'])} training rows, the data {plan.num_rows}")
+    chosen = sorted(int(b) for b in np.random.default_rng().choice(plan.num_blocks, min(config.verify, plan.num_blocks),
+                                                                    replace=False))
+    new_columns = [c for c in dataset["train"].column_names if c not in data["train"].column_names]
+    results = {}
+    for number in chosen:
+        stored = dataset["train"].select(plan.rows(number)).select_columns(new_columns)
+        results[number] = _compare_block(plan, number, stored, builder, config.tolerance())
+    mismatched = [number for number, found in results.items() if not found["matches"]]
+    summary = {
+        "task": spec.name, "cache": str(cache_path), "matches": not mismatched, "blocks_checked": chosen,
+        "blocks": plan.num_blocks, "tolerance": config.tolerance(),
+        "text_mismatches": sum(found["text_mismatches"] for found in results.values()),
+        "max_abs_difference": max(found["max_abs_difference"] for found in results.values()),
+        "first_mismatch": next((f"block {n}: {results[n]['first_mismatch']}" for n in mismatched), None),
+        "made_on": [short_description(m) for m in record.get("made_on", [])], "checked_on": short_description(numerics),
+        "seconds": round(time.perf_counter() - started, 2), "mlm_model": display_name(mlm_name),
+        "teacher": display_name(teacher_name) if teacher_name else None,
+    }
+    return AugmentationResult(dataset, cache_path, True, {"verify": summary, "process_index": 0})

@@ -18,18 +18,21 @@ from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
 import json
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import DataError
+from ..files import damaged, file_digest, seal, sync_path, unseal, write_text_atomically
 from .tasks import TaskSpec, get_task  # noqa: F401  (get_task: used by the doctest)
 
 __all__ = ["DataError", "check_task_columns", "load_task_data", "read_glue_tsv", "read_table_file"]
 
 csv.field_size_limit(1 << 24)
+
+logger = logging.getLogger(__name__)
 
 
 SOURCE_FORMAT = 1  # bump when parsing a file changes: it keys the Arrow copies of local files
@@ -206,15 +209,25 @@ def _table_rows(path: Path, spec: TaskSpec) -> Iterator[dict]:
 _READERS = {"glue": _glue_rows, "table": _table_rows}
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _intact_copy(final: Path, record: Path) -> bool:
+    """Whether the Arrow copy ``final`` is whole and unchanged since written (its sealed ``record`` agrees);
+    a damaged copy is deleted, with a one-line warning, so it is read again from the source file."""
+    if not final.exists() and not record.exists():
+        return False
+    try:
+        written = unseal(record.read_text())
+    except OSError:
+        written = None
+    problem = "its record is missing or edited" if written is None else damaged(final.parent, written.get("files"))
+    if problem is None:
+        return True
+    logger.warning("the Arrow copy %s was damaged (%s); reading the source file again", final, problem)
+    final.unlink(missing_ok=True)
+    record.unlink(missing_ok=True)
+    return False
 
 
-def _stream_to_arrow(path: Path, reader: str, spec: TaskSpec, cache_dir: str | None):
+def _stream_to_arrow(path: Path, reader: str, spec: TaskSpec, cache_dir: str | None, refresh: bool = False):
     """Parse ``path`` row by row into an Arrow file and memory-map it, so no file is ever held in memory whole.
 
     The copy lives in ``cache_dir`` (default: the ``datasets`` cache, ``mmel_hf_sources``), named by the file's
@@ -226,6 +239,7 @@ def _stream_to_arrow(path: Path, reader: str, spec: TaskSpec, cache_dir: str | N
     from datasets.arrow_writer import ArrowWriter
     from datasets.fingerprint import Hasher
     from datasets.utils import are_progress_bars_disabled
+    from filelock import FileLock
     from tqdm.auto import tqdm
 
     if not path.is_file():
@@ -235,54 +249,65 @@ def _stream_to_arrow(path: Path, reader: str, spec: TaskSpec, cache_dir: str | N
     features = Features({**{c: Value("string") for c in spec.text_columns},
                          spec.label_column: Value("float64" if spec.is_regression else "int64")})
     # The content, not the file's place, names the data (the cache fingerprint of mmel-augment builds on it).
-    key = Hasher.hash(["mmel_hf source", SOURCE_FORMAT, reader, _file_digest(path), spec.text_columns,
+    key = Hasher.hash(["mmel_hf source", SOURCE_FORMAT, reader, file_digest(path), spec.text_columns,
                        spec.label_column, spec.num_labels, spec.label_names,
                        *([spec.label_range] if spec.label_range else [])])
     folder = Path(cache_dir) if cache_dir else Path(datasets.config.HF_DATASETS_CACHE) / "mmel_hf_sources"
     final = folder / f"source-{key}.arrow"
-    if not final.exists():
-        created = [p for p in (folder, *folder.parents) if not p.exists()]
-        folder.mkdir(parents=True, exist_ok=True)
-        temporary = final.with_name(f"{final.name}.tmp-{os.getpid()}")
-        try:
-            rows = 0
-            with ArrowWriter(features=features, path=str(temporary), writer_batch_size=1000) as writer:
-                for row in tqdm(_READERS[reader](path, spec), desc=f"Reading {path.name}", unit=" rows", leave=False,
-                                disable=are_progress_bars_disabled(), delay=1.0):  # no bar for quick reads
-                    writer.write(row)
-                    rows += 1
-                if rows == 0:
-                    raise DataError(f"{path}: no data rows")
-                writer.finalize()
-            os.replace(temporary, final)
-        except BaseException as err:  # bad input, Ctrl-C, a full disk ...: no half-written copy, no new folders
-            temporary.unlink(missing_ok=True)
-            for made in created:
-                try:
-                    made.rmdir()
-                except OSError:  # not empty: another process wrote there meanwhile
-                    break
-            if isinstance(err, OSError):
-                raise DataError(f"could not write {final} ({err.strerror or err}); nothing was left behind") from None
-            raise
+    record = final.with_suffix(".json")
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(folder / f"source-{key}.lock"))  # the ranks of one job read the same files at once
+    temporary = final.with_name(f"{final.name}.tmp-{os.getpid()}")
+    try:
+        with lock:
+            if refresh:
+                final.unlink(missing_ok=True)
+                record.unlink(missing_ok=True)
+            if not _intact_copy(final, record):
+                rows = 0
+                with ArrowWriter(features=features, path=str(temporary), writer_batch_size=1000) as writer:
+                    for row in tqdm(_READERS[reader](path, spec), desc=f"Reading {path.name}", unit=" rows",
+                                    leave=False, disable=are_progress_bars_disabled(), delay=1.0):  # none if quick
+                        writer.write(row)
+                        rows += 1
+                    if rows == 0:
+                        raise DataError(f"{path}: no data rows")
+                    writer.finalize()
+                sync_path(temporary)
+                os.replace(temporary, final)
+                write_text_atomically(record, json.dumps(seal({"rows": rows,
+                                                               "files": {final.name: file_digest(final)}})))
+    except BaseException as err:  # bad input, Ctrl-C, a full disk ...: no half-written copy, no new folders
+        temporary.unlink(missing_ok=True)
+        if created:
+            Path(lock.lock_file).unlink(missing_ok=True)
+        for made in created:
+            try:
+                made.rmdir()
+            except OSError:  # not empty: another process wrote there meanwhile
+                break
+        if isinstance(err, OSError):
+            raise DataError(f"could not write {final} ({err.strerror or err}); nothing was left behind") from None
+        raise
     dataset = Dataset.from_file(str(final))
     dataset._fingerprint = key
     return dataset
 
 
-def read_glue_tsv(path: str | os.PathLike, spec: TaskSpec, cache_dir: str | None = None):
+def read_glue_tsv(path: str | os.PathLike, spec: TaskSpec, cache_dir: str | None = None, refresh: bool = False):
     """One GLUE TSV file as distributed by GLUE (``spec.tsv`` says its quirks) -> ``datasets.Dataset``."""
     if spec.tsv is None:
         raise DataError(f"task {spec.name} has no GLUE TSV layout; use --train-file with CSV or JSON lines")
-    return _stream_to_arrow(Path(path), "glue", spec, cache_dir)
+    return _stream_to_arrow(Path(path), "glue", spec, cache_dir, refresh)
 
 
-def read_table_file(path: str | os.PathLike, spec: TaskSpec, cache_dir: str | None = None):
+def read_table_file(path: str | os.PathLike, spec: TaskSpec, cache_dir: str | None = None, refresh: bool = False):
     """A CSV/TSV (with a header) or JSON-lines file with the task's columns -> ``datasets.Dataset``."""
     path = Path(path)
     if path.suffix.lower() not in (".csv", ".tsv", ".txt", ".jsonl", ".json"):
         raise DataError(f"{path}: unknown file type {path.suffix.lower()!r}; use .csv, .tsv, .jsonl or .json (JSON lines)")
-    return _stream_to_arrow(path, "table", spec, cache_dir)
+    return _stream_to_arrow(path, "table", spec, cache_dir, refresh)
 
 
 def check_task_columns(dataset, spec: TaskSpec, where: str, require_text: bool = False) -> None:
@@ -331,6 +356,7 @@ def load_task_data(
     hub_config: str | None = None,
     revision: str | None = None,
     cache_dir: str | None = None,
+    refresh: bool = False,
 ):
     """Load ``spec``'s train and evaluation splits from exactly one source.
 
@@ -341,6 +367,7 @@ def load_task_data(
         hub_path, hub_config, revision: a Hub dataset (default: the task's own, e.g. ``nyu-mll/glue``).
         cache_dir: where local files are copied to Arrow (default: the ``datasets`` cache). Files are read
             row by row into a memory-mapped Arrow file, so no source is ever held in memory whole.
+        refresh: read local files again, and download a Hub dataset again, whatever is cached (``--overwrite``).
     """
     from datasets import DatasetDict, load_dataset, load_from_disk
 
@@ -359,12 +386,12 @@ def load_task_data(
                 if split == "train":
                     raise DataError(f"{file}: not found (expected the GLUE {spec.name} training file)")
                 continue
-            splits[split] = read_glue_tsv(file, spec, cache_dir)
+            splits[split] = read_glue_tsv(file, spec, cache_dir, refresh)
         data = DatasetDict(splits)
     elif train_file is not None:
-        splits = {"train": read_table_file(train_file, spec, cache_dir)}
+        splits = {"train": read_table_file(train_file, spec, cache_dir, refresh)}
         for split, file in (validation_files or {}).items():
-            splits[split] = read_table_file(file, spec, cache_dir)
+            splits[split] = read_table_file(file, spec, cache_dir, refresh)
         data = DatasetDict(splits)
     elif dataset_path is not None:
         try:
@@ -373,13 +400,14 @@ def load_task_data(
             raise DataError(f"{dataset_path}: not a dataset folder written by save_to_disk ({err})") from None
         data = loaded if isinstance(loaded, DatasetDict) else DatasetDict(train=loaded)
     elif spec.local_files and hub_path is None:  # the embedded task: files shipped with mmel_hf
-        data = DatasetDict({split: read_table_file(file, spec, cache_dir) for split, file in spec.local_files})
+        data = DatasetDict({split: read_table_file(file, spec, cache_dir, refresh) for split, file in spec.local_files})
     else:
         path, config = hub_path or spec.hub_path, hub_config or spec.hub_config
         if path is None:
             raise DataError(f"task {spec.name} has no Hub dataset: give --data-dir, --train-file or --dataset-path")
         try:
-            data = load_dataset(path, config, revision=revision)
+            data = load_dataset(path, config, revision=revision,
+                                download_mode="force_redownload" if refresh else None)
         except Exception as err:  # offline, unknown id, gated ...: say how to go on with local data
             raise DataError(
                 f"could not load {path}{'/' + config if config else ''} from the Hugging Face Hub "
