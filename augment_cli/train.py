@@ -130,6 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     for split, metrics in result.metrics.items():
         print(f"{split}: " + ", ".join(f"{k.split('_', 1)[1]} {v:.4f}" for k, v in metrics.items()
                                        if isinstance(v, float) and not k.endswith(("runtime", "per_second"))))
+    if result.weights:
+        w = result.weights
+        print(f"weights P*: normalised entropy {w['normalised_entropy']:.3f}, effective sample share "
+              f"{w['effective_share']:.3f} ({w['effective_sample_size']:.2f} samples per group; 1 = uniform)"
+              + (f" — {w['warning']}" if w["warning"] else ""))
     print(f"trained in {result.train_seconds:.0f}s -> {result.output_dir.resolve()} (metrics.json)")
     print(json.dumps(result.metrics))
     return 0

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["GLUE_METRIC_TASKS", "GlueMetric", "glue_compute_metrics"]
+__all__ = ["GLUE_METRIC_TASKS", "GlueMetric", "glue_compute_metrics", "predicted_values"]
 
 _ACCURACY_TASKS = ("sst2", "mnli", "mnli_matched", "mnli_mismatched", "qnli", "rte", "wnli", "hans", "ax")
 GLUE_METRIC_TASKS = ("cola", "stsb", "mrpc", "qqp", *_ACCURACY_TASKS)
@@ -58,14 +58,24 @@ class GlueMetric:
         return {"accuracy": accuracy}
 
 
-def glue_compute_metrics(task: str) -> Callable:
-    """A ``compute_metrics`` for (MMEL)Trainer: logits -> class ids (or values for STS-B) -> GLUE metrics."""
+def predicted_values(prediction, is_regression: bool) -> tuple[np.ndarray, np.ndarray]:
+    """An ``EvalPrediction``'s (predicted class ids, or values for regression; references), one per example."""
+    logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+    logits = np.asarray(logits)
+    predicted = logits.reshape(-1) if is_regression else logits.argmax(axis=-1)
+    return predicted, np.asarray(prediction.label_ids).reshape(-1)
+
+
+def glue_compute_metrics(task: str, keep: Callable | None = None) -> Callable:
+    """A ``compute_metrics`` for (MMEL)Trainer: logits -> class ids (or values for STS-B) -> GLUE metrics.
+
+    ``keep(predicted, references)``, if given, receives each evaluation's per-example predictions."""
     metric = GlueMetric(task)
 
     def compute_metrics(prediction) -> dict[str, float]:
-        logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
-        logits = np.asarray(logits)
-        predicted = logits.reshape(-1) if metric.is_regression else logits.argmax(axis=-1)
-        return metric.compute(predictions=predicted, references=np.asarray(prediction.label_ids).reshape(-1))
+        predicted, references = predicted_values(prediction, metric.is_regression)
+        if keep is not None:
+            keep(predicted, references)
+        return metric.compute(predictions=predicted, references=references)
 
     return compute_metrics

@@ -38,8 +38,11 @@ class NonFiniteTrainingError(RuntimeError):
 logger = logging.getLogger(__name__)
 
 # Sums gathered over processes between two logging steps: groups with reweighted samples, their entropy of
-# P* and their largest weight; augmented samples with a teacher output and how many the teacher disagrees on.
-_DIAGNOSTICS = ("groups", "entropy", "max_weight", "augmented", "disagreements")
+# P* and their largest weight; augmented samples with a teacher output and how many the teacher disagrees on;
+# groups of 2+ samples, their entropy of P* over ln(group size) and their effective sample size 1 / sum(w^2),
+# in samples and as a share of the group's size (1 for uniform weights, 1/n for one sample taking all).
+_DIAGNOSTICS = ("groups", "entropy", "max_weight", "augmented", "disagreements", "sized_groups", "normalised_entropy",
+                "effective_samples", "effective_share")
 
 
 class MMELTrainer(Trainer):
@@ -54,7 +57,10 @@ class MMELTrainer(Trainer):
             attribute lists the dataset columns it reads.
 
     Logged at every logging step (train and eval): ``mmel/weight_entropy`` (mean entropy of P* in nats),
-    ``mmel/max_weight`` (mean largest weight of a group) and, for classification,
+    ``mmel/max_weight`` (mean largest weight of a group), ``mmel/normalised_entropy`` (entropy over
+    ln(group size): 1 = uniform, as DA+UNI), ``mmel/effective_sample_size`` (mean 1 / sum(w^2), Kish's
+    effective number of samples) and ``mmel/effective_share`` (that over the group's size) and, for
+    classification,
     ``mmel/teacher_disagreement`` (fraction of augmented samples whose teacher class differs from the
     teacher's class for their original: the samples whose soft-loss target the teacher replaces); for
     regression ``mmel/teacher_shift`` (fraction whose teacher prediction differs from the teacher's
@@ -298,6 +304,15 @@ class MMELTrainer(Trainer):
             per_group += [group_mask[:, 1:].sum(dim=1).float(), disagree.sum(dim=1).float()]
         else:
             per_group += [zeros, zeros]
+        sizes = group_mask.sum(dim=1).float()
+        sized = reweighted & (sizes >= 2)  # a group of one has nothing to spread its weight over
+        effective = 1.0 / weights.float().pow(2).sum(dim=1).clamp_min(torch.finfo(torch.float32).tiny)
+        per_group += [
+            sized.float(),
+            torch.where(sized, weight_entropy(weights).float() / sizes.clamp_min(2).log(), zeros),
+            torch.where(sized, effective, zeros),
+            torch.where(sized, effective / sizes.clamp_min(1), zeros),
+        ]
         rows = torch.stack(per_group, dim=1)  # float32: MPS has no float64
         if not training and self.args.world_size > 1:
             # Evaluation: gathered per batch like the predictions, without the samples accelerate repeats to
@@ -344,6 +359,10 @@ class MMELTrainer(Trainer):
         if totals["groups"] > 0:
             metrics[f"{prefix}mmel/weight_entropy"] = totals["entropy"] / totals["groups"]
             metrics[f"{prefix}mmel/max_weight"] = totals["max_weight"] / totals["groups"]
+        if totals["sized_groups"] > 0:
+            metrics[f"{prefix}mmel/normalised_entropy"] = totals["normalised_entropy"] / totals["sized_groups"]
+            metrics[f"{prefix}mmel/effective_sample_size"] = totals["effective_samples"] / totals["sized_groups"]
+            metrics[f"{prefix}mmel/effective_share"] = totals["effective_share"] / totals["sized_groups"]
         if totals["augmented"] > 0:
             # Regression compares the teacher with itself (z vs x_i), not with f(x_i) as the soft rule does: its
             # own name, so it is not read as the share of targets replaced.

@@ -30,6 +30,11 @@ def build_model_card(summary: dict, spec, args, config) -> str:
     ]
     if mode in ("hard", "soft"):
         lines.append(f"- lambda_P = {args.mmel_lambda_p}" + (f", lambda_T = {args.mmel_lambda_t}" if mode == "soft" else ""))
+    weights = summary.get("mmel_weights")
+    if weights:
+        lines.append(f"- Weights P* over the whole run: normalised entropy {weights['normalised_entropy']:.3f}, effective "
+                     f"sample share {weights['effective_share']:.3f} (1 = uniform, as DA+UNI)"
+                     + (f". **{weights['warning']}.**" if weights["warning"] else ""))
     lines += [
         f"- Base model: `{display_name(config.model) if config.model != 'embedded' else 'mmel_hf embedded encoder'}`"
         + (f", first {config.num_layers} layer(s)" if config.num_layers else ""),

@@ -10,8 +10,9 @@
    ``long`` (Baseline(DA+Long)), ``uniform`` (DA+UNI), ``max`` (MaxUp), ``hard`` (MMEL-H), ``soft`` (MMEL-S),
    with the teacher's or the original labels (Table 4);
 4. every evaluation split with the task's GLUE metrics; the model, tokenizer, ``metrics.json`` (metrics,
-   times, the dev-metric curve, the resolved configuration), ``log.jsonl`` and a model card in
-   ``output_dir``; optionally a push to the Hub.
+   times, the dev-metric curve, the resolved configuration), ``predictions.json`` (the final evaluation's
+   prediction for every example, which the study's confidence intervals resample), ``log.jsonl`` and a model
+   card in ``output_dir``; optionally a push to the Hub.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .files import write_json_atomically
 from .privacy import public_options
 from .schema import TEACHER_ORIGINAL_COLUMN, augmented_column
 from .train_config import TrainConfig
+from .weight_report import run_weights
 
 __all__ = ["TrainingResult", "load_augmented", "load_model", "resolve_resume_checkpoint", "run_training"]
 
@@ -52,6 +54,7 @@ class TrainingResult:
     output_dir: Path
     train_seconds: float
     curve: list
+    weights: dict | None = None  # MMEL runs: how far P* moved from uniform (mmel_hf.weight_report)
 
 
 class _CurveCallback(TrainerCallback):
@@ -74,6 +77,26 @@ class _CurveCallback(TrainerCallback):
         seconds = time.perf_counter() - (self._started or time.perf_counter()) - self._eval_seconds
         self.points.append({"step": state.global_step, "epoch": state.epoch, "train_seconds": round(seconds, 2),
                             **{k: v for k, v in metrics.items() if not k.endswith(("_runtime", "_per_second"))}})
+
+
+class _PredictionKeeper(TrainerCallback):
+    """The per-example predictions of each split's latest evaluation, for the study's paired bootstrap
+    (:mod:`mmel_hf.significance`); written to ``predictions.json`` beside ``metrics.json``."""
+
+    def __init__(self, splits):
+        self.splits, self.kept, self._last = list(splits), {}, None
+
+    def keep(self, predicted, references) -> None:
+        self._last = (predicted, references)
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        if self._last is None:
+            return
+        for split in self.splits:
+            if any(k.startswith((f"eval_{split}_", f"{split}_")) for k in metrics or {}):
+                predicted, references = self._last
+                self.kept[split] = {"predictions": predicted.tolist(), "references": references.tolist()}
+        self._last = None
 
 
 def load_augmented(name_or_path: str):
@@ -367,10 +390,11 @@ def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path,
     set_seed(args.seed)  # the fresh head is initialised under the run's seed
     model, tokenizer = load_model(config, spec, args.max_length)
     args.mmel_text_columns = args.mmel_text_columns or list(spec.text_columns)
-    curve = _CurveCallback()
+    curve, kept = _CurveCallback(), _PredictionKeeper(eval_splits)
     trainer = MMELTrainer(
         model=model, args=args, train_dataset=data["train"], eval_dataset=eval_splits or None,
-        processing_class=tokenizer, compute_metrics=glue_compute_metrics(metric_task(spec)), callbacks=[curve],
+        processing_class=tokenizer, compute_metrics=glue_compute_metrics(metric_task(spec), keep=kept.keep),
+        callbacks=[curve, kept],
     )
     if quiet:
         trainer.remove_callback(PrinterCallback)
@@ -379,10 +403,12 @@ def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path,
     train_seconds = train_output.metrics.get("train_runtime", time.perf_counter() - started)
     metrics = {split: _final_metrics(trainer, curve.points, split, dataset) for split, dataset in eval_splits.items()}
 
-    result = TrainingResult(metrics, output, train_seconds, curve.points)
+    weights = run_weights(trainer)  # how far P* moved from uniform; a warning if it stayed there
+    result = TrainingResult(metrics, output, train_seconds, curve.points, weights)
     if trainer.is_world_process_zero():
         output.mkdir(parents=True, exist_ok=True)
         (output / "metrics.json").unlink(missing_ok=True)  # an old run's: until the new one is written, unfinished
+        (output / "predictions.json").unlink(missing_ok=True)
         if config.save_model:
             trainer.save_model(str(output))
             tokenizer.save_pretrained(str(output))
@@ -392,7 +418,7 @@ def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path,
             "mmel_loss": args.mmel_loss, "metrics": metrics, "train_seconds": round(train_seconds, 2),
             "total_seconds": round(time.perf_counter() - started, 2), "train_examples": len(data["train"]),
             "processes": args.world_size,
-            "curve": curve.points, "augmented_dataset": provenance or None,
+            "curve": curve.points, "augmented_dataset": provenance or None, "mmel_weights": weights,
             # Local paths by their last component only: this file is uploaded with --push-to-hub.
             "config": {"data": public_options(asdict(config)), "training": public_options(args.to_dict())},
         }
@@ -402,6 +428,8 @@ def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path,
         from .model_card import build_model_card, push_folder
 
         (output / "README.md").write_text(build_model_card(summary, spec, args, config))
+        if kept.kept:  # the final evaluation's per-example predictions (what the study's intervals resample)
+            write_json_atomically(output / "predictions.json", kept.kept)
         write_json_atomically(output / "metrics.json", summary)  # last, in one step: its presence means the run finished
         if push:
             push_folder(output, args.hub_model_id or output.name, private=args.hub_private_repo,

@@ -191,6 +191,9 @@ def test_diagnostics_are_logged_and_exact_for_uniform_weights(tmp_path, tokenize
     logged = next(entry for entry in trainer.state.log_history if "mmel/weight_entropy" in entry)
     assert logged["mmel/weight_entropy"] == pytest.approx(math.log(3), rel=1e-6)  # uniform over |B| = 3
     assert logged["mmel/max_weight"] == pytest.approx(1 / 3, rel=1e-6)
+    assert logged["mmel/normalised_entropy"] == pytest.approx(1.0, rel=1e-6)  # uniform: as far from sharp as can be
+    assert logged["mmel/effective_sample_size"] == pytest.approx(3.0, rel=1e-6)  # all three samples count fully
+    assert logged["mmel/effective_share"] == pytest.approx(1.0, rel=1e-6)
     teacher_classes = [
         [int(np.argmax(row["teacher_original"])) != int(np.argmax(t)) for t in row["teacher_augmented"]]
         for row in dataset
@@ -201,11 +204,16 @@ def test_diagnostics_are_logged_and_exact_for_uniform_weights(tmp_path, tokenize
 
 def test_small_lambda_concentrates_the_logged_weights(tmp_path, tokenizer, augmented_dataset):
     logged = {}
-    for mode, lambda_p in (("uniform", 1.0), ("hard", 1.0), ("hard", 0.01)):
+    for mode, lambda_p in (("uniform", 1.0), ("hard", 1.0), ("hard", 0.01), ("max", 1.0)):
         trainer = MMELTrainer(model=make_tiny_bert(tokenizer), train_dataset=augmented_dataset, processing_class=tokenizer,
                               args=make_args(tmp_path, mmel_loss=mode, mmel_lambda_p=lambda_p, max_steps=1))
         trainer.train()
         logged[(mode, lambda_p)] = next(e for e in trainer.state.log_history if "mmel/max_weight" in e)
+    shares = [logged[k]["mmel/effective_share"] for k in (("uniform", 1.0), ("hard", 1.0), ("hard", 0.01))]
+    assert shares[0] == pytest.approx(1.0) and shares[0] > shares[1] > shares[2]
+    # MaxUp puts all weight on one sample: entropy 0, one effective sample.
+    assert logged[("max", 1.0)]["mmel/normalised_entropy"] == pytest.approx(0.0, abs=1e-6)
+    assert logged[("max", 1.0)]["mmel/effective_sample_size"] == pytest.approx(1.0, rel=1e-6)
     # Same model, same first batch: entropy falls and the top weight grows as lambda_P shrinks (Remark 2).
     entropies = [logged[k]["mmel/weight_entropy"] for k in (("uniform", 1.0), ("hard", 1.0), ("hard", 0.01))]
     max_weights = [logged[k]["mmel/max_weight"] for k in (("uniform", 1.0), ("hard", 1.0), ("hard", 0.01))]

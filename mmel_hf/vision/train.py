@@ -110,6 +110,11 @@ def train_vision(config: VisionConfig, args, data=None) -> dict:
                           eval_dataset=data["test"], optimizers=optimizers,
                           compute_metrics=lambda p: {"accuracy": float((p.predictions.argmax(-1) == p.label_ids).mean())})
     trainer.train(resume_from_checkpoint=resume)
+    from ..weight_report import run_weights
+
+    weights = run_weights(trainer)  # how far P* moved from uniform; a warning if it stayed there
     metrics = trainer.evaluate()
+    if weights:
+        metrics.update({f"mmel_weights/{k}": v for k, v in weights.items() if isinstance(v, float)})
     trainer.save_model()
     return metrics
