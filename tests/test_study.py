@@ -66,6 +66,20 @@ def test_tiny_study_end_to_end_and_resumable(models, rte_dir, tmp_path, capsys):
                  "| MMEL-H (lambda_P=0.1) |", "train time per run", "curves.png", "Teacher: "):
         assert text in report, text
     assert (output / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    # Every reading carries an interval over seeds x the 3 evaluation examples; 2 seeds are never "beyond noise".
+    comparisons = results["comparisons"]
+    assert [(c["a"], c["b"]) for c in comparisons] == [("hard", "uniform"), ("soft", "uniform"), ("uniform", "none"),
+                                                      ("long", "uniform"), ("hard", "hard-original")]
+    for found in comparisons:
+        assert found["interval"][0] <= found["mean"] <= found["interval"][1] and found["examples"] == 3
+        assert found["level"] == pytest.approx(0.99) and not found["beyond_noise"]
+        assert "2 seed(s)" in found["inconclusive_because"]
+    assert "_predictions" not in results["methods"]["hard"]  # per-example predictions stay in each run's folder
+    # The lambda_P sweep's effect on P*, beside the metric.
+    assert "## Did the reweighting move?" in report
+    for title in ("| MMEL-H | 1 |", "| MMEL-H (lambda_P=0.1) | 0.1 |", "| MMEL-S | 1 |"):
+        assert title in report, title
+    assert all(w and 0 <= w["effective_share"] <= 1 for w in results["methods"]["hard@0.1"]["weights"])
 
     assert study_main(args) == 0  # a rerun trains nothing
     out = capsys.readouterr().out

@@ -386,3 +386,40 @@ def test_a_half_written_checkpoint_is_refused_naming_the_file(chain, capsys, tmp
     from mmel_hf.checkpoints import checkpoint_problem
 
     assert checkpoint_problem(latest) is None and checkpoint_problem(earlier) is None
+
+
+def test_every_mmel_run_says_whether_its_weights_moved(chain, capsys, tmp_path):
+    """Whole-run normalised entropy and effective sample share of P*, with a warning when they stayed at uniform."""
+    runs = {}
+    for name, extra in (("flat", ["--mmel-lambda-p", "1000"]), ("sharp", ["--mmel-lambda-p", "0.0001"]),
+                        ("uniform", [])):
+        mode = "uniform" if name == "uniform" else "hard"
+        code, out, err = run_cli(capsys, [*chain["common"], "--augmented", chain["augmented"], "--mmel-loss", mode,
+                                          *extra, "--output-dir", str(tmp_path / name)])
+        assert code == 0, err
+        runs[name] = (out, json.loads((tmp_path / name / "metrics.json").read_text()),
+                      (tmp_path / name / "README.md").read_text())
+    out, summary, card = runs["flat"]
+    weights = summary["mmel_weights"]
+    assert weights["near_uniform"] and weights["effective_share"] >= 0.95 and weights["normalised_entropy"] > 0.99
+    assert "MMEL-H behaved like DA+UNI here" in out and "--mmel-lambda-p (now 1000)" in out
+    assert "behaved like DA+UNI" in card and f"{weights['effective_share']:.3f}" in card
+    log = [json.loads(line) for line in (tmp_path / "flat" / "log.jsonl").read_text().splitlines()]
+    final = next(e for e in log if "train_runtime" in e)  # the whole run, as the summary reports it
+    assert weights["effective_share"] == pytest.approx(final["mmel/effective_share"])
+    out, summary, card = runs["sharp"]
+    assert not summary["mmel_weights"]["near_uniform"] and summary["mmel_weights"]["warning"] is None
+    assert summary["mmel_weights"]["effective_share"] < runs["flat"][1]["mmel_weights"]["effective_share"]
+    assert "weights P*: normalised entropy" in out and "behaved like DA+UNI" not in out
+    assert runs["uniform"][1]["mmel_weights"] is None  # DA+UNI's weights are uniform by definition: nothing to say
+
+
+def test_each_run_keeps_its_per_example_predictions(chain, capsys, tmp_path):
+    code, _, err = run_cli(capsys, [*chain["common"], "--data-dir", str(chain["rte"]), "--mmel-loss", "none",
+                                    "--output-dir", str(tmp_path / "run")])
+    assert code == 0, err
+    kept = json.loads((tmp_path / "run" / "predictions.json").read_text())["validation"]
+    accuracy = json.loads((tmp_path / "run" / "metrics.json").read_text())["metrics"]["validation"]["validation_accuracy"]
+    predictions, references = np.array(kept["predictions"]), np.array(kept["references"])
+    assert len(predictions) == len(references) == 3  # every example of dev.tsv
+    assert (predictions == references).mean() == pytest.approx(accuracy)  # the predictions the metric was computed on
