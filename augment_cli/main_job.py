@@ -2,7 +2,8 @@
 
 On rt-polarity (Rotten Tomatoes snippets, shipped with mmel_hf): a teacher fine-tuned on the same examples the
 students see, Algorithm 2 augmentation labelled by it, then one small student trained with Baseline, DA+UNI,
-MMEL-H and MMEL-S over several seeds. Prints the table and which method won, relative to seed noise.
+MMEL-H and MMEL-S over several seeds. Prints the table and each paired difference with a 95% interval over
+seeds x evaluation examples: "beyond noise" only when it excludes 0, "inconclusive" otherwise.
 A second run reuses everything cached. `mmel-study` runs the same protocol on any task with any methods.
 """
 

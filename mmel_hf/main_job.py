@@ -9,7 +9,8 @@ A small :func:`~mmel_hf.study.run_study` on the embedded task rt-polarity, in th
 3. the same small student (the first ``student_layers`` encoder layers) trained with Baseline (originals
    only), Baseline(DA+UNI) (the plain mean over each group: same samples, labels and cost as MMEL), MMEL-H
    and MMEL-S, over several seeds;
-4. a table, and plain sentences saying which method won and by how much relative to seed noise.
+4. a table, and plain sentences giving each paired difference with a 95% interval over seeds x evaluation
+   examples ("beyond noise" only when it excludes 0; otherwise "inconclusive" with the detectable size).
 
 Every stage is cached (the teacher, the augmentation, each finished run): a second run takes seconds.
 """

@@ -148,6 +148,14 @@ class MMELTrainingArguments(TrainingArguments):
             raise ValueError(f"mmel_chunk_size={self.mmel_chunk_size!r} must be a positive number of samples, or None")
         if self.max_length is not None and self.max_length < 1:
             raise ValueError(f"max_length={self.max_length!r} must be a positive number of tokens, or None")
+        if self.mmel_chunk_size is not None and self.torch_compile:
+            # The chunks replace the inner model's forward; the compile wrapper stays bound to the DDP object, so
+            # under DDP every chunk and every recomputation would call DDP.forward again (a deadlock).
+            raise ValueError(
+                "mmel_chunk_size cannot be combined with torch_compile=True (the chunked forward runs inside the "
+                "model, past the compiled wrapper; under DDP it deadlocks): drop one of them, or lower the batch "
+                "size instead of chunking"
+            )
 
     @property
     def effective_lambda_p(self) -> float:

@@ -68,6 +68,9 @@ class MMELTrainer(Trainer):
     with the student's f(x_i), which changes as it trains).
     """
 
+    # Batch entries that are targets, never model inputs: kept in float32 under DeepSpeed's half precision.
+    FLOAT32_KEYS = ("labels", TEACHER_KEY, TARGET_KEY)
+
     # What compute_loss did last: None (plain batch: Trainer decides), True (normalised by the groups of the
     # whole accumulated batch), False (a per-batch mean; Trainer divides by the accumulation steps).
     _loss_scaled_for_ga: bool | None = None
@@ -82,6 +85,7 @@ class MMELTrainer(Trainer):
         processing_class=None,
         **kwargs,
     ):
+        _require_transformers_with_ga_flag()
         if args is None:
             args = MMELTrainingArguments(output_dir="trainer_output")
         if not isinstance(args, MMELTrainingArguments):
@@ -110,9 +114,33 @@ class MMELTrainer(Trainer):
             processing_class=processing_class,
             **kwargs,
         )
+        if args.mmel_chunk_size is not None:
+            self._refuse_chunks_under_sharding_or_replicas()
         # Running sums per mode, kept on the model's device so that logging never forces a sync per step.
         self._diagnostics: dict[str, torch.Tensor | None] = {"train": None, "eval": None}
         self._train_run_sums: torch.Tensor | None = None
+
+    def _refuse_chunks_under_sharding_or_replicas(self) -> None:
+        """Engines under which the chunked forward is not the one-pass computation, refused before any work."""
+        engine = None
+        if getattr(self, "is_fsdp_enabled", False):
+            engine = "FSDP"
+        elif getattr(self, "is_deepspeed_enabled", False):
+            stage = (self.args.hf_deepspeed_config.config.get("zero_optimization", {}).get("stage")
+                     if getattr(self.args, "hf_deepspeed_config", None) is not None else None)
+            engine = "DeepSpeed ZeRO-3" if stage == 3 else None
+        elif self.args.n_gpu > 1:
+            engine = "DataParallel (several GPUs without a launcher)"
+        if engine is not None:
+            # FSDP/ZeRO-3 gather the parameters per forward: every chunk and recomputation gathers them again,
+            # and ranks with different chunk counts (ragged groups) wait for each other for ever. DataParallel's
+            # replicas copy the forward patched onto the GPU-0 module.
+            raise ValueError(
+                f"mmel_chunk_size is not supported under {engine}: the chunks would gather the sharded parameters "
+                "once per chunk (and deadlock when ranks hold different numbers of chunks) or run on one replica. "
+                "Leave mmel_chunk_size unset (lower the batch size or use gradient accumulation), or use DDP "
+                "(torchrun / accelerate launch --multi_gpu), where chunks are tested"
+            )
 
     @staticmethod
     def _default_collator(args, train_dataset, processing_class, num_labels: int | None = None) -> MMELDataCollator:
@@ -164,6 +192,17 @@ class MMELTrainer(Trainer):
         finally:
             self.data_collator = collator
 
+    def _prepare_inputs(self, inputs):
+        # Trainer casts every floating tensor of a batch to DeepSpeed's bf16/fp16: the targets would be rounded
+        # (near-tie teacher probabilities flip, STS-B labels move by up to 1/64). They stay float32; the model's
+        # floating inputs (pixel values ...) are cast as Trainer does.
+        targets = {key: inputs[key] for key in self.FLOAT32_KEYS
+                   if isinstance(inputs.get(key), torch.Tensor) and inputs[key].is_floating_point()}
+        prepared = super()._prepare_inputs(inputs)
+        for key, value in targets.items():
+            prepared[key] = value.to(device=self.args.device, dtype=torch.float32)
+        return prepared
+
     def _run_epoch(self, *args, **kwargs):
         # Collators that draw random views (images) learn where the epoch starts, so a resumed run draws the
         # views of the uninterrupted one (Trainer skips the batches it already trained on without collating).
@@ -213,6 +252,9 @@ class MMELTrainer(Trainer):
         teacher_flat = inputs.pop(TEACHER_KEY, None)
         labels = inputs.pop("labels")
         logits, outputs = self._forward(model, inputs)
+        # A model spread over devices (device_map) returns its logits from the last one: the targets follow them.
+        group_mask, labels = group_mask.to(logits.device), labels.to(logits.device)
+        teacher_flat = None if teacher_flat is None else teacher_flat.to(logits.device)
         grouped_logits = to_groups(logits, group_mask)
         teacher = None if teacher_flat is None else to_groups(teacher_flat, group_mask)
         if args.mmel_loss == "none":
@@ -274,6 +316,7 @@ class MMELTrainer(Trainer):
         inputs.pop("labels", None)
         outputs = model(**inputs)
         logits = _logits_of(outputs)
+        targets = targets.to(logits.device)  # device_map: the logits come from the model's last device
         regression = logits.shape[-1] == 1
         losses = sample_losses(logits, targets.squeeze(-1) if regression else targets, regression)
         if num_items_in_batch is not None:
@@ -372,6 +415,23 @@ class MMELTrainer(Trainer):
         super().log({**logs, **metrics}, start_time)
 
 
+# Trainer.training_step reads ``loss_is_scaled_for_ga`` from 5.19 on; before, it divided MMEL's group-normalised
+# loss by the accumulation steps again for models whose forward has no **kwargs (gradients too small by that factor).
+MIN_TRANSFORMERS = (5, 19)
+
+
+def _require_transformers_with_ga_flag(found: str | None = None) -> None:
+    from packaging.version import Version
+
+    import transformers
+
+    found = found or transformers.__version__
+    if Version(found).release[:2] < MIN_TRANSFORMERS:
+        wanted = ".".join(map(str, MIN_TRANSFORMERS))
+        raise ImportError(f"MMELTrainer needs transformers >= {wanted} (found {found}): older Trainers scale the MMEL "
+                          f"loss for gradient accumulation twice; pip install 'transformers>={wanted}'")
+
+
 def _logits_of(outputs) -> torch.Tensor:
     return outputs["logits"] if isinstance(outputs, dict) else outputs[0]
 
@@ -397,7 +457,13 @@ def _chunked_forward(model, chunk: int):
             part = {k: v[start : start + chunk] if _is_per_sample(v, size) else v for k, v in inputs.items()}
             # The last chunk keeps its activations: backward starts with it, so it is never held beside another.
             recompute = torch.is_grad_enabled() and start != starts[-1]
-            pieces.append(checkpoint(logits, use_reentrant=False, **part) if recompute else logits(**part))
+            if recompute:
+                # Positional tensors: non-reentrant checkpoint finds the devices whose random state it saves among
+                # its positional arguments only (with keywords, CUDA dropout would be redrawn in backward).
+                run = _replaying(logits, list(part), _unsaved_device_rng(part.values()))
+                pieces.append(checkpoint(run, *part.values(), use_reentrant=False))
+            else:
+                pieces.append(logits(**part))
         return {"logits": torch.cat(pieces)}
 
     if model.training:
@@ -411,6 +477,41 @@ def _chunked_forward(model, chunk: int):
             del model.forward  # the class's forward again
         else:
             model.forward = own
+
+
+def _unsaved_device_rng(values):
+    """The random-number module of the inputs' accelerator when torch's checkpoint does not save its state itself
+    (it saves the CPU's, and a device's whose module is ``_initialized``, as CUDA's and XPU's; not MPS's)."""
+    devices = {v.device.type for v in values if isinstance(v, torch.Tensor) and v.device.type not in ("cpu", "meta")}
+    if len(devices) != 1:
+        return None
+    module = getattr(torch, devices.pop(), None)
+    saved_by_torch = getattr(module, "_initialized", False)
+    usable = hasattr(module, "get_rng_state") and hasattr(module, "set_rng_state")
+    return module if usable and not saved_by_torch else None
+
+
+def _replaying(function, names: list[str], rng=None):
+    """``function(**dict(zip(names, values)))`` as a function of positional values (for checkpoint); with ``rng``
+    (a module with ``get_rng_state``/``set_rng_state``), the recomputation replays the random state of the first
+    call and leaves the generator where it was, so recomputed dropout masks are the forward pass's."""
+    state = {}
+
+    def run(*values):
+        keywords = dict(zip(names, values))
+        if rng is None:
+            return function(**keywords)
+        if "first" not in state:
+            state["first"] = rng.get_rng_state()
+            return function(**keywords)
+        current = rng.get_rng_state()
+        rng.set_rng_state(state["first"])
+        try:
+            return function(**keywords)
+        finally:
+            rng.set_rng_state(current)
+
+    return run
 
 
 def _is_per_sample(value, size: int) -> bool:

@@ -121,7 +121,7 @@ def _points(value: float) -> str:
 def reading_sentence(a: dict, b: dict, claim: str, metric: str, found: dict, seeds: list[int]) -> str:
     """One plain sentence for one comparison (see :func:`verdict`)."""
     low, high = found["interval"]
-    level = f"{100 * found['level']:g}%" + (f" (with the report's {found['comparisons']} comparisons: 95% together)"
+    level = f"{100 * found['level']:.4g}%" + (f" (with the report's {found['comparisons']} comparisons: 95% together)"
                                              if found["comparisons"] > 1 else "")
     over = (f"{len(seeds)} seed(s) × {found['examples']} evaluation examples" if found["examples"] else
             f"{len(seeds)} seed(s) only: no per-example predictions, so evaluation-set noise is not counted")

@@ -24,6 +24,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 from transformers import TrainerCallback
 
 from .augment.pipeline import read_provenance
@@ -83,8 +84,9 @@ class _PredictionKeeper(TrainerCallback):
     """The per-example predictions of each split's latest evaluation, for the study's paired bootstrap
     (:mod:`mmel_hf.significance`); written to ``predictions.json`` beside ``metrics.json``."""
 
-    def __init__(self, splits):
+    def __init__(self, splits, orders: dict | None = None):
         self.splits, self.kept, self._last = list(splits), {}, None
+        self.orders = orders or {}  # split -> the dataset row of each evaluated position (length-sorted evaluation)
 
     def keep(self, predicted, references) -> None:
         self._last = (predicted, references)
@@ -95,8 +97,29 @@ class _PredictionKeeper(TrainerCallback):
         for split in self.splits:
             if any(k.startswith((f"eval_{split}_", f"{split}_")) for k in metrics or {}):
                 predicted, references = self._last
+                if split in self.orders:  # back to the split's own row order
+                    predicted, references = _unsorted(predicted, self.orders[split]), _unsorted(references, self.orders[split])
                 self.kept[split] = {"predictions": predicted.tolist(), "references": references.tolist()}
         self._last = None
+
+
+def _unsorted(values, order):
+    restored = np.empty_like(values)
+    restored[order] = values
+    return restored
+
+
+def length_sorted(dataset, tokenizer, text_columns, max_length: int):
+    """``(dataset in order of tokenized length, order)``: evaluation batches of similar lengths pad less (on
+    rt-polarity's 1,000 validation sentences in batches of 128: 30k tokens instead of 59k). ``order[i]`` is the
+    row of ``dataset`` at position ``i``; the sort is stable. Only order-free things (the metrics) see the sorted
+    rows; per-example predictions are put back in the split's order (:class:`_PredictionKeeper`)."""
+    columns = [c for c in text_columns if c in dataset.column_names]
+    if len(dataset) < 2 or not columns:
+        return dataset, None
+    encoded = tokenizer(*(list(dataset[c]) for c in columns), truncation=True, max_length=max_length)
+    order = np.argsort([len(ids) for ids in encoded["input_ids"]], kind="stable")
+    return dataset.select(order), order
 
 
 def load_augmented(name_or_path: str):
@@ -390,7 +413,11 @@ def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path,
     set_seed(args.seed)  # the fresh head is initialised under the run's seed
     model, tokenizer = load_model(config, spec, args.max_length)
     args.mmel_text_columns = args.mmel_text_columns or list(spec.text_columns)
-    curve, kept = _CurveCallback(), _PredictionKeeper(eval_splits)
+    sorted_splits = {split: length_sorted(dataset, tokenizer, args.mmel_text_columns, args.max_length)
+                     for split, dataset in eval_splits.items()}
+    eval_splits = {split: dataset for split, (dataset, _) in sorted_splits.items()}
+    orders = {split: order for split, (_, order) in sorted_splits.items() if order is not None}
+    curve, kept = _CurveCallback(), _PredictionKeeper(eval_splits, orders)
     trainer = MMELTrainer(
         model=model, args=args, train_dataset=data["train"], eval_dataset=eval_splits or None,
         processing_class=tokenizer, compute_metrics=glue_compute_metrics(metric_task(spec), keep=kept.keep),
@@ -409,8 +436,12 @@ def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path,
         output.mkdir(parents=True, exist_ok=True)
         (output / "metrics.json").unlink(missing_ok=True)  # an old run's: until the new one is written, unfinished
         (output / "predictions.json").unlink(missing_ok=True)
+    if config.save_model:
+        # On every rank: under FSDP (full state dict) and ZeRO-3 the save is a collective; Trainer writes the
+        # files from the main process only (args.should_save).
+        trainer.save_model(str(output))
+    if trainer.is_world_process_zero():
         if config.save_model:
-            trainer.save_model(str(output))
             tokenizer.save_pretrained(str(output))
         provenance = read_provenance(data["train"])
         summary = {

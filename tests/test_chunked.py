@@ -131,3 +131,79 @@ def test_chunked_gradients_under_two_ddp_processes(tmp_path):
     assert found["one_pass"]["classifier.weight"].abs().sum() > 0
     for name, expected in found["one_pass"].items():
         torch.testing.assert_close(found["chunked"][name], expected, rtol=1e-5, atol=1e-7)
+
+
+def test_checkpointed_chunks_hand_their_tensors_to_checkpoint_positionally(tmp_path, tokenizer, monkeypatch):
+    """torch's non-reentrant checkpoint looks for the devices whose random state it saves (CUDA's) among its
+    positional arguments only: keyword tensors would let CUDA dropout be redrawn in the recomputation."""
+    import torch.utils.checkpoint as torch_checkpoint
+
+    seen = []
+    original = torch_checkpoint._infer_device_type
+
+    def spy(*args):
+        seen.append(sum(isinstance(a, torch.Tensor) for a in args))
+        return original(*args)
+
+    monkeypatch.setattr(torch_checkpoint, "_infer_device_type", spy)
+    dataset = make_augmented_dataset(num_rows=4, seed=5, ragged=False)
+    model = make_tiny_bert(tokenizer, seed=2, dropout=0.3).train()
+    trainer = MMELTrainer(model=model, args=make_args(tmp_path, mmel_chunk_size=5), train_dataset=dataset,
+                          processing_class=tokenizer)
+    trainer.compute_loss(model, dict(grouped_batch(tokenizer, dataset))).backward()
+    assert seen and all(count >= 2 for count in seen)  # input_ids, attention_mask, ... of every chunk
+
+
+def test_devices_whose_state_torch_does_not_save_are_replayed_by_the_chunks():
+    """MPS: torch's checkpoint saves no state for it; the chunk replays it itself (tested with the CPU generator,
+    which has the same get_rng_state/set_rng_state interface)."""
+    from mmel_hf.mmel_trainer import _replaying, _unsaved_device_rng
+
+    run = _replaying(lambda size: torch.rand(size), ["size"], rng=torch)
+    torch.manual_seed(0)
+    first = run(3)
+    torch.rand(7)  # other work between the forward pass and the backward pass
+    after_other_work = torch.get_rng_state()
+    torch.testing.assert_close(run(3), first, rtol=0, atol=0)  # the recomputation draws the same numbers
+    assert torch.equal(torch.get_rng_state(), after_other_work)  # and leaves the generator where it was
+    plain = _replaying(lambda size: torch.rand(size), ["size"])
+    assert not torch.equal(plain(3), plain(3))  # without a module to replay, nothing is replayed
+    assert _unsaved_device_rng([torch.ones(1), 3]) is None  # CPU tensors: torch's checkpoint saves the CPU state
+    assert _unsaved_device_rng([torch.ones(1, device="meta")]) is None
+
+
+def test_chunks_under_torch_compile_are_refused(tmp_path):
+    """torch.compile's wrapper stays bound to the DDP object while the chunks patch the inner model's forward:
+    every chunk and recomputation would call DDP.forward again (a deadlock with 2 gloo ranks): refused."""
+    with pytest.raises(ValueError, match="mmel_chunk_size cannot be combined with torch_compile=True"):
+        make_args(tmp_path, mmel_chunk_size=4, torch_compile=True, torch_compile_backend="eager")
+    assert make_args(tmp_path, torch_compile=True, torch_compile_backend="eager").torch_compile  # alone: allowed
+
+
+def test_chunks_under_fsdp_zero3_or_dataparallel_are_refused(tmp_path, tokenizer, monkeypatch):
+    """FSDP and ZeRO-3 gather the sharded parameters per forward (once per chunk, and a deadlock when ranks hold
+    different chunk counts); DataParallel's replicas would copy a forward bound to the GPU-0 module."""
+    from types import SimpleNamespace
+
+    dataset = make_augmented_dataset(num_rows=2, seed=0)
+    trainer = MMELTrainer(model=make_tiny_bert(tokenizer), args=make_args(tmp_path, mmel_chunk_size=4),
+                          train_dataset=dataset, processing_class=tokenizer)
+    trainer._refuse_chunks_under_sharding_or_replicas()  # one CPU process: allowed
+    for engine, settings in (("FSDP", {"is_fsdp_enabled": True}),
+                             ("DeepSpeed ZeRO-3", {"is_deepspeed_enabled": True})):
+        with monkeypatch.context() as patch:
+            for name, value in settings.items():
+                patch.setattr(trainer, name, value)
+            patch.setattr(trainer.args, "hf_deepspeed_config",
+                          SimpleNamespace(config={"zero_optimization": {"stage": 3}}), raising=False)
+            with pytest.raises(ValueError, match=f"not supported under {engine}"):
+                trainer._refuse_chunks_under_sharding_or_replicas()
+    with monkeypatch.context() as patch:  # ZeRO-2 keeps whole parameters on every rank: chunks are fine
+        patch.setattr(trainer, "is_deepspeed_enabled", True)
+        patch.setattr(trainer.args, "hf_deepspeed_config", SimpleNamespace(config={"zero_optimization": {"stage": 2}}),
+                      raising=False)
+        trainer._refuse_chunks_under_sharding_or_replicas()
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer.args, "_n_gpu", 2)
+        with pytest.raises(ValueError, match="DataParallel"):
+            trainer._refuse_chunks_under_sharding_or_replicas()

@@ -93,3 +93,12 @@ def test_study_help_and_bad_method(capsys):
     with pytest.raises(SystemExit) as exit_:
         study_main(["--task", "rte", "--methods", "hardest"])
     assert exit_.value.code == 2 and "hardest" in capsys.readouterr().err
+
+
+def test_a_study_under_a_launcher_is_refused_before_anything_is_written(rte_dir, tmp_path, capsys, monkeypatch):
+    """Under torchrun every rank would train every run, read the others' half-written runs and write the reports."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    code = study_main(["--task", "rte", "--data-dir", str(rte_dir), "--output-dir", str(tmp_path / "study")])
+    err = capsys.readouterr().err
+    assert code != 0 and "WORLD_SIZE=2" in err and "not under a launcher" in err
+    assert not (tmp_path / "study").exists()

@@ -423,3 +423,35 @@ def test_each_run_keeps_its_per_example_predictions(chain, capsys, tmp_path):
     predictions, references = np.array(kept["predictions"]), np.array(kept["references"])
     assert len(predictions) == len(references) == 3  # every example of dev.tsv
     assert (predictions == references).mean() == pytest.approx(accuracy)  # the predictions the metric was computed on
+
+
+def test_evaluation_runs_in_length_order_and_predictions_come_back_in_row_order(tokenizer):
+    """Length-sorted evaluation pads less; the per-example predictions are still those of the split's rows."""
+    from mmel_hf.train import _PredictionKeeper, length_sorted
+
+    texts = ["a b c d e f g h", "a", "a b c", "a b c d e", "a b"]
+    dataset = Dataset.from_dict({"sentence": texts, "label": [0, 1, 2, 3, 4]})
+    ordered, order = length_sorted(dataset, tokenizer, ["sentence"], max_length=6)
+    lengths = [len(tokenizer(t, truncation=True, max_length=6)["input_ids"]) for t in ordered["sentence"]]
+    assert lengths == sorted(lengths) and list(ordered["label"]) == [1, 4, 2, 0, 3]  # stable among the truncated ties
+    assert [texts[i] for i in order] == list(ordered["sentence"])
+    keeper = _PredictionKeeper(["validation"], {"validation": order})
+    keeper.keep(np.array(ordered["label"]) * 10, np.array(ordered["label"]))  # what evaluation sees, in its order
+    keeper.on_evaluate(None, None, None, metrics={"eval_validation_accuracy": 1.0})
+    assert keeper.kept["validation"] == {"predictions": [0, 10, 20, 30, 40], "references": [0, 1, 2, 3, 4]}
+    assert length_sorted(dataset.select([0]), tokenizer, ["sentence"], 4)[1] is None  # nothing to sort
+
+
+def test_every_rank_takes_part_in_saving_the_model(chain, monkeypatch, tmp_path):
+    """Under FSDP (full state dict) or ZeRO-3 saving is a collective: a rank that skipped it would hang the others.
+    Trainer.save_model writes the files from the main process only; run_training calls it on every rank."""
+    from mmel_hf.train import run_training
+
+    calls = []
+    monkeypatch.setattr(MMELTrainer, "is_world_process_zero", lambda self: False)  # as on rank 1
+    monkeypatch.setattr(MMELTrainer, "save_model", lambda self, output_dir=None, **kw: calls.append(output_dir))
+    config, args = parse([*chain["common"], "--data-dir", str(chain["rte"]), "--mmel-loss", "none",
+                          "--output-dir", str(tmp_path / "run")])
+    run_training(config, args, quiet=True)
+    assert calls == [str(tmp_path / "run")]
+    assert not (tmp_path / "run" / "metrics.json").exists()  # the reports stay rank 0's

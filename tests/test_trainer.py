@@ -1,5 +1,6 @@
 """MMELTrainer as a drop-in Trainer: training, accumulation, equality in mode none, eval, resume, logging."""
 
+import inspect
 import math
 
 import numpy as np
@@ -304,3 +305,47 @@ def test_arguments_parse_from_the_command_line(tmp_path):
     assert (args.mmel_loss, args.mmel_lambda_t, args.mmel_detach_soft_target) == ("soft", 2.0, False)
     assert make_args(tmp_path, mmel_loss="max").effective_lambda_p == 0.0
     assert make_args(tmp_path, mmel_loss="uniform").effective_lambda_p == math.inf
+
+
+def test_targets_stay_float32_under_deepspeed_half_precision(tmp_path, tokenizer, monkeypatch):
+    """Trainer casts every floating tensor of a batch to DeepSpeed's dtype; teacher outputs and float labels are
+    targets and keep float32 (bf16 would flip near-tie teachers and move STS-B labels by up to 1/64)."""
+    from types import SimpleNamespace
+
+    from mmel_hf.collator import TEACHER_KEY
+
+    dataset = make_augmented_dataset(num_rows=2, seed=0)
+    trainer = MMELTrainer(model=make_tiny_bert(tokenizer), args=make_args(tmp_path), train_dataset=dataset,
+                          processing_class=tokenizer)
+    plugin = SimpleNamespace(hf_ds_config=SimpleNamespace(dtype=lambda: torch.bfloat16))
+    monkeypatch.setattr(trainer, "accelerator", SimpleNamespace(state=SimpleNamespace(deepspeed_plugin=plugin)))
+    monkeypatch.setattr(trainer, "is_deepspeed_enabled", True)
+    teacher = torch.tensor([[0.5001, 0.4999], [0.2, 0.8]])
+    batch = {"input_ids": torch.tensor([[101, 102]]), "labels": torch.tensor([2.3456, 4.9]),
+             TEACHER_KEY: teacher, "pixel_values": torch.ones(1, 2)}
+    prepared = trainer._prepare_inputs(batch)
+    assert prepared["pixel_values"].dtype == torch.bfloat16  # the stub is DeepSpeed's cast: model inputs are cast
+    assert prepared[TEACHER_KEY].dtype == torch.float32 and torch.equal(prepared[TEACHER_KEY], teacher)
+    assert prepared["labels"].dtype == torch.float32 and torch.equal(prepared["labels"], batch["labels"])
+    assert prepared["input_ids"].dtype == torch.long
+
+
+def test_transformers_older_than_5_19_are_refused():
+    """Before 5.19 Trainer divided the group-normalised loss by the accumulation steps again (no
+    ``loss_is_scaled_for_ga``): refused with the fix, and setup.cfg admits no such version."""
+    import configparser
+    from pathlib import Path
+
+    from mmel_hf.mmel_trainer import MIN_TRANSFORMERS, _require_transformers_with_ga_flag
+
+    with pytest.raises(ImportError, match=r"transformers >= 5.19 \(found 5.17.0\)"):
+        _require_transformers_with_ga_flag("5.17.0")
+    _require_transformers_with_ga_flag("5.19.0")
+    _require_transformers_with_ga_flag()  # the installed one
+    import transformers
+
+    assert "loss_is_scaled_for_ga" in inspect.getsource(transformers.Trainer.training_step)
+    setup = configparser.ConfigParser()
+    setup.read(Path(__file__).resolve().parents[1] / "setup.cfg")
+    floor = next(line for line in setup["options"]["install_requires"].splitlines() if line.startswith("transformers"))
+    assert floor.startswith("transformers>=" + ".".join(map(str, MIN_TRANSFORMERS)))

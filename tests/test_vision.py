@@ -77,6 +77,18 @@ def test_imagenet_views_shapes_and_full_crop():
     assert torch.isfinite(full).all()
 
 
+def test_views_stay_on_the_images_device_with_a_cpu_generator():
+    """Every tensor the views make is created on the images' device (reproduced before with ``meta``: indices and
+    thetas on the CPU); the random numbers come from the generator's device, so a seed gives the same views."""
+    from mmel_hf.vision.views import CIFAR_MEAN, CIFAR_STD, normalize
+
+    for make, size in ((cifar_views, 32), (lambda x, v, g: imagenet_views(x, v, g, size=24), 24)):
+        views = make(torch.zeros(2, 3, 32, 32, dtype=torch.uint8, device="meta"), 3, torch.Generator().manual_seed(0))
+        assert views.device.type == "meta" and views.shape == (2, 3, 3, size, size)
+    normalised = normalize(torch.zeros(2, 3, 4, 4, device="meta"), CIFAR_MEAN, CIFAR_STD)
+    assert normalised.device.type == "meta" and normalised.shape == (2, 3, 4, 4)
+
+
 def test_collator_train_and_evaluation_batches():
     from PIL import Image
 

@@ -29,12 +29,18 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 def normalize(images: torch.Tensor, mean, std) -> torch.Tensor:
     """(x - mean) / std over the channel dimension (third from last)."""
-    shape = (-1, 1, 1)
-    return (images - torch.tensor(mean, dtype=images.dtype).view(shape)) / torch.tensor(std, dtype=images.dtype).view(shape)
+    shape, like = (-1, 1, 1), dict(dtype=images.dtype, device=images.device)
+    return (images - torch.tensor(mean, **like).view(shape)) / torch.tensor(std, **like).view(shape)
+
+
+def _draw(sample, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """Random numbers drawn on the generator's own device, then moved to the images' device: the same views for
+    a seed whichever device the images are on (a CPU generator cannot fill a CUDA tensor)."""
+    return sample(generator.device).to(device)
 
 
 def _flip(views: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    flips = torch.rand(views.shape[:2], generator=generator) < 0.5
+    flips = _draw(lambda on: torch.rand(views.shape[:2], generator=generator, device=on), generator, views.device) < 0.5
     return torch.where(flips[..., None, None, None], views.flip(-1), views)
 
 
@@ -44,10 +50,13 @@ def cifar_views(images: torch.Tensor, num_views: int, generator: torch.Generator
     x = images.float() / 255
     s, c, h, w = x.shape
     padded = F.pad(x, (padding, padding, padding, padding))
-    offsets = torch.randint(0, 2 * padding + 1, (s, num_views, 2), generator=generator)
-    rows = (offsets[..., 0, None] + torch.arange(h))[:, :, None, :, None]  # [S, V, 1, H, 1]
-    cols = (offsets[..., 1, None] + torch.arange(w))[:, :, None, None, :]  # [S, V, 1, 1, W]
-    views = padded[torch.arange(s)[:, None, None, None, None], torch.arange(c)[None, None, :, None, None], rows, cols]
+    device = x.device
+    offsets = _draw(lambda on: torch.randint(0, 2 * padding + 1, (s, num_views, 2), generator=generator, device=on),
+                    generator, device)
+    rows = (offsets[..., 0, None] + torch.arange(h, device=device))[:, :, None, :, None]  # [S, V, 1, H, 1]
+    cols = (offsets[..., 1, None] + torch.arange(w, device=device))[:, :, None, None, :]  # [S, V, 1, 1, W]
+    views = padded[torch.arange(s, device=device)[:, None, None, None, None],
+                   torch.arange(c, device=device)[None, None, :, None, None], rows, cols]
     views = _flip(views, generator)
     if original_first:
         views[:, 0] = x
@@ -60,14 +69,16 @@ def imagenet_views(images: torch.Tensor, num_views: int, generator: torch.Genera
     x = images.float() / 255
     s, c, h, w = x.shape
     n = s * num_views
-    area = torch.empty(n).uniform_(scale[0], scale[1], generator=generator)
-    log_ratio = torch.empty(n).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=generator)
+    device = x.device
+    area = _draw(lambda on: torch.empty(n, device=on).uniform_(scale[0], scale[1], generator=generator), generator, device)
+    log_ratio = _draw(lambda on: torch.empty(n, device=on).uniform_(math.log(ratio[0]), math.log(ratio[1]),
+                                                                    generator=generator), generator, device)
     aspect = torch.exp(log_ratio) * (h / w)  # crop width / height in the image's own normalised units
     crop_w = torch.sqrt(area * aspect).clamp(max=1.0)
     crop_h = torch.sqrt(area / aspect).clamp(max=1.0)
-    center_x = (torch.rand(n, generator=generator) * 2 - 1) * (1 - crop_w)
-    center_y = (torch.rand(n, generator=generator) * 2 - 1) * (1 - crop_h)
-    theta = torch.zeros(n, 2, 3)
+    center_x = (_draw(lambda on: torch.rand(n, generator=generator, device=on), generator, device) * 2 - 1) * (1 - crop_w)
+    center_y = (_draw(lambda on: torch.rand(n, generator=generator, device=on), generator, device) * 2 - 1) * (1 - crop_h)
+    theta = torch.zeros(n, 2, 3, device=device)
     theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = crop_w, center_x, crop_h, center_y
     grid = F.affine_grid(theta, (n, c, size, size), align_corners=False)
     source = x.unsqueeze(1).expand(-1, num_views, -1, -1, -1).reshape(n, c, h, w)
