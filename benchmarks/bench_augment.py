@@ -97,7 +97,7 @@ def measure_limit(augmenter: FillMaskAugmenter, sentences: list[str]) -> float:
 
 def naive_pipeline(model, tokenizer, sentences: list[str], width: int, ratio: float, seed: int) -> list[list[str]]:
     """Algorithm 2 per sentence with the fill-mask pipeline: one call per step and per sample."""
-    fill = pipeline("fill-mask", model=model, tokenizer=tokenizer, device=-1)
+    fill = pipeline("fill-mask", model=model, tokenizer=tokenizer, device=model.device)
     results = []
     for example_id, sentence in enumerate(sentences):
         tokens = tokenizer.tokenize(sentence)

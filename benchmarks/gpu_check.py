@@ -1,0 +1,311 @@
+"""The prepared GPU check (issue 17): one call, one JSON, every number with the card that gave it.
+
+On a machine with one NVIDIA GPU (torch, transformers, accelerate installed; ``datasets`` perhaps not; nothing
+downloadable), from the repository root: ``benchmarks/gpu_check.sh`` (installs the wheels that
+``benchmarks/gpu_check_wheels.sh`` prepared here, then runs this file). Models have random weights of BERT-base
+shape (throughput does not depend on the weights); the sentences are rt-polarity's, shipped in the tree
+(``mmel_hf/embedded/rt_polarity``), with the embedded bert-base-uncased tokenizer (the weights are not needed).
+
+It measures, each timing between ``torch.cuda.synchronize()`` calls:
+
+- ``augment``: Algorithm 2 (greedy, |B| = 5, ratio 0.4) in sentences/s, fp32 and bf16, at several batch sizes,
+  against the same forward shapes through the bare encoder (``limit``) and the naive per-sentence fill-mask
+  pipeline; whether the samples are identical across batch sizes and between fp32 and bf16 (fractions);
+- ``teacher``: TeacherLabeler texts/s (fp32, bf16) against raw batched inference of the same batches;
+- ``trainer_step``: MMELTrainer (hard, soft) training-step time against plain Trainer on the same S*|B| sequences;
+- ``chunked``: peak memory of one training step with and without ``mmel_chunk_size``, and the largest gradient
+  difference between the chunked step and the same chunks with every activation kept, dropout on (the CUDA
+  random state must be replayed in the recomputation);
+- ``layout``: whether ``run_augmentation`` gives the bitwise-same dataset for other shard sizes and claim
+  orders on this device (the fixed blocks of issue 16), with the verification tolerance of its precision.
+
+``--dry-run`` runs every part on the CPU with tiny models and counts (the test suite runs it), so the script
+is known to work before device time is spent on it.
+
+    benchmarks/gpu_check.sh                                    # on the GPU machine: $OUT/gpu_check.json
+    python benchmarks/gpu_check.py --dry-run --out /tmp/gpu_check.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+
+from transformers import (  # noqa: E402
+    AutoTokenizer,
+    BertConfig,
+    BertForMaskedLM,
+    BertForSequenceClassification,
+    Trainer,
+    TrainingArguments,
+)
+
+from mmel_hf.augment.fill_mask import FillMaskAugmenter  # noqa: E402
+from mmel_hf.augment.teacher import TeacherLabeler  # noqa: E402
+
+BASE = dict(num_hidden_layers=12, hidden_size=768, num_attention_heads=12, intermediate_size=3072)
+TINY = dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=2, intermediate_size=128)
+# (sentences, batch sizes, pipeline sentences, teacher texts, step repeats, groups per step, |B|, chunk)
+FULL = dict(sentences=512, batch_sizes=[64, 256, 1024], pipeline=16, teacher=4096, repeats=10, groups=32, width=5,
+            chunk=32, layout_rows=96, block=32)
+DRY = dict(sentences=12, batch_sizes=[4, 16], pipeline=2, teacher=24, repeats=2, groups=4, width=3, chunk=4,
+           layout_rows=10, block=4)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn, device):
+    sync(device)
+    start = time.perf_counter()
+    out = fn()
+    sync(device)
+    return time.perf_counter() - start, out
+
+
+def machine(device: torch.device) -> dict:
+    import transformers
+
+    found = {"device": str(device), "torch": torch.__version__, "transformers": transformers.__version__,
+             "python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
+             "date": time.strftime("%Y-%m-%d")}
+    if device.type == "cuda":
+        properties = torch.cuda.get_device_properties(device)
+        found.update(card=properties.name, memory_gib=round(properties.total_memory / 2**30, 1),
+                     capability=".".join(map(str, torch.cuda.get_device_capability(device))),
+                     bf16_supported=torch.cuda.is_bf16_supported())
+    return found
+
+
+def sentences(tokenizer, count: int) -> list[str]:
+    rows = (json.loads(line) for line in open(ROOT / "mmel_hf" / "embedded" / "rt_polarity" / "train.jsonl"))
+    chosen = [r["sentence"] for r in rows if 8 <= len(tokenizer.tokenize(r["sentence"])) <= 62]
+    return chosen[:count]
+
+
+def check_augment(tokenizer, texts, size, counts, device, precisions) -> dict:
+    from bench_augment import measure_limit, naive_pipeline
+
+    torch.manual_seed(0)
+    model = BertForMaskedLM(BertConfig(vocab_size=tokenizer.vocab_size, **size)).to(device).eval()
+    width = counts["width"] - 1
+    result, reference = {"sentences": len(texts), "rates": {}}, None
+    for precision in precisions:
+        for batch in counts["batch_sizes"]:
+            augmenter = FillMaskAugmenter(model, tokenizer, num_augmented=width, ratio=0.4, batch_size=batch,
+                                          precision=precision)
+            augmenter.augment(texts[:8])  # warm-up (kernels are chosen per shape)
+            seconds, samples = timed(lambda a=augmenter: a.augment(texts), device)
+            entry = {"sentences_per_s": round(len(texts) / seconds, 2)}
+            if reference is None:
+                reference = samples
+                entry["limit_sentences_per_s"] = round(measure_limit(augmenter, texts), 2)
+            entry["identical_to_fp32_first_batch_size"] = _identical(samples, reference)
+            result["rates"][f"{precision}@{batch}"] = entry
+    peers = texts[: counts["pipeline"]]
+    seconds, _ = timed(lambda: naive_pipeline(model, tokenizer, peers, width, 0.4, 0), device)
+    result["pipeline_sentences_per_s"] = round(len(peers) / seconds, 2)
+    return result
+
+
+def _identical(a, b) -> float:
+    pairs = [(x, y) for group_a, group_b in zip(a, b) for x, y in zip(group_a, group_b)]
+    return round(sum(x == y for x, y in pairs) / max(len(pairs), 1), 4)
+
+
+def check_teacher(tokenizer, texts, size, device, precisions) -> dict:
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(BertConfig(vocab_size=tokenizer.vocab_size, num_labels=2, **size))
+    model = model.to(device).eval()
+    found = {"texts": len(texts)}
+    for precision in precisions:
+        labeler = TeacherLabeler(model, tokenizer, batch_size=256, precision=precision)
+        labeler.predict(texts[:64])
+        seconds, _ = timed(lambda lab=labeler: lab.predict(texts), device)
+        found[f"{precision}_texts_per_s"] = round(len(texts) / seconds, 1)
+    encoded = tokenizer(texts, truncation=True, max_length=128)
+    order = sorted(range(len(texts)), key=lambda i: -len(encoded["input_ids"][i]))
+    batches = [tokenizer.pad({k: [encoded[k][i] for i in order[s:s + 256]] for k in encoded}, return_tensors="pt")
+               for s in range(0, len(order), 256)]
+
+    def raw():
+        with torch.inference_mode():
+            for batch in batches:
+                model(**{k: v.to(device, non_blocking=True) for k, v in batch.items()})
+
+    raw()
+    seconds, _ = timed(raw, device)
+    found["raw_fp32_texts_per_s"] = round(len(texts) / seconds, 1)
+    return found
+
+
+def grouped_batch(tokenizer, texts, groups: int, width: int):
+    from datasets import Dataset
+
+    from mmel_hf import MMELDataCollator
+
+    rows = {"sentence": texts[:groups], "label": [i % 2 for i in range(groups)],
+            "augmented_sentence": [[t] * (width - 1) for t in texts[:groups]],
+            "teacher_original": [[0.3, 0.7]] * groups, "teacher_augmented": [[[0.6, 0.4]] * (width - 1)] * groups}
+    dataset = Dataset.from_dict(rows)
+    return dataset, MMELDataCollator(tokenizer, text_columns=("sentence",))([dataset[i] for i in range(groups)])
+
+
+def _args(cls, folder, device, **extra):
+    return cls(output_dir=folder, per_device_train_batch_size=4, report_to="none", use_cpu=device.type == "cpu",
+               learning_rate=1e-5, **extra)
+
+
+def check_trainer_step(tokenizer, texts, size, counts, device) -> dict:
+    from mmel_hf import MMELTrainer, MMELTrainingArguments
+
+    dataset, batch = grouped_batch(tokenizer, texts, counts["groups"], counts["width"])
+    flat = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch}
+    flat["labels"] = torch.zeros(flat["input_ids"].shape[0], dtype=torch.long)
+    folder = tempfile.mkdtemp()
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(BertConfig(vocab_size=tokenizer.vocab_size, num_labels=2, **size)).to(device)
+    trainers = {"plain": (Trainer(model=model, args=_args(TrainingArguments, folder, device)), flat)}
+    for mode in ("hard", "soft"):
+        trainers[mode] = (MMELTrainer(model=model, args=_args(MMELTrainingArguments, folder, device, mmel_loss=mode),
+                                      train_dataset=dataset, processing_class=tokenizer), batch)
+    num_items = {}
+    for name, (trainer, inputs) in trainers.items():
+        trainer.current_gradient_accumulation_steps = 1  # set by train(); training_step is called directly
+        num_items[name] = trainer._get_num_items_in_batch([inputs], device)
+    times = {name: [] for name in trainers}
+    model.train()
+    for _ in range(counts["repeats"] + 1):  # interleaved; the first round warms up
+        for name, (trainer, inputs) in trainers.items():
+            model.zero_grad(set_to_none=True)
+            step = lambda t=trainer, i=inputs, n=num_items[name]: t.training_step(model, dict(i), n)  # noqa: E731
+            seconds, _ = timed(step, device)
+            times[name].append(seconds)
+    median = {name: statistics.median(values[1:]) for name, values in times.items()}
+    return {"sequences_per_step": int(flat["input_ids"].shape[0]),
+            "median_ms": {k: round(1000 * v, 2) for k, v in median.items()},
+            "hard_over_plain": round(median["hard"] / median["plain"], 3),
+            "soft_over_plain": round(median["soft"] / median["plain"], 3)}
+
+
+def check_chunked(tokenizer, texts, size, counts, device) -> dict:
+    from mmel_hf import MMELTrainer, MMELTrainingArguments
+
+    dataset, batch = grouped_batch(tokenizer, texts, counts["groups"], counts["width"])
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, num_labels=2, hidden_dropout_prob=0.3, **size)
+    model = BertForSequenceClassification(config).to(device).train()
+    folder, chunk = tempfile.mkdtemp(), counts["chunk"]
+    batch = {k: v.to(device) for k, v in batch.items()}
+
+    def step(chunk_size, forward=None):
+        trainer = MMELTrainer(model=model, args=_args(MMELTrainingArguments, folder, device, mmel_chunk_size=chunk_size),
+                              train_dataset=dataset, processing_class=tokenizer)
+        if forward is not None:
+            trainer._forward = forward
+        model.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+            base = torch.cuda.memory_allocated(device)
+        torch.manual_seed(11)
+        trainer.compute_loss(model, dict(batch)).backward()
+        peak = (torch.cuda.max_memory_allocated(device) - base) / 2**20 if device.type == "cuda" else None
+        return {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}, peak
+
+    def kept_chunks(model, inputs):  # the same chunks, every activation kept
+        size_ = inputs["input_ids"].shape[0]
+        logits = torch.cat([model(**{k: v[s:s + chunk] for k, v in inputs.items()}).logits
+                            for s in range(0, size_, chunk)])
+        return logits, {"logits": logits}
+
+    chunked, chunked_peak = step(chunk)
+    kept, _ = step(None, forward=kept_chunks)
+    _, one_pass_peak = step(None)
+    difference = max((chunked[n] - kept[n]).abs().max().item() for n in kept)
+    return {"sequences": int(batch["input_ids"].shape[0]), "chunk": chunk,
+            "peak_mib": {"one_pass": one_pass_peak, "chunked": chunked_peak},
+            "max_abs_gradient_difference_vs_kept_chunks": difference,
+            "dropout_replayed": difference < 1e-4}
+
+
+def check_layout(tokenizer, texts, size, counts, device, precision) -> dict:
+    """run_augmentation on this device with other shard sizes and claim orders: the same bytes (issue 16)."""
+    from mmel_hf.augment import AugmentConfig, run_augmentation
+
+    root = Path(tempfile.mkdtemp())
+    rows = [{"sentence": t, "label": ["neg", "pos"][i % 2]} for i, t in enumerate(texts[: counts["layout_rows"]])]
+    (root / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    torch.manual_seed(0)
+    BertForMaskedLM(BertConfig(vocab_size=tokenizer.vocab_size, **size)).save_pretrained(root / "mlm")
+    BertForSequenceClassification(BertConfig(vocab_size=tokenizer.vocab_size, num_labels=2, **size)).save_pretrained(
+        root / "teacher")
+    for folder in ("mlm", "teacher"):
+        tokenizer.save_pretrained(root / folder)
+    digests = {}
+    for shard in (counts["block"], 3 * counts["block"]):
+        config = AugmentConfig(task="custom", text_columns=["sentence"], label_column="label", class_names=["neg", "pos"],
+                               train_file=str(root / "train.jsonl"), mlm_model=str(root / "mlm"),
+                               teacher=str(root / "teacher"), group_size=counts["width"], block_size=counts["block"],
+                               shard_size=shard, cache_dir=str(root / f"cache-{shard}"), precision=precision,
+                               progress=False, device=str(device))
+        dataset = run_augmentation(config).dataset["train"]
+        digests[shard] = (list(dataset["augmented_sentence"]), dataset.data.table.column("teacher_augmented").to_pylist())
+    (texts_a, teacher_a), (texts_b, teacher_b) = digests.values()
+    return {"rows": len(rows), "precision": precision, "shard_sizes": list(digests),
+            "texts_identical": texts_a == texts_b, "teacher_bitwise_identical": teacher_a == teacher_b}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dry-run", action="store_true", help="Tiny models and counts on the CPU (the test suite).")
+    parser.add_argument("--out", default=os.path.join(os.environ.get("OUT", "."), "gpu_check.json"),
+                        help="Where the JSON goes (default $OUT/gpu_check.json).")
+    args = parser.parse_args(argv)
+    device = torch.device("cpu" if args.dry_run or not torch.cuda.is_available() else "cuda")
+    if not args.dry_run and device.type != "cuda":
+        print("gpu_check: no CUDA device here; use --dry-run to try the script on the CPU", file=sys.stderr)
+        return 1
+    size, counts = (TINY, DRY) if args.dry_run else (BASE, FULL)
+    tokenizer = AutoTokenizer.from_pretrained(ROOT / "mmel_hf" / "embedded" / "mlm")
+    texts = sentences(tokenizer, max(counts["sentences"], counts["layout_rows"]))
+    bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    precisions = ["fp32", "bf16"] if bf16 or args.dry_run else ["fp32"]
+    report = {"machine": machine(device), "dry_run": args.dry_run, "model": size}
+    parts = {
+        "augment": lambda: check_augment(tokenizer, texts[: counts["sentences"]], size, counts, device, precisions),
+        "teacher": lambda: check_teacher(tokenizer, (texts * (counts["teacher"] // len(texts) + 1))[: counts["teacher"]],
+                                         size, device, precisions),
+        "trainer_step": lambda: check_trainer_step(tokenizer, texts, size, counts, device),
+        "chunked": lambda: check_chunked(tokenizer, texts, size, counts, device),
+        "layout": lambda: check_layout(tokenizer, texts, TINY if args.dry_run else size, counts, device, precisions[-1]),
+    }
+    for name, part in parts.items():  # one part failing leaves the others' figures
+        started = time.perf_counter()
+        try:
+            report[name] = part()
+        except Exception as err:  # noqa: BLE001 - recorded in the report, which is the point of the check
+            report[name] = {"error": f"{type(err).__name__}: {err}"}
+        report[name]["seconds"] = round(time.perf_counter() - started, 1)
+        print(f"gpu_check: {name} {json.dumps(report[name])}", flush=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    print(f"gpu_check: wrote {args.out}")
+    return 1 if any("error" in report[name] for name in parts) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
