@@ -60,8 +60,16 @@ def run_or_report(prog: str, call, interrupted: str):
 
     from mmel_hf.errors import DataError
 
+    import torch
+
     try:
         return 0, call()
+    except torch.OutOfMemoryError as err:  # torch's message is a paragraph: its first line and what to change
+        first = str(err).strip().splitlines()[0] if str(err).strip() else "out of memory"
+        print(f"{prog}: error: the accelerator ran out of memory ({first}); lower the batch size (mmel-augment: "
+              "--batch-size, --teacher-batch-size; mmel-train: --per-device-train-batch-size, or --mmel-chunk-size)",
+              file=sys.stderr)
+        return 1, None
     except (DataError, ValueError, RuntimeError, OSError) as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 1, None

@@ -156,12 +156,12 @@ def _training_options(config: StudyConfig, mode: str, seed: int, epochs: float, 
 
 
 def _training_args(config: StudyConfig, output: Path, options: dict):
-    import torch
-
+    from .augment.pipeline import _runs_on_cpu
     from .mmel_config import MMELTrainingArguments
 
+    # Any accelerator torch knows (CUDA, MPS, XPU ...), as the augmentation picks it; the CPU only without one.
     return MMELTrainingArguments(output_dir=str(output), disable_tqdm=not config.progress,
-                                 use_cpu=not torch.cuda.is_available(), **options)
+                                 use_cpu=_runs_on_cpu(None), **options)
 
 
 def _data_options(config: StudyConfig) -> dict:

@@ -156,3 +156,38 @@ def test_samples_read_like_their_originals(tokenizer, mlm):
                 cursor = sample.index(span, cursor) + len(span)
             # The same pieces: rendering changes how the sample is written, never what Algorithm 2 chose.
             assert sample.lower().replace(" ", "").replace("é", "e") == plain.replace(" ", "")
+
+
+@pytest.mark.parametrize("family", ["distilbert", "electra", "modernbert"])
+def test_heads_of_any_shape_run_only_where_tokens_are_filled(tokenizer, family):
+    """MLMs without a cls/lm_head/predictions module (DistilBERT, ELECTRA, ModernBERT) no longer compute
+    [rows, T, V] logits: the encoder output is cut to the filled positions inside the model's own forward, and the
+    scores equal the full logits at those positions."""
+    from transformers import AutoModelForMaskedLM, DistilBertConfig, ElectraConfig, ModernBertConfig
+
+    vocab = tokenizer.vocab_size
+    config = {"distilbert": lambda: DistilBertConfig(vocab_size=vocab, n_layers=1, dim=32, hidden_dim=64, n_heads=2),
+              "electra": lambda: ElectraConfig(vocab_size=vocab, num_hidden_layers=1, hidden_size=32,
+                                               intermediate_size=64, num_attention_heads=2, embedding_size=16),
+              "modernbert": lambda: ModernBertConfig(vocab_size=vocab, num_hidden_layers=1, hidden_size=32,
+                                                     intermediate_size=64, num_attention_heads=2, pad_token_id=0,
+                                                     bos_token_id=101, eos_token_id=102, cls_token_id=101,
+                                                     sep_token_id=102, global_attn_every_n_layers=1)}[family]()
+    torch.manual_seed(0)
+    model = AutoModelForMaskedLM.from_config(config).eval()
+    augmenter = FillMaskAugmenter(model, tokenizer, num_augmented=2, ratio=0.5)
+    assert augmenter._encoder is None  # the generic path
+    encoded = tokenizer(["a good film about love", "a bad plot"], padding=True, return_tensors="pt")
+    positions = torch.tensor([2, 1])
+    at_start = torch.tensor([False, True])
+    seen = []
+    model.register_forward_hook(lambda module, args, output: seen.append(tuple(output.logits.shape)))
+    scores = augmenter._scores(encoded["input_ids"], encoded["token_type_ids"], encoded["attention_mask"], positions,
+                               at_start)
+    assert seen == [(2, 1, model.config.vocab_size)]  # one position per row reached the head
+    with torch.no_grad():
+        full = model(**encoded).logits[torch.arange(2), positions]
+    allowed = torch.isfinite(scores)
+    torch.testing.assert_close(scores[allowed], full[allowed], rtol=1e-5, atol=1e-5)
+    assert not allowed[1, augmenter._banned_at_start[: scores.shape[1]]].any()  # ## pieces banned at a start
+    assert all(len(samples) == 2 for samples in augmenter.augment(["a good film about love", "a bad plot"]))

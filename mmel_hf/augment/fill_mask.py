@@ -29,6 +29,8 @@ being filled.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import math
 import re
 from collections.abc import Sequence
@@ -73,12 +75,37 @@ class _Item:
     tails: tuple[list[int], ...]  # pieces cut by max_length, per segment
 
 
+@contextmanager
+def _encoder_output_at(encoder, positions: torch.Tensor):
+    """Within the block the encoder returns its last hidden state at one position per row (``[rows, 1, H]``), so
+    a masked-LM head of any shape (it is applied position by position) computes ``[rows, 1, V]`` logits."""
+    original = encoder.forward
+    rows = torch.arange(len(positions), device=positions.device)
+
+    def forward(*args, **kwargs):
+        output = original(*args, **kwargs)
+        output.last_hidden_state = output.last_hidden_state[rows, positions].unsqueeze(1)
+        return output
+
+    own = encoder.__dict__.get("forward")
+    encoder.forward = forward
+    try:
+        yield
+    finally:
+        if own is None:
+            del encoder.forward
+        else:
+            encoder.forward = own
+
+
 class FillMaskAugmenter:
     """Augment sentences with a masked language model by Algorithm 2 (greedy) or beam search.
 
     Args:
-        model: any ``AutoModelForMaskedLM`` (its head is applied only where tokens are filled when it has a
-            ``cls``, ``lm_head`` or ``predictions`` module; otherwise the full logits are gathered).
+        model: any ``AutoModelForMaskedLM``; its head runs only at the positions being filled (``[rows, V]``
+            logits, not ``[rows, T, V]``): directly when it is a ``cls``, ``lm_head`` or ``predictions`` module,
+            otherwise (DistilBERT, ELECTRA, ModernBERT ...) through the model's own forward with the encoder's
+            output cut to those positions.
         tokenizer: its tokenizer.
         num_augmented: |B|-1, the augmented samples per sentence.
         ratio: fraction of word pieces to replace (0.4 in the paper).
@@ -311,13 +338,14 @@ class FillMaskAugmenter:
                 rows = torch.arange(len(positions), device=self.device)
                 logits = self._head(hidden[rows, positions])
             else:
-                logits = self.model(
-                    input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-                ).logits
-                logits = logits[torch.arange(len(positions), device=self.device), positions]
-        logits = logits.float().masked_fill_(self._banned, float("-inf"))
-        if at_start.any():
-            logits[at_start] = logits[at_start].masked_fill(self._banned_at_start, float("-inf"))
+                with _encoder_output_at(self.model.base_model, positions):
+                    logits = self.model(
+                        input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+                    ).logits[:, 0]
+        # One mask for every row (no host sync on `at_start.any()`, no boolean-mask copy): rows at a segment start
+        # also ban the "##" continuations.
+        banned = self._banned | (at_start.unsqueeze(1) & self._banned_at_start)
+        logits = logits.float().masked_fill_(banned, float("-inf"))
         return torch.log_softmax(logits, dim=-1) if self.search == "beam" else logits
 
     @torch.inference_mode()
@@ -331,7 +359,7 @@ class FillMaskAugmenter:
         attention = torch.zeros((n, length), dtype=torch.long)
         order = torch.zeros((n, steps), dtype=torch.long)
         starts = torch.zeros((n, length), dtype=torch.bool)
-        num_steps = torch.tensor([len(it.fill_order) for it in items])
+        num_steps = [len(it.fill_order) for it in items]
         mask_id = self.tokenizer.mask_token_id
         for row, it in enumerate(items):
             masked = list(it.input_ids)
@@ -343,7 +371,13 @@ class FillMaskAugmenter:
             # Pad the order with p_1: entries past k_i are never used (the sentence is inactive by then).
             order[row] = torch.tensor(it.fill_order + [it.fill_order[0]] * (steps - len(it.fill_order)))
             starts[row, list(it.segment_starts)] = True
-        ids, types, attention, order, starts = (t.to(device) for t in (ids, types, attention, order, starts))
+        # The sentences still filling at each step, known on the host: all steps' indices go over in one copy.
+        actives = [[r for r in range(n) if num_steps[r] > step] for step in range(1, steps)]
+        active_all = torch.tensor([r for active in actives for r in active], dtype=torch.long)
+        host = (ids, types, attention, order, starts, active_all)
+        if device.type == "cuda":  # pinned: the copies overlap with the first forward pass
+            host = tuple(t.pin_memory() for t in host)
+        ids, types, attention, order, starts, active_all = (t.to(device, non_blocking=True) for t in host)
         rows = torch.arange(n, device=device)
 
         # Step 1, shared by every sample of a sentence: the |B|-1 most likely tokens at p_1.
@@ -356,12 +390,13 @@ class FillMaskAugmenter:
         if progress is not None:
             progress(n)
 
-        for step in range(1, steps):
-            active = torch.nonzero(num_steps > step).squeeze(1).to(device)
-            if len(active) == 0:
+        offset = 0
+        for step, count in enumerate(map(len, actives), start=1):
+            if count == 0:
                 break
+            active, offset = active_all[offset : offset + count], offset + count
             if progress is not None:
-                progress(len(active))
+                progress(count)
             position = order[active, step]
             flat_ids = ids[active].reshape(-1, length)
             step_scores = self._scores(
@@ -370,13 +405,13 @@ class FillMaskAugmenter:
                 attention_w[active].reshape(-1, length),
                 position.repeat_interleave(width),
                 starts[active, position].repeat_interleave(width),
-            ).view(len(active), width, -1)
+            ).view(count, width, -1)
             if self.search == "greedy":
                 best = step_scores.argmax(dim=-1)  # [a, W]
                 ids[active.unsqueeze(1), torch.arange(width, device=device), position.unsqueeze(1)] = best
             else:
                 vocab = step_scores.shape[-1]
-                candidates = (scores[active].unsqueeze(-1) + step_scores).reshape(len(active), -1)
+                candidates = (scores[active].unsqueeze(-1) + step_scores).reshape(count, -1)
                 best_scores, best = candidates.topk(width, dim=-1)
                 parent, token = best // vocab, best % vocab
                 chosen = ids[active.unsqueeze(1), parent]  # [a, W, T]: the surviving beams' sequences
@@ -384,4 +419,5 @@ class FillMaskAugmenter:
                 ids[active] = chosen
                 scores[active] = best_scores
         lengths = [len(it.input_ids) for it in items]
-        return [[ids[r, w, : lengths[r]].tolist() for w in range(width)] for r in range(n)]
+        filled = ids.cpu().tolist()  # one copy to the host, not one per sample
+        return [[filled[r][w][: lengths[r]] for w in range(width)] for r in range(n)]

@@ -26,7 +26,11 @@ def fast_bf16_available() -> bool:
     Elsewhere bf16 autocast works but is emulated and slower than fp32, so callers choosing a default pick fp32.
     """
     if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
+        # torch.cuda.is_bf16_supported() is True on T4/V100 too (emulated, slower than fp32): bf16 tensor cores
+        # start with compute capability 8.0 (A100, RTX 30xx, H100); ROCm reports its own support.
+        if torch.version.hip:
+            return torch.cuda.is_bf16_supported()
+        return torch.cuda.get_device_capability() >= (8, 0)
     try:
         with open("/proc/cpuinfo") as handle:
             flags = next((line for line in handle if line.startswith("flags")), "").split()

@@ -62,6 +62,7 @@ class TeacherLabeler:
         left = getattr(self.tokenizer, "padding_side", "right") == "left"
         outputs = np.empty((len(lengths), self.num_outputs), dtype=np.float32)
         starts = range(0, len(order), self.batch_size)
+        kept = []
         for start in tqdm(starts, desc="Teacher labelling", unit="batch", disable=not self.show_progress, leave=False):
             index = order[start : start + self.batch_size]
             width = int(lengths[index[0]])  # sorted: the first row is the longest
@@ -74,9 +75,13 @@ class TeacherLabeler:
                         padded[row, width - len(values) :] = values
                     else:
                         padded[row, : len(values)] = values
-                batch[key] = torch.from_numpy(padded).to(self.device)
+                host = torch.from_numpy(padded)
+                # Pinned and asynchronous on CUDA: the next batch's copies overlap with this batch's forward pass.
+                host = host.pin_memory() if self.device.type == "cuda" else host
+                batch[key] = host.to(self.device, non_blocking=True)
             with autocast(self.precision, self.device):
                 logits = self.model(**batch).logits.float()
-            values = logits if self.num_outputs == 1 else logits.softmax(dim=-1)
-            outputs[index] = values.cpu().numpy()
+            kept.append(logits if self.num_outputs == 1 else logits.softmax(dim=-1))
+        if kept:  # one copy back to the host at the end, not one wait per batch
+            outputs[order] = torch.cat(kept).cpu().numpy()
         return outputs

@@ -34,16 +34,31 @@ __all__ = [
 
 
 def to_groups(flat: torch.Tensor, group_mask: torch.Tensor) -> torch.Tensor:
-    """Scatter a flat ``[N, ...]`` tensor into the grouped layout ``[S, B, ...]`` (zeros where padded)."""
-    num_real = int(group_mask.sum())
-    if flat.shape[0] != num_real:
-        raise ValueError(
-            f"the flat batch has {flat.shape[0]} samples but group_mask marks {num_real}; the model inputs "
-            "and the group layout do not describe the same batch"
-        )
-    grouped = flat.new_zeros((*group_mask.shape, *flat.shape[1:]))
-    grouped[group_mask] = flat
-    return grouped
+    """Scatter a flat ``[N, ...]`` tensor into the grouped layout ``[S, B, ...]`` (zeros where padded).
+
+    The samples fill the ``True`` slots of ``group_mask`` in row-major order. No host synchronisation on an
+    accelerator: the slots come from ``nonzero_static`` (N is the flat batch's length) and the size check is an
+    asynchronous device assertion; on the CPU, where checking costs nothing, a mismatch is a ``ValueError``.
+
+    >>> to_groups(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([[True, True], [True, False]]))
+    tensor([[1., 2.],
+            [3., 0.]])
+    """
+    size = flat.shape[0]
+    message = (f"the flat batch has {size} samples but group_mask marks another number; the model inputs and the "
+               "group layout do not describe the same batch")
+    if group_mask.device.type == "cpu":
+        if int(group_mask.sum()) != size:
+            raise ValueError(message.replace("another number", f"{int(group_mask.sum())}"))
+    elif group_mask.device.type == "mps":  # no nonzero_static there: the boolean scatter (two host syncs)
+        grouped = flat.new_zeros((*group_mask.shape, *flat.shape[1:]))
+        grouped[group_mask] = flat
+        return grouped
+    else:
+        torch._assert_async(group_mask.sum() == size, message)
+    slots = torch.nonzero_static(group_mask.flatten(), size=size).squeeze(1)
+    grouped = flat.new_zeros((group_mask.numel(), *flat.shape[1:])).index_copy(0, slots, flat)
+    return grouped.view(*group_mask.shape, *flat.shape[1:])
 
 
 def sample_losses(logits: torch.Tensor, targets: torch.Tensor, regression: bool) -> torch.Tensor:

@@ -1,0 +1,43 @@
+"""Defaults on accelerators, checked on the CPU by standing in for the device queries."""
+
+import torch
+
+from mmel_hf.augment import precision
+
+
+def test_bf16_counts_as_fast_only_on_cards_with_bf16_tensor_cores(monkeypatch):
+    """torch.cuda.is_bf16_supported() is True on T4/V100 (emulated, slower than fp32): capability 8.0 and up."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.version, "hip", None)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    for capability, fast in (((7, 0), False), ((7, 5), False), ((8, 0), True), ((9, 0), True)):
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a, c=capability: c)
+        assert precision.fast_bf16_available() is fast, capability
+
+
+def test_a_study_trains_on_any_accelerator_torch_knows(monkeypatch, tmp_path):
+    """Not only CUDA: on a Mac the runs use MPS (as the augmentation does), the CPU only without an accelerator."""
+    from mmel_hf.augment import pipeline
+    from mmel_hf.study import StudyConfig, _training_args
+
+    config = StudyConfig(task="rte", output_dir=str(tmp_path))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a Mac: no CUDA, but an accelerator
+    monkeypatch.setattr(torch.accelerator, "is_available", lambda: True)
+    assert pipeline._runs_on_cpu(None) is False and pipeline._runs_on_cpu("cpu") is True
+    monkeypatch.setattr(pipeline, "_runs_on_cpu", lambda device: False)  # what the study asks Trainer for
+    assert _training_args(config, tmp_path / "run", {}).use_cpu is False
+    monkeypatch.setattr(pipeline, "_runs_on_cpu", lambda device: True)
+    assert _training_args(config, tmp_path / "run", {}).use_cpu is True
+
+
+def test_running_out_of_accelerator_memory_is_one_line_with_what_to_lower(capsys):
+    """No silent back-off (the batch size is part of the result): one line naming the options to change."""
+    from augment_cli.console import run_or_report
+
+    def fails():
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB.\nGPU 0 has a total capacity ...")
+
+    code, result = run_or_report("mmel-augment", fails, "rerun")
+    err = capsys.readouterr().err
+    assert code == 1 and result is None and len(err.strip().splitlines()) == 1
+    assert "Tried to allocate 2.00 GiB" in err and "--batch-size" in err and "GPU 0 has" not in err
