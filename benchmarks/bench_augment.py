@@ -174,6 +174,22 @@ def main() -> None:
         measure_teacher(tokenizer, args.size, [t for group in fp32_out for (t,) in group] + sentences)
 
 
+def raw_teacher_inference(teacher, tokenizer, texts: list[str], batch_size: int = 256):
+    """A function running the teacher over the batches TeacherLabeler makes (longest first), with nothing else."""
+    device = next(teacher.parameters()).device
+    encoded = tokenizer(texts, truncation=True, max_length=128)
+    order = sorted(range(len(texts)), key=lambda i: -len(encoded["input_ids"][i]))
+    batches = [tokenizer.pad({k: [encoded[k][i] for i in order[s : s + batch_size]] for k in encoded},
+                             return_tensors="pt") for s in range(0, len(order), batch_size)]
+
+    def raw_inference():
+        with torch.inference_mode():
+            for batch in batches:
+                teacher(**{k: v.to(device, non_blocking=True) for k, v in batch.items()})
+
+    return raw_inference
+
+
 def measure_teacher(tokenizer, size: str, texts: list[str]) -> None:
     """TeacherLabeler.predict (tokenize, sort, batch, softmax) against raw batched inference of the same batches."""
     from transformers import BertForSequenceClassification
@@ -184,14 +200,7 @@ def measure_teacher(tokenizer, size: str, texts: list[str]) -> None:
     teacher = BertForSequenceClassification(BertConfig(vocab_size=tokenizer.vocab_size, num_labels=2, **SIZES[size])).eval()
     labeler = TeacherLabeler(teacher, tokenizer, batch_size=256)
     labeler.predict(texts)  # warm-up over the same shapes for both (oneDNN caches kernels per shape)
-    encoded = tokenizer(texts, truncation=True, max_length=128)
-    order = sorted(range(len(texts)), key=lambda i: -len(encoded["input_ids"][i]))
-    batches = [tokenizer.pad({k: [encoded[k][i] for i in order[s : s + 256]] for k in encoded}, return_tensors="pt")
-               for s in range(0, len(order), 256)]
-    def raw_inference():
-        with torch.inference_mode():
-            for batch in batches:
-                teacher(**batch)
+    raw_inference = raw_teacher_inference(teacher, tokenizer, texts)
 
     raw_inference()
     ours, raw = [], []

@@ -137,16 +137,9 @@ def check_teacher(tokenizer, texts, size, device, precisions) -> dict:
         labeler.predict(texts[:64])
         seconds, _ = timed(lambda lab=labeler: lab.predict(texts), device)
         found[f"{precision}_texts_per_s"] = round(len(texts) / seconds, 1)
-    encoded = tokenizer(texts, truncation=True, max_length=128)
-    order = sorted(range(len(texts)), key=lambda i: -len(encoded["input_ids"][i]))
-    batches = [tokenizer.pad({k: [encoded[k][i] for i in order[s:s + 256]] for k in encoded}, return_tensors="pt")
-               for s in range(0, len(order), 256)]
+    from bench_augment import raw_teacher_inference
 
-    def raw():
-        with torch.inference_mode():
-            for batch in batches:
-                model(**{k: v.to(device, non_blocking=True) for k, v in batch.items()})
-
+    raw = raw_teacher_inference(model, tokenizer, texts)
     raw()
     seconds, _ = timed(raw, device)
     found["raw_fp32_texts_per_s"] = round(len(texts) / seconds, 1)
