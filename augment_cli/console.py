@@ -63,7 +63,7 @@ def run_or_report(prog: str, call, interrupted: str):
     import torch
 
     try:
-        return 0, call()
+        result = call()
     except torch.OutOfMemoryError as err:  # torch's message is a paragraph: its first line and what to change
         first = str(err).strip().splitlines()[0] if str(err).strip() else "out of memory"
         print(f"{prog}: error: the accelerator ran out of memory ({first}); lower the batch size (mmel-augment: "
@@ -76,6 +76,22 @@ def run_or_report(prog: str, call, interrupted: str):
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; {interrupted}", file=sys.stderr)
         return 130, None
+    end_process_group()
+    return 0, result
+
+
+def end_process_group() -> None:
+    """Destroy the process group a launcher's ranks opened (Trainer, accelerate), once the command's work is done.
+
+    A process that exits with a gloo group alive can abort in its teardown ("terminate called without an active
+    exception", SIGABRT), which torchrun reports as a failed job although every rank finished. Called only after
+    success: after an error the other ranks may still be inside a collective, and destroying would hang.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()  # no rank tears its group down while another still talks to it
+        dist.destroy_process_group()
 
 
 _RESUME_FLAGS = ("--resume-from-checkpoint", "--resume_from_checkpoint")

@@ -38,6 +38,9 @@ def main(target: Path) -> None:
     results = {chunk: gradients(chunk) for chunk in (None, 3)}
     if int(os.environ.get("RANK", "0")) == 0:
         torch.save({"world_size": int(os.environ["WORLD_SIZE"]), "one_pass": results[None], "chunked": results[3]}, target)
+    from augment_cli.console import end_process_group
+
+    end_process_group()  # exiting with the gloo group alive can abort the process in its teardown (SIGABRT)
 
 
 if __name__ == "__main__":
