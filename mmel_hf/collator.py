@@ -112,6 +112,47 @@ class MMELDataCollator(DataCollatorMixin):
             raise SchemaError(f"at most two text columns (a sentence pair) can be encoded together, got {list(columns)}")
         return columns, True
 
+    def lengths(self, dataset, batch_size: int = 1000) -> list[int]:
+        """Per row, the tokens of its longest sample as this collator encodes it (truncated to ``max_length``).
+
+        What length-grouped sampling needs (``train_sampling_strategy="group_by_length"``): a grouped batch pads
+        every sample of every group to the longest one, so a group is as long as its longest sample. Rows
+        without augmented samples (or ``include_augmented=False``) measure the original alone. One batched
+        tokenizer call per ``batch_size`` rows; nothing is padded.
+
+        Example:
+            >>> from datasets import Dataset
+            >>> rows = Dataset.from_list([{"sentence": "a fine film", "label": 1,
+            ...                            "augmented_sentence": ["a truly great film", "good"]}])
+            >>> MMELDataCollator(tokenizer).lengths(rows)  # [CLS] a truly great film [SEP]
+            [6]
+        """
+        lengths: list[int] = []
+        for start in range(0, len(dataset), batch_size):
+            rows = dataset[start:start + batch_size]  # columns -> values of these rows
+            first = {name: values[0] for name, values in rows.items()}
+            columns, is_text = self._sample_columns(first)
+            augmented = [augmented_column(c) for c in columns]
+            count = len(rows[columns[0]])
+            sizes = np.ones(count, dtype=np.int64)
+            flat: dict[str, list] = {c: list(rows[c]) for c in columns}
+            if self.include_augmented and all(a in rows for a in augmented):
+                extra = [[samples or [] for samples in rows[a]] for a in augmented]
+                sizes += np.array([len(samples) for samples in extra[0]], dtype=np.int64)
+                for column, per_row in zip(columns, extra):
+                    flat[column].extend(sample for samples in per_row for sample in samples)
+            if is_text:
+                encoded = self.tokenizer(*(flat[c] for c in columns), truncation=True, max_length=self.max_length)
+                measured = np.array([len(ids) for ids in encoded["input_ids"]], dtype=np.int64)
+            else:
+                measured = np.array([len(ids) for ids in flat["input_ids"]], dtype=np.int64)
+            # flat holds the originals first, then every row's samples in row order: map each sample to its row.
+            owner = np.concatenate([np.arange(count), np.repeat(np.arange(count), sizes - 1)])
+            longest = np.zeros(count, dtype=np.int64)
+            np.maximum.at(longest, owner, measured)
+            lengths.extend(longest.tolist())
+        return lengths
+
     def torch_call(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         columns, is_text = self._sample_columns(rows[0])
         augmented = [augmented_column(c) for c in columns]

@@ -179,7 +179,9 @@ class MMELTrainer(Trainer):
         # Users never have to set remove_unused_columns=False: keep the columns the collator reads.
         if self._signature_columns is None:
             super()._set_signature_columns_if_needed()
-            extra = getattr(self.data_collator, "signature_columns", ())
+            extra = list(getattr(self.data_collator, "signature_columns", ()))
+            if self.args.train_sampling_strategy in self._LENGTH_SAMPLERS:
+                extra.append(self.args.length_column_name)  # precomputed lengths reach the sampler (never the model)
             self._signature_columns += [c for c in extra if c not in self._signature_columns]
 
     def _get_dataloader(self, dataset, description, batch_size, sampler_fn=None, is_training=False, dataloader_key=None):
@@ -191,6 +193,37 @@ class MMELTrainer(Trainer):
             return super()._get_dataloader(dataset, description, batch_size, sampler_fn, is_training, dataloader_key)
         finally:
             self.data_collator = collator
+
+    # Length-grouped sampling measures what a grouped batch pads to: the longest sample of each group.
+    _LENGTH_SAMPLERS = ("group_by_length", "batch_rebalance")
+
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        return super()._get_train_sampler(self._with_group_lengths(dataset))
+
+    def _get_eval_sampler(self, eval_dataset):
+        return super()._get_eval_sampler(self._with_group_lengths(eval_dataset))
+
+    def _with_group_lengths(self, dataset):
+        """``dataset`` with a ``length_column_name`` column of its groups' lengths, under length-grouped sampling.
+
+        Trainer measures ``len(input_ids)`` of each row, which raw-text rows lack and which for a group would be
+        its original alone, while the collator pads every sample of every group to the longest one. Rows that
+        already have the length column keep it (the user's precomputed lengths). Measured once per dataset.
+        """
+        import datasets
+
+        if (self.args.train_sampling_strategy not in self._LENGTH_SAMPLERS or not isinstance(dataset, datasets.Dataset)
+                or self.args.length_column_name in dataset.column_names
+                or not hasattr(self.data_collator, "lengths")):
+            return dataset
+        cache = self.__dict__.setdefault("_group_lengths", {})
+        key = (dataset._fingerprint, len(dataset))
+        if key not in cache:
+            logger.info("%s: measuring the tokens of the longest sample of %d rows", self.args.train_sampling_strategy,
+                        len(dataset))
+            cache[key] = self.data_collator.lengths(dataset)
+        return dataset.add_column(self.args.length_column_name, cache[key])
 
     def _prepare_inputs(self, inputs):
         # Trainer casts every floating tensor of a batch to DeepSpeed's bf16/fp16: the targets would be rounded

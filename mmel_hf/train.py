@@ -393,6 +393,17 @@ def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path,
     from .metrics import glue_compute_metrics
     from .mmel_trainer import MMELTrainer
 
+    class RunTrainer(MMELTrainer):
+        def _get_eval_sampler(self, eval_dataset):
+            # The splits are already in length order (length_sorted) and their predictions are put back in row
+            # order by position: evaluation stays sequential when training batches are length-grouped (Trainer's
+            # length-grouped evaluation sampler would shuffle the rows).
+            import torch.utils.data
+
+            if self.args.train_sampling_strategy in self._LENGTH_SAMPLERS and eval_dataset is not None:
+                return torch.utils.data.SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
+            return super()._get_eval_sampler(eval_dataset)
+
     spec, data = load_data(config)  # data first: a bad file is reported before any model download
     grouped = all(augmented_column(c) in data["train"].column_names for c in spec.text_columns)
     if args.mmel_loss in GROUPED_MODES and not grouped:
@@ -418,7 +429,7 @@ def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path,
     eval_splits = {split: dataset for split, (dataset, _) in sorted_splits.items()}
     orders = {split: order for split, (_, order) in sorted_splits.items() if order is not None}
     curve, kept = _CurveCallback(), _PredictionKeeper(eval_splits, orders)
-    trainer = MMELTrainer(
+    trainer = RunTrainer(
         model=model, args=args, train_dataset=data["train"], eval_dataset=eval_splits or None,
         processing_class=tokenizer, compute_metrics=glue_compute_metrics(metric_task(spec), keep=kept.keep),
         callbacks=[curve, kept],

@@ -116,3 +116,26 @@ def test_collator_errors(tokenizer):
         MMELDataCollator(tokenizer)([{"q": "a", "s": "b", "label": 0, "augmented_q": ["c"], "augmented_s": []}])
     with pytest.raises(SchemaError, match="gold label"):
         MMELDataCollator(tokenizer)([{"s": "a", "augmented_s": ["b"]}])
+
+
+@pytest.mark.parametrize("pair", [False, True])
+@pytest.mark.parametrize("include_augmented", [True, False])
+def test_collator_lengths_are_the_longest_sample_of_each_group(tokenizer, pair, include_augmented):
+    # Measured independently: each sample tokenized alone, as the collator would truncate it.
+    data = make_augmented_dataset(num_rows=23, seed=4, pair=pair)
+    data = data.map(lambda row, i: {"sentence": row["sentence"] + " really" * (i % 7)}, with_indices=True)
+    columns = ("question", "sentence") if pair else ("sentence",)
+    collator = MMELDataCollator(tokenizer, text_columns=columns, max_length=12, include_augmented=include_augmented)
+
+    def tokens(*texts):
+        return len(tokenizer(*texts, truncation=True, max_length=12)["input_ids"])
+
+    expected = []
+    for row in data:
+        samples = [tuple(row[c] for c in columns)]
+        if include_augmented:
+            samples += list(zip(*(row[f"augmented_{c}"] for c in columns)))
+        expected.append(max(tokens(*sample) for sample in samples))
+    assert collator.lengths(data, batch_size=5) == expected
+    assert collator.lengths(data) == expected  # the batching of the measurement changes nothing
+    assert len(set(expected)) > 2  # the rows differ in length: the check can tell rows apart

@@ -349,3 +349,50 @@ def test_transformers_older_than_5_19_are_refused():
     setup.read(Path(__file__).resolve().parents[1] / "setup.cfg")
     floor = next(line for line in setup["options"]["install_requires"].splitlines() if line.startswith("transformers"))
     assert floor.startswith("transformers>=" + ".".join(map(str, MIN_TRANSFORMERS)))
+
+
+def _padded_tokens(trainer) -> int:
+    return sum(batch["input_ids"].numel() for batch in trainer.get_train_dataloader())
+
+
+@pytest.mark.parametrize("strategy", ["group_by_length", "batch_rebalance"])
+def test_length_grouped_sampling_measures_groups_by_their_longest_sample(tmp_path, tokenizer, strategy):
+    # Trainer alone cannot measure raw-text rows (no input_ids) and would take the original alone for a group.
+    data = make_augmented_dataset(num_rows=40, seed=5, num_augmented=4)
+    data = data.map(lambda row, i: {"augmented_sentence": [s + " so very much" * (i % 9) for s in row["augmented_sentence"]]},
+                    with_indices=True)
+    model = make_tiny_bert(tokenizer)
+    grouped = MMELTrainer(model=model, args=make_args(tmp_path, train_sampling_strategy=strategy),
+                          train_dataset=data, processing_class=tokenizer)
+    sampler = grouped._get_train_sampler()
+    measured = grouped.data_collator.lengths(data)
+    if strategy == "group_by_length":
+        assert sampler.lengths == measured
+        shuffled = MMELTrainer(model=model, args=make_args(tmp_path), train_dataset=data, processing_class=tokenizer)
+        torch.manual_seed(0)
+        random_tokens = _padded_tokens(shuffled)
+        torch.manual_seed(0)
+        assert _padded_tokens(grouped) < random_tokens  # batches of similar groups pad less
+    assert sorted(i for batch in (sampler if strategy == "batch_rebalance" else [list(sampler)]) for i in batch) == list(range(40))
+    before = parameters(model)
+    grouped.train()
+    assert any(not torch.equal(before[n], p) for n, p in model.named_parameters())
+
+
+def test_length_grouped_sampling_keeps_user_lengths(tmp_path, tokenizer, monkeypatch):
+    import transformers.trainer
+
+    seen = []
+
+    class Recording(transformers.trainer.LengthGroupedSampler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            seen.append(self.lengths)
+
+    monkeypatch.setattr(transformers.trainer, "LengthGroupedSampler", Recording)
+    data = make_augmented_dataset(num_rows=12, seed=1).add_column("length", list(range(12)))
+    trainer = MMELTrainer(model=make_tiny_bert(tokenizer), args=make_args(tmp_path, train_sampling_strategy="group_by_length"),
+                          train_dataset=data, processing_class=tokenizer)
+    batch = next(iter(trainer.get_train_dataloader()))  # through Trainer's column pruning, as in training
+    assert seen == [list(range(12))]
+    assert "length" not in batch
