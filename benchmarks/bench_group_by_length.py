@@ -62,7 +62,7 @@ def main() -> None:
     def trainer_for(strategy: str, output: str) -> MMELTrainer:
         torch.manual_seed(0)
         model = AutoModelForSequenceClassification.from_pretrained(
-            student, num_labels=num_labels, num_hidden_layers=options.layers)
+            student, num_labels=num_labels, num_hidden_layers=options.layers, dtype=torch.float32)
         args = MMELTrainingArguments(
             output_dir=output, report_to="none", use_cpu=not torch.cuda.is_available(), disable_tqdm=True,
             per_device_train_batch_size=options.batch_size, num_train_epochs=options.epochs, save_strategy="no",

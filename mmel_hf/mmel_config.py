@@ -148,6 +148,8 @@ class MMELTrainingArguments(TrainingArguments):
             raise ValueError(f"mmel_chunk_size={self.mmel_chunk_size!r} must be a positive number of samples, or None")
         if self.max_length is not None and self.max_length < 1:
             raise ValueError(f"max_length={self.max_length!r} must be a positive number of tokens, or None")
+        if self.mmel_loss != "none":
+            self._refuse_options_the_group_loss_replaces()
         if self.mmel_chunk_size is not None and self.torch_compile:
             # The chunks replace the inner model's forward; the compile wrapper stays bound to the DDP object, so
             # under DDP every chunk and every recomputation would call DDP.forward again (a deadlock).
@@ -155,6 +157,23 @@ class MMELTrainingArguments(TrainingArguments):
                 "mmel_chunk_size cannot be combined with torch_compile=True (the chunked forward runs inside the "
                 "model, past the compiled wrapper; under DDP it deadlocks): drop one of them, or lower the batch "
                 "size instead of chunking"
+            )
+
+    def _refuse_options_the_group_loss_replaces(self) -> None:
+        """Options that act inside ``Trainer.compute_loss``, which the group losses replace: refused, never ignored.
+
+        ``mmel_loss="none"`` trains through Trainer's own loss, where they keep their meaning.
+        """
+        if self.label_smoothing_factor:
+            raise ValueError(
+                f"label_smoothing_factor={self.label_smoothing_factor} is applied by Trainer's own loss, which "
+                f"mmel_loss={self.mmel_loss!r} replaces (the targets of augmented samples are the teacher's "
+                "probabilities, already soft): set it to 0, or train with mmel_loss='none'"
+            )
+        if self.use_liger_kernel:
+            raise ValueError(
+                f"use_liger_kernel=True: Liger's fused losses return no logits, and mmel_loss={self.mmel_loss!r} needs "
+                "the logits of every sample of a group to weigh them (Eq. 6-9): turn it off, or use mmel_loss='none'"
             )
 
     @property

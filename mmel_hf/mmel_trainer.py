@@ -24,6 +24,7 @@ from torch.utils.checkpoint import checkpoint
 from transformers import PreTrainedTokenizerBase, Trainer
 
 from .collator import GROUP_MASK_KEY, TARGET_KEY, TEACHER_KEY, MMELDataCollator
+from .adapters import model_from_name, with_adapters
 from .long_data import flatten_groups
 from .losses import mmel_hard_loss, mmel_soft_loss, sample_losses, teacher_disagreement, to_groups, weight_entropy
 from .mmel_config import MMELTrainingArguments
@@ -49,8 +50,15 @@ class MMELTrainer(Trainer):
     """`transformers.Trainer` with the MMEL losses.
 
     Args:
-        model, train_dataset, eval_dataset, processing_class, **kwargs: as for `transformers.Trainer`.
+        model: a model, as for `transformers.Trainer`, or a Hub id / folder: the sequence classifier is loaded
+            with the label count and names the augmented ``train_dataset`` records (or its teacher outputs'
+            width), plus ``model_init_kwargs`` (e.g. ``{"torch_dtype": "bfloat16"}``).
+        train_dataset, eval_dataset, processing_class, **kwargs: as for `transformers.Trainer`.
         args: an :class:`~mmel_hf.MMELTrainingArguments`.
+        peft_config: a ``peft`` config (``LoraConfig(r=8, ...)``): the model is wrapped with those adapters and
+            only they (and the classification head) train, as with TRL's ``peft_config``; see
+            :mod:`mmel_hf.adapters`. Needs ``pip install "mmel_hf[peft]"``.
+        model_init_kwargs: keyword arguments of ``from_pretrained`` when ``model`` is a name.
         data_collator: defaults to :class:`~mmel_hf.MMELDataCollator` built from ``processing_class``.
             A custom collator (images, for example) must emit the flat model inputs, ``labels`` ``[S]``,
             ``mmel_group_mask`` ``[S, B]`` and optionally ``mmel_teacher``; a ``signature_columns``
@@ -83,15 +91,29 @@ class MMELTrainer(Trainer):
         train_dataset=None,
         eval_dataset=None,
         processing_class=None,
+        peft_config=None,
+        model_init_kwargs: dict | None = None,
         **kwargs,
     ):
         _require_transformers_with_ga_flag()
         if args is None:
             args = MMELTrainingArguments(output_dir="trainer_output")
+        if isinstance(model, str):  # a Hub id or folder, as TRL's trainers take it
+            model = model_from_name(model, train_dataset, model_init_kwargs)
+        elif model_init_kwargs:
+            raise ValueError("model_init_kwargs is for a model given by name (model='bert-base-uncased'); the model "
+                             "passed is already built")
+        if peft_config is not None:
+            model = with_adapters(model, peft_config)
         if not isinstance(args, MMELTrainingArguments):
             raise TypeError(
                 f"MMELTrainer needs MMELTrainingArguments, got {type(args).__name__}; build the arguments with "
                 "mmel_hf.MMELTrainingArguments(...) (it takes every TrainingArguments field)"
+            )
+        if kwargs.get("compute_loss_func") is not None and args.mmel_loss != "none":
+            raise ValueError(
+                f"compute_loss_func replaces Trainer's loss, and so does mmel_loss={args.mmel_loss!r} (the group losses "
+                "of Eq. 6-9): pass one of them — a custom loss with mmel_loss='none', or no compute_loss_func"
             )
         if args.mmel_chunk_size is not None and isinstance(model, torch.nn.Module):
             _refuse_batch_statistics(model)  # before any work, not at the first step
@@ -252,7 +274,8 @@ class MMELTrainer(Trainer):
             return super()._get_num_items_in_batch(batch_samples, device)
         num_groups = torch.tensor(sum(b[GROUP_MASK_KEY].shape[0] for b in batch_samples), device=device)
         if self.args.average_tokens_across_devices and self.args.world_size > 1:
-            num_groups = self.accelerator.gather(num_groups).sum()
+            # Tensor-parallel ranks hold the same batch: count it once per data-parallel replica (as Trainer does).
+            num_groups = self.accelerator.gather(num_groups).sum() // self._tp_size()
         return num_groups
 
     @property
@@ -314,15 +337,7 @@ class MMELTrainer(Trainer):
         else:
             result = mmel_hard_loss(grouped_logits, group_mask, labels, use_teacher, lambda_p=args.effective_lambda_p)
 
-        if num_items_in_batch is not None:
-            loss = result.loss.sum() / num_items_in_batch
-            if args.average_tokens_across_devices and args.world_size > 1:
-                loss = loss * self.accelerator.num_processes
-            self._loss_scaled_for_ga = True
-        else:
-            loss = result.loss.mean()
-            self._loss_scaled_for_ga = False
-
+        loss = self._accumulation_mean(result.loss, num_items_in_batch)
         self._record_diagnostics(result.weights, teacher, group_mask, model.training)
         if return_outputs:
             # Predictions and metrics are about the originals: expose their logits, one row per group.
@@ -352,15 +367,30 @@ class MMELTrainer(Trainer):
         targets = targets.to(logits.device)  # device_map: the logits come from the model's last device
         regression = logits.shape[-1] == 1
         losses = sample_losses(logits, targets.squeeze(-1) if regression else targets, regression)
-        if num_items_in_batch is not None:
-            loss = losses.sum() / num_items_in_batch
-            if self.args.average_tokens_across_devices and self.args.world_size > 1:
-                loss = loss * self.accelerator.num_processes
-            self._loss_scaled_for_ga = True
-        else:
-            loss = losses.mean()
-            self._loss_scaled_for_ga = False
+        loss = self._accumulation_mean(losses, num_items_in_batch)
         return (loss, outputs) if return_outputs else loss
+
+    def _tp_size(self) -> int:
+        # Trainer.get_tp_size appeared with tensor parallelism in Trainer; before it no rank shares a batch.
+        return self.get_tp_size() if hasattr(self, "get_tp_size") else 1
+
+    def _accumulation_mean(self, losses: torch.Tensor, num_items_in_batch) -> torch.Tensor:
+        """The mean of per-item losses (a group's, or a DA+Long row's) over the whole accumulated batch.
+
+        With ``num_items_in_batch`` (the items of every accumulation step, summed over the data-parallel
+        processes when ``average_tokens_across_devices``): ``sum / num_items``, times the data-parallel processes
+        whose gradients DDP averages — Trainer's own rule, ``num_processes // tp_size`` (tensor-parallel ranks
+        share one batch). Trainer then divides no further (``loss_is_scaled_for_ga``). Without it: the batch's
+        mean, which Trainer divides by the accumulation steps.
+        """
+        if num_items_in_batch is None:
+            self._loss_scaled_for_ga = False
+            return losses.mean()
+        loss = losses.sum() / num_items_in_batch
+        if self.args.average_tokens_across_devices:
+            loss = loss * (self.accelerator.num_processes // self._tp_size())
+        self._loss_scaled_for_ga = True
+        return loss
 
     # -- Diagnostics ------------------------------------------------------------------------------------
 

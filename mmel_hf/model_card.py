@@ -21,7 +21,8 @@ def build_model_card(summary: dict, spec, args, config) -> str:
     provenance = summary.get("augmented_dataset") or {}
     mode = summary["mmel_loss"]
     lines = [
-        "---", "library_name: transformers", "tags:", "- mmel", "- text-classification", f"- {spec.name}", "---", "",
+        "---", f"library_name: {'peft' if getattr(config, 'use_peft', False) else 'transformers'}", "tags:", "- mmel",
+        "- text-classification", f"- {spec.name}", *(["- lora"] if getattr(config, "use_peft", False) else []), "---", "",
         f"# {spec.name}: {summary['method']}", "",
         f"Trained with `mmel-train` (mmel_hf {__version__}), the Hugging Face implementation of MMEL (\"Reweighting "
         "Augmented Samples by Minimizing the Maximal Expected Loss\", Yi et al., ICLR 2021).", "",
@@ -37,7 +38,10 @@ def build_model_card(summary: dict, spec, args, config) -> str:
                      + (f". **{weights['warning']}.**" if weights["warning"] else ""))
     lines += [
         f"- Base model: `{display_name(config.model) if config.model != 'embedded' else 'mmel_hf embedded encoder'}`"
-        + (f", first {config.num_layers} layer(s)" if config.num_layers else ""),
+        + (f", first {config.num_layers} layer(s)" if config.num_layers else "")
+        + (f"; this folder holds LoRA adapters (r = {config.lora_r}, alpha = {config.lora_alpha}) and the "
+           "classification head: load them with `peft.AutoPeftModelForSequenceClassification.from_pretrained`"
+           if getattr(config, "use_peft", False) else ""),
         f"- Training data: {summary['train_examples']} examples of `{spec.name}`"
         + (f" from the augmented dataset `{display_name(config.augmented)}`" if config.augmented else ""),
     ]

@@ -431,6 +431,7 @@ def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path,
     curve, kept = _CurveCallback(), _PredictionKeeper(eval_splits, orders)
     trainer = RunTrainer(
         model=model, args=args, train_dataset=data["train"], eval_dataset=eval_splits or None,
+        peft_config=config.peft_config(),
         processing_class=tokenizer, compute_metrics=glue_compute_metrics(metric_task(spec), keep=kept.keep),
         callbacks=[curve, kept],
     )

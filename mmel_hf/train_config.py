@@ -50,6 +50,19 @@ class TrainConfig(TaskArguments):
     trust_remote_code: bool = field(default=False, metadata={
         "help": "Allow models with custom code from the Hub (off unless you turn it on)."})
 
+    # PEFT, with TRL's flag names (trl.ModelConfig): LoRA adapters for sequence classification.
+    use_peft: bool = field(default=False, metadata={
+        "help": "Train LoRA adapters (and the classification head) instead of every weight; saves the adapter. "
+                "Needs pip install 'mmel_hf[peft]'."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank (with --use-peft)."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha (with --use-peft)."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout (with --use-peft)."})
+    lora_target_modules: list[str] | None = field(default=None, metadata={
+        "help": "Module names the adapters wrap (with --use-peft; default: PEFT's choice for the architecture, "
+                "e.g. query and value for BERT)."})
+    lora_modules_to_save: list[str] | None = field(default=None, metadata={
+        "help": "Further modules trained in full and saved with the adapter (the classification head always is)."})
+
     augmented: str | None = field(default=None, metadata={
         "help": "An augmented dataset made by mmel-augment: a save_to_disk folder (--output-dir of mmel-augment, "
                 "or its cache folder) or a Hub dataset id. Needed by every mode but 'none'."})
@@ -73,10 +86,25 @@ class TrainConfig(TaskArguments):
         "help": "Where parsed copies of local data files go (default: $MMEL_HF_CACHE or ~/.cache/mmel_hf, shared "
                 "with mmel-augment)."})
 
+    def peft_config(self):
+        """The ``peft.LoraConfig`` of ``--use-peft`` (None without it)."""
+        if not self.use_peft:
+            return None
+        try:
+            from peft import LoraConfig
+        except ImportError:
+            raise ValueError("--use-peft needs the peft package: pip install 'mmel_hf[peft]'") from None
+        return LoraConfig(task_type="SEQ_CLS", r=self.lora_r, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
+                          target_modules=self.lora_target_modules, modules_to_save=self.lora_modules_to_save)
+
     def __post_init__(self):
         self.check_task_options()
         if self.task is None and self.augmented is None:
             raise ValueError("--task is required (it is optional only with --augmented, whose dataset records it)")
+        if self.use_peft and self.lora_r < 1:
+            raise ValueError(f"--lora-r {self.lora_r}: the rank of the adapters must be at least 1")
+        if not self.use_peft and (self.lora_target_modules or self.lora_modules_to_save):
+            raise ValueError("--lora-target-modules/--lora-modules-to-save go with --use-peft")
         if self.num_layers is not None and self.num_layers < 1:
             raise ValueError(f"--num-layers {self.num_layers}: keep at least one layer")
         for name in ("max_train_samples", "max_eval_samples"):

@@ -396,3 +396,105 @@ def test_length_grouped_sampling_keeps_user_lengths(tmp_path, tokenizer, monkeyp
     batch = next(iter(trainer.get_train_dataloader()))  # through Trainer's column pruning, as in training
     assert seen == [list(range(12))]
     assert "length" not in batch
+
+
+# -- Trainer options that act inside Trainer's own loss: honoured in mode none, refused in the group modes ------
+
+
+@pytest.mark.parametrize("option,value,match", [
+    ("label_smoothing_factor", 0.1, "label_smoothing_factor=0.1"),
+    ("use_liger_kernel", True, "use_liger_kernel=True.*logits"),
+])
+@pytest.mark.parametrize("mode", ["hard", "soft", "uniform", "max", "long"])
+def test_options_of_trainers_own_loss_are_refused_in_group_modes(tmp_path, option, value, match, mode):
+    with pytest.raises(ValueError, match=match):
+        make_args(tmp_path, mmel_loss=mode, **{option: value})
+
+
+def test_label_smoothing_is_trainers_own_in_mode_none(tmp_path, tokenizer, augmented_dataset):
+    # mode none trains through Trainer.compute_loss: the smoothed loss of plain Trainer, to the bit.
+    originals = augmented_dataset.select_columns(["sentence", "label"])
+    tokenized = originals.map(lambda row: tokenizer(row["sentence"], truncation=True), remove_columns=["sentence"])
+    plain_model, mmel_model = make_tiny_bert(tokenizer, seed=2), make_tiny_bert(tokenizer, seed=2)
+    Trainer(model=plain_model, args=TrainingArguments(**base_settings(tmp_path), label_smoothing_factor=0.2),
+            train_dataset=tokenized, data_collator=DataCollatorWithPadding(tokenizer)).train()
+    MMELTrainer(model=mmel_model, args=make_args(tmp_path, mmel_loss="none", label_smoothing_factor=0.2),
+                train_dataset=augmented_dataset, processing_class=tokenizer).train()
+    assert_same_parameters(parameters(plain_model), parameters(mmel_model), rtol=0, atol=0)
+    unsmoothed = make_tiny_bert(tokenizer, seed=2)
+    MMELTrainer(model=unsmoothed, args=make_args(tmp_path, mmel_loss="none"), train_dataset=augmented_dataset,
+                processing_class=tokenizer).train()
+    assert not torch.equal(unsmoothed.classifier.weight, mmel_model.classifier.weight)  # the option did something
+
+
+def test_compute_loss_func_is_refused_in_group_modes(tmp_path, tokenizer, tiny_bert, augmented_dataset):
+    def custom(outputs, labels, num_items_in_batch=None):
+        return outputs.logits.sum() * 0
+
+    with pytest.raises(ValueError, match="compute_loss_func"):
+        MMELTrainer(model=tiny_bert, args=make_args(tmp_path), train_dataset=augmented_dataset,
+                    processing_class=tokenizer, compute_loss_func=custom)
+    used = []
+    trainer = MMELTrainer(model=tiny_bert, args=make_args(tmp_path, mmel_loss="none", max_steps=1),
+                          train_dataset=augmented_dataset, processing_class=tokenizer,
+                          compute_loss_func=lambda *a, **k: used.append(1) or custom(*a, **k))
+    trainer.train()
+    assert used  # mode none: Trainer's loss path calls it
+
+
+def test_input_tokens_seen_count_every_sample_of_every_group(tmp_path, tokenizer, augmented_dataset):
+    # include_num_input_tokens_seen counts what the model reads: the flattened batch, |B| samples per group.
+    trainer = MMELTrainer(model=make_tiny_bert(tokenizer), processing_class=tokenizer, train_dataset=augmented_dataset,
+                          args=make_args(tmp_path, include_num_input_tokens_seen="non_padding", max_steps=2,
+                                         dataloader_drop_last=True))
+    torch.manual_seed(0)
+    batches = list(trainer.get_train_dataloader())[:2]
+    trainer.train()
+    assert trainer.state.num_input_tokens_seen == sum(int(b["attention_mask"].sum()) for b in batches)
+    assert sum(b["input_ids"].shape[0] for b in batches) > 2 * 4  # more samples than originals were counted
+
+
+def test_accumulation_mean_follows_trainers_data_parallel_rule(tmp_path, tokenizer, tiny_bert, augmented_dataset,
+                                                               monkeypatch):
+    # sum / num_items, times num_processes // tp_size (Trainer.compute_loss's rule), when averaging across devices.
+    trainer = MMELTrainer(model=tiny_bert, args=make_args(tmp_path, average_tokens_across_devices=True),
+                          train_dataset=augmented_dataset, processing_class=tokenizer)
+    losses = torch.tensor([1.0, 2.0, 6.0])
+    monkeypatch.setattr(type(trainer.accelerator), "num_processes", property(lambda self: 8))
+    monkeypatch.setattr(trainer, "get_tp_size", lambda: 2)
+    assert trainer._accumulation_mean(losses, torch.tensor(12)).item() == pytest.approx(9.0 / 12 * 4)
+    assert trainer.loss_is_scaled_for_ga is True
+    trainer.args.average_tokens_across_devices = False
+    assert trainer._accumulation_mean(losses, torch.tensor(12)).item() == pytest.approx(9.0 / 12)
+    assert trainer._accumulation_mean(losses, None).item() == pytest.approx(3.0)
+    assert trainer.loss_is_scaled_for_ga is False
+
+
+@pytest.mark.parametrize("mode", ["hard", "soft"])
+def test_eager_and_sdpa_attention_give_the_same_group_loss(tmp_path, tokenizer, augmented_dataset, mode):
+    # Ragged groups pad inside the flattened batch: both attention kernels must mask the padding alike.
+    from mmel_hf.collator import MMELDataCollator
+
+    batch = MMELDataCollator(tokenizer)([augmented_dataset[i] for i in range(6)])
+    losses = {}
+    for kernel in ("eager", "sdpa"):
+        model = make_tiny_bert(tokenizer, seed=4)
+        model.set_attn_implementation(kernel)
+        model.eval()
+        trainer = MMELTrainer(model=model, args=make_args(tmp_path, mmel_loss=mode), train_dataset=augmented_dataset,
+                              processing_class=tokenizer)
+        losses[kernel] = trainer.compute_loss(model, dict(batch)).item()
+    assert losses["eager"] == pytest.approx(losses["sdpa"], rel=1e-5, abs=1e-6)  # float tolerance: other kernels
+
+
+def test_torch_compile_trains_as_the_uncompiled_model(tmp_path, tokenizer, augmented_dataset):
+    # torch_compile=True wraps the model; the group losses read its logits as before (backend "eager": no C++
+    # toolchain needed, the same graph capture). Float tolerance: compiled graphs may reorder operations.
+    results = {}
+    for compiled in (False, True):
+        model = make_tiny_bert(tokenizer, seed=6)
+        settings = dict(torch_compile=True, torch_compile_backend="eager") if compiled else {}
+        MMELTrainer(model=model, args=make_args(tmp_path, max_steps=2, **settings), train_dataset=augmented_dataset,
+                    processing_class=tokenizer).train()
+        results[compiled] = parameters(model)
+    assert_same_parameters(results[False], results[True], rtol=1e-4, atol=1e-5)
