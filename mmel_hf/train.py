@@ -123,11 +123,13 @@ def length_sorted(dataset, tokenizer, text_columns, max_length: int):
 
 
 def load_augmented(name_or_path: str):
-    """An augmented ``DatasetDict`` from a ``save_to_disk`` folder, an ``mmel-augment`` cache folder or the Hub."""
-    from datasets import DatasetDict, load_dataset, load_from_disk
+    """An augmented ``DatasetDict`` from a ``save_to_disk`` folder, an ``mmel-augment`` cache folder, a Hub dataset
+    pushed by ``mmel-augment --push-to-hub`` or a local clone of one."""
+    from datasets import DatasetDict, load_from_disk
 
     path = Path(name_or_path)
-    if path.exists():
+    cloned_repo = (path / "README.md").is_file() and not (path / "dataset_dict.json").exists()
+    if path.exists() and not cloned_repo:
         if (path / "dataset" / "dataset_dict.json").exists():  # a cache folder of mmel-augment
             path = path / "dataset"
         try:
@@ -136,7 +138,9 @@ def load_augmented(name_or_path: str):
             raise DataError(f"--augmented {name_or_path}: not a dataset folder written by mmel-augment ({err})") from None
     else:
         try:
-            data = load_dataset(name_or_path)
+            data = _load_pushed(name_or_path)
+        except DataError:
+            raise
         except Exception as err:  # offline, unknown id ...
             raise DataError(
                 f"--augmented {name_or_path}: no such folder, and the Hub dataset could not be loaded "
@@ -144,6 +148,26 @@ def load_augmented(name_or_path: str):
             ) from err
     if not isinstance(data, DatasetDict) or "train" not in data:
         raise DataError(f"--augmented {name_or_path}: expected a DatasetDict with a 'train' split")
+    return data
+
+
+def _load_pushed(name_or_folder: str):
+    """A dataset in the Hub layout ``mmel-augment --push-to-hub`` writes (a repo id, or a clone of the repo): the
+    ``default`` configuration holds the augmented ``train`` split, the ``evaluation`` configuration the untouched
+    evaluation splits, and the card's YAML what made them (Parquet files cannot carry it)."""
+    from datasets import DatasetDict, get_dataset_config_names, load_dataset
+    from huggingface_hub import DatasetCard
+
+    from .augment.card import EVALUATION_CONFIG, PROVENANCE_FIELD
+
+    data = DatasetDict(load_dataset(name_or_folder))
+    if EVALUATION_CONFIG in get_dataset_config_names(name_or_folder):
+        data.update(load_dataset(name_or_folder, EVALUATION_CONFIG))
+    folder = Path(name_or_folder)
+    card = DatasetCard.load(folder / "README.md" if folder.is_dir() else name_or_folder, repo_type="dataset")
+    recorded = card.data.to_dict().get(PROVENANCE_FIELD)
+    if isinstance(recorded, dict) and "mmel_hf_task" in recorded:
+        data["train"].info.description = json.dumps(recorded)  # where read_provenance finds it after load_from_disk
     return data
 
 

@@ -306,36 +306,10 @@ def test_nothing_written_by_any_command_holds_a_token_or_a_local_path(reviews, m
     """A fake token (flag and HF_TOKEN) and this test's temp path: no file that mmel-train, mmel-augment or
     mmel-study writes, nor any file pushed to the Hub (captured at the huggingface_hub/datasets API layer), holds
     either. (mmel-main is mmel-study on the embedded task: test_embedded greps its folder the same way.)"""
-    import huggingface_hub
-    from datasets import DatasetDict
+    from fake_hub import FakeHub
 
     monkeypatch.setenv("HF_TOKEN", SECRET)
-    pushed = tmp_path / "pushed"  # what would reach the Hub, as files
-
-    class FakeApi:
-        def __init__(self, token=None):
-            pass
-
-        def create_repo(self, repo_id, private=None, exist_ok=False):
-            pass
-
-        def upload_folder(self, folder_path, repo_id, commit_message, allow_patterns=None, ignore_patterns=None):
-            from test_train import uploaded_files
-
-            for name in uploaded_files(folder_path, allow_patterns, ignore_patterns):
-                target = pushed / "model" / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes((Path(folder_path) / name).read_bytes())
-
-    def fake_dataset_push(self, repo_id, **kwargs):
-        self.save_to_disk(str(pushed / "dataset"))
-
-    def fake_card_push(self, repo_id, **kwargs):
-        (pushed / "dataset-card.md").write_text(str(self))
-
-    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
-    monkeypatch.setattr(DatasetDict, "push_to_hub", fake_dataset_push)
-    monkeypatch.setattr(huggingface_hub.DatasetCard, "push_to_hub", fake_card_push)
+    hub = FakeHub().install(monkeypatch)
 
     work = tmp_path / "work"
     task = ["--task", "reviews", "--text-columns", "review", "--label-column", "stars", "--class-names", *CLASSES]
@@ -356,7 +330,13 @@ def test_nothing_written_by_any_command_holds_a_token_or_a_local_path(reviews, m
                                                "--batch-size", "4", "--group-size", "2", "--cache-dir", work / "cache",
                                                "--seeds", "0", "--methods", "uniform", "hard"])
     assert code == 0, err
-    assert (pushed / "model" / "model.safetensors").exists() and (pushed / "dataset" / "dataset_dict.json").exists()
+    pushed = tmp_path / "pushed"  # what reached the Hub, as files
+    for repo, folder in [("me/t", "model"), ("me/reviews-augmented", "dataset")]:
+        for name, data in hub.files(repo).items():
+            (pushed / folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (pushed / folder / name).write_bytes(data)
+    assert (pushed / "model" / "model.safetensors").exists() and (pushed / "dataset" / "README.md").exists()
+    assert list((pushed / "dataset" / "data").glob("train-*.parquet"))
     assert not list((pushed / "model").glob("checkpoint-*"))
     assert SECRET not in out + out2 + out3
     for root in (work, pushed):

@@ -335,7 +335,7 @@ def test_dataset_card_names_models_without_local_paths(models, rte_dir, tmp_path
     config = AugmentConfig(task="rte", data_dir=str(rte_dir), mlm_model=models[0], teacher=models[1],
                            cache_dir=str(tmp_path / "cache"), progress=False, group_size=2)
     result = run_augmentation(config)
-    card = build_dataset_card(config, _resolve_task(config), result.summary)
+    card = str(build_dataset_card(config, _resolve_task(config), result.summary))
     assert str(tmp_path) not in card and models[0] not in card and "local:mlm" in card
 
 

@@ -16,6 +16,7 @@ from mmel_hf.augment import pipeline as pipeline_module
 from mmel_hf.augment.card import build_dataset_card
 
 from builders import RTE_HEADER, make_tiny_bert
+from fake_hub import FakeHub
 
 
 def config(models, rte_dir, tmp_path, **overrides):
@@ -110,23 +111,91 @@ def test_original_label_source_copies_the_label(models, rte_dir, tmp_path):
 
 
 def test_output_dir_and_dataset_card_and_push(models, rte_dir, tmp_path, monkeypatch):
+    """The exact files the Hub receives, captured under huggingface_hub's API (datasets' push runs unchanged)."""
+    import yaml
+    from datasets import load_dataset
+    from huggingface_hub import DatasetCard
+
     secret = "hf_secretTOKEN123"
     monkeypatch.setenv("HF_TOKEN", secret)
-    pushed = {}
-    monkeypatch.setattr(DatasetDict, "push_to_hub", lambda self, repo, **kw: pushed.update(repo=repo, **kw))
-    import huggingface_hub
-
-    monkeypatch.setattr(huggingface_hub.DatasetCard, "push_to_hub",
-                        lambda self, repo, **kw: pushed.update(card=str(self), card_repo=repo))
+    hub = FakeHub().install(monkeypatch)
     cfg = config(models, rte_dir, tmp_path, output_dir=str(tmp_path / "saved"), push_to_hub="me/rte-mmel")
     result = run_augmentation(cfg)
     assert (tmp_path / "saved" / "dataset_dict.json").exists()
-    assert pushed["repo"] == pushed["card_repo"] == "me/rte-mmel" and pushed["private"] is False
-    card = pushed["card"]
-    assert "rte" in card and "Search: greedy, |B| = 5, ratio = 0.4" in card and "mmel_hf 0.1.0" in card
-    assert f"Examples: {result.summary['examples']}" in card
-    assert secret not in card and secret not in json.dumps(result.summary)
-    assert build_dataset_card(cfg, pipeline_module._resolve_task(cfg), result.summary) == card
+    files = hub.files("me/rte-mmel")
+    assert sorted(files) == ["README.md", "data/train-00000-of-00001.parquet", "evaluation/validation-00000-of-00001.parquet"]
+    assert hub.private["me/rte-mmel"] is False
+    assert not any(secret.encode() in data for data in files.values())
+    assert [c["message"] for c in hub.commits] == ["Upload dataset", "Upload dataset", "mmel-augment: dataset card"]
+
+    readme = hub.text("me/rte-mmel", "README.md")
+    header = yaml.safe_load(readme.split("---")[1])
+    # datasets' own blocks survive the card: the viewer and load_dataset read them.
+    # The augmented train split and the untouched evaluation splits have other columns: two configurations.
+    assert header["configs"] == [
+        {"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]},
+        {"config_name": "evaluation", "data_files": [{"split": "validation", "path": "evaluation/validation-*"}]}]
+    info = header["dataset_info"]
+    infos = {i["config_name"]: i for i in info}
+    assert infos["default"]["splits"][0]["num_examples"] == 10 and infos["default"]["download_size"] > 0
+    assert infos["evaluation"]["splits"][0]["num_examples"] == len(result.dataset["validation"])
+    assert "teacher_augmented" in [f["name"] for f in infos["default"]["features"]]
+    assert "teacher_augmented" not in [f["name"] for f in infos["evaluation"]["features"]]
+    assert header["mmel_hf_provenance"]["mmel_hf_task"] == "rte" and header["mmel_hf_provenance"]["group_size"] == 5
+    # The Hub's metadata.
+    assert header["license"] == "other" and header["language"] == ["en"]  # GLUE's license, as nyu-mll/glue
+    assert header["annotations_creators"] == ["machine-generated"] and header["task_categories"] == ["text-classification"]
+    assert header["size_categories"] == ["n<1K"] and header["source_datasets"] == ["extended|nyu-mll/glue"]
+    assert header["pretty_name"] == "rte augmented for MMEL" and "mmel" in header["tags"]
+
+    card = DatasetCard.load(hub.hf_download_path("me/rte-mmel", "README.md"))
+    assert card.data.license == "other" and card.data.to_dict()["dataset_info"] == info
+    body = card.text
+    assert "Search: greedy, |B| = 5, ratio = 0.4" in body and "mmel_hf 0.1.0" in body
+    assert f"Examples: {result.summary['examples']}" in body and "arxiv.org/abs/2103.08933" in body
+    assert "@inproceedings{yi2021reweighting" in body and 'load_dataset("me/rte-mmel")' in body
+    assert secret not in readme and secret not in json.dumps(result.summary) and str(tmp_path) not in readme
+
+    # What was pushed loads as the Hub serves it (a clone of the repo): the card's configs name the files, and
+    # mmel-train reads both configurations back with what made them.
+    served = tmp_path / "served"
+    for path, data in files.items():
+        (served / path).parent.mkdir(parents=True, exist_ok=True)
+        (served / path).write_bytes(data)
+    loaded = load_dataset(str(served))
+    assert list(loaded) == ["train"] and loaded["train"]["teacher_augmented"] == result.dataset["train"]["teacher_augmented"]
+    from mmel_hf.augment.pipeline import read_provenance
+    from mmel_hf.train import load_augmented
+
+    again = load_augmented(str(served))
+    assert sorted(again) == ["train", "validation"] and again["validation"][:] == result.dataset["validation"][:]
+    assert read_provenance(again["train"]) == read_provenance(result.dataset["train"])
+
+    # A second push (a rerun) replaces the data and keeps one card with datasets' blocks.
+    run_augmentation(config(models, rte_dir, tmp_path, push_to_hub="me/rte-mmel", license="cc-by-4.0"))
+    header = yaml.safe_load(hub.text("me/rte-mmel", "README.md").split("---")[1])
+    assert header["license"] == "cc-by-4.0" and header["dataset_info"] == info
+    assert readme.count("dataset_info:") == hub.text("me/rte-mmel", "README.md").count("dataset_info:") == 1
+
+
+def test_a_card_before_any_push_names_the_files_push_to_hub_makes(models, rte_dir, tmp_path):
+    import yaml
+
+    cfg = config(models, rte_dir, tmp_path)
+    result = run_augmentation(cfg)
+    card = str(build_dataset_card(cfg, pipeline_module._resolve_task(cfg), result.summary))
+    header = yaml.safe_load(card.split("---")[1])
+    assert header["configs"] == [
+        {"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]},
+        {"config_name": "evaluation", "data_files": [{"split": "validation", "path": "evaluation/validation-*"}]}]
+    assert header["license"] == "other" and "dataset_info" not in header
+
+
+@pytest.mark.parametrize("rows, bucket", [(0, "n<1K"), (999, "n<1K"), (1000, "1K<n<10K"), (392_702, "100K<n<1M")])
+def test_size_categories_are_the_hubs_buckets(rows, bucket):
+    from mmel_hf.augment.card import size_category
+
+    assert size_category(rows) == bucket
 
 
 def test_push_fails_clearly_offline(models, rte_dir, tmp_path, monkeypatch):

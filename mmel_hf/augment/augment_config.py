@@ -107,6 +107,11 @@ class AugmentConfig(TaskArguments):
     push_to_hub: str | None = field(default=None, metadata={
         "help": "Push the result to this Hub dataset repo, with a dataset card (token: your HF login or HF_TOKEN)."})
     hub_private: bool = field(default=False, metadata={"help": "Create the Hub repo as private."})
+    license: str | None = field(default=None, metadata={
+        "help": "The dataset card's license (a Hub license id: mit, cc-by-4.0, other ...). Default: the source's where "
+                "mmel_hf knows it (GLUE: other, as nyu-mll/glue; rt-polarity: unknown), else unknown."})
+    language: list[str] = field(default_factory=lambda: ["en"], metadata={
+        "help": "The dataset card's language codes (ISO 639-1)."})
     progress: bool = field(default=True, metadata={"help": "Show progress bars."})
 
     def __post_init__(self):
