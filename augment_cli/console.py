@@ -58,9 +58,9 @@ def run_or_report(prog: str, call, interrupted: str):
     """``(0, call())``, or ``(1, None)`` after one line for a user error, ``(130, None)`` after one for Ctrl-C."""
     import sys
 
-    from mmel_hf.errors import DataError
-
     import torch
+
+    from mmel_hf.errors import DataError
 
     try:
         result = call()

@@ -23,8 +23,8 @@ import torch
 from torch.utils.checkpoint import checkpoint
 from transformers import PreTrainedTokenizerBase, Trainer
 
-from .collator import GROUP_MASK_KEY, TARGET_KEY, TEACHER_KEY, MMELDataCollator
 from .adapters import model_from_name, with_adapters
+from .collator import GROUP_MASK_KEY, TARGET_KEY, TEACHER_KEY, MMELDataCollator
 from .long_data import flatten_groups
 from .losses import mmel_hard_loss, mmel_soft_loss, sample_losses, teacher_disagreement, to_groups, weight_entropy
 from .mmel_config import MMELTrainingArguments
@@ -484,9 +484,8 @@ MIN_TRANSFORMERS = (5, 19)
 
 
 def _require_transformers_with_ga_flag(found: str | None = None) -> None:
-    from packaging.version import Version
-
     import transformers
+    from packaging.version import Version
 
     found = found or transformers.__version__
     if Version(found).release[:2] < MIN_TRANSFORMERS:

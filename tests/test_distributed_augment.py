@@ -14,9 +14,8 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
-
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import torch

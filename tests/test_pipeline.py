@@ -8,6 +8,7 @@ import sys
 import pytest
 import torch
 from datasets import DatasetDict
+from fake_hub import FakeHub
 
 from augment_cli.augment import main
 from mmel_hf import MMELTrainer, MMELTrainingArguments, validate_augmented_dataset
@@ -16,7 +17,6 @@ from mmel_hf.augment import pipeline as pipeline_module
 from mmel_hf.augment.card import build_dataset_card
 
 from builders import RTE_HEADER, make_tiny_bert
-from fake_hub import FakeHub
 
 
 def config(models, rte_dir, tmp_path, **overrides):

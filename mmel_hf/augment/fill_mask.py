@@ -29,11 +29,10 @@ being filled.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import math
 import re
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 

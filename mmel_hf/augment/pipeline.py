@@ -47,7 +47,7 @@ from .tasks import TaskSpec, describe_task, get_task, is_registered, reconcile_t
 from .teacher import TeacherLabeler
 
 __all__ = ["AugmentationResult", "augment_split", "display_name", "fingerprint_job", "model_identity", "provenance",
-           "read_provenance", "run_augmentation", "verify_cache"]
+           "read_provenance", "run_augmentation"]
 
 logger = logging.getLogger(__name__)
 # 2: provenance in info.description; 3: exact ties in k; 4: samples rendered from the original's characters;
