@@ -5,6 +5,10 @@ keys and values (Matthews correlation for CoLA, Pearson/Spearman for STS-B, accu
 QQP, accuracy elsewhere; Section 4.2) with no download. One difference: a constant STS-B prediction scores
 correlation 0 (``evaluate`` gives NaN), as a constant classifier scores Matthews correlation 0.
 
+Why not ``evaluate`` itself: its GLUE metric is a script fetched from the Hub at ``evaluate.load`` time, and what
+it adds over these functions (``add_batch`` and a cache-file rendezvous between processes) Trainer already does:
+it gathers every process's predictions before ``compute_metrics``. So mmel_hf does not depend on ``evaluate``.
+
 Example:
     >>> GlueMetric("mrpc").compute(predictions=[1, 0, 1, 1], references=[1, 0, 0, 1])
     {'accuracy': 0.75, 'f1': 0.8}

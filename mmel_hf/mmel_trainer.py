@@ -115,6 +115,10 @@ class MMELTrainer(Trainer):
                 f"compute_loss_func replaces Trainer's loss, and so does mmel_loss={args.mmel_loss!r} (the group losses "
                 "of Eq. 6-9): pass one of them — a custom loss with mmel_loss='none', or no compute_loss_func"
             )
+        if hasattr(model, "add_model_tags"):  # the Hub lists the model under these tags (as TRL's trainers tag theirs)
+            from .model_card import MODEL_TAGS
+
+            model.add_model_tags(MODEL_TAGS)
         if args.mmel_chunk_size is not None and isinstance(model, torch.nn.Module):
             _refuse_batch_statistics(model)  # before any work, not at the first step
         num_labels = getattr(getattr(model, "config", None), "num_labels", None)  # checks labels and teacher widths
@@ -391,6 +395,23 @@ class MMELTrainer(Trainer):
             loss = loss * (self.accelerator.num_processes // self._tp_size())
         self._loss_scaled_for_ga = True
         return loss
+
+    def create_model_card(self, model_name: str | None = None, dataset_name: str | None = None,
+                          tags: str | list[str] | None = None, **kwargs) -> None:
+        """Write ``README.md`` into ``args.output_dir`` from ``templates/model_card.md`` (as TRL's trainers do):
+        method, lambdas, data provenance, the last evaluation, the whole-run weight diagnostics, the paper and its
+        BibTeX. ``Trainer.push_to_hub`` calls it before uploading; Trainer's other card fields (``language``,
+        ``license``, ``finetuned_from`` ...) are not used."""
+        if not self.is_world_process_zero():
+            return
+        from pathlib import Path
+
+        from .model_card import trainer_model_card
+
+        tags = [tags] if isinstance(tags, str) else list(tags or [])
+        card = trainer_model_card(self, model_name=model_name, dataset_name=dataset_name, tags=tags)
+        Path(self.args.output_dir).mkdir(parents=True, exist_ok=True)
+        (Path(self.args.output_dir) / "README.md").write_text(card)
 
     # -- Diagnostics ------------------------------------------------------------------------------------
 

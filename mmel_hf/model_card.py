@@ -13,50 +13,103 @@ from pathlib import Path
 from . import __version__
 from .augment.pipeline import display_name
 
-__all__ = ["build_model_card", "push_folder"]
+__all__ = ["MODEL_TAGS", "build_model_card", "push_folder", "render_model_card", "trainer_model_card"]
+
+
+MODEL_TAGS = ["mmel", "text-classification", "data-augmentation"]
+
+
+def render_model_card(*, title: str, trained_with: str, mode: str, method: str, label_source: str, lambda_p: float,
+                      lambda_t: float, base_model: str | None, metrics: dict, settings: str, weights: dict | None = None,
+                      provenance: dict | None = None, data_text: str = "", num_layers: int | None = None,
+                      adapters: str | None = None, train_seconds: float | None = None, tags=(),
+                      dataset_id: str | None = None) -> str:
+    """The model card (Markdown with its YAML header) from ``templates/model_card.md``; ``mmel-train`` and
+    :meth:`MMELTrainer.create_model_card` both render it. ``base_model`` is a Hub id or a display name (never a
+    local path)."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    from .citation import PAPER_BIBTEX, PAPER_TITLE, PAPER_URL
+    from .templates import template_path
+
+    hub_base = base_model if base_model and not base_model.startswith(("local:", "mmel_hf")) else None  # a Hub id
+    lambdas = None
+    if mode in ("hard", "soft"):
+        lambdas = f"lambda_P = {lambda_p}" + (f", lambda_T = {lambda_t}" if mode == "soft" else "")
+    card_data = ModelCardData(
+        library_name="peft" if adapters else "transformers", pipeline_tag="text-classification",
+        tags=list(dict.fromkeys([*MODEL_TAGS, *tags, *(["lora"] if adapters else [])])),
+        base_model=hub_base, datasets=[dataset_id] if dataset_id else None,
+    )
+    card = ModelCard.from_template(
+        card_data, template_path=template_path("model_card.md"), title=title, trained_with=trained_with,
+        version=__version__, paper_title=PAPER_TITLE, paper_url=PAPER_URL, bibtex=PAPER_BIBTEX, mode=mode,
+        method=method, label_source=label_source, lambdas=lambdas, weights=weights,
+        base_model_text=base_model or "unknown", num_layers=num_layers, adapters=adapters,
+        data_text=data_text or "not recorded", augmentation=provenance or None, settings=settings,
+        train_seconds=train_seconds, metrics=metrics, metrics_json=json.dumps(metrics, indent=2),
+    )
+    return str(card)
+
+
+def training_settings(args) -> str:
+    """One line of the settings that shape a run."""
+    schedule = getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)
+    return (f"learning rate {args.learning_rate}, batch {args.per_device_train_batch_size}, {args.num_train_epochs:g} "
+            f"epochs, weight decay {args.weight_decay}, {schedule} schedule, seed {args.seed}")
 
 
 def build_model_card(summary: dict, spec, args, config) -> str:
-    """Markdown with a YAML header for the folder written by ``run_training``."""
-    provenance = summary.get("augmented_dataset") or {}
-    mode = summary["mmel_loss"]
-    lines = [
-        "---", f"library_name: {'peft' if getattr(config, 'use_peft', False) else 'transformers'}", "tags:", "- mmel",
-        "- text-classification", f"- {spec.name}", *(["- lora"] if getattr(config, "use_peft", False) else []), "---", "",
-        f"# {spec.name}: {summary['method']}", "",
-        f"Trained with `mmel-train` (mmel_hf {__version__}), the Hugging Face implementation of MMEL (\"Reweighting "
-        "Augmented Samples by Minimizing the Maximal Expected Loss\", Yi et al., ICLR 2021).", "",
-        f"- Method: **{summary['method']}** (`--mmel-loss {mode}`"
-        + (f", labels of augmented samples: {args.mmel_label_source})" if mode != "none" else ")"),
-    ]
-    if mode in ("hard", "soft"):
-        lines.append(f"- lambda_P = {args.mmel_lambda_p}" + (f", lambda_T = {args.mmel_lambda_t}" if mode == "soft" else ""))
-    weights = summary.get("mmel_weights")
-    if weights:
-        lines.append(f"- Weights P* over the whole run: normalised entropy {weights['normalised_entropy']:.3f}, effective "
-                     f"sample share {weights['effective_share']:.3f} (1 = uniform, as DA+UNI)"
-                     + (f". **{weights['warning']}.**" if weights["warning"] else ""))
-    lines += [
-        f"- Base model: `{display_name(config.model) if config.model != 'embedded' else 'mmel_hf embedded encoder'}`"
-        + (f", first {config.num_layers} layer(s)" if config.num_layers else "")
-        + (f"; this folder holds LoRA adapters (r = {config.lora_r}, alpha = {config.lora_alpha}) and the "
-           "classification head: load them with `peft.AutoPeftModelForSequenceClassification.from_pretrained`"
-           if getattr(config, "use_peft", False) else ""),
-        f"- Training data: {summary['train_examples']} examples of `{spec.name}`"
-        + (f" from the augmented dataset `{display_name(config.augmented)}`" if config.augmented else ""),
-    ]
-    if provenance:
-        lines.append(f"- Augmentation: fill-mask model `{provenance.get('mlm_model')}`, {provenance.get('search')} "
-                     f"search, |B| = {provenance.get('group_size')}, ratio {provenance.get('ratio')}; teacher "
-                     f"`{provenance.get('teacher') or 'none (original labels)'}`")
-    lines += [
-        f"- Settings: learning rate {args.learning_rate}, batch {args.per_device_train_batch_size}, "
-        f"{args.num_train_epochs:g} epochs, weight decay {args.weight_decay}, {getattr(args.lr_scheduler_type, 'value', args.lr_scheduler_type)} schedule, "
-        f"seed {args.seed}",
-        f"- Training time: {summary['train_seconds']:.0f} s", "", "## Evaluation", "", "```json",
-        json.dumps(summary["metrics"], indent=2), "```", "",
-    ]
-    return "\n".join(lines)
+    """The card of the folder written by ``run_training``."""
+    use_peft = getattr(config, "use_peft", False)
+    base = display_name(config.model) if config.model != "embedded" else "mmel_hf embedded encoder"
+    data_text = f"{summary['train_examples']} examples of `{spec.name}`" + (
+        f" from the augmented dataset `{display_name(config.augmented)}`" if config.augmented else "")
+    return render_model_card(
+        title=f"{spec.name}: {summary['method']}", trained_with="`mmel-train`", mode=summary["mmel_loss"],
+        method=summary["method"], label_source=args.mmel_label_source, lambda_p=args.mmel_lambda_p,
+        lambda_t=args.mmel_lambda_t, base_model=base, metrics=summary["metrics"], settings=training_settings(args),
+        weights=summary.get("mmel_weights"), provenance=summary.get("augmented_dataset"), data_text=data_text,
+        num_layers=config.num_layers, adapters=f"r = {config.lora_r}, alpha = {config.lora_alpha}" if use_peft else None,
+        train_seconds=summary["train_seconds"], tags=[spec.name],
+        dataset_id=config.augmented if config.augmented and not Path(config.augmented).exists() else None,
+    )
+
+
+def trainer_model_card(trainer, model_name: str | None = None, dataset_name: str | None = None, tags=()) -> str:
+    """The card :meth:`MMELTrainer.create_model_card` writes (what ``Trainer.push_to_hub`` uploads): the method,
+    lambdas, data provenance, the last evaluation and the whole-run weight diagnostics the trainer knows."""
+    from .augment.pipeline import read_provenance
+    from .train import method_name
+    from .weight_report import summarise_weights
+
+    args = trainer.args
+    model = trainer.accelerator.unwrap_model(trainer.model) if hasattr(trainer, "accelerator") else trainer.model
+    base = getattr(getattr(model, "config", None), "_name_or_path", None) or None
+    peft_config = getattr(model, "peft_config", None)
+    adapters = None
+    if peft_config:
+        first = next(iter(peft_config.values()))
+        base = getattr(first, "base_model_name_or_path", None) or base
+        adapters = f"{type(first).__name__}" + (f", r = {first.r}" if hasattr(first, "r") else "")
+    provenance = read_provenance(trainer.train_dataset) if trainer.train_dataset is not None else {}
+    evaluations = [e for e in trainer.state.log_history if any(k.startswith("eval_") for k in e)]
+    metrics = {k: v for k, v in (evaluations[-1] if evaluations else {}).items()
+               if k.startswith("eval_") and not k.endswith(("_runtime", "_per_second"))}
+    final_log = next((e for e in reversed(trainer.state.log_history) if "train_runtime" in e), {})
+    rows = len(trainer.train_dataset) if trainer.train_dataset is not None else None
+    task = provenance.get("mmel_hf_task")
+    data_text = (f"{rows} examples" if rows is not None else "") + (f" of `{task}`" if task else "") + (
+        f" (`{dataset_name}`)" if dataset_name else "")
+    method = method_name(args.mmel_loss, args.mmel_label_source)
+    return render_model_card(
+        title=model_name or (f"{task}: {method}" if task else method), trained_with="`MMELTrainer`",
+        mode=args.mmel_loss, method=method, label_source=args.mmel_label_source, lambda_p=args.mmel_lambda_p,
+        lambda_t=args.mmel_lambda_t, base_model=display_name(base) if base else None, metrics=metrics,
+        settings=training_settings(args), weights=summarise_weights(final_log, args.mmel_loss, args.effective_lambda_p),
+        provenance=provenance or None, data_text=data_text, adapters=adapters, tags=[*tags, *([task] if task else [])],
+        dataset_id=dataset_name,
+    )
 
 
 # What a trained folder shares: the model, its tokenizer, the card, metrics and log, and the (token-free,

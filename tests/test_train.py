@@ -232,6 +232,14 @@ def test_push_to_hub_uploads_the_folder_with_its_card_and_never_the_token(chain,
     assert secret not in stdout + err
     card = (out / "README.md").read_text()
     assert "MMEL-H" in card and "lambda_P = 1.0" in card and "teacher `local:teacher`" in card
+    from huggingface_hub import ModelCard
+
+    loaded = ModelCard.load(out / "README.md")  # the Hub's own parser reads the header the template wrote
+    assert loaded.data.library_name == "transformers" and loaded.data.pipeline_tag == "text-classification"
+    assert {"mmel", "text-classification", "rte"} <= set(loaded.data.tags)
+    assert loaded.data.base_model is None  # a local folder is no Hub id: named in the text as local:<name> only
+    assert "arxiv.org/abs/2103.08933" in loaded.text and "@inproceedings{yi2021reweighting" in loaded.text
+    assert "Weights P* over the whole run: normalised entropy" in loaded.text and '"validation_accuracy"' in loaded.text
 
     class OfflineApi(FakeApi):
         def create_repo(self, *args, **kwargs):

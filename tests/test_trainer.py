@@ -498,3 +498,23 @@ def test_torch_compile_trains_as_the_uncompiled_model(tmp_path, tokenizer, augme
                     processing_class=tokenizer).train()
         results[compiled] = parameters(model)
     assert_same_parameters(results[False], results[True], rtol=1e-4, atol=1e-5)
+
+
+def test_the_trainer_tags_its_model_and_writes_the_mmel_card(tmp_path, tokenizer, tiny_bert, augmented_dataset):
+    """As TRL's trainers: model.add_model_tags, and create_model_card (what Trainer.push_to_hub uploads) renders
+    the method, lambdas, last evaluation and whole-run weight diagnostics from the template."""
+    from huggingface_hub import ModelCard
+
+    args = make_args(tmp_path, mmel_loss="soft", mmel_lambda_p=0.5, mmel_lambda_t=2.0, eval_strategy="steps",
+                     eval_steps=3)
+    trainer = MMELTrainer(model=tiny_bert, args=args, train_dataset=augmented_dataset, eval_dataset=augmented_dataset,
+                          processing_class=tokenizer)
+    assert "mmel" in tiny_bert.model_tags
+    trainer.train()
+    trainer.create_model_card(model_name="tiny-mmel-s", dataset_name="me/augmented", tags="extra")
+    card = ModelCard.load(tmp_path / "out" / "README.md")
+    assert {"mmel", "extra"} <= set(card.data.tags) and card.data.datasets == ["me/augmented"]
+    assert card.text.startswith("\n# tiny-mmel-s") or "# tiny-mmel-s" in card.text
+    assert "**MMEL-S**" in card.text and "lambda_P = 0.5, lambda_T = 2.0" in card.text
+    assert "effective sample share" in card.text and '"eval_loss"' in card.text
+    assert "@inproceedings{yi2021reweighting" in card.text
