@@ -140,6 +140,12 @@ class MMELTrainer(Trainer):
             processing_class=processing_class,
             **kwargs,
         )
+        if args.fsdp and not getattr(self, "is_fsdp_enabled", False):
+            # Seen with use_cpu=True under torchrun: accelerate runs plain DDP (MULTI_CPU) and Trainer says nothing.
+            raise ValueError(
+                f"fsdp={args.fsdp!r} was asked for, but accelerate runs {self.accelerator.distributed_type} without FSDP "
+                "(on the CPU transformers and accelerate fall back to DDP): drop fsdp, or run on GPUs"
+            )
         if args.mmel_chunk_size is not None:
             self._refuse_chunks_under_sharding_or_replicas()
         # Running sums per mode, kept on the model's device so that logging never forces a sync per step.

@@ -518,3 +518,23 @@ def test_the_trainer_tags_its_model_and_writes_the_mmel_card(tmp_path, tokenizer
     assert "**MMEL-S**" in card.text and "lambda_P = 0.5, lambda_T = 2.0" in card.text
     assert "effective sample share" in card.text and '"eval_loss"' in card.text
     assert "@inproceedings{yi2021reweighting" in card.text
+
+
+def test_fsdp_that_would_silently_run_as_ddp_is_refused(tmp_path):
+    """Two gloo ranks, fsdp=True, use_cpu=True: accelerate would train with plain DDP; MMELTrainer says so."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parent
+    target = tmp_path / "outcome.json"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               str(tests / "fsdp_step.py"), str(target)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(tests.parent)}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(target.read_text())
+    assert found["world_size"] == 2
+    assert found["refused"] and "fall back to DDP" in found["refused"] and "MULTI_CPU" in found["refused"]
