@@ -41,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     from mmel_hf.augment.pipeline import run_augmentation
 
     quiet_libraries(config.progress, logging.INFO)
-    code, result = run_or_report("mmel-augment", lambda: run_augmentation(config),
-                                 "rerun the same command to resume (finished blocks are kept)")
+    code, result = run_or_report(
+        "mmel-augment", lambda: run_augmentation(config), "rerun the same command to resume (finished blocks are kept)"
+    )
     if code:
         return code
     if "verify" in result.summary:
@@ -68,10 +69,12 @@ def main(argv: list[str] | None = None) -> int:
 def _report_verification(found: dict) -> int:
     checked = ", ".join(map(str, found["blocks_checked"]))
     made_on = "; ".join(found["made_on"]) or "an unrecorded machine"
-    verdict = ("match" if found["matches"] else f"MISMATCH ({found['first_mismatch']})")
-    print(f"{found['task']}: recomputed block(s) {checked} of {found['blocks']} on {found['checked_on']}: {verdict}; "
-          f"text mismatches {found['text_mismatches']}, largest teacher-output difference "
-          f"{found['max_abs_difference']:.3g} (tolerance {found['tolerance']:g})")
+    verdict = "match" if found["matches"] else f"MISMATCH ({found['first_mismatch']})"
+    print(
+        f"{found['task']}: recomputed block(s) {checked} of {found['blocks']} on {found['checked_on']}: {verdict}; "
+        f"text mismatches {found['text_mismatches']}, largest teacher-output difference "
+        f"{found['max_abs_difference']:.3g} (tolerance {found['tolerance']:g})"
+    )
     print(f"cache: {found['cache']} (made on {made_on})")
     print(json.dumps(found))
     return 0 if found["matches"] else 1

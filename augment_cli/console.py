@@ -39,7 +39,7 @@ def name_help_for_negations(parser) -> None:
     for action in parser._actions:
         negations = [o for o in action.option_strings if o.startswith("--no-")]
         if negations and isinstance(action, argparse._StoreFalseAction):
-            action.help = f"Turn off --{negations[0][len('--no-'):]} (on by default)."
+            action.help = f"Turn off --{negations[0][len('--no-') :]} (on by default)."
 
 
 def parse_into_dataclasses(parser, argv: list[str]):
@@ -66,9 +66,11 @@ def run_or_report(prog: str, call, interrupted: str):
         result = call()
     except torch.OutOfMemoryError as err:  # torch's message is a paragraph: its first line and what to change
         first = str(err).strip().splitlines()[0] if str(err).strip() else "out of memory"
-        print(f"{prog}: error: the accelerator ran out of memory ({first}); lower the batch size (mmel-augment: "
-              "--batch-size, --teacher-batch-size; mmel-train: --per-device-train-batch-size, or --mmel-chunk-size)",
-              file=sys.stderr)
+        print(
+            f"{prog}: error: the accelerator ran out of memory ({first}); lower the batch size (mmel-augment: "
+            "--batch-size, --teacher-batch-size; mmel-train: --per-device-train-batch-size, or --mmel-chunk-size)",
+            file=sys.stderr,
+        )
         return 1, None
     except (DataError, ValueError, RuntimeError, OSError) as err:
         print(f"{prog}: error: {err}", file=sys.stderr)

@@ -30,16 +30,20 @@ def print_report(report: dict) -> None:
     evaluated = augmentation["splits"].get(report["split"], 0)
     if report["config"].get("max_eval_samples"):
         evaluated = min(evaluated, report["config"]["max_eval_samples"])
-    print(f"{report['task']}: {augmentation['examples']} training examples, {augmentation['augmented_samples']} augmented "
-          f"samples ({augmentation['distinct_ratio']:.1%} distinct); evaluated on {evaluated} {report['split']} examples")
+    print(
+        f"{report['task']}: {augmentation['examples']} training examples, {augmentation['augmented_samples']} augmented "
+        f"samples ({augmentation['distinct_ratio']:.1%} distinct); evaluated on {evaluated} {report['split']} examples"
+    )
     if teacher_metric is not None:
         print(f"teacher (trained on the same {augmentation['examples']} examples): {metric} {100 * teacher_metric:.2f}")
     print(f"{'method':20s} {metric + ' (mean ± std)':>24s}   per seed                 train time/run")
     for entry in methods.values():
         values = entry["metrics"][metric]
         seeds = ", ".join(f"{100 * v:.2f}" for v in values["values"])
-        print(f"{entry['title']:20s} {100 * values['mean']:15.2f} ± {100 * values['std']:5.2f}   {seeds:24s} "
-              f"{entry['train_seconds']:6.0f}s")
+        print(
+            f"{entry['title']:20s} {100 * values['mean']:15.2f} ± {100 * values['std']:5.2f}   {seeds:24s} "
+            f"{entry['train_seconds']:6.0f}s"
+        )
     best = max(methods.values(), key=lambda e: e["metrics"][metric]["mean"])
     print()
     print(f"Highest mean {metric}: {best['title']} ({100 * best['metrics'][metric]['mean']:.2f}). Paired by seed:")
@@ -55,14 +59,19 @@ def main(argv: list[str] | None = None) -> int:
     from mmel_hf.main_job import run_main_job
 
     quiet_libraries(config.progress)
-    code, report = run_or_report("mmel-main", lambda: run_main_job(config, say=lambda line: print(line, flush=True)),
-                                 "rerun the same command to resume (finished stages are kept)")
+    code, report = run_or_report(
+        "mmel-main",
+        lambda: run_main_job(config, say=lambda line: print(line, flush=True)),
+        "rerun the same command to resume (finished stages are kept)",
+    )
     if code:
         return code
     print_report(report)
     output = Path(config.output_dir).resolve()
-    print(f"\nresults: {output / 'results.md'} (and results.json, curves.png); precision {report['precision']}; "
-          f"total {report['total_seconds']:.0f}s")
+    print(
+        f"\nresults: {output / 'results.md'} (and results.json, curves.png); precision {report['precision']}; "
+        f"total {report['total_seconds']:.0f}s"
+    )
     return 0
 
 

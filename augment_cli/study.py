@@ -33,8 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     from mmel_hf.study import run_study
 
     quiet_libraries(config.progress)
-    code, report = run_or_report("mmel-study", lambda: run_study(config, say=lambda line: print(line, flush=True)),
-                                 "rerun the same command to resume (finished runs are kept)")
+    code, report = run_or_report(
+        "mmel-study",
+        lambda: run_study(config, say=lambda line: print(line, flush=True)),
+        "rerun the same command to resume (finished runs are kept)",
+    )
     if code:
         return code
     print()

@@ -27,8 +27,9 @@ def make_parser():
     from mmel_hf.train_config import TrainConfig
 
     parser = build_parser((TrainConfig, MMELTrainingArguments), "mmel-train", __doc__)
-    parser.set_defaults(output_dir="mmel_train_output", report_to="none", save_strategy="no", eval_strategy="epoch",
-                        logging_steps=50)
+    parser.set_defaults(
+        output_dir="mmel_train_output", report_to="none", save_strategy="no", eval_strategy="epoch", logging_steps=50
+    )
     return parser
 
 
@@ -98,8 +99,10 @@ def _recorded_task_name(parser, augmented: str) -> str:
         print(f"mmel-train: error: {err}", file=sys.stderr)
         sys.exit(1)
     if recorded is None:
-        parser.error(f"--augmented {augmented} does not record its task (made elsewhere): give --task and, for a "
-                     "custom task, --text-columns/--label-column/--class-names")
+        parser.error(
+            f"--augmented {augmented} does not record its task (made elsewhere): give --task and, for a "
+            "custom task, --text-columns/--label-column/--class-names"
+        )
     return recorded["name"]
 
 
@@ -119,8 +122,11 @@ def main(argv: list[str] | None = None) -> int:
 
         transformers.logging.disable_progress_bar()
         datasets.disable_progress_bars()
-    code, result = run_or_report("mmel-train", lambda: run_training(config, args),
-                                 "checkpoints written so far are kept (--resume-from-checkpoint)")
+    code, result = run_or_report(
+        "mmel-train",
+        lambda: run_training(config, args),
+        "checkpoints written so far are kept (--resume-from-checkpoint)",
+    )
     if code:
         return code
     from accelerate import PartialState
@@ -128,13 +134,21 @@ def main(argv: list[str] | None = None) -> int:
     if not PartialState().is_main_process:  # under torchrun/accelerate, one process reports
         return 0
     for split, metrics in result.metrics.items():
-        print(f"{split}: " + ", ".join(f"{k.split('_', 1)[1]} {v:.4f}" for k, v in metrics.items()
-                                       if isinstance(v, float) and not k.endswith(("runtime", "per_second"))))
+        print(
+            f"{split}: "
+            + ", ".join(
+                f"{k.split('_', 1)[1]} {v:.4f}"
+                for k, v in metrics.items()
+                if isinstance(v, float) and not k.endswith(("runtime", "per_second"))
+            )
+        )
     if result.weights:
         w = result.weights
-        print(f"weights P*: normalised entropy {w['normalised_entropy']:.3f}, effective sample share "
-              f"{w['effective_share']:.3f} ({w['effective_sample_size']:.2f} samples per group; 1 = uniform)"
-              + (f" — {w['warning']}" if w["warning"] else ""))
+        print(
+            f"weights P*: normalised entropy {w['normalised_entropy']:.3f}, effective sample share "
+            f"{w['effective_share']:.3f} ({w['effective_sample_size']:.2f} samples per group; 1 = uniform)"
+            + (f" — {w['warning']}" if w["warning"] else "")
+        )
     print(f"trained in {result.train_seconds:.0f}s -> {result.output_dir.resolve()} (metrics.json)")
     print(json.dumps(result.metrics))
     return 0

@@ -32,9 +32,19 @@ def make_parser():
     parser.description = __doc__
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     # The paper's CIFAR settings as defaults; every one can still be given on the command line.
-    parser.set_defaults(mmel_label_source="original", num_train_epochs=200, per_device_train_batch_size=128,
-                        learning_rate=0.1, weight_decay=5e-4, output_dir="mmel_vision_output", report_to="none",
-                        eval_strategy="epoch", save_strategy="epoch", save_total_limit=2, logging_steps=50)
+    parser.set_defaults(
+        mmel_label_source="original",
+        num_train_epochs=200,
+        per_device_train_batch_size=128,
+        learning_rate=0.1,
+        weight_decay=5e-4,
+        output_dir="mmel_vision_output",
+        report_to="none",
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=2,
+        logging_steps=50,
+    )
     return parser
 
 
@@ -43,14 +53,19 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = make_parser()
     try:
-        config, args = parser.parse_args_into_dataclasses(args=expand_bare_resume(sys.argv[1:] if argv is None else argv))
+        config, args = parser.parse_args_into_dataclasses(
+            args=expand_bare_resume(sys.argv[1:] if argv is None else argv)
+        )
     except ValueError as err:
         parser.error(str(err))
     from augment_cli.console import run_or_report
     from mmel_hf.vision.train import train_vision
 
-    code, metrics = run_or_report("mmel-train-vision", lambda: train_vision(config, args),
-                                  "checkpoints written so far are kept (--resume-from-checkpoint)")
+    code, metrics = run_or_report(
+        "mmel-train-vision",
+        lambda: train_vision(config, args),
+        "checkpoints written so far are kept (--resume-from-checkpoint)",
+    )
     if code:
         return code
     print(json.dumps(metrics))

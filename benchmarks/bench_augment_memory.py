@@ -25,8 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
-WORDS = ("the a film movie story plot actor acting scene music score script director cast ending start "
-         "good bad great dull funny sad long short bright dark warm cold slow fast clever silly honest").split()
+WORDS = (
+    "the a film movie story plot actor acting scene music score script director cast ending start "
+    "good bad great dull funny sad long short bright dark warm cold slow fast clever silly honest"
+).split()
 
 
 def write_rows(path: Path, rows: int, seed: int = 0) -> None:
@@ -46,10 +48,18 @@ def tiny_models(folder: Path) -> None:
 
     tokenizer = AutoTokenizer.from_pretrained(bundled_tokenizer_path())
     torch.manual_seed(0)
-    config = dict(vocab_size=tokenizer.vocab_size, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
-                  intermediate_size=256, max_position_embeddings=128)
-    for name, model in (("mlm", BertForMaskedLM(BertConfig(**config))),
-                        ("teacher", BertForSequenceClassification(BertConfig(**config, num_labels=2)))):
+    config = dict(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=256,
+        max_position_embeddings=128,
+    )
+    for name, model in (
+        ("mlm", BertForMaskedLM(BertConfig(**config))),
+        ("teacher", BertForSequenceClassification(BertConfig(**config, num_labels=2))),
+    ):
         model.save_pretrained(folder / name)
         tokenizer.save_pretrained(folder / name)
 
@@ -84,24 +94,45 @@ def main() -> None:
         tiny_models(work)
         import torch
 
-        print(f"machine: {platform.machine()} cpus={os.cpu_count()} torch={torch.__version__}; tiny 2/64 MLM and "
-              "teacher", flush=True)
+        print(
+            f"machine: {platform.machine()} cpus={os.cpu_count()} torch={torch.__version__}; tiny 2/64 MLM and teacher",
+            flush=True,
+        )
     mlm, teacher = str(work / "mlm"), str(work / "teacher")
     repo = Path(__file__).resolve().parents[1]
     for rows in args.rows:
         data = work / f"train-{rows}.tsv"
         write_rows(data, rows)
-        command = [sys.executable, "-m", "augment_cli.augment", "--task", "sst2", "--train-file", str(data),
-                   "--mlm-model", mlm, "--teacher", teacher, "--cache-dir", str(work / f"cache-{rows}"), "--no-progress"]
+        command = [
+            sys.executable,
+            "-m",
+            "augment_cli.augment",
+            "--task",
+            "sst2",
+            "--train-file",
+            str(data),
+            "--mlm-model",
+            mlm,
+            "--teacher",
+            teacher,
+            "--cache-dir",
+            str(work / f"cache-{rows}"),
+            "--no-progress",
+        ]
         if len(args.rows) > 1:  # one size per driver process, so that RUSAGE_CHILDREN is that size's alone
             subprocess.run([sys.executable, __file__, "--rows", str(rows), "--work", str(work)], check=True)
             continue
         started = time.perf_counter()
-        code, peak_rss, peak_anon, stderr = run_measured(command, repo, {**os.environ, "HF_DATASETS_CACHE": str(work / "hf")})
+        code, peak_rss, peak_anon, stderr = run_measured(
+            command, repo, {**os.environ, "HF_DATASETS_CACHE": str(work / "hf")}
+        )
         if code != 0:
             raise SystemExit(stderr[-3000:])
-        print(f"  {rows:>8,} rows ({data.stat().st_size / 2**20:5.1f} MiB file): peak RSS {peak_rss:6.1f} MiB, "
-              f"peak anonymous {peak_anon:6.1f} MiB, {time.perf_counter() - started:6.1f} s", flush=True)
+        print(
+            f"  {rows:>8,} rows ({data.stat().st_size / 2**20:5.1f} MiB file): peak RSS {peak_rss:6.1f} MiB, "
+            f"peak anonymous {peak_anon:6.1f} MiB, {time.perf_counter() - started:6.1f} s",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

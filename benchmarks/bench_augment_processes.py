@@ -39,26 +39,53 @@ def main() -> None:
     parser.add_argument("--shard-size", type=int, default=50)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="mmel-processes-"))
-    job = ["--task", "rt-polarity", "--max-train-samples", str(args.examples), "--shard-size", str(args.shard_size),
-           "--no-progress"]
+    job = [
+        "--task",
+        "rt-polarity",
+        "--max-train-samples",
+        str(args.examples),
+        "--shard-size",
+        str(args.shard_size),
+        "--no-progress",
+    ]
     cores = os.cpu_count() or 1
-    one_time, one = run([sys.executable, "-m", "augment_cli.augment", *job, "--cache-dir", str(work / "one")],
-                        dict(os.environ))
+    one_time, one = run(
+        [sys.executable, "-m", "augment_cli.augment", *job, "--cache-dir", str(work / "one")], dict(os.environ)
+    )
     env = {**os.environ, "OMP_NUM_THREADS": str(max(cores // args.processes, 1))}
-    many_time, many = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-                           str(args.processes), "-m", "augment_cli.augment", *job, "--cache-dir", str(work / "many")], env)
+    many_time, many = run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            str(args.processes),
+            "-m",
+            "augment_cli.augment",
+            *job,
+            "--cache-dir",
+            str(work / "many"),
+        ],
+        env,
+    )
     from datasets import load_from_disk
 
     a, b = load_from_disk(str(Path(one["cache"]) / "dataset")), load_from_disk(str(Path(many["cache"]) / "dataset"))
     identical = Path(one["cache"]).name == Path(many["cache"]).name and all(
-        a[s].data.table.equals(b[s].data.table) for s in a)
+        a[s].data.table.equals(b[s].data.table) for s in a
+    )
     import torch
 
-    print(f"machine: {platform.machine()} cores={cores} torch={torch.__version__}; rt-polarity, {args.examples} examples, "
-          f"shards of {args.shard_size}")
+    print(
+        f"machine: {platform.machine()} cores={cores} torch={torch.__version__}; rt-polarity, {args.examples} examples, "
+        f"shards of {args.shard_size}"
+    )
     print(f"  1 process ({torch.get_num_threads()} threads): {one_time:7.1f} s")
-    print(f"  {args.processes} processes ({env['OMP_NUM_THREADS']} thread(s) each): {many_time:7.1f} s "
-          f"({one_time / many_time:.2f}x), identical result: {identical}")
+    print(
+        f"  {args.processes} processes ({env['OMP_NUM_THREADS']} thread(s) each): {many_time:7.1f} s "
+        f"({one_time / many_time:.2f}x), identical result: {identical}"
+    )
 
 
 if __name__ == "__main__":

@@ -52,8 +52,14 @@ def build(args, config: str, device):
     from mmel_hf import MMELTrainer, MMELTrainingArguments
 
     torch.manual_seed(0)
-    bert = BertConfig(vocab_size=30522, hidden_size=args.hidden, num_hidden_layers=args.layers,
-                      num_attention_heads=max(args.hidden // 64, 2), intermediate_size=args.hidden * 4, num_labels=2)
+    bert = BertConfig(
+        vocab_size=30522,
+        hidden_size=args.hidden,
+        num_hidden_layers=args.layers,
+        num_attention_heads=max(args.hidden // 64, 2),
+        intermediate_size=args.hidden * 4,
+        num_labels=2,
+    )
     model = BertForSequenceClassification(bert).to(device)
     groups, size = args.groups, args.group_size
     n = groups * size
@@ -66,11 +72,18 @@ def build(args, config: str, device):
         batch = {"input_ids": input_ids[::size], "attention_mask": attention_mask[::size], "labels": labels}
     else:
         chunk = groups if config == "chunked" else None
-        trainer = MMELTrainer(model=model, args=MMELTrainingArguments(mmel_loss="hard", mmel_chunk_size=chunk, **common),
-                              data_collator=lambda rows: rows)
-        batch = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels,
-                 "mmel_group_mask": torch.ones(groups, size, dtype=torch.bool, device=device),
-                 "mmel_teacher": torch.softmax(torch.randn(n, 2, device=device), -1)}
+        trainer = MMELTrainer(
+            model=model,
+            args=MMELTrainingArguments(mmel_loss="hard", mmel_chunk_size=chunk, **common),
+            data_collator=lambda rows: rows,
+        )
+        batch = {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "labels": labels,
+            "mmel_group_mask": torch.ones(groups, size, dtype=torch.bool, device=device),
+            "mmel_teacher": torch.softmax(torch.randn(n, 2, device=device), -1),
+        }
     trainer.current_gradient_accumulation_steps = 1
     return trainer, batch, trainer._get_num_items_in_batch([batch], device)
 
@@ -131,8 +144,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--live-memory", action="store_true", help="measure memory in use (see above)")
-    parser.add_argument("--configs", nargs="+", choices=CONFIGS, default=list(CONFIGS),
-                        help="which to run (one-pass may not fit in memory for large models)")
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        choices=CONFIGS,
+        default=list(CONFIGS),
+        help="which to run (one-pass may not fit in memory for large models)",
+    )
     parser.add_argument("--no-timing", action="store_true", help="memory only")
     parser.add_argument("--config", choices=(*CONFIGS, "timing"), help="run one part here (used by the driver)")
     args = parser.parse_args()
@@ -150,11 +168,15 @@ def main() -> None:
     times = {} if args.no_timing else child("timing", dict(os.environ))  # timed with the default allocator
     import torch
 
-    print(f"machine: {platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()} torch={torch.__version__} "
-          f"device={args.device}")
-    print(f"BERT {args.layers} layers / {args.hidden}, S={args.groups}, |B|={args.group_size}, {args.seq_len} tokens, "
-          f"chunk = S; memory: {'in use (live)' if args.live_memory else 'peak RSS growth'}"
-          f"{'' if args.no_timing else f'; time: {args.steps} interleaved steps (median)'}")
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()} torch={torch.__version__} "
+        f"device={args.device}"
+    )
+    print(
+        f"BERT {args.layers} layers / {args.hidden}, S={args.groups}, |B|={args.group_size}, {args.seq_len} tokens, "
+        f"chunk = S; memory: {'in use (live)' if args.live_memory else 'peak RSS growth'}"
+        f"{'' if args.no_timing else f'; time: {args.steps} interleaved steps (median)'}"
+    )
     for config in args.configs:
         line = f"  {config:9s} peak {peaks[config]:8.1f} MiB"
         if "plain" in peaks:

@@ -62,17 +62,30 @@ def main() -> None:
     def trainer_for(strategy: str, output: str) -> MMELTrainer:
         torch.manual_seed(0)
         model = AutoModelForSequenceClassification.from_pretrained(
-            student, num_labels=num_labels, num_hidden_layers=options.layers, dtype=torch.float32)
+            student, num_labels=num_labels, num_hidden_layers=options.layers, dtype=torch.float32
+        )
         args = MMELTrainingArguments(
-            output_dir=output, report_to="none", use_cpu=not torch.cuda.is_available(), disable_tqdm=True,
-            per_device_train_batch_size=options.batch_size, num_train_epochs=options.epochs, save_strategy="no",
-            max_length=options.max_length, mmel_loss=options.mode, bf16=bf16, seed=0, logging_steps=10_000,
-            train_sampling_strategy=strategy)
+            output_dir=output,
+            report_to="none",
+            use_cpu=not torch.cuda.is_available(),
+            disable_tqdm=True,
+            per_device_train_batch_size=options.batch_size,
+            num_train_epochs=options.epochs,
+            save_strategy="no",
+            max_length=options.max_length,
+            mmel_loss=options.mode,
+            bf16=bf16,
+            seed=0,
+            logging_steps=10_000,
+            train_sampling_strategy=strategy,
+        )
         return MMELTrainer(model=model, args=args, train_dataset=train, processing_class=tokenizer)
 
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch "
-          f"{torch.__version__}, {'bf16' if bf16 else 'fp32'}; {len(train)} groups, batch {options.batch_size}, "
-          f"mode {options.mode}, {options.epochs:g} epoch(s)")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch "
+        f"{torch.__version__}, {'bf16' if bf16 else 'fp32'}; {len(train)} groups, batch {options.batch_size}, "
+        f"mode {options.mode}, {options.epochs:g} epoch(s)"
+    )
     with tempfile.TemporaryDirectory() as output:
         times: dict[str, list[float]] = {"random": [], "group_by_length": []}
         for strategy in times:

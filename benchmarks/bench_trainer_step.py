@@ -57,21 +57,42 @@ def main() -> None:
     labels = torch.randint(0, 2, (args.groups,))
     teacher = torch.softmax(torch.randn(n, 2), -1)
     group_mask = torch.ones(args.groups, args.group_size, dtype=torch.bool)
-    plain_batch = {"input_ids": input_ids, "attention_mask": attention_mask,
-                   "labels": labels.repeat_interleave(args.group_size)}
-    grouped_batch = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels,
-                     "mmel_group_mask": group_mask, "mmel_teacher": teacher}
+    plain_batch = {
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
+        "labels": labels.repeat_interleave(args.group_size),
+    }
+    grouped_batch = {
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
+        "labels": labels,
+        "mmel_group_mask": group_mask,
+        "mmel_teacher": teacher,
+    }
 
     output_dir = tempfile.mkdtemp()
     common = dict(output_dir=output_dir, report_to="none", use_cpu=True, disable_tqdm=True)
     trainers = {
-        "plain Trainer": (Trainer(model=build_model(args.layers, args.hidden), args=TrainingArguments(**common)), plain_batch),
-        "MMEL hard": (MMELTrainer(model=build_model(args.layers, args.hidden),
-                                  args=MMELTrainingArguments(mmel_loss="hard", **common),
-                                  data_collator=lambda rows: rows), grouped_batch),
-        "MMEL soft": (MMELTrainer(model=build_model(args.layers, args.hidden),
-                                  args=MMELTrainingArguments(mmel_loss="soft", **common),
-                                  data_collator=lambda rows: rows), grouped_batch),
+        "plain Trainer": (
+            Trainer(model=build_model(args.layers, args.hidden), args=TrainingArguments(**common)),
+            plain_batch,
+        ),
+        "MMEL hard": (
+            MMELTrainer(
+                model=build_model(args.layers, args.hidden),
+                args=MMELTrainingArguments(mmel_loss="hard", **common),
+                data_collator=lambda rows: rows,
+            ),
+            grouped_batch,
+        ),
+        "MMEL soft": (
+            MMELTrainer(
+                model=build_model(args.layers, args.hidden),
+                args=MMELTrainingArguments(mmel_loss="soft", **common),
+                data_collator=lambda rows: rows,
+            ),
+            grouped_batch,
+        ),
     }
     num_items = {}
     for name, (trainer, batch) in trainers.items():
@@ -89,10 +110,14 @@ def main() -> None:
                 times[name].append(elapsed)
 
     plain = statistics.median(times["plain Trainer"])
-    print(f"machine: {platform.machine()} {platform.processor() or ''} threads={torch.get_num_threads()} "
-          f"cpus={os.cpu_count()} torch={torch.__version__}")
-    print(f"BERT {args.layers} layers / {args.hidden}, S={args.groups}, |B|={args.group_size}, "
-          f"{n} sequences x {args.seq_len} tokens, {args.steps} steps (median)")
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''} threads={torch.get_num_threads()} "
+        f"cpus={os.cpu_count()} torch={torch.__version__}"
+    )
+    print(
+        f"BERT {args.layers} layers / {args.hidden}, S={args.groups}, |B|={args.group_size}, "
+        f"{n} sequences x {args.seq_len} tokens, {args.steps} steps (median)"
+    )
     for name, values in times.items():
         median = statistics.median(values)
         print(f"  {name:14s} {median * 1000:8.1f} ms/step   ratio {median / plain:.3f}")

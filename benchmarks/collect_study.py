@@ -53,8 +53,11 @@ def main(root: str = "benchmarks/study_output") -> None:
     for task in reports:
         print()
         text = (Path(root) / task / "results.md").read_text()
-        print(text.replace("\n## ", "\n#### ").replace("# Study: ", "### Study: ").replace(
-            "](curves.png)", f"](study/{task}/curves.png)"))
+        print(
+            text.replace("\n## ", "\n#### ")
+            .replace("# Study: ", "### Study: ")
+            .replace("](curves.png)", f"](study/{task}/curves.png)")
+        )
 
 
 if __name__ == "__main__":

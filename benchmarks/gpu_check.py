@@ -58,10 +58,30 @@ from mmel_hf.augment.teacher import TeacherLabeler  # noqa: E402
 BASE = dict(num_hidden_layers=12, hidden_size=768, num_attention_heads=12, intermediate_size=3072)
 TINY = dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=2, intermediate_size=128)
 # (sentences, batch sizes, pipeline sentences, teacher texts, step repeats, groups per step, |B|, chunk)
-FULL = dict(sentences=512, batch_sizes=[64, 256, 1024], pipeline=16, teacher=4096, repeats=10, groups=32, width=5,
-            chunk=32, layout_rows=96, block=32)
-DRY = dict(sentences=12, batch_sizes=[4, 16], pipeline=2, teacher=24, repeats=2, groups=4, width=3, chunk=4,
-           layout_rows=10, block=4)
+FULL = dict(
+    sentences=512,
+    batch_sizes=[64, 256, 1024],
+    pipeline=16,
+    teacher=4096,
+    repeats=10,
+    groups=32,
+    width=5,
+    chunk=32,
+    layout_rows=96,
+    block=32,
+)
+DRY = dict(
+    sentences=12,
+    batch_sizes=[4, 16],
+    pipeline=2,
+    teacher=24,
+    repeats=2,
+    groups=4,
+    width=3,
+    chunk=4,
+    layout_rows=10,
+    block=4,
+)
 
 
 def sync(device: torch.device) -> None:
@@ -80,14 +100,22 @@ def timed(fn, device):
 def machine(device: torch.device) -> dict:
     import transformers
 
-    found = {"device": str(device), "torch": torch.__version__, "transformers": transformers.__version__,
-             "python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
-             "date": time.strftime("%Y-%m-%d")}
+    found = {
+        "device": str(device),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+        "cpu": platform.processor() or platform.machine(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
     if device.type == "cuda":
         properties = torch.cuda.get_device_properties(device)
-        found.update(card=properties.name, memory_gib=round(properties.total_memory / 2**30, 1),
-                     capability=".".join(map(str, torch.cuda.get_device_capability(device))),
-                     bf16_supported=torch.cuda.is_bf16_supported())
+        found.update(
+            card=properties.name,
+            memory_gib=round(properties.total_memory / 2**30, 1),
+            capability=".".join(map(str, torch.cuda.get_device_capability(device))),
+            bf16_supported=torch.cuda.is_bf16_supported(),
+        )
     return found
 
 
@@ -106,8 +134,9 @@ def check_augment(tokenizer, texts, size, counts, device, precisions) -> dict:
     result, reference = {"sentences": len(texts), "rates": {}}, None
     for precision in precisions:
         for batch in counts["batch_sizes"]:
-            augmenter = FillMaskAugmenter(model, tokenizer, num_augmented=width, ratio=0.4, batch_size=batch,
-                                          precision=precision)
+            augmenter = FillMaskAugmenter(
+                model, tokenizer, num_augmented=width, ratio=0.4, batch_size=batch, precision=precision
+            )
             augmenter.augment(texts[:8])  # warm-up (kernels are chosen per shape)
             seconds, samples = timed(lambda a=augmenter: a.augment(texts), device)
             entry = {"sentences_per_s": round(len(texts) / seconds, 2)}
@@ -151,16 +180,26 @@ def grouped_batch(tokenizer, texts, groups: int, width: int):
 
     from mmel_hf import MMELDataCollator
 
-    rows = {"sentence": texts[:groups], "label": [i % 2 for i in range(groups)],
-            "augmented_sentence": [[t] * (width - 1) for t in texts[:groups]],
-            "teacher_original": [[0.3, 0.7]] * groups, "teacher_augmented": [[[0.6, 0.4]] * (width - 1)] * groups}
+    rows = {
+        "sentence": texts[:groups],
+        "label": [i % 2 for i in range(groups)],
+        "augmented_sentence": [[t] * (width - 1) for t in texts[:groups]],
+        "teacher_original": [[0.3, 0.7]] * groups,
+        "teacher_augmented": [[[0.6, 0.4]] * (width - 1)] * groups,
+    }
     dataset = Dataset.from_dict(rows)
     return dataset, MMELDataCollator(tokenizer, text_columns=("sentence",))([dataset[i] for i in range(groups)])
 
 
 def _args(cls, folder, device, **extra):
-    return cls(output_dir=folder, per_device_train_batch_size=4, report_to="none", use_cpu=device.type == "cpu",
-               learning_rate=1e-5, **extra)
+    return cls(
+        output_dir=folder,
+        per_device_train_batch_size=4,
+        report_to="none",
+        use_cpu=device.type == "cpu",
+        learning_rate=1e-5,
+        **extra,
+    )
 
 
 def check_trainer_step(tokenizer, texts, size, counts, device) -> dict:
@@ -174,8 +213,15 @@ def check_trainer_step(tokenizer, texts, size, counts, device) -> dict:
     model = BertForSequenceClassification(BertConfig(vocab_size=tokenizer.vocab_size, num_labels=2, **size)).to(device)
     trainers = {"plain": (Trainer(model=model, args=_args(TrainingArguments, folder, device)), flat)}
     for mode in ("hard", "soft"):
-        trainers[mode] = (MMELTrainer(model=model, args=_args(MMELTrainingArguments, folder, device, mmel_loss=mode),
-                                      train_dataset=dataset, processing_class=tokenizer), batch)
+        trainers[mode] = (
+            MMELTrainer(
+                model=model,
+                args=_args(MMELTrainingArguments, folder, device, mmel_loss=mode),
+                train_dataset=dataset,
+                processing_class=tokenizer,
+            ),
+            batch,
+        )
     num_items = {}
     for name, (trainer, inputs) in trainers.items():
         trainer.current_gradient_accumulation_steps = 1  # set by train(); training_step is called directly
@@ -189,10 +235,12 @@ def check_trainer_step(tokenizer, texts, size, counts, device) -> dict:
             seconds, _ = timed(step, device)
             times[name].append(seconds)
     median = {name: statistics.median(values[1:]) for name, values in times.items()}
-    return {"sequences_per_step": int(flat["input_ids"].shape[0]),
-            "median_ms": {k: round(1000 * v, 2) for k, v in median.items()},
-            "hard_over_plain": round(median["hard"] / median["plain"], 3),
-            "soft_over_plain": round(median["soft"] / median["plain"], 3)}
+    return {
+        "sequences_per_step": int(flat["input_ids"].shape[0]),
+        "median_ms": {k: round(1000 * v, 2) for k, v in median.items()},
+        "hard_over_plain": round(median["hard"] / median["plain"], 3),
+        "soft_over_plain": round(median["soft"] / median["plain"], 3),
+    }
 
 
 def check_chunked(tokenizer, texts, size, counts, device) -> dict:
@@ -206,8 +254,12 @@ def check_chunked(tokenizer, texts, size, counts, device) -> dict:
     batch = {k: v.to(device) for k, v in batch.items()}
 
     def step(chunk_size, forward=None):
-        trainer = MMELTrainer(model=model, args=_args(MMELTrainingArguments, folder, device, mmel_chunk_size=chunk_size),
-                              train_dataset=dataset, processing_class=tokenizer)
+        trainer = MMELTrainer(
+            model=model,
+            args=_args(MMELTrainingArguments, folder, device, mmel_chunk_size=chunk_size),
+            train_dataset=dataset,
+            processing_class=tokenizer,
+        )
         if forward is not None:
             trainer._forward = forward
         model.zero_grad(set_to_none=True)
@@ -221,18 +273,22 @@ def check_chunked(tokenizer, texts, size, counts, device) -> dict:
 
     def kept_chunks(model, inputs):  # the same chunks, every activation kept
         size_ = inputs["input_ids"].shape[0]
-        logits = torch.cat([model(**{k: v[s:s + chunk] for k, v in inputs.items()}).logits
-                            for s in range(0, size_, chunk)])
+        logits = torch.cat(
+            [model(**{k: v[s : s + chunk] for k, v in inputs.items()}).logits for s in range(0, size_, chunk)]
+        )
         return logits, {"logits": logits}
 
     chunked, chunked_peak = step(chunk)
     kept, _ = step(None, forward=kept_chunks)
     _, one_pass_peak = step(None)
     difference = max((chunked[n] - kept[n]).abs().max().item() for n in kept)
-    return {"sequences": int(batch["input_ids"].shape[0]), "chunk": chunk,
-            "peak_mib": {"one_pass": one_pass_peak, "chunked": chunked_peak},
-            "max_abs_gradient_difference_vs_kept_chunks": difference,
-            "dropout_replayed": difference < 1e-4}
+    return {
+        "sequences": int(batch["input_ids"].shape[0]),
+        "chunk": chunk,
+        "peak_mib": {"one_pass": one_pass_peak, "chunked": chunked_peak},
+        "max_abs_gradient_difference_vs_kept_chunks": difference,
+        "dropout_replayed": difference < 1e-4,
+    }
 
 
 def check_layout(tokenizer, texts, size, counts, device, precision) -> dict:
@@ -245,28 +301,51 @@ def check_layout(tokenizer, texts, size, counts, device, precision) -> dict:
     torch.manual_seed(0)
     BertForMaskedLM(BertConfig(vocab_size=tokenizer.vocab_size, **size)).save_pretrained(root / "mlm")
     BertForSequenceClassification(BertConfig(vocab_size=tokenizer.vocab_size, num_labels=2, **size)).save_pretrained(
-        root / "teacher")
+        root / "teacher"
+    )
     for folder in ("mlm", "teacher"):
         tokenizer.save_pretrained(root / folder)
     digests = {}
     for shard in (counts["block"], 3 * counts["block"]):
-        config = AugmentConfig(task="custom", text_columns=["sentence"], label_column="label", class_names=["neg", "pos"],
-                               train_file=str(root / "train.jsonl"), mlm_model=str(root / "mlm"),
-                               teacher=str(root / "teacher"), group_size=counts["width"], block_size=counts["block"],
-                               shard_size=shard, cache_dir=str(root / f"cache-{shard}"), precision=precision,
-                               progress=False, device=str(device))
+        config = AugmentConfig(
+            task="custom",
+            text_columns=["sentence"],
+            label_column="label",
+            class_names=["neg", "pos"],
+            train_file=str(root / "train.jsonl"),
+            mlm_model=str(root / "mlm"),
+            teacher=str(root / "teacher"),
+            group_size=counts["width"],
+            block_size=counts["block"],
+            shard_size=shard,
+            cache_dir=str(root / f"cache-{shard}"),
+            precision=precision,
+            progress=False,
+            device=str(device),
+        )
         dataset = run_augmentation(config).dataset["train"]
-        digests[shard] = (list(dataset["augmented_sentence"]), dataset.data.table.column("teacher_augmented").to_pylist())
+        digests[shard] = (
+            list(dataset["augmented_sentence"]),
+            dataset.data.table.column("teacher_augmented").to_pylist(),
+        )
     (texts_a, teacher_a), (texts_b, teacher_b) = digests.values()
-    return {"rows": len(rows), "precision": precision, "shard_sizes": list(digests),
-            "texts_identical": texts_a == texts_b, "teacher_bitwise_identical": teacher_a == teacher_b}
+    return {
+        "rows": len(rows),
+        "precision": precision,
+        "shard_sizes": list(digests),
+        "texts_identical": texts_a == texts_b,
+        "teacher_bitwise_identical": teacher_a == teacher_b,
+    }
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dry-run", action="store_true", help="Tiny models and counts on the CPU (the test suite).")
-    parser.add_argument("--out", default=os.path.join(os.environ.get("OUT", "."), "gpu_check.json"),
-                        help="Where the JSON goes (default $OUT/gpu_check.json).")
+    parser.add_argument(
+        "--out",
+        default=os.path.join(os.environ.get("OUT", "."), "gpu_check.json"),
+        help="Where the JSON goes (default $OUT/gpu_check.json).",
+    )
     args = parser.parse_args(argv)
     device = torch.device("cpu" if args.dry_run or not torch.cuda.is_available() else "cuda")
     if not args.dry_run and device.type != "cuda":
@@ -280,11 +359,14 @@ def main(argv=None) -> int:
     report = {"machine": machine(device), "dry_run": args.dry_run, "model": size}
     parts = {
         "augment": lambda: check_augment(tokenizer, texts[: counts["sentences"]], size, counts, device, precisions),
-        "teacher": lambda: check_teacher(tokenizer, (texts * (counts["teacher"] // len(texts) + 1))[: counts["teacher"]],
-                                         size, device, precisions),
+        "teacher": lambda: check_teacher(
+            tokenizer, (texts * (counts["teacher"] // len(texts) + 1))[: counts["teacher"]], size, device, precisions
+        ),
         "trainer_step": lambda: check_trainer_step(tokenizer, texts, size, counts, device),
         "chunked": lambda: check_chunked(tokenizer, texts, size, counts, device),
-        "layout": lambda: check_layout(tokenizer, texts, TINY if args.dry_run else size, counts, device, precisions[-1]),
+        "layout": lambda: check_layout(
+            tokenizer, texts, TINY if args.dry_run else size, counts, device, precisions[-1]
+        ),
     }
     for name, part in parts.items():  # one part failing leaves the others' figures
         started = time.perf_counter()

@@ -1,6 +1,6 @@
 """mmel_hf: MMEL (Yi et al., ICLR 2021) as a drop-in extension of Hugging Face transformers.
 
-    >>> from mmel_hf import MMELTrainer, MMELTrainingArguments  # instead of Trainer, TrainingArguments
+>>> from mmel_hf import MMELTrainer, MMELTrainingArguments  # instead of Trainer, TrainingArguments
 """
 
 __version__ = "0.1.0"

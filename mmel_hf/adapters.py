@@ -59,9 +59,11 @@ def model_from_name(name: str, train_dataset, model_init_kwargs: dict | None = N
         found = AutoConfig.from_pretrained(name, trust_remote_code=options.get("trust_remote_code", False))
         is_classifier = any(a.endswith("ForSequenceClassification") for a in (found.architectures or []))
         if is_classifier and found.num_labels != num_labels:
-            raise ValueError(f"{name!r} is a classifier with {found.num_labels} label(s) but the training set has "
-                             f"{num_labels} (1 = regression): give an encoder (a fresh head is added) or a classifier "
-                             "of this task")
+            raise ValueError(
+                f"{name!r} is a classifier with {found.num_labels} label(s) but the training set has "
+                f"{num_labels} (1 = regression): give an encoder (a fresh head is added) or a classifier "
+                "of this task"
+            )
         options["num_labels"] = num_labels
         if names and "id2label" not in options:
             options.update(id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
@@ -91,6 +93,8 @@ def with_adapters(model, peft_config):
         peft_config.task_type = SEQUENCE_CLASSIFICATION
         logger.info("peft_config has no task_type: using SEQ_CLS, so the classification head trains with the adapters")
     elif task != SEQUENCE_CLASSIFICATION:
-        raise ValueError(f"peft_config.task_type={task!r}: MMELTrainer trains sequence classifiers; use "
-                         f"task_type='{SEQUENCE_CLASSIFICATION}' (the head then trains and is saved with the adapters)")
+        raise ValueError(
+            f"peft_config.task_type={task!r}: MMELTrainer trains sequence classifiers; use "
+            f"task_type='{SEQUENCE_CLASSIFICATION}' (the head then trains and is saved with the adapters)"
+        )
     return peft.get_peft_model(model, peft_config)

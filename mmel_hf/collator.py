@@ -63,8 +63,9 @@ def _labels_tensor(labels: list, column: str) -> torch.Tensor:
         return torch.from_numpy(values.astype(np.float32))
     if values.dtype.kind in "iub":
         return torch.from_numpy(values.astype(np.int64))
-    raise SchemaError(f"column '{column}': labels must be numbers (class ids, or floats for regression), got "
-                      f"{labels[:3]!r}")
+    raise SchemaError(
+        f"column '{column}': labels must be numbers (class ids, or floats for regression), got {labels[:3]!r}"
+    )
 
 
 @dataclass
@@ -92,8 +93,13 @@ class MMELDataCollator(DataCollatorMixin):
     def signature_columns(self) -> list[str]:
         """Dataset columns this collator reads; the trainer keeps them when pruning unused columns."""
         base = [*(self.text_columns or ()), *TOKENIZED_COLUMNS]
-        return [*base, *(augmented_column(c) for c in base), TEACHER_ORIGINAL_COLUMN, TEACHER_AUGMENTED_COLUMN,
-                TARGET_KEY]
+        return [
+            *base,
+            *(augmented_column(c) for c in base),
+            TEACHER_ORIGINAL_COLUMN,
+            TEACHER_AUGMENTED_COLUMN,
+            TARGET_KEY,
+        ]
 
     def _sample_columns(self, row: dict[str, Any]) -> tuple[tuple[str, ...], bool]:
         """The columns that make up one sample in ``row`` and whether they are text."""
@@ -109,7 +115,9 @@ class MMELDataCollator(DataCollatorMixin):
                 "Tokenize the dataset or pass text_columns=..."
             )
         if len(columns) > 2:
-            raise SchemaError(f"at most two text columns (a sentence pair) can be encoded together, got {list(columns)}")
+            raise SchemaError(
+                f"at most two text columns (a sentence pair) can be encoded together, got {list(columns)}"
+            )
         return columns, True
 
     def lengths(self, dataset, batch_size: int = 1000) -> list[int]:
@@ -129,7 +137,7 @@ class MMELDataCollator(DataCollatorMixin):
         """
         lengths: list[int] = []
         for start in range(0, len(dataset), batch_size):
-            rows = dataset[start:start + batch_size]  # columns -> values of these rows
+            rows = dataset[start : start + batch_size]  # columns -> values of these rows
             first = {name: values[0] for name, values in rows.items()}
             columns, is_text = self._sample_columns(first)
             augmented = [augmented_column(c) for c in columns]

@@ -26,8 +26,17 @@ import json
 import os
 from pathlib import Path
 
-__all__ = ["content_digests", "damaged", "file_digest", "seal", "sync_path", "sync_tree", "unseal", "write_json_atomically",
-           "write_text_atomically"]
+__all__ = [
+    "content_digests",
+    "damaged",
+    "file_digest",
+    "seal",
+    "sync_path",
+    "sync_tree",
+    "unseal",
+    "write_json_atomically",
+    "write_text_atomically",
+]
 
 
 def sync_path(path: Path) -> None:
@@ -85,8 +94,11 @@ def file_digest(path: Path) -> str:
 def content_digests(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
     """``relative path -> sha256`` of every file under ``folder`` (names in ``skip`` left out)."""
     folder = Path(folder)
-    return {path.relative_to(folder).as_posix(): file_digest(path)
-            for path in sorted(folder.rglob("*")) if path.is_file() and path.name not in skip}
+    return {
+        path.relative_to(folder).as_posix(): file_digest(path)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.name not in skip
+    }
 
 
 def damaged(folder: Path, digests: dict[str, str]) -> str | None:

@@ -29,10 +29,13 @@ class MainJobConfig:
     """Options of ``mmel-main``."""
 
     output_dir: str = field(default="mmel_main_output", metadata={"help": "Where the teacher, runs and results go."})
-    train_examples: int = field(default=300, metadata={
-        "help": "Training examples of rt-polarity (of 11,752) that the teacher and every student see."})
-    eval_examples: int | None = field(default=None, metadata={
-        "help": "Validation examples to evaluate on (default: all 1,000)."})
+    train_examples: int = field(
+        default=300,
+        metadata={"help": "Training examples of rt-polarity (of 11,752) that the teacher and every student see."},
+    )
+    eval_examples: int | None = field(
+        default=None, metadata={"help": "Validation examples to evaluate on (default: all 1,000)."}
+    )
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2], metadata={"help": "Seeds of every student method."})
     group_size: int = field(default=5, metadata={"help": "|B|, the original included."})
     ratio: float = field(default=0.4, metadata={"help": "Fraction of word pieces replaced (Algorithm 2)."})
@@ -43,9 +46,13 @@ class MainJobConfig:
     batch_size: int = field(default=16, metadata={"help": "Originals per batch (the groups add their |B|-1 samples)."})
     learning_rate: float = field(default=1e-3, metadata={"help": "AdamW learning rate of the students."})
     max_length: int = field(default=64, metadata={"help": "Longest sequence in word pieces."})
-    precision: str = field(default="auto", metadata={
-        "help": "auto (bf16 where this machine runs it natively, else fp32), fp32 or bf16: for every stage alike.",
-        "choices": ["auto", "fp32", "bf16"]})
+    precision: str = field(
+        default="auto",
+        metadata={
+            "help": "auto (bf16 where this machine runs it natively, else fp32), fp32 or bf16: for every stage alike.",
+            "choices": ["auto", "fp32", "bf16"],
+        },
+    )
     cache_dir: str | None = field(default=None, metadata={"help": "Augmentation cache (default ~/.cache/mmel_hf)."})
     progress: bool = field(default=False, metadata={"help": "Progress bars inside each stage (a line per run always)."})
 
@@ -59,14 +66,29 @@ def study_config(config: MainJobConfig):
     if precision == "auto":
         precision = "bf16" if fast_bf16_available() else "fp32"
     return StudyConfig(
-        task="rt-polarity", output_dir=config.output_dir, max_train_samples=config.train_examples,
+        task="rt-polarity",
+        output_dir=config.output_dir,
+        max_train_samples=config.train_examples,
         max_eval_samples=config.eval_examples,
-        methods=list(MAIN_JOB_METHODS), seeds=list(config.seeds), teacher_model="embedded",
-        teacher_epochs=config.teacher_epochs, teacher_learning_rate=config.teacher_learning_rate, mlm_model="embedded",
-        group_size=config.group_size, ratio=config.ratio, student_model="embedded",
-        student_layers=config.student_layers, epochs=config.epochs, learning_rate=config.learning_rate,
-        batch_size=config.batch_size, weight_decay=0.01, warmup_ratio=0.1, max_length=config.max_length,
-        precision=precision, cache_dir=config.cache_dir, progress=config.progress,
+        methods=list(MAIN_JOB_METHODS),
+        seeds=list(config.seeds),
+        teacher_model="embedded",
+        teacher_epochs=config.teacher_epochs,
+        teacher_learning_rate=config.teacher_learning_rate,
+        mlm_model="embedded",
+        group_size=config.group_size,
+        ratio=config.ratio,
+        student_model="embedded",
+        student_layers=config.student_layers,
+        epochs=config.epochs,
+        learning_rate=config.learning_rate,
+        batch_size=config.batch_size,
+        weight_decay=0.01,
+        warmup_ratio=0.1,
+        max_length=config.max_length,
+        precision=precision,
+        cache_dir=config.cache_dir,
+        progress=config.progress,
     )
 
 

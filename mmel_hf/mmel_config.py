@@ -179,7 +179,9 @@ class MMELTrainingArguments(TrainingArguments):
     @property
     def effective_lambda_p(self) -> float:
         """lambda_P as the losses take it: inf for 'uniform' (and 'none'), 0 for 'max', mmel_lambda_p otherwise."""
-        return {"uniform": math.inf, "none": math.inf, "long": math.inf, "max": 0.0}.get(self.mmel_loss, self.mmel_lambda_p)
+        return {"uniform": math.inf, "none": math.inf, "long": math.inf, "max": 0.0}.get(
+            self.mmel_loss, self.mmel_lambda_p
+        )
 
     # -- Pickling (training_args.bin) ------------------------------------------------------------------------
     # Trainer pickles its arguments into every checkpoint and saved model folder (training_args.bin), which

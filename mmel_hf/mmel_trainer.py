@@ -36,14 +36,24 @@ __all__ = ["MMELTrainer", "NonFiniteTrainingError"]
 class NonFiniteTrainingError(RuntimeError):
     """The loss or the gradients of a training step were NaN or infinite; the run stops where it happened."""
 
+
 logger = logging.getLogger(__name__)
 
 # Sums gathered over processes between two logging steps: groups with reweighted samples, their entropy of
 # P* and their largest weight; augmented samples with a teacher output and how many the teacher disagrees on;
 # groups of 2+ samples, their entropy of P* over ln(group size) and their effective sample size 1 / sum(w^2),
 # in samples and as a share of the group's size (1 for uniform weights, 1/n for one sample taking all).
-_DIAGNOSTICS = ("groups", "entropy", "max_weight", "augmented", "disagreements", "sized_groups", "normalised_entropy",
-                "effective_samples", "effective_share")
+_DIAGNOSTICS = (
+    "groups",
+    "entropy",
+    "max_weight",
+    "augmented",
+    "disagreements",
+    "sized_groups",
+    "normalised_entropy",
+    "effective_samples",
+    "effective_share",
+)
 
 
 class MMELTrainer(Trainer):
@@ -101,8 +111,10 @@ class MMELTrainer(Trainer):
         if isinstance(model, str):  # a Hub id or folder, as TRL's trainers take it
             model = model_from_name(model, train_dataset, model_init_kwargs)
         elif model_init_kwargs:
-            raise ValueError("model_init_kwargs is for a model given by name (model='bert-base-uncased'); the model "
-                             "passed is already built")
+            raise ValueError(
+                "model_init_kwargs is for a model given by name (model='bert-base-uncased'); the model "
+                "passed is already built"
+            )
         if peft_config is not None:
             model = with_adapters(model, peft_config)
         if not isinstance(args, MMELTrainingArguments):
@@ -122,7 +134,11 @@ class MMELTrainer(Trainer):
         if args.mmel_chunk_size is not None and isinstance(model, torch.nn.Module):
             _refuse_batch_statistics(model)  # before any work, not at the first step
         num_labels = getattr(getattr(model, "config", None), "num_labels", None)  # checks labels and teacher widths
-        if args.mmel_loss == "long" and hasattr(train_dataset, "column_names") and TARGET_KEY not in train_dataset.column_names:
+        if (
+            args.mmel_loss == "long"
+            and hasattr(train_dataset, "column_names")
+            and TARGET_KEY not in train_dataset.column_names
+        ):
             # Baseline(DA+Long): the groups become independent examples before anything else sees them.
             if num_labels is None:
                 raise ValueError("mmel_loss='long' needs model.config.num_labels to build the per-sample targets")
@@ -158,8 +174,11 @@ class MMELTrainer(Trainer):
         if getattr(self, "is_fsdp_enabled", False):
             engine = "FSDP"
         elif getattr(self, "is_deepspeed_enabled", False):
-            stage = (self.args.hf_deepspeed_config.config.get("zero_optimization", {}).get("stage")
-                     if getattr(self.args, "hf_deepspeed_config", None) is not None else None)
+            stage = (
+                self.args.hf_deepspeed_config.config.get("zero_optimization", {}).get("stage")
+                if getattr(self.args, "hf_deepspeed_config", None) is not None
+                else None
+            )
             engine = "DeepSpeed ZeRO-3" if stage == 3 else None
         elif self.args.n_gpu > 1:
             engine = "DataParallel (several GPUs without a launcher)"
@@ -185,10 +204,12 @@ class MMELTrainer(Trainer):
         if train_dataset is not None and hasattr(train_dataset, "column_names"):
             if args.mmel_loss == "long" and TARGET_KEY in train_dataset.column_names:
                 text_columns = text_columns or tuple(
-                    c for c in train_dataset.column_names if c not in (*LABEL_COLUMNS, TARGET_KEY))
+                    c for c in train_dataset.column_names if c not in (*LABEL_COLUMNS, TARGET_KEY)
+                )
             elif args.mmel_loss != "none":
-                schema = validate_augmented_dataset(train_dataset, require_teacher=args.mmel_label_source == "teacher",
-                                                    num_labels=num_labels)
+                schema = validate_augmented_dataset(
+                    train_dataset, require_teacher=args.mmel_label_source == "teacher", num_labels=num_labels
+                )
                 text_columns = text_columns or schema.sample_columns
             else:
                 text_columns = text_columns or find_sample_columns(list(train_dataset.column_names)) or None
@@ -216,7 +237,9 @@ class MMELTrainer(Trainer):
                 extra.append(self.args.length_column_name)  # precomputed lengths reach the sampler (never the model)
             self._signature_columns += [c for c in extra if c not in self._signature_columns]
 
-    def _get_dataloader(self, dataset, description, batch_size, sampler_fn=None, is_training=False, dataloader_key=None):
+    def _get_dataloader(
+        self, dataset, description, batch_size, sampler_fn=None, is_training=False, dataloader_key=None
+    ):
         # A collator that makes training views (images) offers plain batches for evaluation and prediction.
         collator = self.data_collator
         if not is_training and hasattr(collator, "for_evaluation"):
@@ -245,15 +268,21 @@ class MMELTrainer(Trainer):
         """
         import datasets
 
-        if (self.args.train_sampling_strategy not in self._LENGTH_SAMPLERS or not isinstance(dataset, datasets.Dataset)
-                or self.args.length_column_name in dataset.column_names
-                or not hasattr(self.data_collator, "lengths")):
+        if (
+            self.args.train_sampling_strategy not in self._LENGTH_SAMPLERS
+            or not isinstance(dataset, datasets.Dataset)
+            or self.args.length_column_name in dataset.column_names
+            or not hasattr(self.data_collator, "lengths")
+        ):
             return dataset
         cache = self.__dict__.setdefault("_group_lengths", {})
         key = (dataset._fingerprint, len(dataset))
         if key not in cache:
-            logger.info("%s: measuring the tokens of the longest sample of %d rows", self.args.train_sampling_strategy,
-                        len(dataset))
+            logger.info(
+                "%s: measuring the tokens of the longest sample of %d rows",
+                self.args.train_sampling_strategy,
+                len(dataset),
+            )
             cache[key] = self.data_collator.lengths(dataset)
         return dataset.add_column(self.args.length_column_name, cache[key])
 
@@ -261,8 +290,11 @@ class MMELTrainer(Trainer):
         # Trainer casts every floating tensor of a batch to DeepSpeed's bf16/fp16: the targets would be rounded
         # (near-tie teacher probabilities flip, STS-B labels move by up to 1/64). They stay float32; the model's
         # floating inputs (pixel values ...) are cast as Trainer does.
-        targets = {key: inputs[key] for key in self.FLOAT32_KEYS
-                   if isinstance(inputs.get(key), torch.Tensor) and inputs[key].is_floating_point()}
+        targets = {
+            key: inputs[key]
+            for key in self.FLOAT32_KEYS
+            if isinstance(inputs.get(key), torch.Tensor) and inputs[key].is_floating_point()
+        }
         prepared = super()._prepare_inputs(inputs)
         for key, value in targets.items():
             prepared[key] = value.to(device=self.args.device, dtype=torch.float32)
@@ -402,8 +434,13 @@ class MMELTrainer(Trainer):
         self._loss_scaled_for_ga = True
         return loss
 
-    def create_model_card(self, model_name: str | None = None, dataset_name: str | None = None,
-                          tags: str | list[str] | None = None, **kwargs) -> None:
+    def create_model_card(
+        self,
+        model_name: str | None = None,
+        dataset_name: str | None = None,
+        tags: str | list[str] | None = None,
+        **kwargs,
+    ) -> None:
         """Write ``README.md`` into ``args.output_dir`` from ``templates/model_card.md`` (as TRL's trainers do):
         method, lambdas, data provenance, the last evaluation, the whole-run weight diagnostics, the paper and its
         BibTeX. ``Trainer.push_to_hub`` calls it before uploading; Trainer's other card fields (``language``,
@@ -517,8 +554,10 @@ def _require_transformers_with_ga_flag(found: str | None = None) -> None:
     found = found or transformers.__version__
     if Version(found).release[:2] < MIN_TRANSFORMERS:
         wanted = ".".join(map(str, MIN_TRANSFORMERS))
-        raise ImportError(f"MMELTrainer needs transformers >= {wanted} (found {found}): older Trainers scale the MMEL "
-                          f"loss for gradient accumulation twice; pip install 'transformers>={wanted}'")
+        raise ImportError(
+            f"MMELTrainer needs transformers >= {wanted} (found {found}): older Trainers scale the MMEL "
+            f"loss for gradient accumulation twice; pip install 'transformers>={wanted}'"
+        )
 
 
 def _logits_of(outputs) -> torch.Tensor:
@@ -616,7 +655,9 @@ def _flat_size(inputs: dict[str, Any]) -> int:
 
 
 def _refuse_batch_statistics(model) -> None:
-    norms = [name for name, module in model.named_modules() if isinstance(module, torch.nn.modules.batchnorm._BatchNorm)]
+    norms = [
+        name for name, module in model.named_modules() if isinstance(module, torch.nn.modules.batchnorm._BatchNorm)
+    ]
     if norms:
         raise ValueError(
             f"mmel_chunk_size: the model has BatchNorm layers ({norms[0]!r} ...), which normalise each chunk with its "

@@ -19,11 +19,27 @@ __all__ = ["MODEL_TAGS", "build_model_card", "push_folder", "render_model_card",
 MODEL_TAGS = ["mmel", "text-classification", "data-augmentation"]
 
 
-def render_model_card(*, title: str, trained_with: str, mode: str, method: str, label_source: str, lambda_p: float,
-                      lambda_t: float, base_model: str | None, metrics: dict, settings: str, weights: dict | None = None,
-                      provenance: dict | None = None, data_text: str = "", num_layers: int | None = None,
-                      adapters: str | None = None, train_seconds: float | None = None, tags=(),
-                      dataset_id: str | None = None) -> str:
+def render_model_card(
+    *,
+    title: str,
+    trained_with: str,
+    mode: str,
+    method: str,
+    label_source: str,
+    lambda_p: float,
+    lambda_t: float,
+    base_model: str | None,
+    metrics: dict,
+    settings: str,
+    weights: dict | None = None,
+    provenance: dict | None = None,
+    data_text: str = "",
+    num_layers: int | None = None,
+    adapters: str | None = None,
+    train_seconds: float | None = None,
+    tags=(),
+    dataset_id: str | None = None,
+) -> str:
     """The model card (Markdown with its YAML header) from ``templates/model_card.md``; ``mmel-train`` and
     :meth:`MMELTrainer.create_model_card` both render it. ``base_model`` is a Hub id or a display name (never a
     local path)."""
@@ -37,17 +53,35 @@ def render_model_card(*, title: str, trained_with: str, mode: str, method: str, 
     if mode in ("hard", "soft"):
         lambdas = f"lambda_P = {lambda_p}" + (f", lambda_T = {lambda_t}" if mode == "soft" else "")
     card_data = ModelCardData(
-        library_name="peft" if adapters else "transformers", pipeline_tag="text-classification",
+        library_name="peft" if adapters else "transformers",
+        pipeline_tag="text-classification",
         tags=list(dict.fromkeys([*MODEL_TAGS, *tags, *(["lora"] if adapters else [])])),
-        base_model=hub_base, datasets=[dataset_id] if dataset_id else None,
+        base_model=hub_base,
+        datasets=[dataset_id] if dataset_id else None,
     )
     card = ModelCard.from_template(
-        card_data, template_path=template_path("model_card.md"), title=title, trained_with=trained_with,
-        version=__version__, paper_title=PAPER_TITLE, paper_url=PAPER_URL, bibtex=PAPER_BIBTEX, mode=mode,
-        method=method, label_source=label_source, lambdas=lambdas, weights=weights,
-        base_model_text=base_model or "unknown", num_layers=num_layers, adapters=adapters,
-        data_text=data_text or "not recorded", augmentation=provenance or None, settings=settings,
-        train_seconds=train_seconds, metrics=metrics, metrics_json=json.dumps(metrics, indent=2),
+        card_data,
+        template_path=template_path("model_card.md"),
+        title=title,
+        trained_with=trained_with,
+        version=__version__,
+        paper_title=PAPER_TITLE,
+        paper_url=PAPER_URL,
+        bibtex=PAPER_BIBTEX,
+        mode=mode,
+        method=method,
+        label_source=label_source,
+        lambdas=lambdas,
+        weights=weights,
+        base_model_text=base_model or "unknown",
+        num_layers=num_layers,
+        adapters=adapters,
+        data_text=data_text or "not recorded",
+        augmentation=provenance or None,
+        settings=settings,
+        train_seconds=train_seconds,
+        metrics=metrics,
+        metrics_json=json.dumps(metrics, indent=2),
     )
     return str(card)
 
@@ -55,8 +89,10 @@ def render_model_card(*, title: str, trained_with: str, mode: str, method: str, 
 def training_settings(args) -> str:
     """One line of the settings that shape a run."""
     schedule = getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)
-    return (f"learning rate {args.learning_rate}, batch {args.per_device_train_batch_size}, {args.num_train_epochs:g} "
-            f"epochs, weight decay {args.weight_decay}, {schedule} schedule, seed {args.seed}")
+    return (
+        f"learning rate {args.learning_rate}, batch {args.per_device_train_batch_size}, {args.num_train_epochs:g} "
+        f"epochs, weight decay {args.weight_decay}, {schedule} schedule, seed {args.seed}"
+    )
 
 
 def build_model_card(summary: dict, spec, args, config) -> str:
@@ -64,14 +100,26 @@ def build_model_card(summary: dict, spec, args, config) -> str:
     use_peft = getattr(config, "use_peft", False)
     base = display_name(config.model) if config.model != "embedded" else "mmel_hf embedded encoder"
     data_text = f"{summary['train_examples']} examples of `{spec.name}`" + (
-        f" from the augmented dataset `{display_name(config.augmented)}`" if config.augmented else "")
+        f" from the augmented dataset `{display_name(config.augmented)}`" if config.augmented else ""
+    )
     return render_model_card(
-        title=f"{spec.name}: {summary['method']}", trained_with="`mmel-train`", mode=summary["mmel_loss"],
-        method=summary["method"], label_source=args.mmel_label_source, lambda_p=args.mmel_lambda_p,
-        lambda_t=args.mmel_lambda_t, base_model=base, metrics=summary["metrics"], settings=training_settings(args),
-        weights=summary.get("mmel_weights"), provenance=summary.get("augmented_dataset"), data_text=data_text,
-        num_layers=config.num_layers, adapters=f"r = {config.lora_r}, alpha = {config.lora_alpha}" if use_peft else None,
-        train_seconds=summary["train_seconds"], tags=[spec.name],
+        title=f"{spec.name}: {summary['method']}",
+        trained_with="`mmel-train`",
+        mode=summary["mmel_loss"],
+        method=summary["method"],
+        label_source=args.mmel_label_source,
+        lambda_p=args.mmel_lambda_p,
+        lambda_t=args.mmel_lambda_t,
+        base_model=base,
+        metrics=summary["metrics"],
+        settings=training_settings(args),
+        weights=summary.get("mmel_weights"),
+        provenance=summary.get("augmented_dataset"),
+        data_text=data_text,
+        num_layers=config.num_layers,
+        adapters=f"r = {config.lora_r}, alpha = {config.lora_alpha}" if use_peft else None,
+        train_seconds=summary["train_seconds"],
+        tags=[spec.name],
         dataset_id=config.augmented if config.augmented and not Path(config.augmented).exists() else None,
     )
 
@@ -94,20 +142,36 @@ def trainer_model_card(trainer, model_name: str | None = None, dataset_name: str
         adapters = f"{type(first).__name__}" + (f", r = {first.r}" if hasattr(first, "r") else "")
     provenance = read_provenance(trainer.train_dataset) if trainer.train_dataset is not None else {}
     evaluations = [e for e in trainer.state.log_history if any(k.startswith("eval_") for k in e)]
-    metrics = {k: v for k, v in (evaluations[-1] if evaluations else {}).items()
-               if k.startswith("eval_") and not k.endswith(("_runtime", "_per_second"))}
+    metrics = {
+        k: v
+        for k, v in (evaluations[-1] if evaluations else {}).items()
+        if k.startswith("eval_") and not k.endswith(("_runtime", "_per_second"))
+    }
     final_log = next((e for e in reversed(trainer.state.log_history) if "train_runtime" in e), {})
     rows = len(trainer.train_dataset) if trainer.train_dataset is not None else None
     task = provenance.get("mmel_hf_task")
-    data_text = (f"{rows} examples" if rows is not None else "") + (f" of `{task}`" if task else "") + (
-        f" (`{dataset_name}`)" if dataset_name else "")
+    data_text = (
+        (f"{rows} examples" if rows is not None else "")
+        + (f" of `{task}`" if task else "")
+        + (f" (`{dataset_name}`)" if dataset_name else "")
+    )
     method = method_name(args.mmel_loss, args.mmel_label_source)
     return render_model_card(
-        title=model_name or (f"{task}: {method}" if task else method), trained_with="`MMELTrainer`",
-        mode=args.mmel_loss, method=method, label_source=args.mmel_label_source, lambda_p=args.mmel_lambda_p,
-        lambda_t=args.mmel_lambda_t, base_model=display_name(base) if base else None, metrics=metrics,
-        settings=training_settings(args), weights=summarise_weights(final_log, args.mmel_loss, args.effective_lambda_p),
-        provenance=provenance or None, data_text=data_text, adapters=adapters, tags=[*tags, *([task] if task else [])],
+        title=model_name or (f"{task}: {method}" if task else method),
+        trained_with="`MMELTrainer`",
+        mode=args.mmel_loss,
+        method=method,
+        label_source=args.mmel_label_source,
+        lambda_p=args.mmel_lambda_p,
+        lambda_t=args.mmel_lambda_t,
+        base_model=display_name(base) if base else None,
+        metrics=metrics,
+        settings=training_settings(args),
+        weights=summarise_weights(final_log, args.mmel_loss, args.effective_lambda_p),
+        provenance=provenance or None,
+        data_text=data_text,
+        adapters=adapters,
+        tags=[*tags, *([task] if task else [])],
         dataset_id=dataset_name,
     )
 
@@ -129,8 +193,13 @@ def push_folder(folder: Path, repo_id: str, private: bool | None = None, token: 
     try:
         api = HfApi(token=token)
         api.create_repo(repo_id, private=private, exist_ok=True)
-        api.upload_folder(folder_path=str(folder), repo_id=repo_id, commit_message="mmel-train",
-                          allow_patterns=list(PUSHED_FILES), ignore_patterns=list(NEVER_PUSHED))  # hf extends it in place
+        api.upload_folder(
+            folder_path=str(folder),
+            repo_id=repo_id,
+            commit_message="mmel-train",
+            allow_patterns=list(PUSHED_FILES),
+            ignore_patterns=list(NEVER_PUSHED),
+        )  # hf extends it in place
     except Exception as err:  # offline, no login, no rights: say so without echoing any credential
         raise RuntimeError(
             f"could not push to the Hugging Face Hub repo {repo_id!r} ({type(err).__name__}). Check the network and "

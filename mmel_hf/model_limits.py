@@ -34,5 +34,7 @@ def check_max_length(config, max_length: int | None, flag: str, model_name: str)
     """Refuse a ``max_length`` longer than the model's positions (it would fail mid-work, or silently wrap)."""
     limit = position_limit(config)
     if max_length is not None and limit is not None and max_length > limit:
-        raise DataError(f"{flag} {max_length}: the model {model_name!r} takes at most {limit} word pieces; give "
-                        f"{flag} {limit} or less")
+        raise DataError(
+            f"{flag} {max_length}: the model {model_name!r} takes at most {limit} word pieces; give "
+            f"{flag} {limit} or less"
+        )

@@ -43,6 +43,7 @@ def shareable_state(state: dict) -> dict:
         >>> shareable_state({"hub_token": "hf_x", "output_dir": "/home/me/run", "seed": 1})
         {'hub_token': None, 'output_dir': 'run', 'seed': 1}
     """
+
     def clean(key, value):
         if is_secret_key(key):
             return None

@@ -118,8 +118,7 @@ def validate_augmented_dataset(dataset, require_teacher: bool = True, num_labels
 
     if isinstance(dataset, DatasetDict):
         raise SchemaError(
-            f"expected one split but got a DatasetDict with splits {list(dataset)}; did you mean "
-            "dataset['train']?"
+            f"expected one split but got a DatasetDict with splits {list(dataset)}; did you mean dataset['train']?"
         )
     if not isinstance(dataset, Dataset):
         raise SchemaError(f"expected a datasets.Dataset, got {type(dataset).__name__}")
@@ -131,11 +130,11 @@ def validate_augmented_dataset(dataset, require_teacher: bool = True, num_labels
     if label_column is None:
         raise SchemaError(f"no label column: expected one of {list(LABEL_COLUMNS)}, found columns {columns}")
 
-    orphans = [c for c in columns if c.startswith(AUGMENTED_PREFIX) and c[len(AUGMENTED_PREFIX):] not in columns]
+    orphans = [c for c in columns if c.startswith(AUGMENTED_PREFIX) and c[len(AUGMENTED_PREFIX) :] not in columns]
     if orphans:
         raise SchemaError(
             f"column(s) {orphans} hold augmented samples of column(s) "
-            f"{[c[len(AUGMENTED_PREFIX):] for c in orphans]}, which the dataset does not have"
+            f"{[c[len(AUGMENTED_PREFIX) :] for c in orphans]}, which the dataset does not have"
         )
     sample_columns = find_sample_columns(columns)
     if not sample_columns:
@@ -151,8 +150,12 @@ def validate_augmented_dataset(dataset, require_teacher: bool = True, num_labels
     lengths = None
     for column in sample_columns:
         aug = augmented_column(column)
-        if not pa.types.is_list(table.schema.field(aug).type) and not pa.types.is_large_list(table.schema.field(aug).type):
-            raise SchemaError(f"column '{aug}' must be a list of samples per row, found type {table.schema.field(aug).type}")
+        if not pa.types.is_list(table.schema.field(aug).type) and not pa.types.is_large_list(
+            table.schema.field(aug).type
+        ):
+            raise SchemaError(
+                f"column '{aug}' must be a list of samples per row, found type {table.schema.field(aug).type}"
+            )
         if pa.types.is_null(table.schema.field(aug).type.value_type):
             raise SchemaError(
                 f"column '{aug}': every row's list is empty, so there are no augmented samples to train on; "
@@ -221,15 +224,19 @@ def _check_teacher_values(vectors: pa.Array, column: str, width: int, rows: pa.A
     finite = np.isfinite(values).all(axis=1)
     if not finite.all():
         bad = int(np.argmin(finite))
-        raise SchemaError(f"row {where(bad)}: '{column}' holds a non-finite value ({values[bad].tolist()}); the "
-                          "teacher's outputs must be numbers")
+        raise SchemaError(
+            f"row {where(bad)}: '{column}' holds a non-finite value ({values[bad].tolist()}); the "
+            "teacher's outputs must be numbers"
+        )
     if width == 1:
         return
     in_range = ((values >= -1e-6) & (values <= 1 + 1e-6)).all(axis=1) & (np.abs(values.sum(axis=1) - 1) <= 1e-3)
     if not in_range.all():
         bad = int(np.argmin(in_range))
-        raise SchemaError(f"row {where(bad)}: '{column}' is {values[bad].tolist()}, not a probability vector (values "
-                          "in [0, 1] summing to 1); teacher logits must go through a softmax first")
+        raise SchemaError(
+            f"row {where(bad)}: '{column}' is {values[bad].tolist()}, not a probability vector (values "
+            "in [0, 1] summing to 1); teacher logits must go through a softmax first"
+        )
 
 
 def validate_labels(dataset, num_labels: int, label_column: str | None = None) -> None:
@@ -250,16 +257,21 @@ def validate_labels(dataset, num_labels: int, label_column: str | None = None) -
         labels = labels.dictionary_decode()
     kind = labels.type
     if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)):
-        raise SchemaError(f"column '{label_column}': labels must be numbers (class ids, or floats for regression), "
-                          f"found {kind}; map the label names to ids first")
+        raise SchemaError(
+            f"column '{label_column}': labels must be numbers (class ids, or floats for regression), "
+            f"found {kind}; map the label names to ids first"
+        )
     values = labels.to_numpy(zero_copy_only=False).astype(np.float64)
     if num_labels == 1:
         bad = np.flatnonzero(~np.isfinite(values))
         if len(bad):
-            raise SchemaError(f"row {int(bad[0])}, column '{label_column}': regression label {values[bad[0]]} is not a "
-                              "finite number")
+            raise SchemaError(
+                f"row {int(bad[0])}, column '{label_column}': regression label {values[bad[0]]} is not a finite number"
+            )
         return
     bad = np.flatnonzero(~((values >= 0) & (values < num_labels) & (values == np.round(values))))
     if len(bad):
-        raise SchemaError(f"row {int(bad[0])}, column '{label_column}': label {labels[int(bad[0])].as_py()!r} is not a "
-                          f"class id 0..{num_labels - 1} (the model has {num_labels} labels)")
+        raise SchemaError(
+            f"row {int(bad[0])}, column '{label_column}': label {labels[int(bad[0])].as_py()!r} is not a "
+            f"class id 0..{num_labels - 1} (the model has {num_labels} labels)"
+        )

@@ -34,8 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["MIN_SEEDS", "VECTORISED_METRICS", "collapsed", "metric_on_resamples", "paired_bootstrap",
-           "seed_bootstrap"]
+__all__ = ["MIN_SEEDS", "VECTORISED_METRICS", "collapsed", "metric_on_resamples", "paired_bootstrap", "seed_bootstrap"]
 
 MIN_SEEDS = 3
 VECTORISED_METRICS = ("accuracy", "f1", "matthews_correlation", "pearson", "spearmanr")
@@ -83,9 +82,11 @@ def metric_on_resamples(metric: str, predictions: np.ndarray, references: np.nda
         n = predicted.shape[-1]
         correct = (predicted == truth).sum(-1).astype(np.float64)
         p_counts = np.stack([(predicted == c).sum(-1) for c in classes], -1).astype(np.float64)
-        t_counts = np.stack([(np.broadcast_to(truth, predicted.shape) == c).sum(-1) for c in classes], -1).astype(np.float64)
+        t_counts = np.stack([(np.broadcast_to(truth, predicted.shape) == c).sum(-1) for c in classes], -1).astype(
+            np.float64
+        )
         covariance = correct * n - (p_counts * t_counts).sum(-1)
-        denominator = np.sqrt((n * n - (p_counts ** 2).sum(-1)) * (n * n - (t_counts ** 2).sum(-1)))
+        denominator = np.sqrt((n * n - (p_counts**2).sum(-1)) * (n * n - (t_counts**2).sum(-1)))
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(denominator > 0, covariance / denominator, 0.0)
     if metric == "pearson":
@@ -112,13 +113,31 @@ def _reading(replicates: np.ndarray, mean: float, seeds: int, comparisons: int, 
         why = None
     else:
         why = "the interval includes 0"
-    return {"mean": mean, "interval": [low, high], "level": 1 - alpha, "family_level": level,
-            "comparisons": comparisons, "standard_error": spread, "detectable": detectable,
-            "beyond_noise": why is None, "inconclusive_because": why, "seeds": seeds}
+    return {
+        "mean": mean,
+        "interval": [low, high],
+        "level": 1 - alpha,
+        "family_level": level,
+        "comparisons": comparisons,
+        "standard_error": spread,
+        "detectable": detectable,
+        "beyond_noise": why is None,
+        "inconclusive_because": why,
+        "seeds": seeds,
+    }
 
 
-def paired_bootstrap(predictions_a, predictions_b, references, metric: str, *, comparisons: int = 1,
-                     level: float = 0.95, resamples: int = RESAMPLES, seed: int = 0) -> dict:
+def paired_bootstrap(
+    predictions_a,
+    predictions_b,
+    references,
+    metric: str,
+    *,
+    comparisons: int = 1,
+    level: float = 0.95,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+) -> dict:
     """Mean paired difference A - B of ``metric`` over seeds, with a bootstrap interval over seeds × examples.
 
     Args:
@@ -136,7 +155,9 @@ def paired_bootstrap(predictions_a, predictions_b, references, metric: str, *, c
         raise ValueError(f"predictions {a.shape} and {b.shape} must both be [seeds, {len(references)}]")
     seeds, n = a.shape
     full = np.arange(n)[None]
-    per_seed = (metric_on_resamples(metric, a, references, full) - metric_on_resamples(metric, b, references, full))[:, 0]
+    per_seed = (metric_on_resamples(metric, a, references, full) - metric_on_resamples(metric, b, references, full))[
+        :, 0
+    ]
     generator = np.random.default_rng(seed)
     replicates = np.empty(resamples)
     chunk = max(1, min(resamples, 4_000_000 // max(1, seeds * n)))  # bounded memory on large evaluation sets
@@ -144,16 +165,18 @@ def paired_bootstrap(predictions_a, predictions_b, references, metric: str, *, c
         size = min(chunk, resamples - start)
         examples = generator.integers(0, n, size=(size, n))
         drawn_seeds = generator.integers(0, seeds, size=(size, seeds))
-        difference = metric_on_resamples(metric, a, references, examples) - metric_on_resamples(metric, b, references,
-                                                                                                examples)  # [S, size]
+        difference = metric_on_resamples(metric, a, references, examples) - metric_on_resamples(
+            metric, b, references, examples
+        )  # [S, size]
         replicates[start : start + size] = np.take_along_axis(difference.T, drawn_seeds, axis=1).mean(1)
     found = _reading(replicates, float(per_seed.mean()), seeds, comparisons, level)
     found.update(per_seed=[float(d) for d in per_seed], examples=n, resampled="seeds and evaluation examples")
     return found
 
 
-def seed_bootstrap(values_a, values_b, *, comparisons: int = 1, level: float = 0.95, resamples: int = RESAMPLES,
-                   seed: int = 0) -> dict:
+def seed_bootstrap(
+    values_a, values_b, *, comparisons: int = 1, level: float = 0.95, resamples: int = RESAMPLES, seed: int = 0
+) -> dict:
     """The same reading from per-seed scores alone, for runs without stored predictions: seeds are resampled,
     evaluation-example noise is not seen (so the interval is too narrow; the report says so)."""
     differences = np.asarray(values_a, dtype=np.float64) - np.asarray(values_b, dtype=np.float64)

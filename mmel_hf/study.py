@@ -51,7 +51,9 @@ class MethodSpec:
         from .train import method_name
 
         name = method_name(self.mode, self.label_source)
-        return f"{name} (lambda_P={self.lambda_p:g})" if self.mode in ("hard", "soft") and self.lambda_p != 1.0 else name
+        return (
+            f"{name} (lambda_P={self.lambda_p:g})" if self.mode in ("hard", "soft") and self.lambda_p != 1.0 else name
+        )
 
 
 def parse_method(text: str) -> MethodSpec:
@@ -60,8 +62,10 @@ def parse_method(text: str) -> MethodSpec:
     body, _, lam = key.partition("@")
     mode, _, source = body.partition("-")
     if mode not in _MODES or source not in ("", "original", "teacher"):
-        raise ValueError(f"method {text!r}: expected one of {list(_MODES)}, optionally with -original and/or @LAMBDA_P "
-                         "(e.g. hard-original, hard@0.1)")
+        raise ValueError(
+            f"method {text!r}: expected one of {list(_MODES)}, optionally with -original and/or @LAMBDA_P "
+            "(e.g. hard-original, hard@0.1)"
+        )
     try:
         lambda_p = float(lam) if lam else 1.0
     except ValueError:
@@ -85,24 +89,37 @@ class StudyConfig(TaskArguments):
     train_file: str | None = field(default=None, metadata={"help": "A local CSV/TSV or JSON-lines training file."})
     validation_file: str | None = field(default=None, metadata={"help": "A local validation file."})
     dataset_path: str | None = field(default=None, metadata={"help": "A folder written by save_to_disk."})
-    max_train_samples: int | None = field(default=1000, metadata={
-        "help": "Training examples (the first N) that the teacher and every student see; 0 or none = all."})
+    max_train_samples: int | None = field(
+        default=1000,
+        metadata={"help": "Training examples (the first N) that the teacher and every student see; 0 or none = all."},
+    )
 
-    max_eval_samples: int | None = field(default=None, metadata={
-        "help": "Evaluate on the first N examples of the evaluation split (default: all)."})
-    methods: list[str] = field(default_factory=lambda: ["none", "long", "uniform", "hard", "soft", "hard-original"],
-                               metadata={"help": "Methods: none, long, uniform, max, hard, soft; add -original for "
-                                                 "original labels (Table 4) and @L for lambda_P = L (hard@0.1)."})
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Evaluate on the first N examples of the evaluation split (default: all)."}
+    )
+    methods: list[str] = field(
+        default_factory=lambda: ["none", "long", "uniform", "hard", "soft", "hard-original"],
+        metadata={
+            "help": "Methods: none, long, uniform, max, hard, soft; add -original for "
+            "original labels (Table 4) and @L for lambda_P = L (hard@0.1)."
+        },
+    )
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2], metadata={"help": "Training seeds of every method."})
 
-    teacher: str | None = field(default=None, metadata={
-        "help": "An existing teacher (Hub id or folder). Default: train one on the same examples."})
+    teacher: str | None = field(
+        default=None,
+        metadata={"help": "An existing teacher (Hub id or folder). Default: train one on the same examples."},
+    )
     teacher_model: str = field(default="embedded", metadata={"help": "What the teacher is fine-tuned from."})
     teacher_layers: int | None = field(default=None, metadata={"help": "Keep the teacher's first N layers."})
     teacher_epochs: float = field(default=3.0, metadata={"help": "Teacher fine-tuning epochs."})
     teacher_learning_rate: float = field(default=1e-4, metadata={"help": "Teacher AdamW learning rate."})
-    mlm_model: str | None = field(default="embedded", metadata={
-        "help": "Fill-mask model of Algorithm 2 ('embedded' runs offline; bert-base-uncased is the paper's)."})
+    mlm_model: str | None = field(
+        default="embedded",
+        metadata={
+            "help": "Fill-mask model of Algorithm 2 ('embedded' runs offline; bert-base-uncased is the paper's)."
+        },
+    )
     group_size: int = field(default=5, metadata={"help": "|B|, the original included."})
     ratio: float = field(default=0.4, metadata={"help": "Fraction of word pieces replaced (Algorithm 2)."})
     augment_seed: int = field(default=42, metadata={"help": "Seed of the augmentation (fixed across methods)."})
@@ -115,19 +132,29 @@ class StudyConfig(TaskArguments):
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
     warmup_ratio: float = field(default=0.0, metadata={"help": "Share of steps with a linear warm-up."})
     max_length: int = field(default=128, metadata={"help": "Longest sequence in word pieces."})
-    precision: str = field(default="fp32", metadata={
-        "help": "fp32, or bf16 autocast for augmentation, teacher and students alike (fast on GPUs and on CPUs "
-                "with AVX512-BF16/AMX).", "choices": ["fp32", "bf16"]})
-    attn_implementation: str | None = field(default=None, metadata={
-        "help": "Attention kernel of teacher and students (transformers' attn_implementation; default: the model's)."})
+    precision: str = field(
+        default="fp32",
+        metadata={
+            "help": "fp32, or bf16 autocast for augmentation, teacher and students alike (fast on GPUs and on CPUs "
+            "with AVX512-BF16/AMX).",
+            "choices": ["fp32", "bf16"],
+        },
+    )
+    attn_implementation: str | None = field(
+        default=None,
+        metadata={
+            "help": "Attention kernel of teacher and students (transformers' attn_implementation; default: the model's)."
+        },
+    )
     cache_dir: str | None = field(default=None, metadata={"help": "Augmentation cache (default ~/.cache/mmel_hf)."})
     progress: bool = field(default=False, metadata={"help": "Progress bars inside each run (a line per run always)."})
 
     def __post_init__(self):
         self.check_task_options()
         if self.task is None:
-            raise ValueError("--task is required: a GLUE task, rt-polarity, or a name for a custom task "
-                             "(with --text-columns)")
+            raise ValueError(
+                "--task is required: a GLUE task, rt-polarity, or a name for a custom task (with --text-columns)"
+            )
         self.method_specs = [parse_method(m) for m in self.methods]
         if not self.seeds:
             raise ValueError("--seeds: give at least one seed")
@@ -139,8 +166,10 @@ class StudyConfig(TaskArguments):
         return public_options(asdict(self))
 
     def task_options(self) -> dict:
-        return {name: getattr(self, name) for name in ("task", "text_columns", "label_column", "class_names",
-                                                       "num_labels", "label_range")}
+        return {
+            name: getattr(self, name)
+            for name in ("task", "text_columns", "label_column", "class_names", "num_labels", "label_range")
+        }
 
 
 def _training_options(config: StudyConfig, mode: str, seed: int, epochs: float, **extra) -> dict:
@@ -148,10 +177,20 @@ def _training_options(config: StudyConfig, mode: str, seed: int, epochs: float, 
     extra.setdefault("learning_rate", config.learning_rate)
     extra.setdefault("eval_strategy", "epoch")  # the students' curves (Figure 2)
     return dict(
-        mmel_loss=mode, seed=seed, num_train_epochs=epochs, per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=128, weight_decay=config.weight_decay, warmup_steps=config.warmup_ratio,
-        lr_scheduler_type="linear", max_length=config.max_length, bf16=config.precision == "bf16",
-        save_strategy="no", logging_steps=50, report_to="none", **extra,
+        mmel_loss=mode,
+        seed=seed,
+        num_train_epochs=epochs,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=128,
+        weight_decay=config.weight_decay,
+        warmup_steps=config.warmup_ratio,
+        lr_scheduler_type="linear",
+        max_length=config.max_length,
+        bf16=config.precision == "bf16",
+        save_strategy="no",
+        logging_steps=50,
+        report_to="none",
+        **extra,
     )
 
 
@@ -160,13 +199,18 @@ def _training_args(config: StudyConfig, output: Path, options: dict):
     from .mmel_config import MMELTrainingArguments
 
     # Any accelerator torch knows (CUDA, MPS, XPU ...), as the augmentation picks it; the CPU only without one.
-    return MMELTrainingArguments(output_dir=str(output), disable_tqdm=not config.progress,
-                                 use_cpu=_runs_on_cpu(None), **options)
+    return MMELTrainingArguments(
+        output_dir=str(output), disable_tqdm=not config.progress, use_cpu=_runs_on_cpu(None), **options
+    )
 
 
 def _data_options(config: StudyConfig) -> dict:
-    return dict(data_dir=config.data_dir, train_file=config.train_file, validation_file=config.validation_file,
-                dataset_path=config.dataset_path)
+    return dict(
+        data_dir=config.data_dir,
+        train_file=config.train_file,
+        validation_file=config.validation_file,
+        dataset_path=config.dataset_path,
+    )
 
 
 # -- Reuse, keyed by what determines each artefact --------------------------------------------------------
@@ -223,16 +267,36 @@ def train_teacher(config: StudyConfig, say: Callable[[str], None], data_key: dic
     folder = Path(config.output_dir) / "teacher"
     # Evaluated once, after training: only its final accuracy is reported (per-epoch evaluation of the 6-layer
     # teacher on rt-polarity's 1,000 sentences was 60 of its 111 s on 2 cores).
-    options = _training_options(config, "none", seed=0, epochs=config.teacher_epochs,
-                                learning_rate=config.teacher_learning_rate, eval_strategy="no")
-    train_config = TrainConfig(**config.task_options(), model=config.teacher_model, num_layers=config.teacher_layers,
-                               attn_implementation=config.attn_implementation, max_eval_samples=config.max_eval_samples,
-                               max_train_samples=config.max_train_samples, cache_dir=config.cache_dir,
-                               overwrite_output_dir=True, **_data_options(config))
+    options = _training_options(
+        config,
+        "none",
+        seed=0,
+        epochs=config.teacher_epochs,
+        learning_rate=config.teacher_learning_rate,
+        eval_strategy="no",
+    )
+    train_config = TrainConfig(
+        **config.task_options(),
+        model=config.teacher_model,
+        num_layers=config.teacher_layers,
+        attn_implementation=config.attn_implementation,
+        max_eval_samples=config.max_eval_samples,
+        max_train_samples=config.max_train_samples,
+        cache_dir=config.cache_dir,
+        overwrite_output_dir=True,
+        **_data_options(config),
+    )
     # The data by its content (a moved file is the same data), the model by its files.
-    settings = {"teacher": {**asdict(train_config), **dict.fromkeys(_data_options(config)),
-                            "model": _model_key(config.teacher_model), "data": data_key, "cache_dir": None},
-                "training": options}
+    settings = {
+        "teacher": {
+            **asdict(train_config),
+            **dict.fromkeys(_data_options(config)),
+            "model": _model_key(config.teacher_model),
+            "data": data_key,
+            "cache_dir": None,
+        },
+        "training": options,
+    }
     key = _run_key(settings)
     done = _done(folder, key)
     if done is None or not (folder / "config.json").exists():
@@ -256,8 +320,14 @@ def _check_task_and_data(config: StudyConfig):
     from .train import load_data
     from .train_config import TrainConfig
 
-    found = load_data(TrainConfig(**config.task_options(), max_train_samples=config.max_train_samples,
-                                  cache_dir=config.cache_dir, **_data_options(config)))
+    found = load_data(
+        TrainConfig(
+            **config.task_options(),
+            max_train_samples=config.max_train_samples,
+            cache_dir=config.cache_dir,
+            **_data_options(config),
+        )
+    )
     _check_max_length(config)
     return found
 
@@ -287,8 +357,10 @@ def _study_lock(output: Path):
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise DataError(f"--output-dir {output}: another mmel-study is running on this folder (it holds "
-                        f"{lock.lock_file}); wait for it to finish, or give another --output-dir") from None
+        raise DataError(
+            f"--output-dir {output}: another mmel-study is running on this folder (it holds "
+            f"{lock.lock_file}); wait for it to finish, or give another --output-dir"
+        ) from None
     try:
         yield
     finally:
@@ -302,9 +374,11 @@ def _refuse_launchers() -> None:
 
     world = int(os.environ.get("WORLD_SIZE", "1") or 1)
     if world > 1:
-        raise DataError(f"mmel-study runs in one process, not under a launcher (WORLD_SIZE={world}): start it with "
-                        "plain python/mmel-study (it uses this machine's GPU), or launch mmel-train with torchrun for "
-                        "each run of a multi-GPU study")
+        raise DataError(
+            f"mmel-study runs in one process, not under a launcher (WORLD_SIZE={world}): start it with "
+            "plain python/mmel-study (it uses this machine's GPU), or launch mmel-train with torchrun for "
+            "each run of a multi-GPU study"
+        )
 
 
 def run_study(config: StudyConfig, say: Callable[[str], None] = logger.info) -> dict:
@@ -334,32 +408,63 @@ def run_study(config: StudyConfig, say: Callable[[str], None] = logger.info) -> 
         started = time.perf_counter()
         data_key = {name: dataset._fingerprint for name, dataset in data.items()}
         teacher = train_teacher(config, say, data_key)
-        say(f"augmentation: Algorithm 2 on {len(data['train'])} examples (|B| = {config.group_size}, ratio "
-            f"{config.ratio}), labelled by the teacher")
+        say(
+            f"augmentation: Algorithm 2 on {len(data['train'])} examples (|B| = {config.group_size}, ratio "
+            f"{config.ratio}), labelled by the teacher"
+        )
         augment_started = time.perf_counter()
-        augmented = run_augmentation(AugmentConfig(
-            **config.task_options(), teacher=teacher, mlm_model=config.mlm_model,
-            max_train_samples=config.max_train_samples, group_size=config.group_size, ratio=config.ratio,
-            seed=config.augment_seed, max_length=config.max_length, precision=config.precision,
-            cache_dir=config.cache_dir, progress=config.progress, **_data_options(config),
-        ))
+        augmented = run_augmentation(
+            AugmentConfig(
+                **config.task_options(),
+                teacher=teacher,
+                mlm_model=config.mlm_model,
+                max_train_samples=config.max_train_samples,
+                group_size=config.group_size,
+                ratio=config.ratio,
+                seed=config.augment_seed,
+                max_length=config.max_length,
+                precision=config.precision,
+                cache_dir=config.cache_dir,
+                progress=config.progress,
+                **_data_options(config),
+            )
+        )
         summary = augmented.summary
-        say(f"augmentation: {summary['examples']} examples, {summary['augmented_samples']} samples "
+        say(
+            f"augmentation: {summary['examples']} examples, {summary['augmented_samples']} samples "
             f"(distinct {summary['distinct_ratio']:.1%}) in {time.perf_counter() - augment_started:.0f}s"
-            f"{' (cache hit)' if summary['cache_hit'] else ''}")
+            f"{' (cache hit)' if summary['cache_hit'] else ''}"
+        )
 
         runs = [(method, seed) for method in config.method_specs for seed in config.seeds]
         keys = {}
         for number, (method, seed) in enumerate(runs, start=1):
             folder = output / "runs" / method.key / f"seed-{seed}"
-            options = _training_options(config, method.mode, seed, config.epochs,
-                                        mmel_label_source=method.label_source, mmel_lambda_p=method.lambda_p)
-            train_config = TrainConfig(model=config.student_model, num_layers=config.student_layers,
-                                       attn_implementation=config.attn_implementation,
-                                       max_eval_samples=config.max_eval_samples, augmented=str(augmented.cache_path),
-                                       save_model=False, overwrite_output_dir=True)
-            settings = {"student": {**asdict(train_config), "model": _model_key(config.student_model),
-                                    "augmented": augmented.cache_path.name}, "training": options}
+            options = _training_options(
+                config,
+                method.mode,
+                seed,
+                config.epochs,
+                mmel_label_source=method.label_source,
+                mmel_lambda_p=method.lambda_p,
+            )
+            train_config = TrainConfig(
+                model=config.student_model,
+                num_layers=config.student_layers,
+                attn_implementation=config.attn_implementation,
+                max_eval_samples=config.max_eval_samples,
+                augmented=str(augmented.cache_path),
+                save_model=False,
+                overwrite_output_dir=True,
+            )
+            settings = {
+                "student": {
+                    **asdict(train_config),
+                    "model": _model_key(config.student_model),
+                    "augmented": augmented.cache_path.name,
+                },
+                "training": options,
+            }
             keys[(method.key, seed)] = key = _run_key(settings)
             done = _done(folder, key)
             if done is None:
@@ -371,9 +476,15 @@ def run_study(config: StudyConfig, say: Callable[[str], None] = logger.info) -> 
             else:
                 status = " (done before)"
             say(f"[{number}/{len(runs)}] {method.title}, seed {seed}: {_headline(done)}{status}")
-        report = write_report(output, config, spec=spec,
-                              teacher_summary=_done(Path(teacher)) if config.teacher is None else None,
-                              augmentation=_public_summary(summary), evaluation=evaluation, keys=keys)
+        report = write_report(
+            output,
+            config,
+            spec=spec,
+            teacher_summary=_done(Path(teacher)) if config.teacher is None else None,
+            augmentation=_public_summary(summary),
+            evaluation=evaluation,
+            keys=keys,
+        )
         report["total_seconds"] = round(time.perf_counter() - started, 1)
         return report
 

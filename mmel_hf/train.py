@@ -43,8 +43,14 @@ __all__ = ["TrainingResult", "load_augmented", "load_model", "resolve_resume_che
 logger = logging.getLogger(__name__)
 
 GROUPED_MODES = ("long", "uniform", "max", "hard", "soft")
-METHOD_NAMES = {"none": "Baseline", "long": "Baseline(DA+Long)", "uniform": "Baseline(DA+UNI)", "max": "MaxUp",
-                "hard": "MMEL-H", "soft": "MMEL-S"}
+METHOD_NAMES = {
+    "none": "Baseline",
+    "long": "Baseline(DA+Long)",
+    "uniform": "Baseline(DA+UNI)",
+    "max": "MaxUp",
+    "hard": "MMEL-H",
+    "soft": "MMEL-S",
+}
 
 
 @dataclass
@@ -76,8 +82,14 @@ class _CurveCallback(TrainerCallback):
         metrics = metrics or {}
         self._eval_seconds += sum(v for k, v in metrics.items() if k.endswith("_runtime"))
         seconds = time.perf_counter() - (self._started or time.perf_counter()) - self._eval_seconds
-        self.points.append({"step": state.global_step, "epoch": state.epoch, "train_seconds": round(seconds, 2),
-                            **{k: v for k, v in metrics.items() if not k.endswith(("_runtime", "_per_second"))}})
+        self.points.append(
+            {
+                "step": state.global_step,
+                "epoch": state.epoch,
+                "train_seconds": round(seconds, 2),
+                **{k: v for k, v in metrics.items() if not k.endswith(("_runtime", "_per_second"))},
+            }
+        )
 
 
 class _PredictionKeeper(TrainerCallback):
@@ -98,7 +110,10 @@ class _PredictionKeeper(TrainerCallback):
             if any(k.startswith((f"eval_{split}_", f"{split}_")) for k in metrics or {}):
                 predicted, references = self._last
                 if split in self.orders:  # back to the split's own row order
-                    predicted, references = _unsorted(predicted, self.orders[split]), _unsorted(references, self.orders[split])
+                    predicted, references = (
+                        _unsorted(predicted, self.orders[split]),
+                        _unsorted(references, self.orders[split]),
+                    )
                 self.kept[split] = {"predictions": predicted.tolist(), "references": references.tolist()}
         self._last = None
 
@@ -135,7 +150,9 @@ def load_augmented(name_or_path: str):
         try:
             data = load_from_disk(str(path))
         except FileNotFoundError as err:
-            raise DataError(f"--augmented {name_or_path}: not a dataset folder written by mmel-augment ({err})") from None
+            raise DataError(
+                f"--augmented {name_or_path}: not a dataset folder written by mmel-augment ({err})"
+            ) from None
     else:
         try:
             data = _load_pushed(name_or_path)
@@ -191,14 +208,18 @@ def _check_augmented(data, spec: TaskSpec, where: str) -> None:
     needed = [*spec.text_columns, *(augmented_column(c) for c in spec.text_columns), spec.label_column]
     missing = [c for c in needed if c not in train.column_names]
     if missing:
-        raise DataError(f"{where}: missing column(s) {missing} for task {spec.name} (columns: {train.column_names}); "
-                        "an augmented dataset of another task, or name its columns with --text-columns/--label-column")
+        raise DataError(
+            f"{where}: missing column(s) {missing} for task {spec.name} (columns: {train.column_names}); "
+            "an augmented dataset of another task, or name its columns with --text-columns/--label-column"
+        )
     if TEACHER_ORIGINAL_COLUMN in train.column_names and len(train):
         width = len(train[0][TEACHER_ORIGINAL_COLUMN])
         if width != spec.num_labels:
-            raise DataError(f"{where}: the teacher outputs have {width} value(s) per sample but task {spec.name} has "
-                            f"{spec.num_labels} label(s) (1 = regression); if the data is right, give --num-labels "
-                            f"{width}")
+            raise DataError(
+                f"{where}: the teacher outputs have {width} value(s) per sample but task {spec.name} has "
+                f"{spec.num_labels} label(s) (1 = regression); if the data is right, give --num-labels "
+                f"{width}"
+            )
 
 
 def load_data(config: TrainConfig):
@@ -217,9 +238,13 @@ def load_data(config: TrainConfig):
     else:
         spec = reconcile_task(config, None, "", config.dataset_name, config.dataset_config)
         data = load_task_data(
-            spec, data_dir=config.data_dir, train_file=config.train_file,
+            spec,
+            data_dir=config.data_dir,
+            train_file=config.train_file,
             validation_files={"validation": config.validation_file} if config.validation_file else None,
-            dataset_path=config.dataset_path, hub_path=config.dataset_name, hub_config=config.dataset_config,
+            dataset_path=config.dataset_path,
+            hub_path=config.dataset_name,
+            hub_config=config.dataset_config,
             cache_dir=str(Path(resolved_cache_dir(config.cache_dir)) / "sources"),
         )
     for split in data:
@@ -258,18 +283,24 @@ def load_model(config: TrainConfig, spec: TaskSpec, max_length: int | None = Non
         model_config = AutoConfig.from_pretrained(name, **common)
         tokenizer = AutoTokenizer.from_pretrained(name, **common)
     except OSError as err:
-        raise DataError(f"could not load the model {config.model!r} ({str(err).splitlines()[0]}). Without Hub access, "
-                        "give a local model folder or --model embedded.") from err
+        raise DataError(
+            f"could not load the model {config.model!r} ({str(err).splitlines()[0]}). Without Hub access, "
+            "give a local model folder or --model embedded."
+        ) from err
     if max_length is not None:
         from .model_limits import check_max_length
 
         check_max_length(model_config, max_length, "--max-length", config.model)
     is_classifier = any(a.endswith("ForSequenceClassification") for a in (model_config.architectures or []))
     if is_classifier and model_config.num_labels != spec.num_labels:
-        raise DataError(f"the model {config.model!r} is a classifier with {model_config.num_labels} label(s) but task "
-                        f"{spec.name} has {spec.num_labels} (1 = regression)")
-    overrides = {"num_labels": spec.num_labels,
-                 "problem_type": "regression" if spec.is_regression else "single_label_classification"}
+        raise DataError(
+            f"the model {config.model!r} is a classifier with {model_config.num_labels} label(s) but task "
+            f"{spec.name} has {spec.num_labels} (1 = regression)"
+        )
+    overrides = {
+        "num_labels": spec.num_labels,
+        "problem_type": "regression" if spec.is_regression else "single_label_classification",
+    }
     names = spec.label_names
     if names and not is_classifier:  # a fresh head: name its classes as GLUE does (entailment, ...)
         overrides.update(id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
@@ -288,13 +319,19 @@ def load_model(config: TrainConfig, spec: TaskSpec, max_length: int | None = Non
     source.addFilter(_drop_load_report)
     try:
         model, info = AutoModelForSequenceClassification.from_pretrained(
-            name, **common, **overrides, dtype=torch.float32, output_loading_info=True)
+            name, **common, **overrides, dtype=torch.float32, output_loading_info=True
+        )
     finally:
         source.removeFilter(_drop_load_report)
     missing, unused = info.get("missing_keys") or [], info.get("unexpected_keys") or []
-    logger.info("loaded %s: %d weight(s) newly initialised (%s), %d checkpoint weight(s) unused%s", config.model,
-                len(missing), ", ".join(sorted(missing)[:4]) + (" ..." if len(missing) > 4 else "") or "none",
-                len(unused), " (layers dropped by --num-layers, or the checkpoint's own head)" if unused else "")
+    logger.info(
+        "loaded %s: %d weight(s) newly initialised (%s), %d checkpoint weight(s) unused%s",
+        config.model,
+        len(missing),
+        ", ".join(sorted(missing)[:4]) + (" ..." if len(missing) > 4 else "") or "none",
+        len(unused),
+        " (layers dropped by --num-layers, or the checkpoint's own head)" if unused else "",
+    )
     return model, tokenizer
 
 
@@ -314,32 +351,46 @@ def resolve_resume_checkpoint(value, output_dir: str) -> str | None:
     if value is True or (isinstance(value, str) and value.lower() in RESUME_LATEST and not Path(value).exists()):
         latest = get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
         if latest is None:
-            raise DataError(f"--resume-from-checkpoint: no checkpoint-* folder in --output-dir {output_dir} to resume "
-                            "from (checkpoints are written with --save-strategy steps/epoch)")
+            raise DataError(
+                f"--resume-from-checkpoint: no checkpoint-* folder in --output-dir {output_dir} to resume "
+                "from (checkpoints are written with --save-strategy steps/epoch)"
+            )
         problem = checkpoint_problem(Path(latest))
         if problem is not None:  # refused, not silently replaced by an older one: the user chooses
             whole = _latest_whole_checkpoint(output_dir)
-            raise DataError(f"--resume-from-checkpoint: the latest checkpoint {latest} is half-written ({problem}); "
-                            + (f"resume from the latest whole one with --resume-from-checkpoint {whole}" if whole else
-                               "no whole checkpoint is left: start again without --resume-from-checkpoint"))
+            raise DataError(
+                f"--resume-from-checkpoint: the latest checkpoint {latest} is half-written ({problem}); "
+                + (
+                    f"resume from the latest whole one with --resume-from-checkpoint {whole}"
+                    if whole
+                    else "no whole checkpoint is left: start again without --resume-from-checkpoint"
+                )
+            )
         return latest
     folder = Path(value)
     if not folder.is_dir():
         raise DataError(f"--resume-from-checkpoint {value}: no such checkpoint folder")
     if not (folder / "trainer_state.json").is_file():
-        raise DataError(f"--resume-from-checkpoint {value}: not a Trainer checkpoint (no trainer_state.json); give a "
-                        "checkpoint-* folder written during training")
+        raise DataError(
+            f"--resume-from-checkpoint {value}: not a Trainer checkpoint (no trainer_state.json); give a "
+            "checkpoint-* folder written during training"
+        )
     problem = checkpoint_problem(folder)
     if problem is not None:
-        raise DataError(f"--resume-from-checkpoint {value}: the checkpoint is half-written ({problem}); give an "
-                        "earlier checkpoint-* folder")
+        raise DataError(
+            f"--resume-from-checkpoint {value}: the checkpoint is half-written ({problem}); give an "
+            "earlier checkpoint-* folder"
+        )
     return str(folder)
 
 
 def _latest_whole_checkpoint(output_dir: str) -> str | None:
     """The newest ``checkpoint-<step>`` in ``output_dir`` that :func:`checkpoint_problem` finds whole."""
-    numbered = [(int(p.name.split("-")[1]), p) for p in Path(output_dir).glob("checkpoint-*")
-                if p.is_dir() and p.name.split("-")[1].isdigit()]
+    numbered = [
+        (int(p.name.split("-")[1]), p)
+        for p in Path(output_dir).glob("checkpoint-*")
+        if p.is_dir() and p.name.split("-")[1].isdigit()
+    ]
     return next((str(p) for _, p in sorted(numbered, reverse=True) if checkpoint_problem(p) is None), None)
 
 
@@ -367,8 +418,9 @@ def run_training(config: TrainConfig, args, quiet: bool = False) -> TrainingResu
             output.rmdir()  # a failed run leaves no empty folder behind
         reason = _write_failure(err)
         if reason is not None:
-            raise DataError(f"could not write into {output} ({reason}); the run counts as unfinished (metrics.json "
-                            "is written last)") from None
+            raise DataError(
+                f"could not write into {output} ({reason}); the run counts as unfinished (metrics.json is written last)"
+            ) from None
         raise
 
 
@@ -387,9 +439,11 @@ def check_training_output_dir(output: Path, overwrite: bool = False, resuming: b
     held = sorted(entry.name for entry in output.iterdir())
     if held:
         shown = ", ".join(held[:4]) + (", ..." if len(held) > 4 else "")
-        raise DataError(f"{where}: holds files ({shown}) that training would replace or delete; choose an empty or "
-                        "new folder, pass --overwrite-output-dir to replace them, or --resume-from-checkpoint to "
-                        "continue the run saved there")
+        raise DataError(
+            f"{where}: holds files ({shown}) that training would replace or delete; choose an empty or "
+            "new folder, pass --overwrite-output-dir to replace them, or --resume-from-checkpoint to "
+            "continue the run saved there"
+        )
 
 
 def _write_failure(err: BaseException) -> str | None:
@@ -431,8 +485,10 @@ def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path,
     spec, data = load_data(config)  # data first: a bad file is reported before any model download
     grouped = all(augmented_column(c) in data["train"].column_names for c in spec.text_columns)
     if args.mmel_loss in GROUPED_MODES and not grouped:
-        raise DataError(f"--mmel-loss {args.mmel_loss} trains on groups of augmented samples, but the training data "
-                        "has none: make them with mmel-augment and pass --augmented DIR (or use --mmel-loss none)")
+        raise DataError(
+            f"--mmel-loss {args.mmel_loss} trains on groups of augmented samples, but the training data "
+            "has none: make them with mmel-augment and pass --augmented DIR (or use --mmel-loss none)"
+        )
     push = args.push_to_hub
     args = copy.copy(args)  # the user's object stays as given; we push ourselves, with our own card
     args.push_to_hub = False
@@ -448,15 +504,21 @@ def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path,
     set_seed(args.seed)  # the fresh head is initialised under the run's seed
     model, tokenizer = load_model(config, spec, args.max_length)
     args.mmel_text_columns = args.mmel_text_columns or list(spec.text_columns)
-    sorted_splits = {split: length_sorted(dataset, tokenizer, args.mmel_text_columns, args.max_length)
-                     for split, dataset in eval_splits.items()}
+    sorted_splits = {
+        split: length_sorted(dataset, tokenizer, args.mmel_text_columns, args.max_length)
+        for split, dataset in eval_splits.items()
+    }
     eval_splits = {split: dataset for split, (dataset, _) in sorted_splits.items()}
     orders = {split: order for split, (_, order) in sorted_splits.items() if order is not None}
     curve, kept = _CurveCallback(), _PredictionKeeper(eval_splits, orders)
     trainer = RunTrainer(
-        model=model, args=args, train_dataset=data["train"], eval_dataset=eval_splits or None,
+        model=model,
+        args=args,
+        train_dataset=data["train"],
+        eval_dataset=eval_splits or None,
         peft_config=config.peft_config(),
-        processing_class=tokenizer, compute_metrics=glue_compute_metrics(metric_task(spec), keep=kept.keep),
+        processing_class=tokenizer,
+        compute_metrics=glue_compute_metrics(metric_task(spec), keep=kept.keep),
         callbacks=[curve, kept],
     )
     if quiet:
@@ -481,11 +543,18 @@ def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path,
             tokenizer.save_pretrained(str(output))
         provenance = read_provenance(data["train"])
         summary = {
-            "task": spec.name, "task_spec": describe_task(spec), "method": method_name(args.mmel_loss, args.mmel_label_source),
-            "mmel_loss": args.mmel_loss, "metrics": metrics, "train_seconds": round(train_seconds, 2),
-            "total_seconds": round(time.perf_counter() - started, 2), "train_examples": len(data["train"]),
+            "task": spec.name,
+            "task_spec": describe_task(spec),
+            "method": method_name(args.mmel_loss, args.mmel_label_source),
+            "mmel_loss": args.mmel_loss,
+            "metrics": metrics,
+            "train_seconds": round(train_seconds, 2),
+            "total_seconds": round(time.perf_counter() - started, 2),
+            "train_examples": len(data["train"]),
             "processes": args.world_size,
-            "curve": curve.points, "augmented_dataset": provenance or None, "mmel_weights": weights,
+            "curve": curve.points,
+            "augmented_dataset": provenance or None,
+            "mmel_weights": weights,
             # Local paths by their last component only: this file is uploaded with --push-to-hub.
             "config": {"data": public_options(asdict(config)), "training": public_options(args.to_dict())},
         }
@@ -497,10 +566,11 @@ def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path,
         (output / "README.md").write_text(build_model_card(summary, spec, args, config))
         if kept.kept:  # the final evaluation's per-example predictions (what the study's intervals resample)
             write_json_atomically(output / "predictions.json", kept.kept)
-        write_json_atomically(output / "metrics.json", summary)  # last, in one step: its presence means the run finished
+        write_json_atomically(
+            output / "metrics.json", summary
+        )  # last, in one step: its presence means the run finished
         if push:
-            push_folder(output, args.hub_model_id or output.name, private=args.hub_private_repo,
-                        token=args.hub_token)
+            push_folder(output, args.hub_model_id or output.name, private=args.hub_private_repo, token=args.hub_token)
     return result
 
 
@@ -509,9 +579,11 @@ def _final_metrics(trainer, points: list, split: str, dataset) -> dict:
     prefix = f"eval_{split}_"
     for point in reversed(points):
         if point["step"] == trainer.state.global_step and any(k.startswith(prefix) for k in point):
-            return {f"{split}_{k[len(prefix):]}": v for k, v in point.items() if k.startswith(prefix)}
+            return {f"{split}_{k[len(prefix) :]}": v for k, v in point.items() if k.startswith(prefix)}
     metrics = trainer.evaluate(dataset, metric_key_prefix=split)  # also has "epoch": not a metric of the split
-    return {k: v for k, v in metrics.items() if k.startswith(f"{split}_") and not k.endswith(("_runtime", "_per_second"))}
+    return {
+        k: v for k, v in metrics.items() if k.startswith(f"{split}_") and not k.endswith(("_runtime", "_per_second"))
+    }
 
 
 def method_name(mode: str, label_source: str = "teacher") -> str:

@@ -20,8 +20,15 @@ __all__ = ["TrainConfig", "paper_defaults"]
 
 # Appendix D: AdamW, lr 3e-5, batch 32, no weight decay, linear decay without warm-up; 3 epochs on the two
 # large tasks and 10 on the others; lambda_P = lambda_T = 1.
-_PAPER = dict(learning_rate=3e-5, per_device_train_batch_size=32, weight_decay=0.0, lr_scheduler_type="linear",
-              warmup_steps=0, mmel_lambda_p=1.0, mmel_lambda_t=1.0)
+_PAPER = dict(
+    learning_rate=3e-5,
+    per_device_train_batch_size=32,
+    weight_decay=0.0,
+    lr_scheduler_type="linear",
+    warmup_steps=0,
+    mmel_lambda_p=1.0,
+    mmel_lambda_t=1.0,
+)
 _LARGE_TASKS = ("mnli", "qqp")
 
 
@@ -39,52 +46,96 @@ class TrainConfig(TaskArguments):
     grouped modes (``uniform``, ``max``, ``hard``, ``soft``, ``long``) need.
     """
 
-    model: str = field(default="embedded", metadata={
-        "help": "Any AutoModelForSequenceClassification Hub id or folder (a fresh head with the task's labels is "
-                "added to encoders), or 'embedded' for the encoder that ships with mmel_hf."})
+    model: str = field(
+        default="embedded",
+        metadata={
+            "help": "Any AutoModelForSequenceClassification Hub id or folder (a fresh head with the task's labels is "
+            "added to encoders), or 'embedded' for the encoder that ships with mmel_hf."
+        },
+    )
     model_revision: str | None = field(default=None, metadata={"help": "Revision of --model on the Hub."})
-    num_layers: int | None = field(default=None, metadata={
-        "help": "Keep only the first N encoder layers of --model (a smaller, faster student)."})
-    attn_implementation: str | None = field(default=None, metadata={
-        "help": "Attention kernel of the model (transformers' attn_implementation: eager, sdpa ...; default: its own)."})
-    trust_remote_code: bool = field(default=False, metadata={
-        "help": "Allow models with custom code from the Hub (off unless you turn it on)."})
+    num_layers: int | None = field(
+        default=None, metadata={"help": "Keep only the first N encoder layers of --model (a smaller, faster student)."}
+    )
+    attn_implementation: str | None = field(
+        default=None,
+        metadata={
+            "help": "Attention kernel of the model (transformers' attn_implementation: eager, sdpa ...; default: its own)."
+        },
+    )
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "Allow models with custom code from the Hub (off unless you turn it on)."}
+    )
 
     # PEFT, with TRL's flag names (trl.ModelConfig): LoRA adapters for sequence classification.
-    use_peft: bool = field(default=False, metadata={
-        "help": "Train LoRA adapters (and the classification head) instead of every weight; saves the adapter. "
-                "Needs pip install 'mmel_hf[peft]'."})
+    use_peft: bool = field(
+        default=False,
+        metadata={
+            "help": "Train LoRA adapters (and the classification head) instead of every weight; saves the adapter. "
+            "Needs pip install 'mmel_hf[peft]'."
+        },
+    )
     lora_r: int = field(default=16, metadata={"help": "LoRA rank (with --use-peft)."})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha (with --use-peft)."})
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout (with --use-peft)."})
-    lora_target_modules: list[str] | None = field(default=None, metadata={
-        "help": "Module names the adapters wrap (with --use-peft; default: PEFT's choice for the architecture, "
-                "e.g. query and value for BERT)."})
-    lora_modules_to_save: list[str] | None = field(default=None, metadata={
-        "help": "Further modules trained in full and saved with the adapter (the classification head always is)."})
+    lora_target_modules: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Module names the adapters wrap (with --use-peft; default: PEFT's choice for the architecture, "
+            "e.g. query and value for BERT)."
+        },
+    )
+    lora_modules_to_save: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Further modules trained in full and saved with the adapter (the classification head always is)."
+        },
+    )
 
-    augmented: str | None = field(default=None, metadata={
-        "help": "An augmented dataset made by mmel-augment: a save_to_disk folder (--output-dir of mmel-augment, "
-                "or its cache folder) or a Hub dataset id. Needed by every mode but 'none'."})
+    augmented: str | None = field(
+        default=None,
+        metadata={
+            "help": "An augmented dataset made by mmel-augment: a save_to_disk folder (--output-dir of mmel-augment, "
+            "or its cache folder) or a Hub dataset id. Needed by every mode but 'none'."
+        },
+    )
     data_dir: str | None = field(default=None, metadata={"help": "A local GLUE task folder (train.tsv, dev.tsv ...)."})
     train_file: str | None = field(default=None, metadata={"help": "A local CSV/TSV or JSON-lines training file."})
-    validation_file: str | None = field(default=None, metadata={"help": "A local CSV/TSV or JSON-lines validation file."})
+    validation_file: str | None = field(
+        default=None, metadata={"help": "A local CSV/TSV or JSON-lines validation file."}
+    )
     dataset_path: str | None = field(default=None, metadata={"help": "A folder written by save_to_disk."})
-    dataset_name: str | None = field(default=None, metadata={
-        "help": "A Hub dataset id (default for GLUE tasks: nyu-mll/glue)."})
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "A Hub dataset id (default for GLUE tasks: nyu-mll/glue)."}
+    )
     dataset_config: str | None = field(default=None, metadata={"help": "The Hub dataset's configuration."})
-    max_train_samples: int | None = field(default=None, metadata={
-        "help": "Train on the first N training examples (the same rows as mmel-augment --max-train-samples)."})
-    max_eval_samples: int | None = field(default=None, metadata={
-        "help": "Evaluate on the first N examples of each evaluation split (quick runs)."})
-    save_model: bool = field(default=True, metadata={
-        "help": "Save the trained model and tokenizer in --output-dir (--no-save-model keeps only metrics)."})
-    overwrite_output_dir: bool = field(default=False, metadata={
-        "help": "Train into an --output-dir that holds other files, replacing them (run_glue.py's meaning); without "
-                "it such a folder is refused before any work."})
-    cache_dir: str | None = field(default=None, metadata={
-        "help": "Where parsed copies of local data files go (default: $MMEL_HF_CACHE or ~/.cache/mmel_hf, shared "
-                "with mmel-augment)."})
+    max_train_samples: int | None = field(
+        default=None,
+        metadata={
+            "help": "Train on the first N training examples (the same rows as mmel-augment --max-train-samples)."
+        },
+    )
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Evaluate on the first N examples of each evaluation split (quick runs)."}
+    )
+    save_model: bool = field(
+        default=True,
+        metadata={"help": "Save the trained model and tokenizer in --output-dir (--no-save-model keeps only metrics)."},
+    )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Train into an --output-dir that holds other files, replacing them (run_glue.py's meaning); without "
+            "it such a folder is refused before any work."
+        },
+    )
+    cache_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "Where parsed copies of local data files go (default: $MMEL_HF_CACHE or ~/.cache/mmel_hf, shared "
+            "with mmel-augment)."
+        },
+    )
 
     def peft_config(self):
         """The ``peft.LoraConfig`` of ``--use-peft`` (None without it)."""
@@ -94,8 +145,14 @@ class TrainConfig(TaskArguments):
             from peft import LoraConfig
         except ImportError:
             raise ValueError("--use-peft needs the peft package: pip install 'mmel_hf[peft]'") from None
-        return LoraConfig(task_type="SEQ_CLS", r=self.lora_r, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
-                          target_modules=self.lora_target_modules, modules_to_save=self.lora_modules_to_save)
+        return LoraConfig(
+            task_type="SEQ_CLS",
+            r=self.lora_r,
+            lora_alpha=self.lora_alpha,
+            lora_dropout=self.lora_dropout,
+            target_modules=self.lora_target_modules,
+            modules_to_save=self.lora_modules_to_save,
+        )
 
     def __post_init__(self):
         self.check_task_options()

@@ -40,13 +40,20 @@ def summarise_weights(final_log: dict, mode: str, lambda_p: float) -> dict | Non
     near = share >= NEAR_UNIFORM_SHARE
     warning = None
     if near:
-        warning = (f"{_NAMES[mode]} behaved like DA+UNI here: its weights stayed within "
-                   f"{max(0.0, 100 * (1 - share)):.0f}% of uniform (effective sample share {share:.3f}, normalised "
-                   f"entropy {entropy:.3f}); a smaller --mmel-lambda-p (now {lambda_p:g}) makes the weights sharper")
-    return {"normalised_entropy": entropy, "effective_share": share,
-            "effective_sample_size": float(final_log.get("mmel/effective_sample_size", float("nan"))),
-            "max_weight": float(final_log.get("mmel/max_weight", float("nan"))), "lambda_p": lambda_p,
-            "near_uniform": near, "warning": warning}
+        warning = (
+            f"{_NAMES[mode]} behaved like DA+UNI here: its weights stayed within "
+            f"{max(0.0, 100 * (1 - share)):.0f}% of uniform (effective sample share {share:.3f}, normalised "
+            f"entropy {entropy:.3f}); a smaller --mmel-lambda-p (now {lambda_p:g}) makes the weights sharper"
+        )
+    return {
+        "normalised_entropy": entropy,
+        "effective_share": share,
+        "effective_sample_size": float(final_log.get("mmel/effective_sample_size", float("nan"))),
+        "max_weight": float(final_log.get("mmel/max_weight", float("nan"))),
+        "lambda_p": lambda_p,
+        "near_uniform": near,
+        "warning": warning,
+    }
 
 
 def run_weights(trainer) -> dict | None:

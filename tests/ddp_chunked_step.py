@@ -27,17 +27,30 @@ def main(target: Path) -> None:
         model = make_tiny_bert(tokenizer, seed=1)
         before = {name: p.detach().clone() for name, p in model.named_parameters()}
         args = MMELTrainingArguments(
-            output_dir=str(target.parent / "out"), report_to="none", per_device_train_batch_size=4,
-            gradient_accumulation_steps=2, max_steps=1, optim="sgd", learning_rate=1.0, lr_scheduler_type="constant",
-            max_grad_norm=0.0, weight_decay=0.0, use_cpu=True, disable_tqdm=True, save_strategy="no",
-            mmel_chunk_size=chunk_size, seed=0,
+            output_dir=str(target.parent / "out"),
+            report_to="none",
+            per_device_train_batch_size=4,
+            gradient_accumulation_steps=2,
+            max_steps=1,
+            optim="sgd",
+            learning_rate=1.0,
+            lr_scheduler_type="constant",
+            max_grad_norm=0.0,
+            weight_decay=0.0,
+            use_cpu=True,
+            disable_tqdm=True,
+            save_strategy="no",
+            mmel_chunk_size=chunk_size,
+            seed=0,
         )
         MMELTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer).train()
         return {name: before[name] - p.detach() for name, p in model.named_parameters()}
 
     results = {chunk: gradients(chunk) for chunk in (None, 3)}
     if int(os.environ.get("RANK", "0")) == 0:
-        torch.save({"world_size": int(os.environ["WORLD_SIZE"]), "one_pass": results[None], "chunked": results[3]}, target)
+        torch.save(
+            {"world_size": int(os.environ["WORLD_SIZE"]), "one_pass": results[None], "chunked": results[3]}, target
+        )
     from augment_cli.console import end_process_group
 
     end_process_group()  # exiting with the gloo group alive can abort the process in its teardown (SIGABRT)

@@ -101,15 +101,22 @@ class FakeHub:
                     files[operation.path_in_repo] = content(operation)
                     added.append(operation.path_in_repo)
                 elif isinstance(operation, CommitOperationDelete):
-                    for path in [p for p in files if p == operation.path_in_repo
-                                 or p.startswith(operation.path_in_repo.rstrip("/") + "/")]:
+                    for path in [
+                        p
+                        for p in files
+                        if p == operation.path_in_repo or p.startswith(operation.path_in_repo.rstrip("/") + "/")
+                    ]:
                         del files[path]
                         deleted.append(path)
             hub.commits.append({"repo": repo_id, "message": commit_message, "added": added, "deleted": deleted})
             kind = "datasets/" if repo_type == "dataset" else ""
             sha = hub.sha(repo_id)
-            return CommitInfo(commit_url=f"https://huggingface.co/{kind}{repo_id}/commit/{sha}",
-                              commit_message=commit_message, commit_description="", oid=sha)
+            return CommitInfo(
+                commit_url=f"https://huggingface.co/{kind}{repo_id}/commit/{sha}",
+                commit_message=commit_message,
+                commit_description="",
+                oid=sha,
+            )
 
         def entries(repo_id, prefix, recursive):
             from huggingface_hub.hf_api import RepoFile, RepoFolder
@@ -119,7 +126,7 @@ class FakeHub:
             for path, data in sorted(hub.repos[full_id(repo_id)].items()):
                 if prefix and not path.startswith(prefix + "/"):
                     continue
-                rest = path[len(prefix) + 1:] if prefix else path
+                rest = path[len(prefix) + 1 :] if prefix else path
                 if "/" in rest and not recursive:
                     folder = (prefix + "/" if prefix else "") + rest.split("/")[0]
                     if folder not in seen_folders:
@@ -139,8 +146,11 @@ class FakeHub:
 
             paths = [paths] if isinstance(paths, str) else paths
             files = hub.repos[full_id(repo_id)]
-            return [RepoFile(path=p, size=len(files[p]), oid=hashlib.sha1(files[p]).hexdigest()) for p in paths
-                    if p in files]
+            return [
+                RepoFile(path=p, size=len(files[p]), oid=hashlib.sha1(files[p]).hexdigest())
+                for p in paths
+                if p in files
+            ]
 
         def hf_hub_download(api, repo_id, filename, *args, **kwargs):
             data = hub.repos[full_id(repo_id)][filename]
@@ -165,10 +175,16 @@ class FakeHub:
                 raise FileNotFoundError(path)  # as HfFileSystem raises it
             return io.BytesIO(files[resolved.path_in_repo])
 
-        for name, function in [("repo_info", repo_info), ("create_repo", create_repo),
-                               ("preupload_lfs_files", preupload_lfs_files), ("create_commit", create_commit),
-                               ("list_repo_tree", list_repo_tree), ("get_paths_info", get_paths_info),
-                               ("hf_hub_download", hf_hub_download), ("_validate_yaml", validate_yaml)]:
+        for name, function in [
+            ("repo_info", repo_info),
+            ("create_repo", create_repo),
+            ("preupload_lfs_files", preupload_lfs_files),
+            ("create_commit", create_commit),
+            ("list_repo_tree", list_repo_tree),
+            ("get_paths_info", get_paths_info),
+            ("hf_hub_download", hf_hub_download),
+            ("_validate_yaml", validate_yaml),
+        ]:
             monkeypatch.setattr(HfApi, name, function)
         monkeypatch.setattr(HfFileSystem, "_open", fs_open)
         # upload_folder's streamed pipeline (with hf_xet installed) asks the Hub for upload modes over HTTP

@@ -22,12 +22,22 @@ def main(target: Path) -> None:
     from builders import make_augmented_dataset, make_tiny_bert
 
     tokenizer = AutoTokenizer.from_pretrained(bundled_tokenizer_path())
-    args = MMELTrainingArguments(output_dir=str(target.parent / "out"), report_to="none", use_cpu=True,
-                                 max_steps=1, mmel_loss="hard", fsdp=True,
-                                 fsdp_config={"transformer_layer_cls_to_wrap": ["BertLayer"]})
+    args = MMELTrainingArguments(
+        output_dir=str(target.parent / "out"),
+        report_to="none",
+        use_cpu=True,
+        max_steps=1,
+        mmel_loss="hard",
+        fsdp=True,
+        fsdp_config={"transformer_layer_cls_to_wrap": ["BertLayer"]},
+    )
     try:
-        MMELTrainer(model=make_tiny_bert(tokenizer, seed=1), args=args, train_dataset=make_augmented_dataset(8),
-                    processing_class=tokenizer)
+        MMELTrainer(
+            model=make_tiny_bert(tokenizer, seed=1),
+            args=args,
+            train_dataset=make_augmented_dataset(8),
+            processing_class=tokenizer,
+        )
         outcome = {"refused": None}
     except ValueError as err:
         outcome = {"refused": str(err)}

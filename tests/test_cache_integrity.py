@@ -23,8 +23,17 @@ from mmel_hf.files import seal, unseal
 
 
 def settings(models, rte_dir, cache, **overrides):
-    values = dict(task="rte", data_dir=str(rte_dir), mlm_model=models[0], teacher=models[1], cache_dir=str(cache),
-                  progress=False, shard_size=2, block_size=2, seed=3)
+    values = dict(
+        task="rte",
+        data_dir=str(rte_dir),
+        mlm_model=models[0],
+        teacher=models[1],
+        cache_dir=str(cache),
+        progress=False,
+        shard_size=2,
+        block_size=2,
+        seed=3,
+    )
     values.update(overrides)
     return values
 
@@ -101,9 +110,16 @@ def test_damaged_blocks_are_discarded_and_computed_again(models, rte_dir, tmp_pa
         assert resumed.dataset[split].data.table.equals(table), split
 
 
-@pytest.mark.parametrize("damage", ["truncate the final Arrow file", "edit a byte of the final Arrow file",
-                                    "delete a file of the final dataset", "truncate COMPLETE",
-                                    "edit a count in COMPLETE"])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "truncate the final Arrow file",
+        "edit a byte of the final Arrow file",
+        "delete a file of the final dataset",
+        "truncate COMPLETE",
+        "edit a count in COMPLETE",
+    ],
+)
 def test_a_damaged_finished_result_is_computed_again(models, rte_dir, tmp_path, monkeypatch, reference, damage):
     cache = reference.cache_path
     expected = {split: part.to_list() for split, part in reference.dataset.items()}  # read before the damage
@@ -162,15 +178,17 @@ def test_overwrite_clears_the_cache_and_the_source_copies(models, rte_dir, tmp_p
 
 def other_machine(monkeypatch, noise: float = 0.0):
     """From here on this process looks like another machine; ``noise`` > 0 also makes its teacher round otherwise."""
-    monkeypatch.setattr(pipeline_module, "describe_numerics",
-                        lambda device: {"device": "cpu", "name": "Other CPU", "isa": ["avx512f"], "threads": 7})
+    monkeypatch.setattr(
+        pipeline_module,
+        "describe_numerics",
+        lambda device: {"device": "cpu", "name": "Other CPU", "isa": ["avx512f"], "threads": 7},
+    )
     if noise:
         real = TeacherLabeler.predict
         monkeypatch.setattr(TeacherLabeler, "predict", lambda self, *a: real(self, *a) + np.float32(noise))
 
 
-def test_a_cache_begun_on_a_machine_that_computes_alike_is_completed(models, rte_dir, tmp_path, monkeypatch,
-                                                                     reference):
+def test_a_cache_begun_on_a_machine_that_computes_alike_is_completed(models, rte_dir, tmp_path, monkeypatch, reference):
     cache = partial_cache(models, rte_dir, tmp_path / "cache", monkeypatch, blocks=2)
     other_machine(monkeypatch)
     done = count_blocks(monkeypatch)
@@ -196,15 +214,34 @@ def test_a_machine_whose_numbers_differ_starts_its_own_cache(models, rte_dir, tm
     assert sorted(p.name for p in (cache / "blocks").iterdir()) == before  # the other machine's work is left alone
     assert not (cache / "COMPLETE").exists()
     # No block of the first machine went into this result: every teacher output carries this machine's rounding.
-    shifted = np.array(resumed.dataset["train"]["teacher_original"]) - np.array(reference.dataset["train"]["teacher_original"])
+    shifted = np.array(resumed.dataset["train"]["teacher_original"]) - np.array(
+        reference.dataset["train"]["teacher_original"]
+    )
     np.testing.assert_allclose(shifted, 1e-3, atol=1e-6)
 
 
-def test_verify_recomputes_blocks_and_reports_a_match_or_a_mismatch(models, rte_dir, tmp_path, monkeypatch,
-                                                                     reference, capsys):
-    args = ["--task", "rte", "--data-dir", str(rte_dir), "--mlm-model", models[0], "--teacher", models[1],
-            "--cache-dir", str(tmp_path / "reference"), "--no-progress", "--shard-size", "2", "--block-size", "2",
-            "--seed", "3"]
+def test_verify_recomputes_blocks_and_reports_a_match_or_a_mismatch(
+    models, rte_dir, tmp_path, monkeypatch, reference, capsys
+):
+    args = [
+        "--task",
+        "rte",
+        "--data-dir",
+        str(rte_dir),
+        "--mlm-model",
+        models[0],
+        "--teacher",
+        models[1],
+        "--cache-dir",
+        str(tmp_path / "reference"),
+        "--no-progress",
+        "--shard-size",
+        "2",
+        "--block-size",
+        "2",
+        "--seed",
+        "3",
+    ]
     assert main([*args, "--verify", "3"]) == 0
     out = capsys.readouterr().out
     found = json.loads(out.splitlines()[-1])

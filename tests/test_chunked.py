@@ -13,8 +13,9 @@ def sgd_gradients(tmp_path, tokenizer, dataset, mode, chunk_size, accumulation=2
     """The summed gradient of one optimiser step, read off an SGD step with learning rate 1."""
     model = make_tiny_bert(tokenizer, num_labels=1 if regression else 2, seed=1)
     before = parameters(model)
-    after = one_sgd_step(tmp_path, tokenizer, dataset, 4, accumulation, mode, model=model, learning_rate=1.0,
-                         mmel_chunk_size=chunk_size)
+    after = one_sgd_step(
+        tmp_path, tokenizer, dataset, 4, accumulation, mode, model=model, learning_rate=1.0, mmel_chunk_size=chunk_size
+    )
     return {name: before[name] - value for name, value in after.items()}
 
 
@@ -26,7 +27,9 @@ def test_chunked_gradients_equal_the_one_pass_gradients(tmp_path, tokenizer, mod
     chunked = sgd_gradients(tmp_path, tokenizer, dataset, mode, chunk_size=3)
     assert one_pass["classifier.weight"].abs().sum() > 0
     for name in one_pass:
-        torch.testing.assert_close(chunked[name], one_pass[name], rtol=1e-5, atol=1e-7, msg=lambda m, n=name: f"{n}: {m}")
+        torch.testing.assert_close(
+            chunked[name], one_pass[name], rtol=1e-5, atol=1e-7, msg=lambda m, n=name: f"{n}: {m}"
+        )
 
 
 def test_chunked_regression_gradients_equal_the_one_pass_gradients(tmp_path, tokenizer):
@@ -48,8 +51,9 @@ def test_dropout_masks_are_replayed_in_the_recomputed_chunks(tmp_path, tokenizer
     dataset = make_augmented_dataset(num_rows=6, seed=5, ragged=False)
     batch = grouped_batch(tokenizer, dataset)
     model = make_tiny_bert(tokenizer, seed=2, dropout=0.3).train()
-    trainer = MMELTrainer(model=model, args=make_args(tmp_path, mmel_chunk_size=5), train_dataset=dataset,
-                          processing_class=tokenizer)
+    trainer = MMELTrainer(
+        model=model, args=make_args(tmp_path, mmel_chunk_size=5), train_dataset=dataset, processing_class=tokenizer
+    )
 
     torch.manual_seed(11)
     loss = trainer.compute_loss(model, dict(batch))
@@ -82,11 +86,16 @@ def test_dropout_masks_are_replayed_in_the_recomputed_chunks(tmp_path, tokenizer
 def test_chunked_evaluation_equals_one_pass(tmp_path, tokenizer, tiny_bert, augmented_dataset):
     results = []
     for chunk_size in (None, 3):
-        trainer = MMELTrainer(model=tiny_bert, args=make_args(tmp_path, mmel_chunk_size=chunk_size),
-                              train_dataset=augmented_dataset, processing_class=tokenizer)
+        trainer = MMELTrainer(
+            model=tiny_bert,
+            args=make_args(tmp_path, mmel_chunk_size=chunk_size),
+            train_dataset=augmented_dataset,
+            processing_class=tokenizer,
+        )
         results.append(trainer.predict(augmented_dataset))
-    torch.testing.assert_close(torch.tensor(results[1].predictions), torch.tensor(results[0].predictions),
-                               rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        torch.tensor(results[1].predictions), torch.tensor(results[0].predictions), rtol=1e-5, atol=1e-6
+    )
     assert results[1].metrics["test_loss"] == pytest.approx(results[0].metrics["test_loss"], rel=1e-5)
 
 
@@ -102,10 +111,15 @@ def test_batch_norm_models_are_refused(tmp_path, tokenizer, augmented_dataset):
             return {"logits": self.head(self.norm(self.embedding(input_ids).mean(1)))}
 
     with pytest.raises(ValueError, match="BatchNorm.*'norm'"):  # at construction, before any work
-        MMELTrainer(model=WithBatchNorm(), args=make_args(tmp_path, mmel_chunk_size=2),
-                    train_dataset=augmented_dataset, processing_class=tokenizer)
-    trainer = MMELTrainer(model=WithBatchNorm(), args=make_args(tmp_path), train_dataset=augmented_dataset,
-                          processing_class=tokenizer)
+        MMELTrainer(
+            model=WithBatchNorm(),
+            args=make_args(tmp_path, mmel_chunk_size=2),
+            train_dataset=augmented_dataset,
+            processing_class=tokenizer,
+        )
+    trainer = MMELTrainer(
+        model=WithBatchNorm(), args=make_args(tmp_path), train_dataset=augmented_dataset, processing_class=tokenizer
+    )
     trainer.args.mmel_chunk_size = 2  # set afterwards: refused at the first chunked step
     with pytest.raises(ValueError, match="BatchNorm.*'norm'"):
         trainer.train()
@@ -121,8 +135,16 @@ def test_chunked_gradients_under_two_ddp_processes(tmp_path):
 
     tests = Path(__file__).resolve().parent
     target = tmp_path / "gradients.pt"
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               str(tests / "ddp_chunked_step.py"), str(target)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(tests / "ddp_chunked_step.py"),
+        str(target),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(tests.parent)}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -148,8 +170,9 @@ def test_checkpointed_chunks_hand_their_tensors_to_checkpoint_positionally(tmp_p
     monkeypatch.setattr(torch_checkpoint, "_infer_device_type", spy)
     dataset = make_augmented_dataset(num_rows=4, seed=5, ragged=False)
     model = make_tiny_bert(tokenizer, seed=2, dropout=0.3).train()
-    trainer = MMELTrainer(model=model, args=make_args(tmp_path, mmel_chunk_size=5), train_dataset=dataset,
-                          processing_class=tokenizer)
+    trainer = MMELTrainer(
+        model=model, args=make_args(tmp_path, mmel_chunk_size=5), train_dataset=dataset, processing_class=tokenizer
+    )
     trainer.compute_loss(model, dict(grouped_batch(tokenizer, dataset))).backward()
     assert seen and all(count >= 2 for count in seen)  # input_ids, attention_mask, ... of every chunk
 
@@ -186,22 +209,33 @@ def test_chunks_under_fsdp_zero3_or_dataparallel_are_refused(tmp_path, tokenizer
     from types import SimpleNamespace
 
     dataset = make_augmented_dataset(num_rows=2, seed=0)
-    trainer = MMELTrainer(model=make_tiny_bert(tokenizer), args=make_args(tmp_path, mmel_chunk_size=4),
-                          train_dataset=dataset, processing_class=tokenizer)
+    trainer = MMELTrainer(
+        model=make_tiny_bert(tokenizer),
+        args=make_args(tmp_path, mmel_chunk_size=4),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+    )
     trainer._refuse_chunks_under_sharding_or_replicas()  # one CPU process: allowed
-    for engine, settings in (("FSDP", {"is_fsdp_enabled": True}),
-                             ("DeepSpeed ZeRO-3", {"is_deepspeed_enabled": True})):
+    for engine, settings in (("FSDP", {"is_fsdp_enabled": True}), ("DeepSpeed ZeRO-3", {"is_deepspeed_enabled": True})):
         with monkeypatch.context() as patch:
             for name, value in settings.items():
                 patch.setattr(trainer, name, value)
-            patch.setattr(trainer.args, "hf_deepspeed_config",
-                          SimpleNamespace(config={"zero_optimization": {"stage": 3}}), raising=False)
+            patch.setattr(
+                trainer.args,
+                "hf_deepspeed_config",
+                SimpleNamespace(config={"zero_optimization": {"stage": 3}}),
+                raising=False,
+            )
             with pytest.raises(ValueError, match=f"not supported under {engine}"):
                 trainer._refuse_chunks_under_sharding_or_replicas()
     with monkeypatch.context() as patch:  # ZeRO-2 keeps whole parameters on every rank: chunks are fine
         patch.setattr(trainer, "is_deepspeed_enabled", True)
-        patch.setattr(trainer.args, "hf_deepspeed_config", SimpleNamespace(config={"zero_optimization": {"stage": 2}}),
-                      raising=False)
+        patch.setattr(
+            trainer.args,
+            "hf_deepspeed_config",
+            SimpleNamespace(config={"zero_optimization": {"stage": 2}}),
+            raising=False,
+        )
         trainer._refuse_chunks_under_sharding_or_replicas()
     with monkeypatch.context() as patch:
         patch.setattr(trainer.args, "_n_gpu", 2)

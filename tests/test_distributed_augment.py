@@ -42,8 +42,17 @@ def rte_24(tmp_path):
 
 
 def options(models, data, cache, shard_size):
-    return dict(task="rte", data_dir=str(data), mlm_model=models[0], teacher=models[1], cache_dir=str(cache),
-                shard_size=shard_size, block_size=BLOCK, seed=3, progress=False)
+    return dict(
+        task="rte",
+        data_dir=str(data),
+        mlm_model=models[0],
+        teacher=models[1],
+        cache_dir=str(cache),
+        shard_size=shard_size,
+        block_size=BLOCK,
+        seed=3,
+        progress=False,
+    )
 
 
 @contextmanager
@@ -61,7 +70,7 @@ def cli_args(settings: dict) -> list[str]:
     args = []
     for key, value in settings.items():
         flag = "--" + key.replace("_", "-")
-        args += ([flag, str(value)] if value is not False else ["--no-" + key.replace("_", "-")])
+        args += [flag, str(value)] if value is not False else ["--no-" + key.replace("_", "-")]
     return args
 
 
@@ -73,8 +82,17 @@ def start(command: list[str], stderr_file: Path | None = None) -> subprocess.Pop
 
 
 def torchrun(num_processes: int, settings: dict) -> list[str]:
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(num_processes),
-            "-m", "augment_cli.augment", *cli_args(settings)]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        str(num_processes),
+        "-m",
+        "augment_cli.augment",
+        *cli_args(settings),
+    ]
 
 
 def one_process(settings: dict) -> list[str]:
@@ -166,8 +184,11 @@ def test_a_killed_rank_leaves_a_job_that_resumes(models, rte_24, tmp_path, refer
     with plan.lock(held):  # keeps the job from finishing until rank 1 is killed
         launcher = start(torchrun(2, settings))
         wait_until(lambda: sum(plan.is_done(n) for n in range(plan.num_blocks)) == plan.num_blocks - 1, "the blocks")
-        ranks = {p.environ().get("RANK"): p for p in psutil.Process(launcher.pid).children(recursive=True)
-                 if "RANK" in p.environ()}
+        ranks = {
+            p.environ().get("RANK"): p
+            for p in psutil.Process(launcher.pid).children(recursive=True)
+            if "RANK" in p.environ()
+        }
         ranks["1"].send_signal(signal.SIGKILL)
         launcher.communicate(timeout=300)
     assert launcher.returncode != 0  # torchrun stops the job when a rank dies

@@ -65,9 +65,27 @@ def test_committed_weights_are_small_and_carded(folder):
 def test_short_main_job_end_to_end(tmp_path, capsys, monkeypatch):
     secret = "hf_MAINjobTOKENmainJOB"
     monkeypatch.setenv("HF_TOKEN", secret)
-    args = ["--output_dir", str(tmp_path / "out"), "--train_examples", "12", "--eval_examples", "64", "--epochs", "1",
-            "--teacher_epochs", "1",
-            "--student_layers", "1", "--seeds", "0", "1", "--cache_dir", str(tmp_path / "cache"), "--precision", "fp32"]
+    args = [
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--train_examples",
+        "12",
+        "--eval_examples",
+        "64",
+        "--epochs",
+        "1",
+        "--teacher_epochs",
+        "1",
+        "--student_layers",
+        "1",
+        "--seeds",
+        "0",
+        "1",
+        "--cache_dir",
+        str(tmp_path / "cache"),
+        "--precision",
+        "fp32",
+    ]
     assert main_job_cli(args) == 0
     out = capsys.readouterr().out
     for title in ("Baseline ", "Baseline(DA+UNI)", "MMEL-H", "MMEL-S", "Highest mean accuracy", "interval"):

@@ -45,13 +45,15 @@ def reference(model, tokenizer, augmenter, text, example_id, search):
         beams.append((score, z))
     for p in order[1:]:
         if search == "greedy":  # line 6 of Algorithm 2: the most likely word, sample by sample
-            beams = [(s, [*z[:p], int(log_probs(z, p).argmax()), *z[p + 1:]]) for s, z in beams]
+            beams = [(s, [*z[:p], int(log_probs(z, p).argmax()), *z[p + 1 :]]) for s, z in beams]
         else:
             candidates = []
             for s, z in beams:
                 lp = log_probs(z, p)
                 top = lp.topk(width)
-                candidates += [(s + v, [*z[:p], t, *z[p + 1:]]) for v, t in zip(top.values.tolist(), top.indices.tolist())]
+                candidates += [
+                    (s + v, [*z[:p], t, *z[p + 1 :]]) for v, t in zip(top.values.tolist(), top.indices.tolist())
+                ]
             beams = sorted(candidates, key=lambda c: -c[0])[:width]
     return [tokenizer.decode(z[1:-1], skip_special_tokens=True).strip() for _, z in beams]
 
@@ -68,8 +70,9 @@ def test_k_rounds_half_up_and_is_at_least_one():
 
 @pytest.mark.parametrize("search", ["greedy", "beam"])
 def test_batched_search_equals_the_literal_transcription(tokenizer, mlm, search):
-    augmenter = FillMaskAugmenter(mlm, tokenizer, num_augmented=4, ratio=0.4, search=search, seed=5, batch_size=8,
-                                  render="decode")  # the pieces as the literal transcription writes them
+    augmenter = FillMaskAugmenter(
+        mlm, tokenizer, num_augmented=4, ratio=0.4, search=search, seed=5, batch_size=8, render="decode"
+    )  # the pieces as the literal transcription writes them
     got = augmenter.augment(TEXTS)
     for example_id, (text, samples) in enumerate(zip(TEXTS, got)):
         expected = reference(mlm, tokenizer, augmenter, text, example_id, search)
@@ -114,7 +117,8 @@ def test_pairs_separately_and_concatenated(tokenizer, mlm):
     # Positions are drawn over both sentences: k = round(0.4 * (L_a + L_b)) pieces change in total.
     item = augmenter._pair(*augmenter._pieces([first[1], second[1]]), 1)
     total = len(tokenizer(first[1], add_special_tokens=False)["input_ids"]) + len(
-        tokenizer(second[1], add_special_tokens=False)["input_ids"])
+        tokenizer(second[1], add_special_tokens=False)["input_ids"]
+    )
     assert len(item.fill_order) == num_positions(total, 0.4)
     assert item.separator not in item.fill_order and 0 not in item.fill_order
 
@@ -128,8 +132,13 @@ def test_long_sentences_keep_their_tail(tokenizer, mlm):
 
 @pytest.mark.parametrize(
     "kwargs,match",
-    [({"num_augmented": 0}, "num_augmented"), ({"ratio": 0.0}, "ratio"), ({"ratio": 1.5}, "ratio"),
-     ({"search": "sample"}, "search"), ({"precision": "int8"}, "precision")],
+    [
+        ({"num_augmented": 0}, "num_augmented"),
+        ({"ratio": 0.0}, "ratio"),
+        ({"ratio": 1.5}, "ratio"),
+        ({"search": "sample"}, "search"),
+        ({"precision": "int8"}, "precision"),
+    ],
 )
 def test_bad_options(tokenizer, mlm, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -145,8 +154,12 @@ def test_samples_read_like_their_originals(tokenizer, mlm):
     texts = ["Couldn't the Paris café open at $2.5 billion?", "@USAirways lost my bag... again!"]
     augmenter = FillMaskAugmenter(mlm, tokenizer, num_augmented=3, ratio=0.4, seed=1)
     decoding = FillMaskAugmenter(mlm, tokenizer, num_augmented=3, ratio=0.4, seed=1, render="decode")
-    assert augmenter.round_trip(texts) == texts  # a sample that changes nothing is the original, character for character
-    for example_id, (text, samples, decoded) in enumerate(zip(texts, augmenter.augment(texts), decoding.augment(texts))):
+    assert (
+        augmenter.round_trip(texts) == texts
+    )  # a sample that changes nothing is the original, character for character
+    for example_id, (text, samples, decoded) in enumerate(
+        zip(texts, augmenter.augment(texts), decoding.augment(texts))
+    ):
         pieces = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         changed = set(sample_positions(len(pieces["input_ids"]), 0.4, 1, example_id).tolist())
         kept = [text[a:b] for i, (a, b) in enumerate(pieces["offset_mapping"]) if i not in changed]
@@ -166,13 +179,30 @@ def test_heads_of_any_shape_run_only_where_tokens_are_filled(tokenizer, family):
     from transformers import AutoModelForMaskedLM, DistilBertConfig, ElectraConfig, ModernBertConfig
 
     vocab = tokenizer.vocab_size
-    config = {"distilbert": lambda: DistilBertConfig(vocab_size=vocab, n_layers=1, dim=32, hidden_dim=64, n_heads=2),
-              "electra": lambda: ElectraConfig(vocab_size=vocab, num_hidden_layers=1, hidden_size=32,
-                                               intermediate_size=64, num_attention_heads=2, embedding_size=16),
-              "modernbert": lambda: ModernBertConfig(vocab_size=vocab, num_hidden_layers=1, hidden_size=32,
-                                                     intermediate_size=64, num_attention_heads=2, pad_token_id=0,
-                                                     bos_token_id=101, eos_token_id=102, cls_token_id=101,
-                                                     sep_token_id=102, global_attn_every_n_layers=1)}[family]()
+    config = {
+        "distilbert": lambda: DistilBertConfig(vocab_size=vocab, n_layers=1, dim=32, hidden_dim=64, n_heads=2),
+        "electra": lambda: ElectraConfig(
+            vocab_size=vocab,
+            num_hidden_layers=1,
+            hidden_size=32,
+            intermediate_size=64,
+            num_attention_heads=2,
+            embedding_size=16,
+        ),
+        "modernbert": lambda: ModernBertConfig(
+            vocab_size=vocab,
+            num_hidden_layers=1,
+            hidden_size=32,
+            intermediate_size=64,
+            num_attention_heads=2,
+            pad_token_id=0,
+            bos_token_id=101,
+            eos_token_id=102,
+            cls_token_id=101,
+            sep_token_id=102,
+            global_attn_every_n_layers=1,
+        ),
+    }[family]()
     torch.manual_seed(0)
     model = AutoModelForMaskedLM.from_config(config).eval()
     augmenter = FillMaskAugmenter(model, tokenizer, num_augmented=2, ratio=0.5)
@@ -182,8 +212,9 @@ def test_heads_of_any_shape_run_only_where_tokens_are_filled(tokenizer, family):
     at_start = torch.tensor([False, True])
     seen = []
     model.register_forward_hook(lambda module, args, output: seen.append(tuple(output.logits.shape)))
-    scores = augmenter._scores(encoded["input_ids"], encoded["token_type_ids"], encoded["attention_mask"], positions,
-                               at_start)
+    scores = augmenter._scores(
+        encoded["input_ids"], encoded["token_type_ids"], encoded["attention_mask"], positions, at_start
+    )
     assert seen == [(2, 1, model.config.vocab_size)]  # one position per row reached the head
     with torch.no_grad():
         full = model(**encoded).logits[torch.arange(2), positions]

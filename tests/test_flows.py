@@ -14,8 +14,11 @@ from augment_cli.study import main as study_main
 from augment_cli.train import main as train_main
 
 CLASSES = ["negative", "neutral", "positive"]
-WORDS = {"negative": ["awful", "dull", "bad", "weak"], "neutral": ["plain", "usual", "average", "okay"],
-         "positive": ["great", "lovely", "fine", "superb"]}
+WORDS = {
+    "negative": ["awful", "dull", "bad", "weak"],
+    "neutral": ["plain", "usual", "average", "okay"],
+    "positive": ["great", "lovely", "fine", "superb"],
+}
 SECRET = "hf_FLOWtokenFLOWtokenFLOW"
 
 
@@ -28,7 +31,9 @@ def write_reviews(folder: Path, rows: int = 18) -> tuple[Path, Path]:
         lines = ["id\treview\tstars"]
         for i in range(count):
             stars = CLASSES[i % 3]
-            lines.append(f"r{i}\tthe film was {rng.choice(WORDS[stars])} and the cast {rng.choice(WORDS[stars])}\t{stars}")
+            lines.append(
+                f"r{i}\tthe film was {rng.choice(WORDS[stars])} and the cast {rng.choice(WORDS[stars])}\t{stars}"
+            )
         return "\n".join(lines) + "\n"
 
     (folder / "train.tsv").write_text(table(rows))
@@ -42,8 +47,20 @@ def cli(capsys, main, argv):
     return code, captured.out, captured.err
 
 
-SMALL = ["--num-layers", "1", "--per-device-train-batch-size", "4", "--num-train-epochs", "1",
-         "--disable-tqdm", "true", "--use-cpu", "true", "--learning-rate", "1e-3"]
+SMALL = [
+    "--num-layers",
+    "1",
+    "--per-device-train-batch-size",
+    "4",
+    "--num-train-epochs",
+    "1",
+    "--disable-tqdm",
+    "true",
+    "--use-cpu",
+    "true",
+    "--learning-rate",
+    "1e-3",
+]
 
 
 @pytest.fixture(scope="module")
@@ -58,14 +75,45 @@ def teacher_and_augmented(reviews, models):
     """teacher (mmel-train --mmel-loss none on the TSV) -> mmel-augment labelled by it, without task flags."""
     root = reviews["root"]
     task = ["--task", "reviews", "--text-columns", "review", "--label-column", "stars", "--class-names", *CLASSES]
-    code = train_main([*task, "--train-file", str(reviews["train"]), "--validation-file", str(reviews["dev"]),
-                       "--model", models[0], *SMALL, "--mmel-loss", "none", "--output-dir", str(root / "teacher")])
+    code = train_main(
+        [
+            *task,
+            "--train-file",
+            str(reviews["train"]),
+            "--validation-file",
+            str(reviews["dev"]),
+            "--model",
+            models[0],
+            *SMALL,
+            "--mmel-loss",
+            "none",
+            "--output-dir",
+            str(root / "teacher"),
+        ]
+    )
     assert code == 0
     # The teacher records the task: mmel-augment needs only its name and the data.
-    code = augment_main(["--task", "reviews", "--train-file", str(reviews["train"]), "--validation-file",
-                         str(reviews["dev"]), "--teacher", str(root / "teacher"), "--mlm-model", models[0],
-                         "--group-size", "3", "--cache-dir", str(root / "cache"), "--no-progress",
-                         "--output-dir", str(root / "augmented")])
+    code = augment_main(
+        [
+            "--task",
+            "reviews",
+            "--train-file",
+            str(reviews["train"]),
+            "--validation-file",
+            str(reviews["dev"]),
+            "--teacher",
+            str(root / "teacher"),
+            "--mlm-model",
+            models[0],
+            "--group-size",
+            "3",
+            "--cache-dir",
+            str(root / "cache"),
+            "--no-progress",
+            "--output-dir",
+            str(root / "augmented"),
+        ]
+    )
     assert code == 0
     return root / "teacher", root / "augmented"
 
@@ -84,8 +132,11 @@ def test_custom_tsv_teacher_augment_students_without_repeating_a_flag(teacher_an
     assert set(train["stars"]) == {0, 1, 2} and len(train[0]["teacher_original"]) == 3  # strings -> ids, 3 classes
     for mode in ("hard", "uniform"):  # MMEL-H and DA+UNI: no --task, no column or class flags
         out = tmp_path / mode
-        code, stdout, err = cli(capsys, train_main, ["--augmented", augmented, "--model", models[0], *SMALL,
-                                                     "--mmel-loss", mode, "--output-dir", out])
+        code, stdout, err = cli(
+            capsys,
+            train_main,
+            ["--augmented", augmented, "--model", models[0], *SMALL, "--mmel-loss", mode, "--output-dir", out],
+        )
         assert code == 0, err
         student = json.loads((out / "metrics.json").read_text())
         assert student["task"] == "reviews" and student["train_examples"] == 18
@@ -93,35 +144,87 @@ def test_custom_tsv_teacher_augment_students_without_repeating_a_flag(teacher_an
         assert AutoConfig.from_pretrained(out).num_labels == 3
 
 
-@pytest.mark.parametrize("flags,named", [
-    (["--num-labels", "2"], "--num-labels 2"),
-    (["--label-column", "label"], "--label-column label"),
-    (["--task", "other"], "made for task 'reviews'"),
-    (["--class-names", "bad", "meh", "good"], "--class-names bad meh good"),
-])
+@pytest.mark.parametrize(
+    "flags,named",
+    [
+        (["--num-labels", "2"], "--num-labels 2"),
+        (["--label-column", "label"], "--label-column label"),
+        (["--task", "other"], "made for task 'reviews'"),
+        (["--class-names", "bad", "meh", "good"], "--class-names bad meh good"),
+    ],
+)
 def test_flags_given_again_must_agree_with_the_record(teacher_and_augmented, models, capsys, tmp_path, flags, named):
     _, augmented = teacher_and_augmented
     out = tmp_path / "never"
-    code, _, err = cli(capsys, train_main, ["--augmented", augmented, "--model", models[0], *SMALL, "--mmel-loss",
-                                            "hard", "--output-dir", out, *flags])
+    code, _, err = cli(
+        capsys,
+        train_main,
+        ["--augmented", augmented, "--model", models[0], *SMALL, "--mmel-loss", "hard", "--output-dir", out, *flags],
+    )
     assert code == 1 and named in err and len(err.strip().splitlines()) == 1, err
     assert not out.exists()
 
 
 def study_argv(reviews, models, output, cache, examples, group_size, seeds, extra=()):
     """A tiny mmel-study of the custom task: teacher and students from the tiny model, methods DA+UNI and MMEL-H."""
-    return ["--task", "reviews", "--text-columns", "review", "--label-column", "stars", "--class-names", *CLASSES,
-            "--train-file", reviews["train"], "--validation-file", reviews["dev"], "--output-dir", output,
-            "--max-train-samples", str(examples), "--teacher-model", models[0], "--teacher-layers", "1",
-            "--teacher-epochs", "1", "--mlm-model", models[0], "--student-model", models[0], "--student-layers", "1",
-            "--epochs", "1", "--batch-size", "4", "--group-size", str(group_size), "--cache-dir", cache,
-            "--seeds", *seeds, "--methods", "uniform", "hard", *extra]
+    return [
+        "--task",
+        "reviews",
+        "--text-columns",
+        "review",
+        "--label-column",
+        "stars",
+        "--class-names",
+        *CLASSES,
+        "--train-file",
+        reviews["train"],
+        "--validation-file",
+        reviews["dev"],
+        "--output-dir",
+        output,
+        "--max-train-samples",
+        str(examples),
+        "--teacher-model",
+        models[0],
+        "--teacher-layers",
+        "1",
+        "--teacher-epochs",
+        "1",
+        "--mlm-model",
+        models[0],
+        "--student-model",
+        models[0],
+        "--student-layers",
+        "1",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--group-size",
+        str(group_size),
+        "--cache-dir",
+        cache,
+        "--seeds",
+        *seeds,
+        "--methods",
+        "uniform",
+        "hard",
+        *extra,
+    ]
 
 
 def test_a_study_of_the_custom_task_and_reruns_that_redo_what_changed(reviews, models, capsys, tmp_path):
     output = tmp_path / "study"
-    argv = study_argv(reviews, models, output, tmp_path / "cache", examples=12, group_size=3, seeds=("0", "1"),
-                      extra=["--max-eval-samples", "4"])
+    argv = study_argv(
+        reviews,
+        models,
+        output,
+        tmp_path / "cache",
+        examples=12,
+        group_size=3,
+        seeds=("0", "1"),
+        extra=["--max-eval-samples", "4"],
+    )
     code, out, err = cli(capsys, study_main, argv)
     assert code == 0, err
     assert "teacher: fine-tuning" in out and "[4/4]" in out and "MMEL-H vs Baseline(DA+UNI)" in out
@@ -157,18 +260,62 @@ def test_regression_from_json_lines_through_every_command(models, capsys, tmp_pa
     train = tmp_path / "train.jsonl"
     train.write_text("\n".join(lines) + "\n")
     (tmp_path / "dev.jsonl").write_text("\n".join(lines[:4]) + "\n")
-    task = ["--task", "scores", "--text-columns", "text", "--label-column", "score", "--num-labels", "1",
-            "--label-range", "0", "10"]
+    task = [
+        "--task",
+        "scores",
+        "--text-columns",
+        "text",
+        "--label-column",
+        "score",
+        "--num-labels",
+        "1",
+        "--label-range",
+        "0",
+        "10",
+    ]
     data = ["--train-file", train, "--validation-file", tmp_path / "dev.jsonl"]
-    code, _, err = cli(capsys, train_main, [*task, *data, "--model", models[0], *SMALL, "--mmel-loss", "none",
-                                            "--output-dir", tmp_path / "teacher"])
+    code, _, err = cli(
+        capsys,
+        train_main,
+        [*task, *data, "--model", models[0], *SMALL, "--mmel-loss", "none", "--output-dir", tmp_path / "teacher"],
+    )
     assert code == 0, err
-    code, _, err = cli(capsys, augment_main, ["--task", "scores", *data, "--teacher", tmp_path / "teacher",
-                                              "--mlm-model", models[0], "--group-size", "3", "--no-progress",
-                                              "--cache-dir", tmp_path / "cache", "--output-dir", tmp_path / "aug"])
+    code, _, err = cli(
+        capsys,
+        augment_main,
+        [
+            "--task",
+            "scores",
+            *data,
+            "--teacher",
+            tmp_path / "teacher",
+            "--mlm-model",
+            models[0],
+            "--group-size",
+            "3",
+            "--no-progress",
+            "--cache-dir",
+            tmp_path / "cache",
+            "--output-dir",
+            tmp_path / "aug",
+        ],
+    )
     assert code == 0, err
-    code, _, err = cli(capsys, train_main, ["--augmented", tmp_path / "aug", "--model", models[0], *SMALL,
-                                            "--mmel-loss", "soft", "--output-dir", tmp_path / "soft"])
+    code, _, err = cli(
+        capsys,
+        train_main,
+        [
+            "--augmented",
+            tmp_path / "aug",
+            "--model",
+            models[0],
+            *SMALL,
+            "--mmel-loss",
+            "soft",
+            "--output-dir",
+            tmp_path / "soft",
+        ],
+    )
     assert code == 0, err
     metrics = json.loads((tmp_path / "soft" / "metrics.json").read_text())["metrics"]["validation"]
     assert {"validation_pearson", "validation_spearmanr"} <= set(metrics)
@@ -177,9 +324,22 @@ def test_regression_from_json_lines_through_every_command(models, capsys, tmp_pa
     for bad in ("11", "NaN", "-Infinity", "1e39"):
         broken = tmp_path / f"bad-{bad}.jsonl"
         broken.write_text(lines[0] + "\n" + '{"text": "x", "score": ' + bad + "}\n")
-        code, _, err = cli(capsys, augment_main, [*task, "--train-file", broken, "--label-source", "original",
-                                                  "--mlm-model", models[0], "--no-progress", "--cache-dir",
-                                                  tmp_path / "cache2"])
+        code, _, err = cli(
+            capsys,
+            augment_main,
+            [
+                *task,
+                "--train-file",
+                broken,
+                "--label-source",
+                "original",
+                "--mlm-model",
+                models[0],
+                "--no-progress",
+                "--cache-dir",
+                tmp_path / "cache2",
+            ],
+        )
         assert code == 1 and f"{broken}: line 2, column 'score'" in err, (bad, err)
 
 
@@ -190,9 +350,31 @@ def test_training_into_a_folder_of_user_files_is_refused_before_any_work(reviews
     folder = tmp_path / "mine"
     (folder / "checkpoint-100").mkdir(parents=True)
     (folder / "README.md").write_text("my notes")
-    argv = ["--task", "reviews", "--text-columns", "review", "--label-column", "stars", "--class-names", *CLASSES,
-            "--train-file", reviews["train"], "--model", models[0], *SMALL, "--mmel-loss", "none",
-            "--save-total-limit", "1", "--save-strategy", "steps", "--save-steps", "1", "--output-dir", folder]
+    argv = [
+        "--task",
+        "reviews",
+        "--text-columns",
+        "review",
+        "--label-column",
+        "stars",
+        "--class-names",
+        *CLASSES,
+        "--train-file",
+        reviews["train"],
+        "--model",
+        models[0],
+        *SMALL,
+        "--mmel-loss",
+        "none",
+        "--save-total-limit",
+        "1",
+        "--save-strategy",
+        "steps",
+        "--save-steps",
+        "1",
+        "--output-dir",
+        folder,
+    ]
     code, _, err = cli(capsys, train_main, argv)
     assert code == 1 and "holds files" in err and "--overwrite-output-dir" in err, err
     assert (folder / "README.md").read_text() == "my notes" and (folder / "checkpoint-100").is_dir()
@@ -206,53 +388,162 @@ def test_a_non_finite_loss_stops_the_run_instead_of_saving_nan_weights(models, c
     rows = [{"text": f"film {i}", "score": 1e20 if i % 2 else 0.5} for i in range(8)]  # finite, far off any scale
     (tmp_path / "train.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     out = tmp_path / "out"
-    code, _, err = cli(capsys, train_main, ["--task", "huge", "--text-columns", "text", "--label-column", "score",
-                                            "--num-labels", "1", "--train-file", tmp_path / "train.jsonl",
-                                            "--model", models[0], *SMALL, "--mmel-loss", "none", "--output-dir", out])
+    code, _, err = cli(
+        capsys,
+        train_main,
+        [
+            "--task",
+            "huge",
+            "--text-columns",
+            "text",
+            "--label-column",
+            "score",
+            "--num-labels",
+            "1",
+            "--train-file",
+            tmp_path / "train.jsonl",
+            "--model",
+            models[0],
+            *SMALL,
+            "--mmel-loss",
+            "none",
+            "--output-dir",
+            out,
+        ],
+    )
     assert code == 1 and "gradients became" in err and "optimizer step 1" in err, err
     assert len(err.strip().splitlines()) == 1 and not (out / "model.safetensors").exists()
 
 
 def test_max_length_beyond_the_model_positions_is_refused_before_work(reviews, models, capsys, tmp_path):
-    common = ["--task", "reviews", "--text-columns", "review", "--label-column", "stars", "--class-names", *CLASSES,
-              "--train-file", reviews["train"]]
-    code, _, err = cli(capsys, augment_main, [*common, "--label-source", "original", "--mlm-model", models[0],
-                                              "--max-length", "600", "--no-progress", "--cache-dir", tmp_path / "c"])
+    common = [
+        "--task",
+        "reviews",
+        "--text-columns",
+        "review",
+        "--label-column",
+        "stars",
+        "--class-names",
+        *CLASSES,
+        "--train-file",
+        reviews["train"],
+    ]
+    code, _, err = cli(
+        capsys,
+        augment_main,
+        [
+            *common,
+            "--label-source",
+            "original",
+            "--mlm-model",
+            models[0],
+            "--max-length",
+            "600",
+            "--no-progress",
+            "--cache-dir",
+            tmp_path / "c",
+        ],
+    )
     assert code == 1 and "--max-length 600" in err and "at most 128" in err, err
     assert not (tmp_path / "c" / "reviews").exists()
-    code, _, err = cli(capsys, study_main, study_argv(reviews, models,
-                                                     tmp_path / "s", tmp_path / "c", examples=4, group_size=2,
-                                                     seeds=("0",), extra=["--max-length", "600"]))
+    code, _, err = cli(
+        capsys,
+        study_main,
+        study_argv(
+            reviews,
+            models,
+            tmp_path / "s",
+            tmp_path / "c",
+            examples=4,
+            group_size=2,
+            seeds=("0",),
+            extra=["--max-length", "600"],
+        ),
+    )
     assert code == 1 and "at most 128" in err and not (tmp_path / "s").exists(), err
-    code, _, err = cli(capsys, train_main, [*common, "--model", models[0], *SMALL, "--mmel-loss", "none",
-                                            "--max-length", "600", "--output-dir", tmp_path / "t"])
+    code, _, err = cli(
+        capsys,
+        train_main,
+        [
+            *common,
+            "--model",
+            models[0],
+            *SMALL,
+            "--mmel-loss",
+            "none",
+            "--max-length",
+            "600",
+            "--output-dir",
+            tmp_path / "t",
+        ],
+    )
     assert code == 1 and "at most 128" in err and not (tmp_path / "t").exists(), err
 
 
-@pytest.mark.parametrize("labels,message", [
-    ([True, False, True], "booleans"),
-    ([0, -1, 1], "row 1, column 'y': label -1 is not a class id 0..1"),
-    ([0, 1.5, 1], "row 1, column 'y': label 1.5 is not a class id"),
-    (["pos", "neg", "pos"], "row 0, column 'y': label 'pos' is text; name the classes"),
-])
+@pytest.mark.parametrize(
+    "labels,message",
+    [
+        ([True, False, True], "booleans"),
+        ([0, -1, 1], "row 1, column 'y': label -1 is not a class id 0..1"),
+        ([0, 1.5, 1], "row 1, column 'y': label 1.5 is not a class id"),
+        (["pos", "neg", "pos"], "row 0, column 'y': label 'pos' is text; name the classes"),
+    ],
+)
 def test_dataset_path_labels_are_checked_at_the_door(models, capsys, tmp_path, labels, message):
     from datasets import Dataset, DatasetDict
 
     DatasetDict(train=Dataset.from_dict({"text": ["a", "b", "c"], "y": labels})).save_to_disk(str(tmp_path / "ds"))
-    code, _, err = cli(capsys, augment_main, ["--task", "t", "--text-columns", "text", "--label-column", "y",
-                                              "--dataset-path", tmp_path / "ds", "--label-source", "original",
-                                              "--mlm-model", models[0], "--no-progress", "--cache-dir", tmp_path / "c"])
+    code, _, err = cli(
+        capsys,
+        augment_main,
+        [
+            "--task",
+            "t",
+            "--text-columns",
+            "text",
+            "--label-column",
+            "y",
+            "--dataset-path",
+            tmp_path / "ds",
+            "--label-source",
+            "original",
+            "--mlm-model",
+            models[0],
+            "--no-progress",
+            "--cache-dir",
+            tmp_path / "c",
+        ],
+    )
     assert code == 1 and message in err and "Traceback" not in err, err
 
 
 def test_string_labels_of_a_glue_task_in_json_lines(models, capsys, tmp_path):
-    rows = [{"sentence1": "A cat sat.", "sentence2": "A cat.", "label": "entailment"},
-            {"sentence1": "No rain.", "sentence2": "It rained.", "label": "not_entailment"}]
+    rows = [
+        {"sentence1": "A cat sat.", "sentence2": "A cat.", "label": "entailment"},
+        {"sentence1": "No rain.", "sentence2": "It rained.", "label": "not_entailment"},
+    ]
     (tmp_path / "rte.jsonl").write_text("\n".join(json.dumps(r) for r in rows * 3) + "\n")
-    code, _, err = cli(capsys, augment_main, ["--task", "rte", "--train-file", tmp_path / "rte.jsonl",
-                                              "--label-source", "original", "--mlm-model", models[0], "--no-progress",
-                                              "--cache-dir", tmp_path / "c", "--group-size", "2",
-                                              "--output-dir", tmp_path / "aug"])
+    code, _, err = cli(
+        capsys,
+        augment_main,
+        [
+            "--task",
+            "rte",
+            "--train-file",
+            tmp_path / "rte.jsonl",
+            "--label-source",
+            "original",
+            "--mlm-model",
+            models[0],
+            "--no-progress",
+            "--cache-dir",
+            tmp_path / "c",
+            "--group-size",
+            "2",
+            "--output-dir",
+            tmp_path / "aug",
+        ],
+    )
     assert code == 0, err
     from datasets import load_from_disk
 
@@ -262,12 +553,28 @@ def test_string_labels_of_a_glue_task_in_json_lines(models, capsys, tmp_path):
 @pytest.mark.parametrize("content", ["review\tstars\nnice\rone\tpositive\n", "review\tstars\rnice\tpositive\r"])
 def test_carriage_returns_in_a_tsv_are_one_line_in_every_command(models, capsys, tmp_path, content):
     (tmp_path / "train.tsv").write_bytes(content.encode())
-    task = ["--task", "reviews", "--text-columns", "review", "--label-column", "stars", "--class-names", *CLASSES,
-            "--train-file", tmp_path / "train.tsv"]
-    for main, extra in ((augment_main, ["--label-source", "original", "--mlm-model", models[0], "--no-progress",
-                                        "--cache-dir", tmp_path / "c"]),
-                        (train_main, ["--model", models[0], "--mmel-loss", "none", "--output-dir", tmp_path / "t",
-                                      "--disable-tqdm", "true"])):
+    task = [
+        "--task",
+        "reviews",
+        "--text-columns",
+        "review",
+        "--label-column",
+        "stars",
+        "--class-names",
+        *CLASSES,
+        "--train-file",
+        tmp_path / "train.tsv",
+    ]
+    for main, extra in (
+        (
+            augment_main,
+            ["--label-source", "original", "--mlm-model", models[0], "--no-progress", "--cache-dir", tmp_path / "c"],
+        ),
+        (
+            train_main,
+            ["--model", models[0], "--mmel-loss", "none", "--output-dir", tmp_path / "t", "--disable-tqdm", "true"],
+        ),
+    ):
         code, _, err = cli(capsys, main, [*task, *extra])
         assert code == 1 and "train.tsv: line" in err and "LF line endings" in err, err
         assert len(err.strip().splitlines()) == 1 and "Reading" not in err
@@ -314,21 +621,88 @@ def test_nothing_written_by_any_command_holds_a_token_or_a_local_path(reviews, m
     work = tmp_path / "work"
     task = ["--task", "reviews", "--text-columns", "review", "--label-column", "stars", "--class-names", *CLASSES]
     data = ["--train-file", reviews["train"], "--validation-file", reviews["dev"]]
-    code, out, err = cli(capsys, train_main, [*task, *data, "--model", models[0], *SMALL, "--mmel-loss", "none",
-                                              "--save-strategy", "steps", "--save-steps", "2", "--output-dir",
-                                              work / "teacher", "--push-to-hub", "true", "--hub-model-id", "me/t",
-                                              "--hub-token", SECRET])
+    code, out, err = cli(
+        capsys,
+        train_main,
+        [
+            *task,
+            *data,
+            "--model",
+            models[0],
+            *SMALL,
+            "--mmel-loss",
+            "none",
+            "--save-strategy",
+            "steps",
+            "--save-steps",
+            "2",
+            "--output-dir",
+            work / "teacher",
+            "--push-to-hub",
+            "true",
+            "--hub-model-id",
+            "me/t",
+            "--hub-token",
+            SECRET,
+        ],
+    )
     assert code == 0, err
-    code, out2, err = cli(capsys, augment_main, ["--task", "reviews", *data, "--teacher", work / "teacher",
-                                                 "--mlm-model", models[0], "--group-size", "2", "--no-progress",
-                                                 "--cache-dir", work / "cache", "--output-dir", work / "augmented",
-                                                 "--push-to-hub", "me/reviews-augmented"])
+    code, out2, err = cli(
+        capsys,
+        augment_main,
+        [
+            "--task",
+            "reviews",
+            *data,
+            "--teacher",
+            work / "teacher",
+            "--mlm-model",
+            models[0],
+            "--group-size",
+            "2",
+            "--no-progress",
+            "--cache-dir",
+            work / "cache",
+            "--output-dir",
+            work / "augmented",
+            "--push-to-hub",
+            "me/reviews-augmented",
+        ],
+    )
     assert code == 0, err
-    code, out3, err = cli(capsys, study_main, [*task, *data, "--output-dir", work / "study", "--max-train-samples", "6",
-                                               "--teacher", work / "teacher", "--mlm-model", models[0],
-                                               "--student-model", models[0], "--student-layers", "1", "--epochs", "1",
-                                               "--batch-size", "4", "--group-size", "2", "--cache-dir", work / "cache",
-                                               "--seeds", "0", "--methods", "uniform", "hard"])
+    code, out3, err = cli(
+        capsys,
+        study_main,
+        [
+            *task,
+            *data,
+            "--output-dir",
+            work / "study",
+            "--max-train-samples",
+            "6",
+            "--teacher",
+            work / "teacher",
+            "--mlm-model",
+            models[0],
+            "--student-model",
+            models[0],
+            "--student-layers",
+            "1",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--group-size",
+            "2",
+            "--cache-dir",
+            work / "cache",
+            "--seeds",
+            "0",
+            "--methods",
+            "uniform",
+            "hard",
+        ],
+    )
     assert code == 0, err
     pushed = tmp_path / "pushed"  # what reached the Hub, as files
     for repo, folder in [("me/t", "model"), ("me/reviews-augmented", "dataset")]:
@@ -347,13 +721,17 @@ class SafetensorError(Exception):
     """Stands in for safetensors' own error type (matched by name, as mmel-train matches it)."""
 
 
-@pytest.mark.parametrize("where,error", [
-    ("save", SafetensorError("Error while serializing: IoError(Os { code: 28, kind: StorageFull })")),
-    ("save", OSError(28, "No space left on device")),
-    ("checkpoint", RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 1024 vs 980")),
-])
-def test_a_failed_write_while_training_is_one_line_and_leaves_the_run_unfinished(reviews, models, capsys, tmp_path,
-                                                                               monkeypatch, where, error):
+@pytest.mark.parametrize(
+    "where,error",
+    [
+        ("save", SafetensorError("Error while serializing: IoError(Os { code: 28, kind: StorageFull })")),
+        ("save", OSError(28, "No space left on device")),
+        ("checkpoint", RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 1024 vs 980")),
+    ],
+)
+def test_a_failed_write_while_training_is_one_line_and_leaves_the_run_unfinished(
+    reviews, models, capsys, tmp_path, monkeypatch, where, error
+):
     from transformers import Trainer
 
     def fail(*args, **kwargs):
@@ -361,8 +739,25 @@ def test_a_failed_write_while_training_is_one_line_and_leaves_the_run_unfinished
 
     monkeypatch.setattr(Trainer, "save_model" if where == "save" else "_save_checkpoint", fail)
     out = tmp_path / "out"
-    argv = ["--task", "reviews", "--text-columns", "review", "--label-column", "stars", "--class-names", *CLASSES,
-            "--train-file", reviews["train"], "--model", models[0], *SMALL, "--mmel-loss", "none", "--output-dir", out]
+    argv = [
+        "--task",
+        "reviews",
+        "--text-columns",
+        "review",
+        "--label-column",
+        "stars",
+        "--class-names",
+        *CLASSES,
+        "--train-file",
+        reviews["train"],
+        "--model",
+        models[0],
+        *SMALL,
+        "--mmel-loss",
+        "none",
+        "--output-dir",
+        out,
+    ]
     if where == "checkpoint":
         argv += ["--save-strategy", "steps", "--save-steps", "1"]
     code, _, err = cli(capsys, train_main, argv)
@@ -378,19 +773,59 @@ def test_an_os_error_anywhere_in_mmel_augment_is_one_line(reviews, models, capsy
         raise OSError(28, "No space left on device", str(path))
 
     monkeypatch.setattr(pipeline, "_write_text", full)  # the cache's config.json, outside the protected writes
-    code, _, err = cli(capsys, augment_main, ["--task", "reviews", "--text-columns", "review", "--label-column", "stars",
-                                              "--class-names", *CLASSES, "--train-file", reviews["train"],
-                                              "--label-source", "original", "--mlm-model", models[0], "--no-progress",
-                                              "--cache-dir", tmp_path / "c"])
+    code, _, err = cli(
+        capsys,
+        augment_main,
+        [
+            "--task",
+            "reviews",
+            "--text-columns",
+            "review",
+            "--label-column",
+            "stars",
+            "--class-names",
+            *CLASSES,
+            "--train-file",
+            reviews["train"],
+            "--label-source",
+            "original",
+            "--mlm-model",
+            models[0],
+            "--no-progress",
+            "--cache-dir",
+            tmp_path / "c",
+        ],
+    )
     assert code == 1 and "No space left on device" in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_mmel_train_parses_local_files_into_the_shared_cache_root(reviews, models, capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("MMEL_HF_CACHE", str(tmp_path / "root"))
-    code, _, err = cli(capsys, train_main, ["--task", "reviews", "--text-columns", "review", "--label-column", "stars",
-                                            "--class-names", *CLASSES, "--train-file", reviews["train"], "--model",
-                                            models[0], *SMALL, "--mmel-loss", "none", "--max-steps", "1",
-                                            "--output-dir", tmp_path / "out"])
+    code, _, err = cli(
+        capsys,
+        train_main,
+        [
+            "--task",
+            "reviews",
+            "--text-columns",
+            "review",
+            "--label-column",
+            "stars",
+            "--class-names",
+            *CLASSES,
+            "--train-file",
+            reviews["train"],
+            "--model",
+            models[0],
+            *SMALL,
+            "--mmel-loss",
+            "none",
+            "--max-steps",
+            "1",
+            "--output-dir",
+            tmp_path / "out",
+        ],
+    )
     assert code == 0, err
     assert list((tmp_path / "root" / "sources").glob("source-*.arrow"))
 
@@ -398,9 +833,25 @@ def test_mmel_train_parses_local_files_into_the_shared_cache_root(reviews, model
 def test_the_final_summary_reports_the_whole_run(teacher_and_augmented, models, capsys, tmp_path):
     _, augmented = teacher_and_augmented
     out = tmp_path / "out"
-    code, _, err = cli(capsys, train_main, ["--augmented", augmented, "--model", models[0], *SMALL, "--mmel-loss",
-                                            "hard", "--logging-steps", "1", "--num-train-epochs", "2",
-                                            "--output-dir", out])
+    code, _, err = cli(
+        capsys,
+        train_main,
+        [
+            "--augmented",
+            augmented,
+            "--model",
+            models[0],
+            *SMALL,
+            "--mmel-loss",
+            "hard",
+            "--logging-steps",
+            "1",
+            "--num-train-epochs",
+            "2",
+            "--output-dir",
+            out,
+        ],
+    )
     assert code == 0, err
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     steps = [e["mmel/max_weight"] for e in log if "loss" in e and "mmel/max_weight" in e]

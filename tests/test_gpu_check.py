@@ -15,8 +15,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_the_gpu_check_runs_every_part_in_its_dry_mode(tmp_path):
     out = tmp_path / "gpu_check.json"
-    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--dry-run", "--out", str(out)],
-                            capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=600)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--dry-run", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(out.read_text())
     parts = ("augment", "teacher", "trainer_step", "chunked", "layout")
@@ -27,14 +32,20 @@ def test_the_gpu_check_runs_every_part_in_its_dry_mode(tmp_path):
     assert report["augment"]["pipeline_sentences_per_s"] > 0 and report["teacher"]["fp32_texts_per_s"] > 0
     assert report["trainer_step"]["hard_over_plain"] > 0
     # The design's guarantees, checked by the same code that will run on the card:
-    assert report["chunked"]["dropout_replayed"] and report["chunked"]["max_abs_gradient_difference_vs_kept_chunks"] < 1e-4
+    assert (
+        report["chunked"]["dropout_replayed"] and report["chunked"]["max_abs_gradient_difference_vs_kept_chunks"] < 1e-4
+    )
     assert report["layout"]["texts_identical"] and report["layout"]["teacher_bitwise_identical"]
 
 
 def test_the_gpu_check_refuses_a_machine_without_cuda():
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA: the check would run")
-    result = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh")], capture_output=True, text=True,
-                            env={**os.environ, "PYTHON": sys.executable, "OUT": "/nonexistent-never-written"},
-                            timeout=300)
+    result = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu_check.sh")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHON": sys.executable, "OUT": "/nonexistent-never-written"},
+        timeout=300,
+    )
     assert result.returncode == 1 and "no CUDA device here" in result.stderr

@@ -19,11 +19,23 @@ from builders import make_augmented_dataset, make_tiny_bert, make_tiny_mlm
 
 
 def trainer_for(tmp_path, tokenizer, dataset, num_labels=2, **overrides):
-    settings = dict(output_dir=str(tmp_path / "out"), report_to="none", use_cpu=True, max_steps=1,
-                    per_device_train_batch_size=4, disable_tqdm=True, save_strategy="no", logging_steps=1)
+    settings = dict(
+        output_dir=str(tmp_path / "out"),
+        report_to="none",
+        use_cpu=True,
+        max_steps=1,
+        per_device_train_batch_size=4,
+        disable_tqdm=True,
+        save_strategy="no",
+        logging_steps=1,
+    )
     settings.update(overrides)
-    return MMELTrainer(model=make_tiny_bert(tokenizer, num_labels=num_labels), args=MMELTrainingArguments(**settings),
-                       train_dataset=dataset, processing_class=tokenizer)
+    return MMELTrainer(
+        model=make_tiny_bert(tokenizer, num_labels=num_labels),
+        args=MMELTrainingArguments(**settings),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+    )
 
 
 # -- 1. Soft loss on groups without augmented samples ---------------------------------------------------
@@ -37,8 +49,13 @@ def test_soft_loss_weights_keep_one_slot_per_group_without_augmented_samples():
 
 def test_trainer_trains_soft_on_a_batch_whose_rows_have_no_samples(tmp_path, tokenizer):
     ds = make_augmented_dataset(num_rows=8, ragged=True, num_augmented=2)
-    ds = ds.map(lambda row, i: {"augmented_sentence": [] if i < 4 else row["augmented_sentence"],
-                                "teacher_augmented": [] if i < 4 else row["teacher_augmented"]}, with_indices=True)
+    ds = ds.map(
+        lambda row, i: {
+            "augmented_sentence": [] if i < 4 else row["augmented_sentence"],
+            "teacher_augmented": [] if i < 4 else row["teacher_augmented"],
+        },
+        with_indices=True,
+    )
     trainer = trainer_for(tmp_path, tokenizer, ds, mmel_loss="soft", max_steps=2)
     batch = trainer.data_collator([ds[i] for i in range(4)])  # the first four rows: no samples at all
     trainer.model.train()
@@ -53,20 +70,41 @@ def with_column(ds, name, values):
     return ds.remove_columns(name).add_column(name, values)
 
 
-@pytest.mark.parametrize("mutate,message", [
-    (lambda ds: with_column(ds, "teacher_original", [[math.nan, 1.0]] + ds["teacher_original"][1:]),
-     "row 0: 'teacher_original' holds a non-finite value"),
-    (lambda ds: with_column(ds, "teacher_original", [[2.5, -1.5]] + ds["teacher_original"][1:]),
-     "not a probability vector"),
-    (lambda ds: with_column(ds, "teacher_original", [[v[1]] for v in ds["teacher_original"]]),
-     "expected 2 (the number of labels"),
-    (lambda ds: with_column(ds, "label", [0, 1, 2] + ds["label"][3:]), "row 2, column 'label': label 2 is not a class id"),
-    (lambda ds: with_column(ds, "label", [-100] + ds["label"][1:]), "row 0, column 'label': label -100"),
-    (lambda ds: with_column(ds, "label", ["pos"] * len(ds)), "column 'label': labels must be numbers"),
-    (lambda ds: Dataset.from_dict({"sentence": ["a", "b"], "label": [0, 1], "augmented_sentence": [[], []],
-                                   "teacher_original": [[0.5, 0.5]] * 2, "teacher_augmented": [[], []]}),
-     "every row's list is empty"),
-])
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (
+            lambda ds: with_column(ds, "teacher_original", [[math.nan, 1.0]] + ds["teacher_original"][1:]),
+            "row 0: 'teacher_original' holds a non-finite value",
+        ),
+        (
+            lambda ds: with_column(ds, "teacher_original", [[2.5, -1.5]] + ds["teacher_original"][1:]),
+            "not a probability vector",
+        ),
+        (
+            lambda ds: with_column(ds, "teacher_original", [[v[1]] for v in ds["teacher_original"]]),
+            "expected 2 (the number of labels",
+        ),
+        (
+            lambda ds: with_column(ds, "label", [0, 1, 2] + ds["label"][3:]),
+            "row 2, column 'label': label 2 is not a class id",
+        ),
+        (lambda ds: with_column(ds, "label", [-100] + ds["label"][1:]), "row 0, column 'label': label -100"),
+        (lambda ds: with_column(ds, "label", ["pos"] * len(ds)), "column 'label': labels must be numbers"),
+        (
+            lambda ds: Dataset.from_dict(
+                {
+                    "sentence": ["a", "b"],
+                    "label": [0, 1],
+                    "augmented_sentence": [[], []],
+                    "teacher_original": [[0.5, 0.5]] * 2,
+                    "teacher_augmented": [[], []],
+                }
+            ),
+            "every row's list is empty",
+        ),
+    ],
+)
 def test_bad_labels_and_teacher_outputs_are_named_at_load(tmp_path, tokenizer, mutate, message):
     ds = mutate(make_augmented_dataset(num_rows=8, ragged=False, num_augmented=2))
     with pytest.raises(SchemaError) as info:
@@ -127,8 +165,10 @@ def test_lambda_p_at_the_accepted_bounds_gives_finite_losses(lambda_p):
 
 @pytest.mark.parametrize("make", [np.float32, lambda v: torch.tensor(v), np.float64, float])
 def test_collator_takes_regression_labels_of_any_numeric_type(tokenizer, make):
-    rows = [{"sentence": "a fine film", "label": make(4.5), "augmented_sentence": ["a good film"]},
-            {"sentence": "dull", "label": make(1.0), "augmented_sentence": ["boring"]}]
+    rows = [
+        {"sentence": "a fine film", "label": make(4.5), "augmented_sentence": ["a good film"]},
+        {"sentence": "dull", "label": make(1.0), "augmented_sentence": ["boring"]},
+    ]
     batch = MMELDataCollator(tokenizer)(rows)
     assert batch["labels"].dtype == torch.float32 and batch["labels"].tolist() == [4.5, 1.0]
     plain = MMELDataCollator(tokenizer, text_columns=["sentence"])([{"sentence": "a", "label": np.int64(1)}])
@@ -237,8 +277,22 @@ def test_genuine_style_cifar_pickles_still_load(tmp_path):
 
 
 def augment_args(models, rte_dir, tmp_path, *extra):
-    return ["--task", "rte", "--data-dir", str(rte_dir), "--mlm-model", models[0], "--teacher", models[1],
-            "--cache-dir", str(tmp_path / "cache"), "--no-progress", "--group-size", "2", *extra]
+    return [
+        "--task",
+        "rte",
+        "--data-dir",
+        str(rte_dir),
+        "--mlm-model",
+        models[0],
+        "--teacher",
+        models[1],
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--no-progress",
+        "--group-size",
+        "2",
+        *extra,
+    ]
 
 
 def run_augment(capsys, argv):
@@ -262,8 +316,21 @@ def test_output_dir_with_user_files_or_equal_to_the_input_is_refused(models, rte
     saved = tmp_path / "saved"
     load_task_data(get_task("rte"), data_dir=rte_dir).save_to_disk(str(saved))
     before = sorted(p.name for p in saved.rglob("*"))
-    args = ["--task", "rte", "--dataset-path", str(saved), "--mlm-model", models[0], "--teacher", models[1],
-            "--cache-dir", str(tmp_path / "cache"), "--no-progress", "--output-dir", str(saved)]
+    args = [
+        "--task",
+        "rte",
+        "--dataset-path",
+        str(saved),
+        "--mlm-model",
+        models[0],
+        "--teacher",
+        models[1],
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--no-progress",
+        "--output-dir",
+        str(saved),
+    ]
     code, err = run_augment(capsys, args)
     assert code == 1 and "overlaps --dataset-path" in err and sorted(p.name for p in saved.rglob("*")) == before
 
@@ -301,9 +368,24 @@ def test_custom_task_names_cannot_reach_outside_the_cache(models, rte_dir, tmp_p
     victim.mkdir()
     (victim / "keep.txt").write_text("keep")
     for name in (str(victim), "../victim", "a/b"):
-        code, err = run_augment(capsys, ["--task", name, "--text-columns", "sentence1", "--train-file",
-                                         str(rte_dir / "train.tsv"), "--label-source", "original", "--mlm-model",
-                                         models[0], "--cache-dir", str(tmp_path / "cache"), "--overwrite"])
+        code, err = run_augment(
+            capsys,
+            [
+                "--task",
+                name,
+                "--text-columns",
+                "sentence1",
+                "--train-file",
+                str(rte_dir / "train.tsv"),
+                "--label-source",
+                "original",
+                "--mlm-model",
+                models[0],
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--overwrite",
+            ],
+        )
         assert code != 0 and "names a cache folder" in err, err
     assert (victim / "keep.txt").read_text() == "keep"
 
@@ -322,8 +404,22 @@ def test_ctrl_c_prints_one_line_and_exits_130(models, rte_dir, tmp_path, capsys,
 
 def test_bad_data_is_reported_before_any_model_is_loaded(rte_dir, tmp_path, capsys):
     (rte_dir / "train.tsv").write_text("index\tsentence1\tsentence2\tlabel\n0\tA.\tB.\tmaybe\n")
-    code, err = run_augment(capsys, ["--task", "rte", "--data-dir", str(rte_dir), "--mlm-model", "no/such-model",
-                                     "--teacher", "no/such-teacher", "--cache-dir", str(tmp_path / "c"), "--no-progress"])
+    code, err = run_augment(
+        capsys,
+        [
+            "--task",
+            "rte",
+            "--data-dir",
+            str(rte_dir),
+            "--mlm-model",
+            "no/such-model",
+            "--teacher",
+            "no/such-teacher",
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--no-progress",
+        ],
+    )
     assert code == 1 and "label 'maybe'" in err and "such" not in err
 
 
@@ -332,8 +428,15 @@ def test_dataset_card_names_models_without_local_paths(models, rte_dir, tmp_path
     from mmel_hf.augment.card import build_dataset_card
     from mmel_hf.augment.pipeline import _resolve_task
 
-    config = AugmentConfig(task="rte", data_dir=str(rte_dir), mlm_model=models[0], teacher=models[1],
-                           cache_dir=str(tmp_path / "cache"), progress=False, group_size=2)
+    config = AugmentConfig(
+        task="rte",
+        data_dir=str(rte_dir),
+        mlm_model=models[0],
+        teacher=models[1],
+        cache_dir=str(tmp_path / "cache"),
+        progress=False,
+        group_size=2,
+    )
     result = run_augmentation(config)
     card = str(build_dataset_card(config, _resolve_task(config), result.summary))
     assert str(tmp_path) not in card and models[0] not in card and "local:mlm" in card
@@ -361,8 +464,9 @@ def test_a_sample_that_reproduces_its_original_is_not_distinct():
 def test_short_runs_decay_at_their_fractions_and_the_optimizer_takes_the_users_settings():
     from mmel_hf.vision.schedules import paper_optimizer_and_scheduler
 
-    optimizer, scheduler = paper_optimizer_and_scheduler(torch.nn.Linear(1, 1), "cifar", steps_per_epoch=10, epochs=2,
-                                                         lr=0.05, weight_decay=1e-4)
+    optimizer, scheduler = paper_optimizer_and_scheduler(
+        torch.nn.Linear(1, 1), "cifar", steps_per_epoch=10, epochs=2, lr=0.05, weight_decay=1e-4
+    )
     assert optimizer.param_groups[0]["lr"] == 0.05 and optimizer.param_groups[0]["weight_decay"] == 1e-4
     factors = [scheduler.lr_lambdas[0](step) for step in (0, 5, 6, 12, 16, 19)]
     assert factors == pytest.approx([1.0, 1.0, 0.2, 0.04, 0.008, 0.008])  # 30/60/80% of 20 steps
@@ -382,8 +486,15 @@ def test_train_vision_counts_every_process_in_the_steps_per_epoch(tmp_path, monk
 
     monkeypatch.setattr("mmel_hf.vision.schedules.paper_optimizer_and_scheduler", spy)
     data = load_cifar("cifar10", write_cifar10(tmp_path / "c10", per_batch=8))  # 40 training images
-    args = MMELTrainingArguments(output_dir=str(tmp_path / "o"), mmel_label_source="original", use_cpu=True,
-                                 per_device_train_batch_size=4, learning_rate=0.03, weight_decay=2e-4, report_to="none")
+    args = MMELTrainingArguments(
+        output_dir=str(tmp_path / "o"),
+        mmel_label_source="original",
+        use_cpu=True,
+        per_device_train_batch_size=4,
+        learning_rate=0.03,
+        weight_decay=2e-4,
+        report_to="none",
+    )
     monkeypatch.setattr(type(args), "world_size", property(lambda self: 2))
     with pytest.raises(RuntimeError, match="stop"):
         vision_train.train_vision(vision_train.VisionConfig(), args, data=data)
@@ -409,9 +520,20 @@ def test_vision_training_resumed_from_a_checkpoint_matches_the_uninterrupted_run
     data = load_cifar("cifar10", write_cifar10(tmp_path / "c10", per_batch=8))  # 40 images: 5 steps of 8 per epoch
 
     def args(out):
-        return MMELTrainingArguments(output_dir=str(out), mmel_loss="hard", mmel_label_source="original", use_cpu=True,
-                                     per_device_train_batch_size=8, num_train_epochs=2, learning_rate=0.05,
-                                     save_strategy="steps", save_steps=3, report_to="none", disable_tqdm=True, seed=3)
+        return MMELTrainingArguments(
+            output_dir=str(out),
+            mmel_loss="hard",
+            mmel_label_source="original",
+            use_cpu=True,
+            per_device_train_batch_size=8,
+            num_train_epochs=2,
+            learning_rate=0.05,
+            save_strategy="steps",
+            save_steps=3,
+            report_to="none",
+            disable_tqdm=True,
+            seed=3,
+        )
 
     config = vision_train.VisionConfig(num_views=3, schedule="trainer")
     vision_train.train_vision(config, args(tmp_path / "a"), data=data)

@@ -29,7 +29,8 @@ class SyncCounter(TorchDispatchMode):
         kwargs = kwargs or {}
         name = func.overloadpacket.__name__
         boolean_index = name in ("index", "index_put", "index_put_") and any(
-            isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in (args[1] if len(args) > 1 else []) or [])
+            isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in (args[1] if len(args) > 1 else []) or []
+        )
         if name in SYNCING or boolean_index:
             self.syncs.append(name)
             frames = [f.filename for f in traceback.extract_stack()[:-1]]
@@ -54,9 +55,16 @@ def test_the_fill_mask_search_syncs_a_fixed_number_of_times_whatever_its_steps(t
     augmenter = FillMaskAugmenter(make_tiny_mlm(tokenizer), tokenizer, num_augmented=3, ratio=0.5, batch_size=64)
     counts, forwards = {}, []
     augmenter.model.base_model.register_forward_hook(lambda *_: forwards.append(1))
-    for name, texts in (("short", ["a good film", "bad plot"]),
-                        ("long", ["a long and winding story of a film that never quite finds its feet or its heart",
-                                  "the actors do what they can with a script that gives them very little to do"])):
+    for name, texts in (
+        ("short", ["a good film", "bad plot"]),
+        (
+            "long",
+            [
+                "a long and winding story of a film that never quite finds its feet or its heart",
+                "the actors do what they can with a script that gives them very little to do",
+            ],
+        ),
+    ):
         forwards.clear()
         with SyncCounter() as counter:
             augmenter.augment(texts)

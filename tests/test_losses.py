@@ -54,7 +54,9 @@ def test_hard_loss_matches_eq7_transcription(use_teacher):
             per_sample.append(ce(logits[i, j], target))
         value, weights = eq7(per_sample, 0.8)
         assert out.loss[i].item() == pytest.approx(value, rel=1e-5)
-        torch.testing.assert_close(out.weights[i, :n].double(), torch.tensor(weights, dtype=torch.float64), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(
+            out.weights[i, :n].double(), torch.tensor(weights, dtype=torch.float64), rtol=1e-5, atol=1e-6
+        )
         assert out.weights[i, n:].abs().sum() == 0
 
 
@@ -74,7 +76,9 @@ def test_soft_loss_matches_eq8_transcription(detach):
         if augmented:
             # Eq. 9: P* over the augmented samples only; Eq. 8: log((|B|-1) P*).
             reweighted, weights = eq7(augmented, lambda_p)
-            torch.testing.assert_close(out.weights[i, 1:n].double(), torch.tensor(weights, dtype=torch.float64), rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(
+                out.weights[i, 1:n].double(), torch.tensor(weights, dtype=torch.float64), rtol=1e-5, atol=1e-6
+            )
         else:
             reweighted = 0.0
         assert out.loss[i].item() == pytest.approx(first + lambda_t * reweighted, rel=1e-5)
@@ -100,7 +104,7 @@ def test_classification_teacher_replacement_rule():
     teacher = torch.tensor([[[0.9, 0.1], [0.8, 0.2], [0.3, 0.7]]])  # z_2 flips the teacher's class
     targets = soft_targets(original_logits, mask, regression=False, teacher=teacher)
     own = torch.softmax(original_logits[0], -1)
-    torch.testing.assert_close(targets[0, 0], own)          # same class: f(x_i)
+    torch.testing.assert_close(targets[0, 0], own)  # same class: f(x_i)
     torch.testing.assert_close(targets[0, 1], teacher[0, 2])  # different class: the teacher's probabilities
     torch.testing.assert_close(teacher_disagreement(teacher, mask, regression=False), torch.tensor([[False, True]]))
     no_teacher = soft_targets(original_logits, mask, regression=False, teacher=None)
@@ -129,8 +133,12 @@ def test_hard_loss_limits_and_half_precision_logits():
     sizes, mask, logits, teacher, labels = ragged_batch(3)
     uniform = mmel_hard_loss(logits, mask, labels, teacher, lambda_p=float("inf")).loss
     maximum = mmel_hard_loss(logits, mask, labels, teacher, lambda_p=0.0).loss
-    torch.testing.assert_close(mmel_hard_loss(logits, mask, labels, teacher, lambda_p=1e6).loss, uniform, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(mmel_hard_loss(logits, mask, labels, teacher, lambda_p=1e-4).loss, maximum, rtol=1e-3, atol=1e-3)
+    torch.testing.assert_close(
+        mmel_hard_loss(logits, mask, labels, teacher, lambda_p=1e6).loss, uniform, rtol=1e-5, atol=1e-5
+    )
+    torch.testing.assert_close(
+        mmel_hard_loss(logits, mask, labels, teacher, lambda_p=1e-4).loss, maximum, rtol=1e-3, atol=1e-3
+    )
     for dtype in (torch.float16, torch.bfloat16):
         half = mmel_hard_loss(logits.to(dtype), mask, labels, teacher.to(dtype), lambda_p=1.0)
         assert half.loss.dtype == torch.float32 and torch.isfinite(half.loss).all()

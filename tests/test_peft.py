@@ -15,13 +15,30 @@ peft = pytest.importorskip("peft")
 
 
 def lora(**overrides):
-    return peft.LoraConfig(**{"task_type": "SEQ_CLS", "r": 4, "lora_alpha": 8, "lora_dropout": 0.0,
-                              "target_modules": ["query", "value"], **overrides})
+    return peft.LoraConfig(
+        **{
+            "task_type": "SEQ_CLS",
+            "r": 4,
+            "lora_alpha": 8,
+            "lora_dropout": 0.0,
+            "target_modules": ["query", "value"],
+            **overrides,
+        }
+    )
 
 
 def make_args(tmp_path, **overrides):
-    settings = dict(output_dir=str(tmp_path / "out"), report_to="none", per_device_train_batch_size=4, max_steps=3,
-                    learning_rate=1e-2, save_strategy="no", use_cpu=True, disable_tqdm=True, seed=0)
+    settings = dict(
+        output_dir=str(tmp_path / "out"),
+        report_to="none",
+        per_device_train_batch_size=4,
+        max_steps=3,
+        learning_rate=1e-2,
+        save_strategy="no",
+        use_cpu=True,
+        disable_tqdm=True,
+        seed=0,
+    )
     return MMELTrainingArguments(**{**settings, **overrides})
 
 
@@ -33,8 +50,13 @@ def base_parameters(model):
 @pytest.mark.parametrize("mode", ["hard", "soft", "uniform", "long"])
 def test_only_adapters_and_head_train(tmp_path, tokenizer, mode):
     data = make_augmented_dataset(num_rows=12, seed=2)
-    trainer = MMELTrainer(model=make_tiny_bert(tokenizer, seed=3), args=make_args(tmp_path, mmel_loss=mode),
-                          train_dataset=data, processing_class=tokenizer, peft_config=lora())
+    trainer = MMELTrainer(
+        model=make_tiny_bert(tokenizer, seed=3),
+        args=make_args(tmp_path, mmel_loss=mode),
+        train_dataset=data,
+        processing_class=tokenizer,
+        peft_config=lora(),
+    )
     assert isinstance(trainer.model, peft.PeftModel)
     before = base_parameters(trainer.model)
     trainer.train()
@@ -48,10 +70,22 @@ def test_only_adapters_and_head_train(tmp_path, tokenizer, mode):
 
 def one_sgd_step(tmp_path, tokenizer, data, batch_size, accumulation):
     trainer = MMELTrainer(
-        model=make_tiny_bert(tokenizer, seed=1), train_dataset=data, processing_class=tokenizer, peft_config=lora(),
-        args=make_args(tmp_path, per_device_train_batch_size=batch_size, gradient_accumulation_steps=accumulation,
-                       max_steps=1, optim="sgd", learning_rate=0.5, lr_scheduler_type="constant", max_grad_norm=0.0,
-                       weight_decay=0.0))
+        model=make_tiny_bert(tokenizer, seed=1),
+        train_dataset=data,
+        processing_class=tokenizer,
+        peft_config=lora(),
+        args=make_args(
+            tmp_path,
+            per_device_train_batch_size=batch_size,
+            gradient_accumulation_steps=accumulation,
+            max_steps=1,
+            optim="sgd",
+            learning_rate=0.5,
+            lr_scheduler_type="constant",
+            max_grad_norm=0.0,
+            weight_decay=0.0,
+        ),
+    )
     trainer.train()
     return base_parameters(trainer.model)
 
@@ -67,13 +101,23 @@ def test_gradient_accumulation_equals_the_larger_batch(tmp_path, tokenizer):
 def test_resume_from_an_adapter_checkpoint_continues_exactly(tmp_path, tokenizer):
     data = make_augmented_dataset(num_rows=16, seed=4)
     common = dict(max_steps=4, save_strategy="steps", save_steps=2)
-    straight = MMELTrainer(model=make_tiny_bert(tokenizer, seed=5), args=make_args(tmp_path, **common),
-                           train_dataset=data, processing_class=tokenizer, peft_config=lora())
+    straight = MMELTrainer(
+        model=make_tiny_bert(tokenizer, seed=5),
+        args=make_args(tmp_path, **common),
+        train_dataset=data,
+        processing_class=tokenizer,
+        peft_config=lora(),
+    )
     straight.train()
     checkpoint = tmp_path / "out" / "checkpoint-2"
     assert (checkpoint / "adapter_model.safetensors").exists() and not (checkpoint / "model.safetensors").exists()
-    resumed = MMELTrainer(model=make_tiny_bert(tokenizer, seed=5), args=make_args(tmp_path, **common),
-                          train_dataset=data, processing_class=tokenizer, peft_config=lora())
+    resumed = MMELTrainer(
+        model=make_tiny_bert(tokenizer, seed=5),
+        args=make_args(tmp_path, **common),
+        train_dataset=data,
+        processing_class=tokenizer,
+        peft_config=lora(),
+    )
     resumed.train(resume_from_checkpoint=str(checkpoint))
     assert resumed.state.global_step == 4
     expected, found = base_parameters(straight.model), base_parameters(resumed.model)
@@ -84,16 +128,31 @@ def test_resume_from_an_adapter_checkpoint_continues_exactly(tmp_path, tokenizer
 def test_peft_configs_are_checked(tmp_path, tokenizer):
     data = make_augmented_dataset(num_rows=4)
     with pytest.raises(ValueError, match="task_type='CAUSAL_LM'.*SEQ_CLS"):
-        MMELTrainer(model=make_tiny_bert(tokenizer), args=make_args(tmp_path), train_dataset=data,
-                    processing_class=tokenizer, peft_config=lora(task_type="CAUSAL_LM"))
+        MMELTrainer(
+            model=make_tiny_bert(tokenizer),
+            args=make_args(tmp_path),
+            train_dataset=data,
+            processing_class=tokenizer,
+            peft_config=lora(task_type="CAUSAL_LM"),
+        )
     untyped = lora(task_type=None)
-    trainer = MMELTrainer(model=make_tiny_bert(tokenizer), args=make_args(tmp_path), train_dataset=data,
-                          processing_class=tokenizer, peft_config=untyped)
+    trainer = MMELTrainer(
+        model=make_tiny_bert(tokenizer),
+        args=make_args(tmp_path),
+        train_dataset=data,
+        processing_class=tokenizer,
+        peft_config=untyped,
+    )
     assert untyped.task_type is None  # the user's config is left as given
     assert any("classifier" in n and p.requires_grad for n, p in trainer.model.named_parameters())
     with pytest.raises(ValueError, match="already a PeftModel"):
-        MMELTrainer(model=trainer.model, args=make_args(tmp_path), train_dataset=data, processing_class=tokenizer,
-                    peft_config=lora())
+        MMELTrainer(
+            model=trainer.model,
+            args=make_args(tmp_path),
+            train_dataset=data,
+            processing_class=tokenizer,
+            peft_config=lora(),
+        )
 
 
 def test_model_given_by_name_takes_the_datasets_labels(tmp_path, tokenizer):
@@ -101,23 +160,42 @@ def test_model_given_by_name_takes_the_datasets_labels(tmp_path, tokenizer):
     make_tiny_bert(tokenizer).bert.save_pretrained(folder)  # an encoder: a fresh head with the dataset's labels
     make_tiny_bert(tokenizer, num_labels=2).save_pretrained(classifier)
     three = make_augmented_dataset(num_rows=6)
-    three = three.map(lambda row: {"label": row["label"] + 1, "teacher_original": [0.2, 0.3, 0.5],
-                                   "teacher_augmented": [[0.2, 0.3, 0.5]] * len(row["augmented_sentence"])})
-    trainer = MMELTrainer(model=str(folder), args=make_args(tmp_path, max_steps=1), train_dataset=three,
-                          processing_class=tokenizer)
+    three = three.map(
+        lambda row: {
+            "label": row["label"] + 1,
+            "teacher_original": [0.2, 0.3, 0.5],
+            "teacher_augmented": [[0.2, 0.3, 0.5]] * len(row["augmented_sentence"]),
+        }
+    )
+    trainer = MMELTrainer(
+        model=str(folder), args=make_args(tmp_path, max_steps=1), train_dataset=three, processing_class=tokenizer
+    )
     assert trainer.model.config.num_labels == 3 and trainer.model.classifier.out_features == 3
     trainer.train()
-    regression = MMELTrainer(model=str(folder), args=make_args(tmp_path, max_steps=1),
-                             train_dataset=make_augmented_dataset(num_rows=6, regression=True), processing_class=tokenizer)
+    regression = MMELTrainer(
+        model=str(folder),
+        args=make_args(tmp_path, max_steps=1),
+        train_dataset=make_augmented_dataset(num_rows=6, regression=True),
+        processing_class=tokenizer,
+    )
     assert regression.model.config.num_labels == 1 and regression.model.config.problem_type == "regression"
     with pytest.raises(ValueError, match="num_labels"):
-        MMELTrainer(model=str(folder), args=make_args(tmp_path), processing_class=tokenizer,
-                    train_dataset=three.remove_columns(["teacher_original", "teacher_augmented"]))
+        MMELTrainer(
+            model=str(folder),
+            args=make_args(tmp_path),
+            processing_class=tokenizer,
+            train_dataset=three.remove_columns(["teacher_original", "teacher_augmented"]),
+        )
     with pytest.raises(ValueError, match="classifier with 2 label.*has 3"):
         MMELTrainer(model=str(classifier), args=make_args(tmp_path), train_dataset=three, processing_class=tokenizer)
     with pytest.raises(ValueError, match="model_init_kwargs"):
-        MMELTrainer(model=make_tiny_bert(tokenizer), args=make_args(tmp_path), train_dataset=three,
-                    processing_class=tokenizer, model_init_kwargs={"num_labels": 3})
+        MMELTrainer(
+            model=make_tiny_bert(tokenizer),
+            args=make_args(tmp_path),
+            train_dataset=three,
+            processing_class=tokenizer,
+            model_init_kwargs={"num_labels": 3},
+        )
 
 
 def test_mmel_train_use_peft_saves_a_loadable_adapter(tmp_path, tokenizer):
@@ -132,11 +210,42 @@ def test_mmel_train_use_peft_saves_a_loadable_adapter(tmp_path, tokenizer):
     make_tiny_bert(tokenizer).save_pretrained(base)
     tokenizer.save_pretrained(base)
     output = tmp_path / "student"
-    command = [sys.executable, "-m", "augment_cli.train", "--task", "reviews", "--text-columns", "sentence",
-               "--num-labels", "2", "--augmented", str(folder), "--model", str(base), "--mmel-loss", "hard",
-               "--use-peft", "--lora-r", "4", "--lora-alpha", "8", "--lora-target-modules", "query", "value",
-               "--output-dir", str(output), "--max-steps", "3", "--per-device-train-batch-size", "4",
-               "--use-cpu", "--report-to", "none", "--disable-tqdm", "true"]
+    command = [
+        sys.executable,
+        "-m",
+        "augment_cli.train",
+        "--task",
+        "reviews",
+        "--text-columns",
+        "sentence",
+        "--num-labels",
+        "2",
+        "--augmented",
+        str(folder),
+        "--model",
+        str(base),
+        "--mmel-loss",
+        "hard",
+        "--use-peft",
+        "--lora-r",
+        "4",
+        "--lora-alpha",
+        "8",
+        "--lora-target-modules",
+        "query",
+        "value",
+        "--output-dir",
+        str(output),
+        "--max-steps",
+        "3",
+        "--per-device-train-batch-size",
+        "4",
+        "--use-cpu",
+        "--report-to",
+        "none",
+        "--disable-tqdm",
+        "true",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (output / "adapter_config.json").exists() and (output / "adapter_model.safetensors").exists()

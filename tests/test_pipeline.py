@@ -20,8 +20,17 @@ from builders import RTE_HEADER, make_tiny_bert
 
 
 def config(models, rte_dir, tmp_path, **overrides):
-    settings = dict(task="rte", data_dir=str(rte_dir), mlm_model=models[0], teacher=models[1],
-                    cache_dir=str(tmp_path / "cache"), progress=False, shard_size=4, block_size=2, seed=3)
+    settings = dict(
+        task="rte",
+        data_dir=str(rte_dir),
+        mlm_model=models[0],
+        teacher=models[1],
+        cache_dir=str(tmp_path / "cache"),
+        progress=False,
+        shard_size=4,
+        block_size=2,
+        seed=3,
+    )
     settings.update(overrides)
     return AugmentConfig(**settings)
 
@@ -33,7 +42,9 @@ def test_job_produces_the_schema_and_the_trainer_trains_on_it(models, rte_dir, t
     schema = validate_augmented_dataset(data["train"], num_labels=2)
     assert schema.sample_columns == ("sentence1", "sentence2") and schema.has_teacher
     assert all(len(row["augmented_sentence1"]) == 4 == len(row["teacher_augmented"]) for row in data["train"])
-    torch.testing.assert_close(torch.tensor(data["train"]["teacher_original"][:]).sum(-1), torch.ones(len(data["train"])))
+    torch.testing.assert_close(
+        torch.tensor(data["train"]["teacher_original"][:]).sum(-1), torch.ones(len(data["train"]))
+    )
     assert data["validation"].column_names == ["sentence1", "sentence2", "label"]
     assert result.summary["examples"] == 10 and result.summary["augmented_samples"] == 40
     assert 0 < result.summary["distinct_ratio"] <= 1 and not result.cache_hit
@@ -48,10 +59,17 @@ def test_job_produces_the_schema_and_the_trainer_trains_on_it(models, rte_dir, t
 
     model = make_tiny_bert(tokenizer)
     before = model.classifier.weight.detach().clone()
-    args = MMELTrainingArguments(output_dir=str(tmp_path / "train"), report_to="none", max_steps=2,
-                                 per_device_train_batch_size=4, use_cpu=True, save_strategy="no")
-    trainer = MMELTrainer(model=model, args=args, train_dataset=data["train"], eval_dataset=data["validation"],
-                          processing_class=tokenizer)
+    args = MMELTrainingArguments(
+        output_dir=str(tmp_path / "train"),
+        report_to="none",
+        max_steps=2,
+        per_device_train_batch_size=4,
+        use_cpu=True,
+        save_strategy="no",
+    )
+    trainer = MMELTrainer(
+        model=model, args=args, train_dataset=data["train"], eval_dataset=data["validation"], processing_class=tokenizer
+    )
     trainer.train()
     assert not torch.equal(before, model.classifier.weight)
     assert "eval_loss" in trainer.evaluate()
@@ -66,8 +84,17 @@ def test_second_run_is_a_cache_hit_and_options_change_the_fingerprint(models, rt
     assert again.dataset["train"].to_list() == first.dataset["train"].to_list()
     monkeypatch.undo()
     # The batching is part of the result (a row's numbers depend on its batch), so it is in the fingerprint.
-    for change in ({"ratio": 0.2}, {"search": "beam"}, {"seed": 4}, {"separate": False}, {"group_size": 3},
-                   {"batch_size": 3}, {"teacher_batch_size": 3}, {"block_size": 5}, {"precision": "bf16"}):
+    for change in (
+        {"ratio": 0.2},
+        {"search": "beam"},
+        {"seed": 4},
+        {"separate": False},
+        {"group_size": 3},
+        {"batch_size": 3},
+        {"teacher_batch_size": 3},
+        {"block_size": 5},
+        {"precision": "bf16"},
+    ):
         other = run_augmentation(config(models, rte_dir, tmp_path, **change))
         assert not other.cache_hit and other.cache_path != first.cache_path, change
     rebuilt = run_augmentation(config(models, rte_dir, tmp_path, overwrite=True))
@@ -96,7 +123,11 @@ def test_killed_run_resumes_to_the_same_dataset_with_any_shard_size(models, rte_
     resumed = run_augmentation(config(models, rte_dir, tmp_path / "b", shard_size=6))  # another shard size
     assert len(done) == 2 + 3  # two blocks before the kill, the three missing ones after: none redone
     assert (cache / "COMPLETE").exists() and sorted(p.name for p in cache.iterdir()) == [
-        "COMPLETE", "config.json", "dataset", "locks"]  # no blocks, temporaries or shard folders left behind
+        "COMPLETE",
+        "config.json",
+        "dataset",
+        "locks",
+    ]  # no blocks, temporaries or shard folders left behind
     assert list((cache / "locks").iterdir()) == [cache / "locks" / "assemble.lock"]
     assert resumed.cache_path.name == uninterrupted.cache_path.name
     for split, table in tables.items():  # the same bits: every row was computed with the same batch-mates
@@ -123,7 +154,11 @@ def test_output_dir_and_dataset_card_and_push(models, rte_dir, tmp_path, monkeyp
     result = run_augmentation(cfg)
     assert (tmp_path / "saved" / "dataset_dict.json").exists()
     files = hub.files("me/rte-mmel")
-    assert sorted(files) == ["README.md", "data/train-00000-of-00001.parquet", "evaluation/validation-00000-of-00001.parquet"]
+    assert sorted(files) == [
+        "README.md",
+        "data/train-00000-of-00001.parquet",
+        "evaluation/validation-00000-of-00001.parquet",
+    ]
     assert hub.private["me/rte-mmel"] is False
     assert not any(secret.encode() in data for data in files.values())
     assert [c["message"] for c in hub.commits] == ["Upload dataset", "Upload dataset", "mmel-augment: dataset card"]
@@ -134,7 +169,8 @@ def test_output_dir_and_dataset_card_and_push(models, rte_dir, tmp_path, monkeyp
     # The augmented train split and the untouched evaluation splits have other columns: two configurations.
     assert header["configs"] == [
         {"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]},
-        {"config_name": "evaluation", "data_files": [{"split": "validation", "path": "evaluation/validation-*"}]}]
+        {"config_name": "evaluation", "data_files": [{"split": "validation", "path": "evaluation/validation-*"}]},
+    ]
     info = header["dataset_info"]
     infos = {i["config_name"]: i for i in info}
     assert infos["default"]["splits"][0]["num_examples"] == 10 and infos["default"]["download_size"] > 0
@@ -144,7 +180,9 @@ def test_output_dir_and_dataset_card_and_push(models, rte_dir, tmp_path, monkeyp
     assert header["mmel_hf_provenance"]["mmel_hf_task"] == "rte" and header["mmel_hf_provenance"]["group_size"] == 5
     # The Hub's metadata.
     assert header["license"] == "other" and header["language"] == ["en"]  # GLUE's license, as nyu-mll/glue
-    assert header["annotations_creators"] == ["machine-generated"] and header["task_categories"] == ["text-classification"]
+    assert header["annotations_creators"] == ["machine-generated"] and header["task_categories"] == [
+        "text-classification"
+    ]
     assert header["size_categories"] == ["n<1K"] and header["source_datasets"] == ["extended|nyu-mll/glue"]
     assert header["pretty_name"] == "rte augmented for MMEL" and "mmel" in header["tags"]
 
@@ -163,7 +201,10 @@ def test_output_dir_and_dataset_card_and_push(models, rte_dir, tmp_path, monkeyp
         (served / path).parent.mkdir(parents=True, exist_ok=True)
         (served / path).write_bytes(data)
     loaded = load_dataset(str(served))
-    assert list(loaded) == ["train"] and loaded["train"]["teacher_augmented"] == result.dataset["train"]["teacher_augmented"]
+    assert (
+        list(loaded) == ["train"]
+        and loaded["train"]["teacher_augmented"] == result.dataset["train"]["teacher_augmented"]
+    )
     from mmel_hf.augment.pipeline import read_provenance
     from mmel_hf.train import load_augmented
 
@@ -187,7 +228,8 @@ def test_a_card_before_any_push_names_the_files_push_to_hub_makes(models, rte_di
     header = yaml.safe_load(card.split("---")[1])
     assert header["configs"] == [
         {"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]},
-        {"config_name": "evaluation", "data_files": [{"split": "validation", "path": "evaluation/validation-*"}]}]
+        {"config_name": "evaluation", "data_files": [{"split": "validation", "path": "evaluation/validation-*"}]},
+    ]
     assert header["license"] == "other" and "dataset_info" not in header
 
 
@@ -207,8 +249,21 @@ def test_push_fails_clearly_offline(models, rte_dir, tmp_path, monkeypatch):
 
 
 def test_cli_end_to_end_and_errors(models, rte_dir, tmp_path, capsys):
-    args = ["--task", "rte", "--data-dir", str(rte_dir), "--mlm-model", models[0], "--teacher", models[1],
-            "--cache-dir", str(tmp_path / "cache"), "--no-progress", "--group-size", "3"]
+    args = [
+        "--task",
+        "rte",
+        "--data-dir",
+        str(rte_dir),
+        "--mlm-model",
+        models[0],
+        "--teacher",
+        models[1],
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--no-progress",
+        "--group-size",
+        "3",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "rte: 10 examples, 20 augmented samples" in out and "cache:" in out
@@ -216,14 +271,33 @@ def test_cli_end_to_end_and_errors(models, rte_dir, tmp_path, capsys):
 
     (rte_dir / "train.tsv").write_text(RTE_HEADER + "\n0\tA.\tB.\tmaybe\n")
     cache = tmp_path / "cache2"
-    assert main(["--task", "rte", "--data-dir", str(rte_dir), "--mlm-model", models[0], "--teacher", models[1],
-                 "--cache-dir", str(cache), "--no-progress"]) == 1
+    assert (
+        main(
+            [
+                "--task",
+                "rte",
+                "--data-dir",
+                str(rte_dir),
+                "--mlm-model",
+                models[0],
+                "--teacher",
+                models[1],
+                "--cache-dir",
+                str(cache),
+                "--no-progress",
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert "train.tsv: line 2, column 'label': label 'maybe'" in err
     assert not cache.exists()  # nothing written for bad input
 
-    for bad, message in ((["--ratio", "1.5"], "--ratio 1.5"), (["--group-size", "1"], "at least 2"),
-                         (["--task", "rtee"], "unknown task 'rtee'")):
+    for bad, message in (
+        (["--ratio", "1.5"], "--ratio 1.5"),
+        (["--group-size", "1"], "at least 2"),
+        (["--task", "rtee"], "unknown task 'rtee'"),
+    ):
         code = None
         try:
             code = main([*args, *bad])
@@ -234,7 +308,11 @@ def test_cli_end_to_end_and_errors(models, rte_dir, tmp_path, capsys):
 
 
 def test_help_runs_as_a_console_script():
-    result = subprocess.run([sys.executable, "-m", "augment_cli.augment", "--help"], capture_output=True, text=True,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    result = subprocess.run(
+        [sys.executable, "-m", "augment_cli.augment", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert result.returncode == 0
     assert "--task" in result.stdout and "--no-separate" in result.stdout and "Algorithm 2" in result.stdout

@@ -114,7 +114,9 @@ def test_gradient_through_a_model_equals_the_p_star_weighted_gradient():
 
     def per_sample():
         logits = layer(inputs)
-        return torch.nn.functional.cross_entropy(logits.reshape(-1, 4), targets.reshape(-1), reduction="none").view(2, 4)
+        return torch.nn.functional.cross_entropy(logits.reshape(-1, 4), targets.reshape(-1), reduction="none").view(
+            2, 4
+        )
 
     hard_objective(per_sample(), mask, 0.7).sum().backward()
     autograd = [p.grad.clone() for p in layer.parameters()]

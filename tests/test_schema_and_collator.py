@@ -19,7 +19,11 @@ def test_valid_dataset_is_described():
 
 
 def with_column(dataset, name, values):
-    return dataset.remove_columns([name]).add_column(name, values) if name in dataset.column_names else dataset.add_column(name, values)
+    return (
+        dataset.remove_columns([name]).add_column(name, values)
+        if name in dataset.column_names
+        else dataset.add_column(name, values)
+    )
 
 
 @pytest.mark.parametrize(
@@ -104,8 +108,9 @@ def test_collator_without_augmented_samples_and_truncation(tokenizer):
     rows = [make_augmented_dataset()[0]]
     plain = MMELDataCollator(tokenizer, include_augmented=False)(rows)
     assert "mmel_group_mask" not in plain and plain["input_ids"].shape[0] == 1
-    short = MMELDataCollator(tokenizer, max_length=4)([{"sentence": "one two three four five six", "label": 0,
-                                                         "augmented_sentence": ["seven eight nine ten eleven"]}])
+    short = MMELDataCollator(tokenizer, max_length=4)(
+        [{"sentence": "one two three four five six", "label": 0, "augmented_sentence": ["seven eight nine ten eleven"]}]
+    )
     assert short["input_ids"].shape == (2, 4)
 
 

@@ -17,9 +17,16 @@ def runs(references, accuracy: float, seeds: int, generator) -> np.ndarray:
     return np.where(right, references, 1 - references)
 
 
-@pytest.mark.parametrize("metric, reference", [
-    ("accuracy", lambda t, p: float((t == p).mean())), ("f1", f1_score), ("matthews_correlation", matthews_corrcoef),
-    ("pearson", lambda t, p: pearsonr(t, p)[0]), ("spearmanr", lambda t, p: spearmanr(t, p)[0])])
+@pytest.mark.parametrize(
+    "metric, reference",
+    [
+        ("accuracy", lambda t, p: float((t == p).mean())),
+        ("f1", f1_score),
+        ("matthews_correlation", matthews_corrcoef),
+        ("pearson", lambda t, p: pearsonr(t, p)[0]),
+        ("spearmanr", lambda t, p: spearmanr(t, p)[0]),
+    ],
+)
 def test_the_vectorised_metrics_are_glues(metric, reference):
     generator = np.random.default_rng(7)
     classes = 3 if metric == "matthews_correlation" else 2

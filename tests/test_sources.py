@@ -13,13 +13,17 @@ GLUE_FILES = {
     "cola": (None, "gj04\t1\t\tOur friends won't buy this analysis."),
     "sst2": ("sentence\tlabel", "it 's a charming journey \t1"),
     "mrpc": ("Quality\t#1 ID\t#2 ID\t#1 String\t#2 String", "1\t702876\t702977\tHe said so.\tHe said it."),
-    "stsb": ("index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore",
-             "0\tmain-captions\tMSRvid\t2012test\t0001\tnone\tnone\tA plane is taking off.\tAn air plane is taking off.\t5.000"),
+    "stsb": (
+        "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore",
+        "0\tmain-captions\tMSRvid\t2012test\t0001\tnone\tnone\tA plane is taking off.\tAn air plane is taking off.\t5.000",
+    ),
     "qqp": ("id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate", "1\t3\t4\tHow do I learn?\tHow can I learn?\t1"),
-    "mnli": ("index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\t"
-             "sentence2_parse\tsentence1\tsentence2\tlabel1\tgold_label",
-             "0\t31193\t31193n\tgovernment\t( x )\t( y )\t(ROOT x)\t(ROOT y)\tConceptually cream skimming has two "
-             "basic dimensions.\tProduct and geography are what make cream skimming work.\tneutral\tneutral"),
+    "mnli": (
+        "index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\t"
+        "sentence2_parse\tsentence1\tsentence2\tlabel1\tgold_label",
+        "0\t31193\t31193n\tgovernment\t( x )\t( y )\t(ROOT x)\t(ROOT y)\tConceptually cream skimming has two "
+        "basic dimensions.\tProduct and geography are what make cream skimming work.\tneutral\tneutral",
+    ),
     "qnli": ("index\tquestion\tsentence\tlabel", "0\tWhat came into force?\tThe law did.\tnot_entailment"),
     "rte": ("index\tsentence1\tsentence2\tlabel", "0\tNo weapons were found.\tWeapons were found.\tnot_entailment"),
     "wnli": ("index\tsentence1\tsentence2\tlabel", "0\tI put the cake away.\tThe cake was put away.\t1"),
@@ -37,7 +41,9 @@ def write_glue_folder(folder, task, rows=3):
 
 
 def test_registry_knows_every_glue_task():
-    assert known_tasks() == sorted(["cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli", "rt-polarity"])
+    assert known_tasks() == sorted(
+        ["cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli", "rt-polarity"]
+    )
     assert get_task("SST-2") is GLUE_TASKS["sst2"] and get_task("stsb").is_regression
     assert get_task("mnli").eval_splits == ("validation_matched", "validation_mismatched")
     assert get_task("mnli").num_labels == 3 and get_task("cola").metric == "matthews_correlation"
@@ -63,7 +69,9 @@ def test_csv_and_jsonl_and_save_to_disk(tmp_path):
     spec = custom_task("reviews", ["review"], label_column="stars", num_labels=3)
     (tmp_path / "train.csv").write_text('review,stars\n"good, really",2\n"multi\nline",0\n', encoding="utf-8")
     (tmp_path / "dev.jsonl").write_text(json.dumps({"review": "ok", "stars": 1}) + "\n\n", encoding="utf-8")
-    data = load_task_data(spec, train_file=tmp_path / "train.csv", validation_files={"validation": tmp_path / "dev.jsonl"})
+    data = load_task_data(
+        spec, train_file=tmp_path / "train.csv", validation_files={"validation": tmp_path / "dev.jsonl"}
+    )
     assert data["train"]["review"][:] == ["good, really", "multi\nline"] and data["validation"][0]["stars"] == 1
     data.save_to_disk(str(tmp_path / "saved"))
     again = load_task_data(spec, dataset_path=tmp_path / "saved")
@@ -108,8 +116,9 @@ def test_non_utf8_ragged_tsv_empty_text_and_bad_regression_labels(tmp_path):
     (tmp_path / "train.tsv").write_text(GLUE_FILES["rte"][0] + "\n0\tA.\tB.\tmaybe\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"label 'maybe' is not a class id 0..1 or one of \['entailment'"):
         load_task_data(spec, data_dir=tmp_path)
-    (tmp_path / "train.tsv").write_text(GLUE_FILES["rte"][0] + "\n0\tA.\tB.\tentailment\n1\t \tC.\tentailment\n",
-                                        encoding="utf-8")
+    (tmp_path / "train.tsv").write_text(
+        GLUE_FILES["rte"][0] + "\n0\tA.\tB.\tentailment\n1\t \tC.\tentailment\n", encoding="utf-8"
+    )
     with pytest.raises(DataError, match=r"split 'train', row 1, column 'sentence1': empty text"):
         load_task_data(spec, data_dir=tmp_path)
     stsb = get_task("stsb")
@@ -156,7 +165,11 @@ def test_a_bad_row_deep_in_a_file_leaves_no_copy_behind(tmp_path):
     with pytest.raises(DataError, match=r"train.tsv: line 1502, column 'label': label 'maybe' is not a class id"):
         read_table_file(file, spec, cache_dir=str(cache))
     assert not cache.exists()  # nothing half-written for the next run to trust, not even a folder
-    for content, message in (("", "the file is empty"), ("  \n\n", "the file is empty"), ("sentence\tlabel\n", "no data rows")):
+    for content, message in (
+        ("", "the file is empty"),
+        ("  \n\n", "the file is empty"),
+        ("sentence\tlabel\n", "no data rows"),
+    ):
         file.write_text(content)
         with pytest.raises(DataError, match=message):
             read_table_file(file, spec, cache_dir=str(cache))

@@ -19,8 +19,12 @@ def test_parse_method():
     assert parse_method("uniform").title == "Baseline(DA+UNI)"
     assert parse_method("hard@10").title == "MMEL-H (lambda_P=10)"
     assert parse_method("long-original").title == "Baseline(DA+Long), original labels"
-    for bad, message in (("harder", "expected one of"), ("uniform@2", "hard and soft only"),
-                         ("hard@x", "not a number"), ("hard@0", "must be > 0")):
+    for bad, message in (
+        ("harder", "expected one of"),
+        ("uniform@2", "hard and soft only"),
+        ("hard@x", "not a number"),
+        ("hard@0", "must be > 0"),
+    ):
         with pytest.raises(ValueError, match=message):
             parse_method(bad)
     with pytest.raises(ValueError, match="--seeds"):
@@ -38,11 +42,47 @@ def test_compare_without_predictions_resamples_seeds_and_never_calls_zero_varian
 
 def test_tiny_study_end_to_end_and_resumable(models, rte_dir, tmp_path, capsys):
     output = tmp_path / "study"
-    args = ["--task", "rte", "--data-dir", str(rte_dir), "--output-dir", str(output), "--max-train-samples", "8",
-            "--teacher-model", models[0], "--teacher-layers", "1", "--teacher-epochs", "1", "--mlm-model", models[0],
-            "--student-model", models[0], "--student-layers", "1", "--epochs", "1", "--batch-size", "4",
-            "--group-size", "3", "--cache-dir", str(tmp_path / "cache"), "--seeds", "0", "1",
-            "--methods", "none", "long", "uniform", "hard", "soft", "hard-original", "hard@0.1"]
+    args = [
+        "--task",
+        "rte",
+        "--data-dir",
+        str(rte_dir),
+        "--output-dir",
+        str(output),
+        "--max-train-samples",
+        "8",
+        "--teacher-model",
+        models[0],
+        "--teacher-layers",
+        "1",
+        "--teacher-epochs",
+        "1",
+        "--mlm-model",
+        models[0],
+        "--student-model",
+        models[0],
+        "--student-layers",
+        "1",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--group-size",
+        "3",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--seeds",
+        "0",
+        "1",
+        "--methods",
+        "none",
+        "long",
+        "uniform",
+        "hard",
+        "soft",
+        "hard-original",
+        "hard@0.1",
+    ]
     assert study_main(args) == 0
     out = capsys.readouterr().out
     assert "teacher: fine-tuning" in out and "[14/14]" in out
@@ -54,7 +94,9 @@ def test_tiny_study_end_to_end_and_resumable(models, rte_dir, tmp_path, capsys):
     assert set(results["methods"]) == {"none", "long", "uniform", "hard", "soft", "hard-original", "hard@0.1"}
     hard = results["methods"]["hard"]
     assert hard["seeds"] == [0, 1] and len(hard["metrics"]["accuracy"]["values"]) == 2
-    runs = {key: json.loads((output / "runs" / key / "seed-1" / "metrics.json").read_text()) for key in results["methods"]}
+    runs = {
+        key: json.loads((output / "runs" / key / "seed-1" / "metrics.json").read_text()) for key in results["methods"]
+    }
     assert runs["hard-original"]["config"]["training"]["mmel_label_source"] == "original"
     assert runs["hard@0.1"]["config"]["training"]["mmel_lambda_p"] == 0.1
     assert runs["long"]["curve"][-1]["step"] == 6  # 8 originals + 16 samples at batch 4, against 2 steps of groups
@@ -62,14 +104,27 @@ def test_tiny_study_end_to_end_and_resumable(models, rte_dir, tmp_path, capsys):
     assert not (output / "runs" / "hard" / "seed-0" / "model.safetensors").exists()  # studies keep metrics only
 
     report = (output / "results.md").read_text()
-    for text in ("## Table 3 layout", "## Table 4 layout", "| Baseline(DA+Long) |", "| MMEL-H, original labels |",
-                 "| MMEL-H (lambda_P=0.1) |", "train time per run", "curves.png", "Teacher: "):
+    for text in (
+        "## Table 3 layout",
+        "## Table 4 layout",
+        "| Baseline(DA+Long) |",
+        "| MMEL-H, original labels |",
+        "| MMEL-H (lambda_P=0.1) |",
+        "train time per run",
+        "curves.png",
+        "Teacher: ",
+    ):
         assert text in report, text
     assert (output / "curves.png").read_bytes()[:4] == b"\x89PNG"
     # Every reading carries an interval over seeds x the 3 evaluation examples; 2 seeds are never "beyond noise".
     comparisons = results["comparisons"]
-    assert [(c["a"], c["b"]) for c in comparisons] == [("hard", "uniform"), ("soft", "uniform"), ("uniform", "none"),
-                                                      ("long", "uniform"), ("hard", "hard-original")]
+    assert [(c["a"], c["b"]) for c in comparisons] == [
+        ("hard", "uniform"),
+        ("soft", "uniform"),
+        ("uniform", "none"),
+        ("long", "uniform"),
+        ("hard", "hard-original"),
+    ]
     for found in comparisons:
         assert found["interval"][0] <= found["mean"] <= found["interval"][1] and found["examples"] == 3
         assert found["level"] == pytest.approx(0.99) and not found["beyond_noise"]
@@ -87,8 +142,12 @@ def test_tiny_study_end_to_end_and_resumable(models, rte_dir, tmp_path, capsys):
 
 
 def test_study_help_and_bad_method(capsys):
-    result = subprocess.run([sys.executable, "-m", "augment_cli.study", "--help"], capture_output=True, text=True,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    result = subprocess.run(
+        [sys.executable, "-m", "augment_cli.study", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert result.returncode == 0 and "--methods" in result.stdout and "--seeds" in result.stdout
     with pytest.raises(SystemExit) as exit_:
         study_main(["--task", "rte", "--methods", "hardest"])

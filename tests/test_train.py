@@ -59,9 +59,17 @@ def test_flatten_groups_regression_and_errors():
 def test_long_mode_loss_is_the_mean_per_sample_loss_and_takes_b_times_the_steps(tmp_path, tokenizer):
     ds = make_augmented_dataset(num_rows=8, ragged=False, num_augmented=3)
     model = make_tiny_bert(tokenizer)
-    args = MMELTrainingArguments(output_dir=str(tmp_path), mmel_loss="long", per_device_train_batch_size=4,
-                                 num_train_epochs=1, report_to="none", use_cpu=True, disable_tqdm=True,
-                                 save_strategy="no", learning_rate=1e-3)
+    args = MMELTrainingArguments(
+        output_dir=str(tmp_path),
+        mmel_loss="long",
+        per_device_train_batch_size=4,
+        num_train_epochs=1,
+        report_to="none",
+        use_cpu=True,
+        disable_tqdm=True,
+        save_strategy="no",
+        learning_rate=1e-3,
+    )
     trainer = MMELTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer)
     assert len(trainer.train_dataset) == 32 and len(trainer.get_train_dataloader()) == 8  # |B| x the steps of 8 groups
     batch = trainer.data_collator([trainer.train_dataset[i] for i in (0, 9, 20, 31)])
@@ -91,12 +99,47 @@ def chain(tmp_path_factory, models, tokenizer):
 
     root = tmp_path_factory.mktemp("chain")
     rte = write_rte_dir(root / "RTE")
-    common = ["--task", "rte", "--model", models[0], "--num-layers", "1", "--per-device-train-batch-size", "4",
-              "--num-train-epochs", "1", "--disable-tqdm", "true", "--use-cpu", "true"]
-    assert train_main([*common, "--data-dir", str(rte), "--mmel-loss", "none", "--output-dir", str(root / "teacher")]) == 0
-    assert augment_main(["--task", "rte", "--data-dir", str(rte), "--mlm-model", models[0], "--teacher",
-                         str(root / "teacher"), "--cache-dir", str(root / "cache"), "--no-progress", "--group-size", "3",
-                         "--output-dir", str(root / "augmented")]) == 0
+    common = [
+        "--task",
+        "rte",
+        "--model",
+        models[0],
+        "--num-layers",
+        "1",
+        "--per-device-train-batch-size",
+        "4",
+        "--num-train-epochs",
+        "1",
+        "--disable-tqdm",
+        "true",
+        "--use-cpu",
+        "true",
+    ]
+    assert (
+        train_main([*common, "--data-dir", str(rte), "--mmel-loss", "none", "--output-dir", str(root / "teacher")]) == 0
+    )
+    assert (
+        augment_main(
+            [
+                "--task",
+                "rte",
+                "--data-dir",
+                str(rte),
+                "--mlm-model",
+                models[0],
+                "--teacher",
+                str(root / "teacher"),
+                "--cache-dir",
+                str(root / "cache"),
+                "--no-progress",
+                "--group-size",
+                "3",
+                "--output-dir",
+                str(root / "augmented"),
+            ]
+        )
+        == 0
+    )
     return {"root": root, "rte": rte, "common": common, "augmented": str(root / "augmented")}
 
 
@@ -118,8 +161,20 @@ def test_teacher_folder_is_a_complete_model(chain):
 @pytest.mark.parametrize("mode,label_source", [(m, "teacher") for m in MODES] + [("hard", "original")])
 def test_every_mode_trains_a_student_on_the_augmented_data(chain, capsys, tmp_path, mode, label_source):
     out = tmp_path / "student"
-    code, stdout, err = run_cli(capsys, [*chain["common"], "--augmented", chain["augmented"], "--mmel-loss", mode,
-                                         "--mmel-label-source", label_source, "--output-dir", str(out)])
+    code, stdout, err = run_cli(
+        capsys,
+        [
+            *chain["common"],
+            "--augmented",
+            chain["augmented"],
+            "--mmel-loss",
+            mode,
+            "--mmel-label-source",
+            label_source,
+            "--output-dir",
+            str(out),
+        ],
+    )
     assert code == 0, err
     assert "validation: " in stdout and "accuracy" in stdout
     summary = json.loads((out / "metrics.json").read_text())
@@ -136,10 +191,17 @@ def test_every_mode_trains_a_student_on_the_augmented_data(chain, capsys, tmp_pa
 
 def test_config_file_gives_the_same_options_as_flags(chain, tmp_path):
     file = tmp_path / "train.yaml"
-    file.write_text(f"task: rte\naugmented: {chain['augmented']}\nmodel: m\nmmel_loss: soft\nmmel_lambda_t: 2.0\n"
-                    "num_train_epochs: 2\n")
+    file.write_text(
+        f"task: rte\naugmented: {chain['augmented']}\nmodel: m\nmmel_loss: soft\nmmel_lambda_t: 2.0\n"
+        "num_train_epochs: 2\n"
+    )
     config, args = parse([str(file)])
-    assert (config.task, config.augmented, args.mmel_loss, args.mmel_lambda_t) == ("rte", chain["augmented"], "soft", 2.0)
+    assert (config.task, config.augmented, args.mmel_loss, args.mmel_lambda_t) == (
+        "rte",
+        chain["augmented"],
+        "soft",
+        2.0,
+    )
     assert args.num_train_epochs == 2 and args.learning_rate == 3e-5 and args.per_device_train_batch_size == 32
     config, args = parse(["--task", "mnli", "--mmel-loss", "hard"])
     assert args.num_train_epochs == 3 and args.warmup_steps == 0 and args.weight_decay == 0.0
@@ -168,8 +230,21 @@ def test_clear_errors_and_nothing_written(chain, capsys, tmp_path, models):
 
     three = tmp_path / "three-labels"
     make_tiny_bert_with_labels(three, models, 3)
-    code, _, err = run_cli(capsys, ["--task", "rte", "--data-dir", str(chain["rte"]), "--model", str(three),
-                                    "--mmel-loss", "none", "--output-dir", str(out)])
+    code, _, err = run_cli(
+        capsys,
+        [
+            "--task",
+            "rte",
+            "--data-dir",
+            str(chain["rte"]),
+            "--model",
+            str(three),
+            "--mmel-loss",
+            "none",
+            "--output-dir",
+            str(out),
+        ],
+    )
     assert code == 1 and "classifier with 3 label(s) but task rte has 2" in err and not out.exists()
 
     with pytest.raises(SystemExit) as exit_:
@@ -180,8 +255,9 @@ def test_clear_errors_and_nothing_written(chain, capsys, tmp_path, models):
 def make_tiny_bert_with_labels(folder, models, num_labels):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    model = AutoModelForSequenceClassification.from_pretrained(models[1], num_labels=num_labels,
-                                                               ignore_mismatched_sizes=True)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        models[1], num_labels=num_labels, ignore_mismatched_sizes=True
+    )
     model.save_pretrained(folder)
     AutoTokenizer.from_pretrained(models[1]).save_pretrained(folder)
 
@@ -216,10 +292,28 @@ def test_push_to_hub_uploads_the_folder_with_its_card_and_never_the_token(chain,
     monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
     secret = "hf_SECRETsecretSECRET"
     out = tmp_path / "pushed"
-    code, stdout, err = run_cli(capsys, [*chain["common"], "--augmented", chain["augmented"], "--mmel-loss", "hard",
-                                         "--output-dir", str(out), "--push-to-hub", "true", "--hub-model-id",
-                                         "me/rte-mmel", "--hub-token", secret, "--save-strategy", "steps",
-                                         "--save-steps", "1"])
+    code, stdout, err = run_cli(
+        capsys,
+        [
+            *chain["common"],
+            "--augmented",
+            chain["augmented"],
+            "--mmel-loss",
+            "hard",
+            "--output-dir",
+            str(out),
+            "--push-to-hub",
+            "true",
+            "--hub-model-id",
+            "me/rte-mmel",
+            "--hub-token",
+            secret,
+            "--save-strategy",
+            "steps",
+            "--save-steps",
+            "1",
+        ],
+    )
     assert code == 0, err
     assert ("create", "me/rte-mmel", None) in calls and ("token", secret) in calls  # the account's default visibility
     upload = next(c for c in calls if c[0] == "upload")
@@ -252,8 +346,12 @@ def test_push_to_hub_uploads_the_folder_with_its_card_and_never_the_token(chain,
 
 
 def test_help_lists_every_mode():
-    result = subprocess.run([sys.executable, "-m", "augment_cli.train", "--help"], capture_output=True, text=True,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    result = subprocess.run(
+        [sys.executable, "-m", "augment_cli.train", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert result.returncode == 0
     for text in ("--mmel-loss", "long", "--augmented", "--num-layers", "Appendix D", "--learning-rate"):
         assert text in result.stdout
@@ -263,19 +361,48 @@ def test_help_lists_every_mode():
 
 
 @pytest.mark.skipif(not SHARED_GLUE.exists(), reason="../shared/glue is not present")
-@pytest.mark.parametrize("task,folder,keys", [
-    ("cola", "CoLA", {"validation_matthews_correlation"}),
-    ("stsb", "STS-B", {"validation_pearson", "validation_spearmanr"}),
-    ("mrpc", "MRPC", {"validation_accuracy", "validation_f1"}),
-])
+@pytest.mark.parametrize(
+    "task,folder,keys",
+    [
+        ("cola", "CoLA", {"validation_matthews_correlation"}),
+        ("stsb", "STS-B", {"validation_pearson", "validation_spearmanr"}),
+        ("mrpc", "MRPC", {"validation_accuracy", "validation_f1"}),
+    ],
+)
 def test_real_glue_task_trains_and_reports_its_metrics(task, folder, keys, models, capsys, tmp_path):
     out = tmp_path / task
-    code, _, err = run_cli(capsys, ["--task", task, "--data-dir", str(SHARED_GLUE / folder), "--model", models[0],
-                                    "--num-layers", "1", "--mmel-loss", "none", "--max-train-samples", "16",
-                                    "--max-steps", "2", "--per-device-train-batch-size", "8",
-                                    "--per-device-eval-batch-size", "256", "--max-length", "64",
-                                    "--output-dir", str(out), "--disable-tqdm", "true", "--use-cpu", "true",
-                                    "--no-save-model"])
+    code, _, err = run_cli(
+        capsys,
+        [
+            "--task",
+            task,
+            "--data-dir",
+            str(SHARED_GLUE / folder),
+            "--model",
+            models[0],
+            "--num-layers",
+            "1",
+            "--mmel-loss",
+            "none",
+            "--max-train-samples",
+            "16",
+            "--max-steps",
+            "2",
+            "--per-device-train-batch-size",
+            "8",
+            "--per-device-eval-batch-size",
+            "256",
+            "--max-length",
+            "64",
+            "--output-dir",
+            str(out),
+            "--disable-tqdm",
+            "true",
+            "--use-cpu",
+            "true",
+            "--no-save-model",
+        ],
+    )
     assert code == 0, err
     summary = json.loads((out / "metrics.json").read_text())
     assert keys <= set(summary["metrics"]["validation"])
@@ -324,16 +451,35 @@ def _weights(folder):
 @pytest.mark.parametrize("mode", ["hard", "none"])
 def test_a_killed_cli_run_resumes_to_the_uninterrupted_weights(chain, capsys, tmp_path, mode):
     data = ["--augmented", chain["augmented"]] if mode != "none" else ["--data-dir", str(chain["rte"])]
-    argv = [*chain["common"], *data, "--mmel-loss", mode, "--num-train-epochs", "3",
-            "--per-device-train-batch-size", "2", "--save-strategy", "steps", "--save-steps", "5",
-            "--eval-strategy", "no", "--learning-rate", "1e-3"]
+    argv = [
+        *chain["common"],
+        *data,
+        "--mmel-loss",
+        mode,
+        "--num-train-epochs",
+        "3",
+        "--per-device-train-batch-size",
+        "2",
+        "--save-strategy",
+        "steps",
+        "--save-steps",
+        "5",
+        "--eval-strategy",
+        "no",
+        "--learning-rate",
+        "1e-3",
+    ]
     reference = tmp_path / "reference"
     assert train_main([*argv, "--output-dir", str(reference)]) == 0
     capsys.readouterr()
     killed = tmp_path / "killed"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    result = subprocess.run([sys.executable, "-c", kill_after_save_script(10), *argv, "--output-dir",
-                             str(killed)], env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", kill_after_save_script(10), *argv, "--output-dir", str(killed)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == -9, result.stderr[-2000:]
     assert sorted(p.name for p in killed.glob("checkpoint-*")) == ["checkpoint-10", "checkpoint-5"]
     assert not (killed / "model.safetensors").exists()
@@ -345,7 +491,9 @@ def test_a_killed_cli_run_resumes_to_the_uninterrupted_weights(chain, capsys, tm
     assert log[-1]["step"] == 15
     # --eval-strategy no with an evaluation split: scored once at the end, and only its own metrics recorded.
     assert set(json.loads((killed / "metrics.json").read_text())["metrics"]["validation"]) == {
-        "validation_loss", "validation_accuracy"}
+        "validation_loss",
+        "validation_accuracy",
+    }
     expected, resumed = _weights(reference), _weights(killed)
     assert expected.keys() == resumed.keys()
     for name in expected:  # same machine, same batches and batch-mates: the same computation
@@ -356,17 +504,43 @@ def test_resume_from_a_missing_checkpoint_is_one_line_and_writes_nothing(chain, 
     out = tmp_path / "never"
     for value in (str(tmp_path / "nothing" / "checkpoint-9"), None):
         extra = [value] if value else []
-        code, _, err = run_cli(capsys, [*chain["common"], "--data-dir", str(chain["rte"]), "--mmel-loss", "none",
-                                        "--output-dir", str(out), "--resume-from-checkpoint", *extra])
+        code, _, err = run_cli(
+            capsys,
+            [
+                *chain["common"],
+                "--data-dir",
+                str(chain["rte"]),
+                "--mmel-loss",
+                "none",
+                "--output-dir",
+                str(out),
+                "--resume-from-checkpoint",
+                *extra,
+            ],
+        )
         assert code == 1 and "--resume-from-checkpoint" in err and "Traceback" not in err, err
         assert len(err.strip().splitlines()) == 1 and not out.exists()
 
 
 def test_a_half_written_checkpoint_is_refused_naming_the_file(chain, capsys, tmp_path):
     """Trainer's save is not atomic (transformers #35782, #36112): a cut file must not be resumed from."""
-    argv = [*chain["common"], "--data-dir", str(chain["rte"]), "--mmel-loss", "none", "--num-train-epochs", "2",
-            "--per-device-train-batch-size", "2", "--save-strategy", "steps", "--save-steps", "5",
-            "--eval-strategy", "no"]
+    argv = [
+        *chain["common"],
+        "--data-dir",
+        str(chain["rte"]),
+        "--mmel-loss",
+        "none",
+        "--num-train-epochs",
+        "2",
+        "--per-device-train-batch-size",
+        "2",
+        "--save-strategy",
+        "steps",
+        "--save-steps",
+        "5",
+        "--eval-strategy",
+        "no",
+    ]
     out = tmp_path / "run"
     assert train_main([*argv, "--output-dir", str(out)]) == 0
     capsys.readouterr()
@@ -378,14 +552,18 @@ def test_a_half_written_checkpoint_is_refused_naming_the_file(chain, capsys, tmp
     def cut(name):
         (latest / name).write_bytes(pristine[name][: len(pristine[name]) // 2])
 
-    damages = {"model.safetensors": lambda: cut("model.safetensors"), "optimizer.pt": lambda: cut("optimizer.pt"),
-               "scheduler.pt": lambda: (latest / "scheduler.pt").write_bytes(b""),
-               "trainer_state.json": lambda: cut("trainer_state.json")}
+    damages = {
+        "model.safetensors": lambda: cut("model.safetensors"),
+        "optimizer.pt": lambda: cut("optimizer.pt"),
+        "scheduler.pt": lambda: (latest / "scheduler.pt").write_bytes(b""),
+        "trainer_state.json": lambda: cut("trainer_state.json"),
+    }
     for name, damage in damages.items():
         damage()
         for extra in ([], [str(latest)]):  # the bare flag (latest) and the folder named
-            code, _, err = run_cli(capsys, [*argv, "--output-dir", str(out), "--overwrite-output-dir",
-                                            "--resume-from-checkpoint", *extra])
+            code, _, err = run_cli(
+                capsys, [*argv, "--output-dir", str(out), "--overwrite-output-dir", "--resume-from-checkpoint", *extra]
+            )
             assert code == 1 and name in err and "half-written" in err and "Traceback" not in err, (name, err)
             assert len(err.strip().splitlines()) == 1
             if not extra:  # the bare flag names the whole checkpoint to resume from instead
@@ -399,14 +577,31 @@ def test_a_half_written_checkpoint_is_refused_naming_the_file(chain, capsys, tmp
 def test_every_mmel_run_says_whether_its_weights_moved(chain, capsys, tmp_path):
     """Whole-run normalised entropy and effective sample share of P*, with a warning when they stayed at uniform."""
     runs = {}
-    for name, extra in (("flat", ["--mmel-lambda-p", "1000"]), ("sharp", ["--mmel-lambda-p", "0.0001"]),
-                        ("uniform", [])):
+    for name, extra in (
+        ("flat", ["--mmel-lambda-p", "1000"]),
+        ("sharp", ["--mmel-lambda-p", "0.0001"]),
+        ("uniform", []),
+    ):
         mode = "uniform" if name == "uniform" else "hard"
-        code, out, err = run_cli(capsys, [*chain["common"], "--augmented", chain["augmented"], "--mmel-loss", mode,
-                                          *extra, "--output-dir", str(tmp_path / name)])
+        code, out, err = run_cli(
+            capsys,
+            [
+                *chain["common"],
+                "--augmented",
+                chain["augmented"],
+                "--mmel-loss",
+                mode,
+                *extra,
+                "--output-dir",
+                str(tmp_path / name),
+            ],
+        )
         assert code == 0, err
-        runs[name] = (out, json.loads((tmp_path / name / "metrics.json").read_text()),
-                      (tmp_path / name / "README.md").read_text())
+        runs[name] = (
+            out,
+            json.loads((tmp_path / name / "metrics.json").read_text()),
+            (tmp_path / name / "README.md").read_text(),
+        )
     out, summary, card = runs["flat"]
     weights = summary["mmel_weights"]
     assert weights["near_uniform"] and weights["effective_share"] >= 0.95 and weights["normalised_entropy"] > 0.99
@@ -423,11 +618,23 @@ def test_every_mmel_run_says_whether_its_weights_moved(chain, capsys, tmp_path):
 
 
 def test_each_run_keeps_its_per_example_predictions(chain, capsys, tmp_path):
-    code, _, err = run_cli(capsys, [*chain["common"], "--data-dir", str(chain["rte"]), "--mmel-loss", "none",
-                                    "--output-dir", str(tmp_path / "run")])
+    code, _, err = run_cli(
+        capsys,
+        [
+            *chain["common"],
+            "--data-dir",
+            str(chain["rte"]),
+            "--mmel-loss",
+            "none",
+            "--output-dir",
+            str(tmp_path / "run"),
+        ],
+    )
     assert code == 0, err
     kept = json.loads((tmp_path / "run" / "predictions.json").read_text())["validation"]
-    accuracy = json.loads((tmp_path / "run" / "metrics.json").read_text())["metrics"]["validation"]["validation_accuracy"]
+    accuracy = json.loads((tmp_path / "run" / "metrics.json").read_text())["metrics"]["validation"][
+        "validation_accuracy"
+    ]
     predictions, references = np.array(kept["predictions"]), np.array(kept["references"])
     assert len(predictions) == len(references) == 3  # every example of dev.tsv
     assert (predictions == references).mean() == pytest.approx(accuracy)  # the predictions the metric was computed on
@@ -458,8 +665,17 @@ def test_every_rank_takes_part_in_saving_the_model(chain, monkeypatch, tmp_path)
     calls = []
     monkeypatch.setattr(MMELTrainer, "is_world_process_zero", lambda self: False)  # as on rank 1
     monkeypatch.setattr(MMELTrainer, "save_model", lambda self, output_dir=None, **kw: calls.append(output_dir))
-    config, args = parse([*chain["common"], "--data-dir", str(chain["rte"]), "--mmel-loss", "none",
-                          "--output-dir", str(tmp_path / "run")])
+    config, args = parse(
+        [
+            *chain["common"],
+            "--data-dir",
+            str(chain["rte"]),
+            "--mmel-loss",
+            "none",
+            "--output-dir",
+            str(tmp_path / "run"),
+        ]
+    )
     run_training(config, args, quiet=True)
     assert calls == [str(tmp_path / "run")]
     assert not (tmp_path / "run" / "metrics.json").exists()  # the reports stay rank 0's

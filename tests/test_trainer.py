@@ -72,8 +72,9 @@ def test_regression_with_num_labels_1(tmp_path, tokenizer):
         assert not torch.equal(before["classifier.weight"], model.classifier.weight)
 
 
-def one_sgd_step(tmp_path, tokenizer, dataset, batch_size, accumulation, mode, model=None, learning_rate=0.5,
-                 **overrides):
+def one_sgd_step(
+    tmp_path, tokenizer, dataset, batch_size, accumulation, mode, model=None, learning_rate=0.5, **overrides
+):
     """The parameters after one plain SGD step (constant learning rate, no clipping, no weight decay)."""
     model = model or make_tiny_bert(tokenizer, seed=1)
     args = make_args(
@@ -127,10 +128,16 @@ def test_mode_none_equals_plain_trainer(tmp_path, tokenizer, augmented_dataset):
 
 
 def test_mode_none_on_plain_text_with_declared_text_columns(tmp_path, tokenizer, tiny_bert):
-    plain = Dataset.from_dict({"sentence": ["a good film", "a bad film"] * 4, "label": [1, 0] * 4, "idx": list(range(8))})
+    plain = Dataset.from_dict(
+        {"sentence": ["a good film", "a bad film"] * 4, "label": [1, 0] * 4, "idx": list(range(8))}
+    )
     before = tiny_bert.classifier.weight.detach().clone()
-    trainer = MMELTrainer(model=tiny_bert, args=make_args(tmp_path, mmel_loss="none", mmel_text_columns=["sentence"]),
-                          train_dataset=plain, processing_class=tokenizer)
+    trainer = MMELTrainer(
+        model=tiny_bert,
+        args=make_args(tmp_path, mmel_loss="none", mmel_text_columns=["sentence"]),
+        train_dataset=plain,
+        processing_class=tokenizer,
+    )
     trainer.train()
     assert not torch.equal(before, tiny_bert.classifier.weight)
     with pytest.raises(ValueError, match="mmel_text_columns"):
@@ -138,8 +145,9 @@ def test_mode_none_on_plain_text_with_declared_text_columns(tmp_path, tokenizer,
 
 
 def test_evaluate_on_plain_and_on_augmented_batches(tmp_path, tokenizer, tiny_bert, augmented_dataset):
-    plain_eval = Dataset.from_dict({"sentence": ["a good film", "a bad film", "good fun", "bad jokes", "fine"],
-                                    "label": [1, 0, 1, 0, 1]})
+    plain_eval = Dataset.from_dict(
+        {"sentence": ["a good film", "a bad film", "good fun", "bad jokes", "fine"], "label": [1, 0, 1, 0, 1]}
+    )
 
     def accuracy(prediction):
         return {"accuracy": float((prediction.predictions.argmax(-1) == prediction.label_ids).mean())}
@@ -169,15 +177,20 @@ def test_evaluate_on_plain_and_on_augmented_batches(tmp_path, tokenizer, tiny_be
 def test_checkpoint_resume_continues_exactly(tmp_path, tokenizer, augmented_dataset):
     common = dict(max_steps=4, save_strategy="steps", save_steps=2, mmel_loss="hard")
     model = make_tiny_bert(tokenizer, seed=4)
-    MMELTrainer(model=model, args=make_args(tmp_path, **common), train_dataset=augmented_dataset,
-                processing_class=tokenizer).train()
+    MMELTrainer(
+        model=model, args=make_args(tmp_path, **common), train_dataset=augmented_dataset, processing_class=tokenizer
+    ).train()
     uninterrupted = parameters(model)
     checkpoint = tmp_path / "out" / "checkpoint-2"
     assert (checkpoint / "model.safetensors").exists() and (checkpoint / "trainer_state.json").exists()
 
     resumed_model = make_tiny_bert(tokenizer, seed=99)
-    resumed = MMELTrainer(model=resumed_model, args=make_args(tmp_path, **common),
-                          train_dataset=augmented_dataset, processing_class=tokenizer)
+    resumed = MMELTrainer(
+        model=resumed_model,
+        args=make_args(tmp_path, **common),
+        train_dataset=augmented_dataset,
+        processing_class=tokenizer,
+    )
     resumed.train(resume_from_checkpoint=str(checkpoint))
     assert resumed.state.global_step == 4
     assert_same_parameters(uninterrupted, parameters(resumed_model), rtol=1e-5, atol=1e-6)
@@ -206,8 +219,12 @@ def test_diagnostics_are_logged_and_exact_for_uniform_weights(tmp_path, tokenize
 def test_small_lambda_concentrates_the_logged_weights(tmp_path, tokenizer, augmented_dataset):
     logged = {}
     for mode, lambda_p in (("uniform", 1.0), ("hard", 1.0), ("hard", 0.01), ("max", 1.0)):
-        trainer = MMELTrainer(model=make_tiny_bert(tokenizer), train_dataset=augmented_dataset, processing_class=tokenizer,
-                              args=make_args(tmp_path, mmel_loss=mode, mmel_lambda_p=lambda_p, max_steps=1))
+        trainer = MMELTrainer(
+            model=make_tiny_bert(tokenizer),
+            train_dataset=augmented_dataset,
+            processing_class=tokenizer,
+            args=make_args(tmp_path, mmel_loss=mode, mmel_lambda_p=lambda_p, max_steps=1),
+        )
         trainer.train()
         logged[(mode, lambda_p)] = next(e for e in trainer.state.log_history if "mmel/max_weight" in e)
     shares = [logged[k]["mmel/effective_share"] for k in (("uniform", 1.0), ("hard", 1.0), ("hard", 0.01))]
@@ -236,16 +253,22 @@ def test_pretokenized_rows_and_a_plain_torch_model(tmp_path, tokenizer, augmente
             self.embedding = torch.nn.EmbeddingBag(tokenizer.vocab_size, 2, mode="mean")
 
         def forward(self, input_ids, attention_mask=None, labels=None):
-            logits = self.embedding(input_ids, per_sample_weights=None) if attention_mask is None else (
-                (self.embedding.weight[input_ids] * attention_mask.unsqueeze(-1)).sum(1) / attention_mask.sum(1, keepdim=True)
+            logits = (
+                self.embedding(input_ids, per_sample_weights=None)
+                if attention_mask is None
+                else (
+                    (self.embedding.weight[input_ids] * attention_mask.unsqueeze(-1)).sum(1)
+                    / attention_mask.sum(1, keepdim=True)
+                )
             )
             loss = None if labels is None else torch.nn.functional.cross_entropy(logits, labels)
             return {"loss": loss, "logits": logits}
 
     model = BagOfWords()
     before = model.embedding.weight.detach().clone()
-    trainer = MMELTrainer(model=model, args=make_args(tmp_path, learning_rate=0.1), train_dataset=tokenized,
-                          processing_class=tokenizer)
+    trainer = MMELTrainer(
+        model=model, args=make_args(tmp_path, learning_rate=0.1), train_dataset=tokenized, processing_class=tokenizer
+    )
     trainer.train()
     assert not torch.equal(before, model.embedding.weight)
 
@@ -262,19 +285,35 @@ def test_sentence_pairs_are_encoded_together(tmp_path, tokenizer):
 
 def test_clear_errors(tmp_path, tokenizer, tiny_bert, augmented_dataset):
     with pytest.raises(TypeError, match="MMELTrainingArguments"):
-        MMELTrainer(model=tiny_bert, args=TrainingArguments(output_dir=str(tmp_path), report_to="none"),
-                    train_dataset=augmented_dataset, processing_class=tokenizer)
+        MMELTrainer(
+            model=tiny_bert,
+            args=TrainingArguments(output_dir=str(tmp_path), report_to="none"),
+            train_dataset=augmented_dataset,
+            processing_class=tokenizer,
+        )
     with pytest.raises(ValueError, match="processing_class=tokenizer"):
         MMELTrainer(model=tiny_bert, args=make_args(tmp_path), train_dataset=augmented_dataset)
     with pytest.raises(SchemaError, match="teacher_original"):
-        MMELTrainer(model=tiny_bert, args=make_args(tmp_path), processing_class=tokenizer,
-                    train_dataset=augmented_dataset.remove_columns(["teacher_original", "teacher_augmented"]))
+        MMELTrainer(
+            model=tiny_bert,
+            args=make_args(tmp_path),
+            processing_class=tokenizer,
+            train_dataset=augmented_dataset.remove_columns(["teacher_original", "teacher_augmented"]),
+        )
     # ... but original labels need no teacher.
-    MMELTrainer(model=tiny_bert, args=make_args(tmp_path, mmel_label_source="original"), processing_class=tokenizer,
-                train_dataset=augmented_dataset.remove_columns(["teacher_original", "teacher_augmented"]))
+    MMELTrainer(
+        model=tiny_bert,
+        args=make_args(tmp_path, mmel_label_source="original"),
+        processing_class=tokenizer,
+        train_dataset=augmented_dataset.remove_columns(["teacher_original", "teacher_augmented"]),
+    )
     with pytest.raises(SchemaError, match="augmented_"):
-        MMELTrainer(model=tiny_bert, args=make_args(tmp_path), processing_class=tokenizer,
-                    train_dataset=augmented_dataset.select_columns(["sentence", "label"]))
+        MMELTrainer(
+            model=tiny_bert,
+            args=make_args(tmp_path),
+            processing_class=tokenizer,
+            train_dataset=augmented_dataset.select_columns(["sentence", "label"]),
+        )
 
 
 @pytest.mark.parametrize(
@@ -299,8 +338,18 @@ def test_arguments_parse_from_the_command_line(tmp_path):
     from transformers import HfArgumentParser
 
     (args,) = HfArgumentParser(MMELTrainingArguments).parse_args_into_dataclasses(
-        ["--output_dir", str(tmp_path), "--mmel-loss", "soft", "--mmel_lambda_t", "2", "--report_to", "none",
-         "--mmel_detach_soft_target", "false"]
+        [
+            "--output_dir",
+            str(tmp_path),
+            "--mmel-loss",
+            "soft",
+            "--mmel_lambda_t",
+            "2",
+            "--report_to",
+            "none",
+            "--mmel_detach_soft_target",
+            "false",
+        ]
     )
     assert (args.mmel_loss, args.mmel_lambda_t, args.mmel_detach_soft_target) == ("soft", 2.0, False)
     assert make_args(tmp_path, mmel_loss="max").effective_lambda_p == 0.0
@@ -315,14 +364,19 @@ def test_targets_stay_float32_under_deepspeed_half_precision(tmp_path, tokenizer
     from mmel_hf.collator import TEACHER_KEY
 
     dataset = make_augmented_dataset(num_rows=2, seed=0)
-    trainer = MMELTrainer(model=make_tiny_bert(tokenizer), args=make_args(tmp_path), train_dataset=dataset,
-                          processing_class=tokenizer)
+    trainer = MMELTrainer(
+        model=make_tiny_bert(tokenizer), args=make_args(tmp_path), train_dataset=dataset, processing_class=tokenizer
+    )
     plugin = SimpleNamespace(hf_ds_config=SimpleNamespace(dtype=lambda: torch.bfloat16))
     monkeypatch.setattr(trainer, "accelerator", SimpleNamespace(state=SimpleNamespace(deepspeed_plugin=plugin)))
     monkeypatch.setattr(trainer, "is_deepspeed_enabled", True)
     teacher = torch.tensor([[0.5001, 0.4999], [0.2, 0.8]])
-    batch = {"input_ids": torch.tensor([[101, 102]]), "labels": torch.tensor([2.3456, 4.9]),
-             TEACHER_KEY: teacher, "pixel_values": torch.ones(1, 2)}
+    batch = {
+        "input_ids": torch.tensor([[101, 102]]),
+        "labels": torch.tensor([2.3456, 4.9]),
+        TEACHER_KEY: teacher,
+        "pixel_values": torch.ones(1, 2),
+    }
     prepared = trainer._prepare_inputs(batch)
     assert prepared["pixel_values"].dtype == torch.bfloat16  # the stub is DeepSpeed's cast: model inputs are cast
     assert prepared[TEACHER_KEY].dtype == torch.float32 and torch.equal(prepared[TEACHER_KEY], teacher)
@@ -359,11 +413,17 @@ def _padded_tokens(trainer) -> int:
 def test_length_grouped_sampling_measures_groups_by_their_longest_sample(tmp_path, tokenizer, strategy):
     # Trainer alone cannot measure raw-text rows (no input_ids) and would take the original alone for a group.
     data = make_augmented_dataset(num_rows=40, seed=5, num_augmented=4)
-    data = data.map(lambda row, i: {"augmented_sentence": [s + " so very much" * (i % 9) for s in row["augmented_sentence"]]},
-                    with_indices=True)
+    data = data.map(
+        lambda row, i: {"augmented_sentence": [s + " so very much" * (i % 9) for s in row["augmented_sentence"]]},
+        with_indices=True,
+    )
     model = make_tiny_bert(tokenizer)
-    grouped = MMELTrainer(model=model, args=make_args(tmp_path, train_sampling_strategy=strategy),
-                          train_dataset=data, processing_class=tokenizer)
+    grouped = MMELTrainer(
+        model=model,
+        args=make_args(tmp_path, train_sampling_strategy=strategy),
+        train_dataset=data,
+        processing_class=tokenizer,
+    )
     sampler = grouped._get_train_sampler()
     measured = grouped.data_collator.lengths(data)
     if strategy == "group_by_length":
@@ -373,7 +433,9 @@ def test_length_grouped_sampling_measures_groups_by_their_longest_sample(tmp_pat
         random_tokens = _padded_tokens(shuffled)
         torch.manual_seed(0)
         assert _padded_tokens(grouped) < random_tokens  # batches of similar groups pad less
-    assert sorted(i for batch in (sampler if strategy == "batch_rebalance" else [list(sampler)]) for i in batch) == list(range(40))
+    assert sorted(
+        i for batch in (sampler if strategy == "batch_rebalance" else [list(sampler)]) for i in batch
+    ) == list(range(40))
     before = parameters(model)
     grouped.train()
     assert any(not torch.equal(before[n], p) for n, p in model.named_parameters())
@@ -391,8 +453,12 @@ def test_length_grouped_sampling_keeps_user_lengths(tmp_path, tokenizer, monkeyp
 
     monkeypatch.setattr(transformers.trainer, "LengthGroupedSampler", Recording)
     data = make_augmented_dataset(num_rows=12, seed=1).add_column("length", list(range(12)))
-    trainer = MMELTrainer(model=make_tiny_bert(tokenizer), args=make_args(tmp_path, train_sampling_strategy="group_by_length"),
-                          train_dataset=data, processing_class=tokenizer)
+    trainer = MMELTrainer(
+        model=make_tiny_bert(tokenizer),
+        args=make_args(tmp_path, train_sampling_strategy="group_by_length"),
+        train_dataset=data,
+        processing_class=tokenizer,
+    )
     batch = next(iter(trainer.get_train_dataloader()))  # through Trainer's column pruning, as in training
     assert seen == [list(range(12))]
     assert "length" not in batch
@@ -401,10 +467,13 @@ def test_length_grouped_sampling_keeps_user_lengths(tmp_path, tokenizer, monkeyp
 # -- Trainer options that act inside Trainer's own loss: honoured in mode none, refused in the group modes ------
 
 
-@pytest.mark.parametrize("option,value,match", [
-    ("label_smoothing_factor", 0.1, "label_smoothing_factor=0.1"),
-    ("use_liger_kernel", True, "use_liger_kernel=True.*logits"),
-])
+@pytest.mark.parametrize(
+    "option,value,match",
+    [
+        ("label_smoothing_factor", 0.1, "label_smoothing_factor=0.1"),
+        ("use_liger_kernel", True, "use_liger_kernel=True.*logits"),
+    ],
+)
 @pytest.mark.parametrize("mode", ["hard", "soft", "uniform", "max", "long"])
 def test_options_of_trainers_own_loss_are_refused_in_group_modes(tmp_path, option, value, match, mode):
     with pytest.raises(ValueError, match=match):
@@ -416,14 +485,26 @@ def test_label_smoothing_is_trainers_own_in_mode_none(tmp_path, tokenizer, augme
     originals = augmented_dataset.select_columns(["sentence", "label"])
     tokenized = originals.map(lambda row: tokenizer(row["sentence"], truncation=True), remove_columns=["sentence"])
     plain_model, mmel_model = make_tiny_bert(tokenizer, seed=2), make_tiny_bert(tokenizer, seed=2)
-    Trainer(model=plain_model, args=TrainingArguments(**base_settings(tmp_path), label_smoothing_factor=0.2),
-            train_dataset=tokenized, data_collator=DataCollatorWithPadding(tokenizer)).train()
-    MMELTrainer(model=mmel_model, args=make_args(tmp_path, mmel_loss="none", label_smoothing_factor=0.2),
-                train_dataset=augmented_dataset, processing_class=tokenizer).train()
+    Trainer(
+        model=plain_model,
+        args=TrainingArguments(**base_settings(tmp_path), label_smoothing_factor=0.2),
+        train_dataset=tokenized,
+        data_collator=DataCollatorWithPadding(tokenizer),
+    ).train()
+    MMELTrainer(
+        model=mmel_model,
+        args=make_args(tmp_path, mmel_loss="none", label_smoothing_factor=0.2),
+        train_dataset=augmented_dataset,
+        processing_class=tokenizer,
+    ).train()
     assert_same_parameters(parameters(plain_model), parameters(mmel_model), rtol=0, atol=0)
     unsmoothed = make_tiny_bert(tokenizer, seed=2)
-    MMELTrainer(model=unsmoothed, args=make_args(tmp_path, mmel_loss="none"), train_dataset=augmented_dataset,
-                processing_class=tokenizer).train()
+    MMELTrainer(
+        model=unsmoothed,
+        args=make_args(tmp_path, mmel_loss="none"),
+        train_dataset=augmented_dataset,
+        processing_class=tokenizer,
+    ).train()
     assert not torch.equal(unsmoothed.classifier.weight, mmel_model.classifier.weight)  # the option did something
 
 
@@ -432,21 +513,33 @@ def test_compute_loss_func_is_refused_in_group_modes(tmp_path, tokenizer, tiny_b
         return outputs.logits.sum() * 0
 
     with pytest.raises(ValueError, match="compute_loss_func"):
-        MMELTrainer(model=tiny_bert, args=make_args(tmp_path), train_dataset=augmented_dataset,
-                    processing_class=tokenizer, compute_loss_func=custom)
+        MMELTrainer(
+            model=tiny_bert,
+            args=make_args(tmp_path),
+            train_dataset=augmented_dataset,
+            processing_class=tokenizer,
+            compute_loss_func=custom,
+        )
     used = []
-    trainer = MMELTrainer(model=tiny_bert, args=make_args(tmp_path, mmel_loss="none", max_steps=1),
-                          train_dataset=augmented_dataset, processing_class=tokenizer,
-                          compute_loss_func=lambda *a, **k: used.append(1) or custom(*a, **k))
+    trainer = MMELTrainer(
+        model=tiny_bert,
+        args=make_args(tmp_path, mmel_loss="none", max_steps=1),
+        train_dataset=augmented_dataset,
+        processing_class=tokenizer,
+        compute_loss_func=lambda *a, **k: used.append(1) or custom(*a, **k),
+    )
     trainer.train()
     assert used  # mode none: Trainer's loss path calls it
 
 
 def test_input_tokens_seen_count_every_sample_of_every_group(tmp_path, tokenizer, augmented_dataset):
     # include_num_input_tokens_seen counts what the model reads: the flattened batch, |B| samples per group.
-    trainer = MMELTrainer(model=make_tiny_bert(tokenizer), processing_class=tokenizer, train_dataset=augmented_dataset,
-                          args=make_args(tmp_path, include_num_input_tokens_seen="non_padding", max_steps=2,
-                                         dataloader_drop_last=True))
+    trainer = MMELTrainer(
+        model=make_tiny_bert(tokenizer),
+        processing_class=tokenizer,
+        train_dataset=augmented_dataset,
+        args=make_args(tmp_path, include_num_input_tokens_seen="non_padding", max_steps=2, dataloader_drop_last=True),
+    )
     torch.manual_seed(0)
     batches = list(trainer.get_train_dataloader())[:2]
     trainer.train()
@@ -454,11 +547,16 @@ def test_input_tokens_seen_count_every_sample_of_every_group(tmp_path, tokenizer
     assert sum(b["input_ids"].shape[0] for b in batches) > 2 * 4  # more samples than originals were counted
 
 
-def test_accumulation_mean_follows_trainers_data_parallel_rule(tmp_path, tokenizer, tiny_bert, augmented_dataset,
-                                                               monkeypatch):
+def test_accumulation_mean_follows_trainers_data_parallel_rule(
+    tmp_path, tokenizer, tiny_bert, augmented_dataset, monkeypatch
+):
     # sum / num_items, times num_processes // tp_size (Trainer.compute_loss's rule), when averaging across devices.
-    trainer = MMELTrainer(model=tiny_bert, args=make_args(tmp_path, average_tokens_across_devices=True),
-                          train_dataset=augmented_dataset, processing_class=tokenizer)
+    trainer = MMELTrainer(
+        model=tiny_bert,
+        args=make_args(tmp_path, average_tokens_across_devices=True),
+        train_dataset=augmented_dataset,
+        processing_class=tokenizer,
+    )
     losses = torch.tensor([1.0, 2.0, 6.0])
     monkeypatch.setattr(type(trainer.accelerator), "num_processes", property(lambda self: 8))
     monkeypatch.setattr(trainer, "get_tp_size", lambda: 2)
@@ -481,8 +579,12 @@ def test_eager_and_sdpa_attention_give_the_same_group_loss(tmp_path, tokenizer, 
         model = make_tiny_bert(tokenizer, seed=4)
         model.set_attn_implementation(kernel)
         model.eval()
-        trainer = MMELTrainer(model=model, args=make_args(tmp_path, mmel_loss=mode), train_dataset=augmented_dataset,
-                              processing_class=tokenizer)
+        trainer = MMELTrainer(
+            model=model,
+            args=make_args(tmp_path, mmel_loss=mode),
+            train_dataset=augmented_dataset,
+            processing_class=tokenizer,
+        )
         losses[kernel] = trainer.compute_loss(model, dict(batch)).item()
     assert losses["eager"] == pytest.approx(losses["sdpa"], rel=1e-5, abs=1e-6)  # float tolerance: other kernels
 
@@ -494,8 +596,12 @@ def test_torch_compile_trains_as_the_uncompiled_model(tmp_path, tokenizer, augme
     for compiled in (False, True):
         model = make_tiny_bert(tokenizer, seed=6)
         settings = dict(torch_compile=True, torch_compile_backend="eager") if compiled else {}
-        MMELTrainer(model=model, args=make_args(tmp_path, max_steps=2, **settings), train_dataset=augmented_dataset,
-                    processing_class=tokenizer).train()
+        MMELTrainer(
+            model=model,
+            args=make_args(tmp_path, max_steps=2, **settings),
+            train_dataset=augmented_dataset,
+            processing_class=tokenizer,
+        ).train()
         results[compiled] = parameters(model)
     assert_same_parameters(results[False], results[True], rtol=1e-4, atol=1e-5)
 
@@ -505,10 +611,16 @@ def test_the_trainer_tags_its_model_and_writes_the_mmel_card(tmp_path, tokenizer
     the method, lambdas, last evaluation and whole-run weight diagnostics from the template."""
     from huggingface_hub import ModelCard
 
-    args = make_args(tmp_path, mmel_loss="soft", mmel_lambda_p=0.5, mmel_lambda_t=2.0, eval_strategy="steps",
-                     eval_steps=3)
-    trainer = MMELTrainer(model=tiny_bert, args=args, train_dataset=augmented_dataset, eval_dataset=augmented_dataset,
-                          processing_class=tokenizer)
+    args = make_args(
+        tmp_path, mmel_loss="soft", mmel_lambda_p=0.5, mmel_lambda_t=2.0, eval_strategy="steps", eval_steps=3
+    )
+    trainer = MMELTrainer(
+        model=tiny_bert,
+        args=args,
+        train_dataset=augmented_dataset,
+        eval_dataset=augmented_dataset,
+        processing_class=tokenizer,
+    )
     assert "mmel" in tiny_bert.model_tags
     trainer.train()
     trainer.create_model_card(model_name="tiny-mmel-s", dataset_name="me/augmented", tags="extra")
@@ -530,8 +642,16 @@ def test_fsdp_that_would_silently_run_as_ddp_is_refused(tmp_path):
 
     tests = Path(__file__).resolve().parent
     target = tmp_path / "outcome.json"
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               str(tests / "fsdp_step.py"), str(target)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(tests / "fsdp_step.py"),
+        str(target),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(tests.parent)}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -23,8 +23,10 @@ def write_cifar10(folder, per_batch=8, seed=0):
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     for name in ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"]:
-        batch = {b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
-                 b"labels": rng.integers(0, 10, per_batch).tolist()}
+        batch = {
+            b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+            b"labels": rng.integers(0, 10, per_batch).tolist(),
+        }
         with open(folder / name, "wb") as handle:
             pickle.dump(batch, handle)
     return folder
@@ -59,9 +61,18 @@ def test_cifar_views_are_padded_crops_and_flips_and_reproducible():
     for s in range(4):
         assert torch.equal(views[s, 0], images[s].float() / 255)  # the original first
         for v in range(1, 6):
-            matches = [(dy, dx, flip) for dy in range(9) for dx in range(9) for flip in (False, True)
-                       if torch.equal(views[s, v], padded[s, :, dy:dy + 32, dx:dx + 32].flip(-1) if flip
-                                      else padded[s, :, dy:dy + 32, dx:dx + 32])]
+            matches = [
+                (dy, dx, flip)
+                for dy in range(9)
+                for dx in range(9)
+                for flip in (False, True)
+                if torch.equal(
+                    views[s, v],
+                    padded[s, :, dy : dy + 32, dx : dx + 32].flip(-1)
+                    if flip
+                    else padded[s, :, dy : dy + 32, dx : dx + 32],
+                )
+            ]
             assert matches
             flips += matches[0][2]
     assert 0 < flips < 20
@@ -102,7 +113,8 @@ def test_collator_train_and_evaluation_batches():
     single = MMELVisionCollator(num_views=1, original_first=False)(rows)
     assert single["pixel_values"].shape == (3, 3, 32, 32) and "mmel_group_mask" not in single
     imagenet = MMELVisionCollator(num_views=2, kind="imagenet", image_size=16, base_size=20)(
-        [{"image": np.zeros((30, 50, 3), dtype=np.uint8), "label": 0}])
+        [{"image": np.zeros((30, 50, 3), dtype=np.uint8), "label": 0}]
+    )
     assert imagenet["pixel_values"].shape == (2, 3, 16, 16)
     with pytest.raises(ValueError, match="no image column"):
         collator([{"picture": 1, "label": 0}])
@@ -148,9 +160,18 @@ def test_paper_schedule_scales_milestones():
 @pytest.mark.parametrize("mode", ["hard", "soft", "uniform", "none"])
 def test_train_vision_end_to_end(tmp_path, mode):
     data = load_cifar("cifar10", write_cifar10(tmp_path / "c10", per_batch=8))
-    args = MMELTrainingArguments(output_dir=str(tmp_path / "out"), mmel_loss=mode, mmel_label_source="original",
-                                 per_device_train_batch_size=8, num_train_epochs=1, report_to="none", use_cpu=True,
-                                 save_strategy="no", logging_steps=1, seed=0)
+    args = MMELTrainingArguments(
+        output_dir=str(tmp_path / "out"),
+        mmel_loss=mode,
+        mmel_label_source="original",
+        per_device_train_batch_size=8,
+        num_train_epochs=1,
+        report_to="none",
+        use_cpu=True,
+        save_strategy="no",
+        logging_steps=1,
+        seed=0,
+    )
     metrics = train_vision(VisionConfig(model="resnet20", num_views=3), args, data=data)
     assert 0 <= metrics["eval_accuracy"] <= 1 and "eval_loss" in metrics
     with pytest.raises(ValueError, match="mmel_label_source original"):
@@ -159,12 +180,45 @@ def test_train_vision_end_to_end(tmp_path, mode):
 
 def test_vision_cli(tmp_path, capsys):
     folder = write_cifar10(tmp_path / "c10", per_batch=4)
-    code = vision_cli(["--dataset", "cifar10", "--data-dir", str(folder), "--model", "resnet20", "--mmel-loss", "hard",
-                       "--num-views", "2", "--num-train-epochs", "1", "--per-device-train-batch-size", "8",
-                       "--output-dir", str(tmp_path / "out"), "--use-cpu", "--save-strategy", "no"])
+    code = vision_cli(
+        [
+            "--dataset",
+            "cifar10",
+            "--data-dir",
+            str(folder),
+            "--model",
+            "resnet20",
+            "--mmel-loss",
+            "hard",
+            "--num-views",
+            "2",
+            "--num-train-epochs",
+            "1",
+            "--per-device-train-batch-size",
+            "8",
+            "--output-dir",
+            str(tmp_path / "out"),
+            "--use-cpu",
+            "--save-strategy",
+            "no",
+        ]
+    )
     assert code == 0 and "eval_accuracy" in capsys.readouterr().out
-    assert vision_cli(["--dataset", "cifar10", "--model", "resnet21", "--data-dir", str(folder),
-                       "--output-dir", str(tmp_path / "o2")]) == 1
+    assert (
+        vision_cli(
+            [
+                "--dataset",
+                "cifar10",
+                "--model",
+                "resnet21",
+                "--data-dir",
+                str(folder),
+                "--output-dir",
+                str(tmp_path / "o2"),
+            ]
+        )
+        == 1
+    )
 
 
 def test_vision_cli_resumes_a_killed_run_to_the_uninterrupted_weights(tmp_path, capsys):
@@ -178,22 +232,59 @@ def test_vision_cli_resumes_a_killed_run_to_the_uninterrupted_weights(tmp_path, 
     from test_train import kill_after_save_script
 
     folder = write_cifar10(tmp_path / "c10", per_batch=4)  # 20 training images: 3 steps per epoch at batch 8
-    argv = ["--dataset", "cifar10", "--data-dir", str(folder), "--model", "resnet20", "--mmel-loss", "hard",
-            "--num-views", "2", "--num-train-epochs", "2", "--per-device-train-batch-size", "8", "--use-cpu",
-            "--save-strategy", "epoch", "--eval-strategy", "no", "--disable-tqdm", "true"]
+    argv = [
+        "--dataset",
+        "cifar10",
+        "--data-dir",
+        str(folder),
+        "--model",
+        "resnet20",
+        "--mmel-loss",
+        "hard",
+        "--num-views",
+        "2",
+        "--num-train-epochs",
+        "2",
+        "--per-device-train-batch-size",
+        "8",
+        "--use-cpu",
+        "--save-strategy",
+        "epoch",
+        "--eval-strategy",
+        "no",
+        "--disable-tqdm",
+        "true",
+    ]
     assert vision_cli([*argv, "--output-dir", str(tmp_path / "reference")]) == 0
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join(
-        [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)])}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]),
+    }
     killed = tmp_path / "killed"
-    result = subprocess.run([sys.executable, "-c", kill_after_save_script(3, "augment_cli.train_vision"), *argv,
-                             "--output-dir", str(killed)], env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            kill_after_save_script(3, "augment_cli.train_vision"),
+            *argv,
+            "--output-dir",
+            str(killed),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == -9, result.stderr[-2000:]
     assert [p.name for p in killed.glob("checkpoint-*")] == ["checkpoint-3"]
     capsys.readouterr()
     assert vision_cli([*argv, "--output-dir", str(killed), "--resume-from-checkpoint"]) == 0
     state = json.loads((killed / "checkpoint-6" / "trainer_state.json").read_text())
     assert state["global_step"] == 6
-    expected, resumed = load_file(str(tmp_path / "reference" / "model.safetensors")), load_file(str(killed / "model.safetensors"))
+    expected, resumed = (
+        load_file(str(tmp_path / "reference" / "model.safetensors")),
+        load_file(str(killed / "model.safetensors")),
+    )
     for name in expected:
         torch.testing.assert_close(resumed[name], expected[name], rtol=1e-5, atol=1e-6, msg=name)
     capsys.readouterr()

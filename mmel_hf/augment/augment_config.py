@@ -16,14 +16,36 @@ def resolved_cache_dir(cache_dir: str | None = None) -> str:
     default = os.environ.get("MMEL_HF_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "mmel_hf"))
     return cache_dir or default
 
+
 # Options that change what is produced; they all go into the cache fingerprint (with the device type, see
 # pipeline.fingerprint_job). The batching is part of the result: a row's numbers depend on the shapes of the
 # batches it is computed in (kernels are picked per shape), so the batch sizes and the block size are here.
 # The shard size, the number of processes, progress bars and output places are not: they change nothing.
 RESULT_FIELDS = (
-    "task", "text_columns", "label_column", "class_names", "num_labels", "label_range", "dataset_name", "dataset_config", "dataset_revision",
-    "mlm_model", "mlm_revision", "teacher", "teacher_revision", "label_source", "group_size", "ratio", "search",
-    "separate", "seed", "max_length", "precision", "max_train_samples", "batch_size", "teacher_batch_size",
+    "task",
+    "text_columns",
+    "label_column",
+    "class_names",
+    "num_labels",
+    "label_range",
+    "dataset_name",
+    "dataset_config",
+    "dataset_revision",
+    "mlm_model",
+    "mlm_revision",
+    "teacher",
+    "teacher_revision",
+    "label_source",
+    "group_size",
+    "ratio",
+    "search",
+    "separate",
+    "seed",
+    "max_length",
+    "precision",
+    "max_train_samples",
+    "batch_size",
+    "teacher_batch_size",
     "block_size",
 )
 
@@ -36,93 +58,178 @@ class AugmentConfig(TaskArguments):
     its own, ``bert-base-uncased`` as the fill-mask model.
     """
 
-    dataset_name: str | None = field(default=None, metadata={
-        "help": "A Hub dataset id (default for GLUE tasks: nyu-mll/glue)."})
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "A Hub dataset id (default for GLUE tasks: nyu-mll/glue)."}
+    )
     dataset_config: str | None = field(default=None, metadata={"help": "The Hub dataset's configuration."})
     dataset_revision: str | None = field(default=None, metadata={"help": "The Hub dataset's revision."})
-    data_dir: str | None = field(default=None, metadata={
-        "help": "A local GLUE task folder with train.tsv, dev.tsv (dev_matched.tsv ... for MNLI) as GLUE distributes them."})
+    data_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "A local GLUE task folder with train.tsv, dev.tsv (dev_matched.tsv ... for MNLI) as GLUE distributes them."
+        },
+    )
     train_file: str | None = field(default=None, metadata={"help": "A local CSV/TSV or JSON-lines training file."})
-    validation_file: str | None = field(default=None, metadata={"help": "A local CSV/TSV or JSON-lines validation file."})
+    validation_file: str | None = field(
+        default=None, metadata={"help": "A local CSV/TSV or JSON-lines validation file."}
+    )
     dataset_path: str | None = field(default=None, metadata={"help": "A folder written by save_to_disk."})
-    max_train_samples: int | None = field(default=None, metadata={
-        "help": "Augment only the first N training examples (quick runs)."})
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Augment only the first N training examples (quick runs)."}
+    )
 
-    mlm_model: str | None = field(default=None, metadata={
-        "help": "The fill-mask model (Hub id or local folder) for Algorithm 2. Default: the task's, bert-base-uncased "
-                "for GLUE and custom tasks, the embedded model for rt-polarity ('embedded' names it anywhere)."})
+    mlm_model: str | None = field(
+        default=None,
+        metadata={
+            "help": "The fill-mask model (Hub id or local folder) for Algorithm 2. Default: the task's, bert-base-uncased "
+            "for GLUE and custom tasks, the embedded model for rt-polarity ('embedded' names it anywhere)."
+        },
+    )
     mlm_revision: str | None = field(default=None, metadata={"help": "Revision of --mlm-model on the Hub."})
-    teacher: str | None = field(default=None, metadata={
-        "help": "A sequence-classification model (Hub id or local folder) that labels every sample (Section 3.3). "
-                "Default: the task's (the embedded teacher for rt-polarity; none for GLUE)."})
+    teacher: str | None = field(
+        default=None,
+        metadata={
+            "help": "A sequence-classification model (Hub id or local folder) that labels every sample (Section 3.3). "
+            "Default: the task's (the embedded teacher for rt-polarity; none for GLUE)."
+        },
+    )
     teacher_revision: str | None = field(default=None, metadata={"help": "Revision of --teacher on the Hub."})
-    label_source: Literal["teacher", "original"] = field(default="teacher", metadata={
-        "help": "'teacher': the teacher's outputs for every sample; 'original': copy the original label "
-                "(the paper's Table 4 ablation; no teacher needed).", "choices": ["teacher", "original"]})
-    trust_remote_code: bool = field(default=False, metadata={
-        "help": "Allow models with custom code from the Hub (off unless you turn it on)."})
+    label_source: Literal["teacher", "original"] = field(
+        default="teacher",
+        metadata={
+            "help": "'teacher': the teacher's outputs for every sample; 'original': copy the original label "
+            "(the paper's Table 4 ablation; no teacher needed).",
+            "choices": ["teacher", "original"],
+        },
+    )
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "Allow models with custom code from the Hub (off unless you turn it on)."}
+    )
 
-    group_size: int = field(default=5, metadata={
-        "help": "|B|: samples per group, the original included, so |B|-1 augmented samples per example."})
-    ratio: float = field(default=0.4, metadata={
-        "help": "Fraction of word pieces replaced: k = round(ratio * length), ties up, at least 1."})
-    search: Literal["greedy", "beam"] = field(default="greedy", metadata={
-        "help": "'greedy' (Algorithm 2) or 'beam' (width |B|-1, Yang et al. 2018).", "choices": ["greedy", "beam"]})
-    separate: bool = field(default=True, metadata={
-        "help": "Augment each sentence of a pair on its own (the paper's choice); --no-separate concatenates them."})
+    group_size: int = field(
+        default=5,
+        metadata={"help": "|B|: samples per group, the original included, so |B|-1 augmented samples per example."},
+    )
+    ratio: float = field(
+        default=0.4,
+        metadata={"help": "Fraction of word pieces replaced: k = round(ratio * length), ties up, at least 1."},
+    )
+    search: Literal["greedy", "beam"] = field(
+        default="greedy",
+        metadata={
+            "help": "'greedy' (Algorithm 2) or 'beam' (width |B|-1, Yang et al. 2018).",
+            "choices": ["greedy", "beam"],
+        },
+    )
+    separate: bool = field(
+        default=True,
+        metadata={
+            "help": "Augment each sentence of a pair on its own (the paper's choice); --no-separate concatenates them."
+        },
+    )
     seed: int = field(default=42, metadata={"help": "Seeds the masked positions together with each example's row."})
     max_length: int = field(default=128, metadata={"help": "Longest sequence (in word pieces) the models see."})
-    batch_size: int = field(default=256, metadata={
-        "help": "Sequences per forward pass of the fill-mask model (part of the result's fingerprint: a row's "
-                "numbers depend on the batch it is computed in)."})
-    teacher_batch_size: int = field(default=256, metadata={
-        "help": "Sequences per forward pass of the teacher (part of the fingerprint, as --batch-size)."})
-    block_size: int = field(default=256, metadata={
-        "help": "Rows batched together: each block of this many rows is sorted by length and batched on its own, "
-                "so a row always meets the same batch-mates whatever the shards and processes (part of the "
-                "fingerprint)."})
-    precision: Literal["fp32", "bf16", "fp16"] = field(default="fp32", metadata={
-        "help": "Autocast precision for both models: fp32, bf16 (CPU or GPU) or fp16 (GPU).",
-        "choices": ["fp32", "bf16", "fp16"]})
-    device: str | None = field(default=None, metadata={
-        "help": "'cpu', 'cuda', 'cuda:1' ... (default: the accelerator if there is one; under accelerate launch or "
-                "torchrun each process its own, as with 'cuda' without an index)."})
+    batch_size: int = field(
+        default=256,
+        metadata={
+            "help": "Sequences per forward pass of the fill-mask model (part of the result's fingerprint: a row's "
+            "numbers depend on the batch it is computed in)."
+        },
+    )
+    teacher_batch_size: int = field(
+        default=256,
+        metadata={"help": "Sequences per forward pass of the teacher (part of the fingerprint, as --batch-size)."},
+    )
+    block_size: int = field(
+        default=256,
+        metadata={
+            "help": "Rows batched together: each block of this many rows is sorted by length and batched on its own, "
+            "so a row always meets the same batch-mates whatever the shards and processes (part of the "
+            "fingerprint)."
+        },
+    )
+    precision: Literal["fp32", "bf16", "fp16"] = field(
+        default="fp32",
+        metadata={
+            "help": "Autocast precision for both models: fp32, bf16 (CPU or GPU) or fp16 (GPU).",
+            "choices": ["fp32", "bf16", "fp16"],
+        },
+    )
+    device: str | None = field(
+        default=None,
+        metadata={
+            "help": "'cpu', 'cuda', 'cuda:1' ... (default: the accelerator if there is one; under accelerate launch or "
+            "torchrun each process its own, as with 'cuda' without an index)."
+        },
+    )
 
     output_dir: str | None = field(default=None, metadata={"help": "Also save the result here with save_to_disk."})
-    cache_dir: str | None = field(default=None, metadata={
-        "help": "Where finished and partial results are cached (default: $MMEL_HF_CACHE or ~/.cache/mmel_hf)."})
-    overwrite: bool = field(default=False, metadata={
-        "help": "Ignore the cache and rebuild: clears this job's cache folder and the Arrow copies of its input "
-                "files (a Hub dataset is downloaded again)."})
-    verify: int | None = field(default=None, metadata={
-        "help": "Check a finished cache instead of building: recompute N random blocks from the cache's own "
-                "settings and compare (text bitwise, teacher outputs to --verify-atol). Exits 1 on a mismatch."})
-    verify_atol: float | None = field(default=None, metadata={
-        "help": "Largest difference in a teacher output that --verify (and a resume on other hardware) accepts. "
-                "Default: 1e-5 for fp32, 5e-2 for bf16/fp16."})
-    shard_size: int = field(default=1024, metadata={
-        "help": "Examples per shard (rounded up to whole --block-size blocks): how the work is shared out between "
-                "processes, shard i to rank i %% N first. It does not change the result; each finished block is "
-                "written atomically, so a killed run resumes at the unfinished ones, with any shard size."})
-    push_to_hub: str | None = field(default=None, metadata={
-        "help": "Push the result to this Hub dataset repo, with a dataset card (token: your HF login or HF_TOKEN)."})
+    cache_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "Where finished and partial results are cached (default: $MMEL_HF_CACHE or ~/.cache/mmel_hf)."
+        },
+    )
+    overwrite: bool = field(
+        default=False,
+        metadata={
+            "help": "Ignore the cache and rebuild: clears this job's cache folder and the Arrow copies of its input "
+            "files (a Hub dataset is downloaded again)."
+        },
+    )
+    verify: int | None = field(
+        default=None,
+        metadata={
+            "help": "Check a finished cache instead of building: recompute N random blocks from the cache's own "
+            "settings and compare (text bitwise, teacher outputs to --verify-atol). Exits 1 on a mismatch."
+        },
+    )
+    verify_atol: float | None = field(
+        default=None,
+        metadata={
+            "help": "Largest difference in a teacher output that --verify (and a resume on other hardware) accepts. "
+            "Default: 1e-5 for fp32, 5e-2 for bf16/fp16."
+        },
+    )
+    shard_size: int = field(
+        default=1024,
+        metadata={
+            "help": "Examples per shard (rounded up to whole --block-size blocks): how the work is shared out between "
+            "processes, shard i to rank i %% N first. It does not change the result; each finished block is "
+            "written atomically, so a killed run resumes at the unfinished ones, with any shard size."
+        },
+    )
+    push_to_hub: str | None = field(
+        default=None,
+        metadata={
+            "help": "Push the result to this Hub dataset repo, with a dataset card (token: your HF login or HF_TOKEN)."
+        },
+    )
     hub_private: bool = field(default=False, metadata={"help": "Create the Hub repo as private."})
-    license: str | None = field(default=None, metadata={
-        "help": "The dataset card's license (a Hub license id: mit, cc-by-4.0, other ...). Default: the source's where "
-                "mmel_hf knows it (GLUE: other, as nyu-mll/glue; rt-polarity: unknown), else unknown."})
-    language: list[str] = field(default_factory=lambda: ["en"], metadata={
-        "help": "The dataset card's language codes (ISO 639-1)."})
+    license: str | None = field(
+        default=None,
+        metadata={
+            "help": "The dataset card's license (a Hub license id: mit, cc-by-4.0, other ...). Default: the source's where "
+            "mmel_hf knows it (GLUE: other, as nyu-mll/glue; rt-polarity: unknown), else unknown."
+        },
+    )
+    language: list[str] = field(
+        default_factory=lambda: ["en"], metadata={"help": "The dataset card's language codes (ISO 639-1)."}
+    )
     progress: bool = field(default=True, metadata={"help": "Show progress bars."})
 
     def __post_init__(self):
         self.check_task_options()
         if self.task is None:
-            raise ValueError("--task is required: a GLUE task, rt-polarity, or a name for a custom task "
-                             "(with --text-columns)")
+            raise ValueError(
+                "--task is required: a GLUE task, rt-polarity, or a name for a custom task (with --text-columns)"
+            )
         if not 0 < self.ratio <= 1:
             raise ValueError(f"--ratio {self.ratio}: must be in (0, 1] (the paper uses 0.4)")
         if self.group_size < 2:
-            raise ValueError(f"--group-size {self.group_size}: |B| must be at least 2 (the original and one augmented sample)")
+            raise ValueError(
+                f"--group-size {self.group_size}: |B| must be at least 2 (the original and one augmented sample)"
+            )
         if self.max_length < 8:
             raise ValueError(f"--max-length {self.max_length}: too short to hold a sentence")
         for name in ("batch_size", "teacher_batch_size", "shard_size", "block_size"):
@@ -133,8 +240,9 @@ class AugmentConfig(TaskArguments):
         if self.verify_atol is not None and not self.verify_atol >= 0:
             raise ValueError(f"--verify-atol {self.verify_atol}: must be a number >= 0")
         if self.verify is not None and (self.overwrite or self.push_to_hub or self.output_dir):
-            raise ValueError("--verify only checks a finished cache: it goes without --overwrite, --output-dir and "
-                             "--push-to-hub")
+            raise ValueError(
+                "--verify only checks a finished cache: it goes without --overwrite, --output-dir and --push-to-hub"
+            )
         if self.max_train_samples is not None and self.max_train_samples < 1:
             raise ValueError(f"--max-train-samples {self.max_train_samples}: must be at least 1")
         if sum(x is not None for x in (self.data_dir, self.train_file, self.dataset_path)) > 1:

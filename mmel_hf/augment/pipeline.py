@@ -46,8 +46,16 @@ from .sources import DataError, load_task_data
 from .tasks import TaskSpec, describe_task, get_task, is_registered, reconcile_task
 from .teacher import TeacherLabeler
 
-__all__ = ["AugmentationResult", "augment_split", "display_name", "fingerprint_job", "model_identity", "provenance",
-           "read_provenance", "run_augmentation"]
+__all__ = [
+    "AugmentationResult",
+    "augment_split",
+    "display_name",
+    "fingerprint_job",
+    "model_identity",
+    "provenance",
+    "read_provenance",
+    "run_augmentation",
+]
 
 logger = logging.getLogger(__name__)
 # 2: provenance in info.description; 3: exact ties in k; 4: samples rendered from the original's characters;
@@ -66,12 +74,15 @@ class AugmentationResult:
     summary: dict = field(default_factory=dict)
 
 
-def _resolve_task(config: AugmentConfig, teacher_labels: int | None = None, teacher_task: dict | None = None) -> TaskSpec:
+def _resolve_task(
+    config: AugmentConfig, teacher_labels: int | None = None, teacher_task: dict | None = None
+) -> TaskSpec:
     """The job's task: the flags' (a custom task without a label count takes the teacher's), or the one a teacher
     made by ``mmel-train`` records for this task name (then no task flag needs repeating; given ones must agree)."""
     where = f"--teacher {display_name(config.teacher or '')}"
-    return reconcile_task(config, teacher_task, where, config.dataset_name, config.dataset_config,
-                          num_labels_fallback=teacher_labels)
+    return reconcile_task(
+        config, teacher_task, where, config.dataset_name, config.dataset_config, num_labels_fallback=teacher_labels
+    )
 
 
 def _teacher_task(teacher_name: str | None, task: str) -> dict | None:
@@ -101,15 +112,21 @@ def model_identity(name_or_path: str, model=None, revision: str | None = None) -
     return f"hub:{name_or_path}@{commit or revision or 'main'}"
 
 
-def fingerprint_job(config: AugmentConfig, data, mlm_identity: str, teacher_identity: str | None,
-                    device_type: str = "cpu") -> str:
+def fingerprint_job(
+    config: AugmentConfig, data, mlm_identity: str, teacher_identity: str | None, device_type: str = "cpu"
+) -> str:
     """The cache key: options, both models, the source data, the algorithm's version and the device type (a CPU
     and a GPU never share blocks; machines of one device type compare before sharing, see the module doc)."""
     from datasets.fingerprint import Hasher
 
     options = config.result_options()
-    options.update(mlm_model=mlm_identity, teacher=teacher_identity, version=ALGORITHM_VERSION, device_type=device_type,
-                   sources={split: ds._fingerprint for split, ds in data.items()})
+    options.update(
+        mlm_model=mlm_identity,
+        teacher=teacher_identity,
+        version=ALGORITHM_VERSION,
+        device_type=device_type,
+        sources={split: ds._fingerprint for split, ds in data.items()},
+    )
     return Hasher.hash(options)
 
 
@@ -177,19 +194,29 @@ def check_output_dir(output_dir: str, dataset_path: str | None = None) -> None:
             raise DataError(f"{where}: exists and is not a saved dataset; choose an empty or new folder")
         foreign = _is_replaceable_dataset(output)
         if foreign is not None:
-            raise DataError(f"{where}: holds '{foreign}', which is not part of a saved dataset; it would be deleted "
-                            "when the result replaces the folder. Choose an empty or new folder")
+            raise DataError(
+                f"{where}: holds '{foreign}', which is not part of a saved dataset; it would be deleted "
+                "when the result replaces the folder. Choose an empty or new folder"
+            )
 
 
-def augment_split(train, spec: TaskSpec, augmenter: FillMaskAugmenter, teacher: TeacherLabeler | None,
-                  separate: bool = True, start: int = 0):
+def augment_split(
+    train,
+    spec: TaskSpec,
+    augmenter: FillMaskAugmenter,
+    teacher: TeacherLabeler | None,
+    separate: bool = True,
+    start: int = 0,
+):
     """Augment and label ``train`` (rows ``start``.. of the full split): the new columns as a Dataset."""
     from datasets import Dataset
 
     texts = [list(train[column]) for column in spec.text_columns]
     ids = range(start, start + len(train))
     samples = augmenter.augment(texts[0], ids, texts[1] if spec.is_pair else None, separate=separate)
-    columns = {augmented_column(c): [[s[j] for s in group] for group in samples] for j, c in enumerate(spec.text_columns)}
+    columns = {
+        augmented_column(c): [[s[j] for s in group] for group in samples] for j, c in enumerate(spec.text_columns)
+    }
     sizes = [len(group) for group in samples]
     if teacher is not None:
         per_column = [[] for _ in spec.text_columns]  # every original and its samples, flat, column by column
@@ -203,8 +230,9 @@ def augment_split(train, spec: TaskSpec, augmenter: FillMaskAugmenter, teacher: 
         columns[TEACHER_AUGMENTED_COLUMN] = [outputs[b + 1 : e].tolist() for b, e in zip(bounds[:-1], bounds[1:])]
     else:  # --label-source original: the original label stands in for the teacher (Table 4, "Original")
         labels = list(train[spec.label_column])
-        vectors = [[float(v)] if spec.is_regression else np.eye(spec.num_labels, dtype=np.float32)[v].tolist()
-                   for v in labels]
+        vectors = [
+            [float(v)] if spec.is_regression else np.eye(spec.num_labels, dtype=np.float32)[v].tolist() for v in labels
+        ]
         columns[TEACHER_ORIGINAL_COLUMN] = vectors
         columns[TEACHER_AUGMENTED_COLUMN] = [[v] * n for v, n in zip(vectors, sizes)]
     return Dataset.from_dict(columns)
@@ -243,8 +271,9 @@ def _teacher_num_labels(config: AugmentConfig, teacher_name: str | None) -> int 
     if teacher_name is None:
         return None
     try:
-        return AutoConfig.from_pretrained(teacher_name, revision=config.teacher_revision,
-                                          trust_remote_code=config.trust_remote_code).num_labels
+        return AutoConfig.from_pretrained(
+            teacher_name, revision=config.teacher_revision, trust_remote_code=config.trust_remote_code
+        ).num_labels
     except (OSError, ValueError) as err:
         raise _model_error("teacher", teacher_name, err) from err
 
@@ -255,12 +284,16 @@ def _check_model_lengths(config: AugmentConfig, mlm_name: str, teacher_name: str
 
     from ..model_limits import check_max_length
 
-    for kind, name, revision in (("fill-mask model", mlm_name, config.mlm_revision),
-                                 ("teacher", teacher_name, config.teacher_revision)):
+    for kind, name, revision in (
+        ("fill-mask model", mlm_name, config.mlm_revision),
+        ("teacher", teacher_name, config.teacher_revision),
+    ):
         if name is None:
             continue
         try:
-            model_config = AutoConfig.from_pretrained(name, revision=revision, trust_remote_code=config.trust_remote_code)
+            model_config = AutoConfig.from_pretrained(
+                name, revision=revision, trust_remote_code=config.trust_remote_code
+            )
         except (OSError, ValueError) as err:
             raise _model_error(kind, name, err) from err
         check_max_length(model_config, config.max_length, "--max-length", display_name(name))
@@ -272,9 +305,12 @@ def _load_models(config: AugmentConfig, device, mlm_name: str, teacher_name: str
 
     def load(kind, cls, name, revision):
         try:
-            tokenizer = AutoTokenizer.from_pretrained(name, revision=revision, trust_remote_code=config.trust_remote_code)
-            model = cls.from_pretrained(name, revision=revision, trust_remote_code=config.trust_remote_code,
-                                        dtype=torch.float32)  # weights may be stored in half precision
+            tokenizer = AutoTokenizer.from_pretrained(
+                name, revision=revision, trust_remote_code=config.trust_remote_code
+            )
+            model = cls.from_pretrained(
+                name, revision=revision, trust_remote_code=config.trust_remote_code, dtype=torch.float32
+            )  # weights may be stored in half precision
         except OSError as err:
             raise _model_error(kind, name, err) from err
         return tokenizer, model.to(device)
@@ -299,8 +335,12 @@ def _shard_counts(part, new_columns, spec: TaskSpec, normalise) -> dict:
         total += len(group)
         distinct += len(set(group) - {original})
         duplicates += sum(sample == original for sample in group)
-    return {"examples": len(originals), "augmented_samples": total, "distinct_samples": distinct,
-            "original_duplicates": duplicates}
+    return {
+        "examples": len(originals),
+        "augmented_samples": total,
+        "distinct_samples": distinct,
+        "original_duplicates": duplicates,
+    }
 
 
 def _job_counts(shard_counts: list[dict], dataset) -> dict:
@@ -308,16 +348,28 @@ def _job_counts(shard_counts: list[dict], dataset) -> dict:
     keys = ("examples", "augmented_samples", "distinct_samples", "original_duplicates")
     sums = {key: sum(counts[key] for counts in shard_counts) for key in keys}
     total = sums["augmented_samples"]
-    return {"examples": sums["examples"], "augmented_samples": total,
-            "distinct_ratio": sums.pop("distinct_samples") / total if total else 0.0,
-            "original_duplicates": sums["original_duplicates"], "splits": {s: len(d) for s, d in dataset.items()}}
+    return {
+        "examples": sums["examples"],
+        "augmented_samples": total,
+        "distinct_ratio": sums.pop("distinct_samples") / total if total else 0.0,
+        "original_duplicates": sums["original_duplicates"],
+        "splits": {s: len(d) for s, d in dataset.items()},
+    }
 
 
 def provenance(spec: TaskSpec, config: AugmentConfig, mlm_name: str, teacher_name: str | None) -> dict:
     """What made an augmented dataset; stored in its ``info.description`` and read back by ``mmel-train``."""
-    return {"mmel_hf_task": spec.name, "task": describe_task(spec), "num_labels": spec.num_labels, "mlm_model": display_name(mlm_name),
-            "teacher": display_name(teacher_name) if teacher_name else None, "label_source": config.label_source,
-            "group_size": config.group_size, "ratio": config.ratio, "search": config.search}
+    return {
+        "mmel_hf_task": spec.name,
+        "task": describe_task(spec),
+        "num_labels": spec.num_labels,
+        "mlm_model": display_name(mlm_name),
+        "teacher": display_name(teacher_name) if teacher_name else None,
+        "label_source": config.label_source,
+        "group_size": config.group_size,
+        "ratio": config.ratio,
+        "search": config.search,
+    }
 
 
 def read_provenance(dataset) -> dict:
@@ -363,18 +415,29 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
     # Data first: a bad file is reported before any model is fetched. Only a custom task without --num-labels
     # needs the teacher's label count (its config file, not its weights) to know its own labels.
     teacher_task = _teacher_task(teacher_name, config.task)
-    labels_from_teacher = (teacher_task is None and config.text_columns is not None and config.num_labels is None
-                           and not config.class_names)
+    labels_from_teacher = (
+        teacher_task is None
+        and config.text_columns is not None
+        and config.num_labels is None
+        and not config.class_names
+    )
     teacher_labels = _teacher_num_labels(config, teacher_name) if labels_from_teacher else None
     spec = _resolve_task(config, teacher_labels, teacher_task)
     # --overwrite reads the sources again: the main process does, the other ranks then read its copies.
-    with _no_dataset_bars() if not config.progress else nullcontext(), \
-            state.main_process_first() if config.overwrite else nullcontext():
+    with (
+        _no_dataset_bars() if not config.progress else nullcontext(),
+        state.main_process_first() if config.overwrite else nullcontext(),
+    ):
         data = load_task_data(
-            spec, data_dir=config.data_dir, train_file=config.train_file,
+            spec,
+            data_dir=config.data_dir,
+            train_file=config.train_file,
             validation_files={"validation": config.validation_file} if config.validation_file else None,
-            dataset_path=config.dataset_path, hub_path=config.dataset_name, hub_config=config.dataset_config,
-            revision=config.dataset_revision, cache_dir=str(Path(config.resolved_cache_dir()) / "sources"),
+            dataset_path=config.dataset_path,
+            hub_path=config.dataset_name,
+            hub_config=config.dataset_config,
+            revision=config.dataset_revision,
+            cache_dir=str(Path(config.resolved_cache_dir()) / "sources"),
             refresh=config.overwrite and state.is_main_process,
         )
     if config.max_train_samples is not None:
@@ -389,7 +452,9 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
     (mlm_tokenizer, mlm), teacher_pair = _load_models(config, device, mlm_name, teacher_name)  # data is good: load
 
     fingerprint = fingerprint_job(
-        config, data, model_identity(mlm_name, mlm, config.mlm_revision),
+        config,
+        data,
+        model_identity(mlm_name, mlm, config.mlm_revision),
         model_identity(teacher_name, teacher_pair[1], config.teacher_revision) if teacher_pair else None,
         device.type,
     )
@@ -405,13 +470,16 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
     if config.verify is not None:
         if state.num_processes > 1:
             raise DataError("--verify runs in one process: start it without accelerate launch/torchrun")
-        return _verified(config, cache_root / fingerprint, builder, data, spec, numerics, started, mlm_name, teacher_name)
+        return _verified(
+            config, cache_root / fingerprint, builder, data, spec, numerics, started, mlm_name, teacher_name
+        )
     cache_path = _choose_cache(cache_root, fingerprint, builder, numerics, config, notes)
     plan = BlockPlan(cache_path, len(data["train"]), config.block_size, config.shard_size)
     if not _finished(cache_path, notes):
         cache_path.mkdir(parents=True, exist_ok=True)
-        _write_text(cache_path / "config.json", json.dumps(public_options(config.result_options()), indent=2,
-                                                           default=str))
+        _write_text(
+            cache_path / "config.json", json.dumps(public_options(config.result_options()), indent=2, default=str)
+        )
         _compute_blocks(plan, builder, numerics, state, show_bar=config.progress and state.is_main_process)
     notes.extend(plan.discarded)
     dataset, counts, assembled = _assemble(plan, fingerprint, data, spec, config, mlm_name, teacher_name)
@@ -422,11 +490,21 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
     save_here = config.output_dir and state.is_main_process
     if save_here:
         _atomic_save(result.dataset, Path(config.output_dir))
-    result.summary = {"task": spec.name, **counts, "seconds": round(time.perf_counter() - started, 2),
-                      "cache": str(cache_path), "cache_hit": result.cache_hit, "blocks": plan.num_blocks,
-                      "blocks_computed_here": len(plan.computed), "processes": state.num_processes,
-                      "process_index": state.process_index, "notes": notes}
-    result.summary.update(mlm_model=display_name(mlm_name), teacher=display_name(teacher_name) if teacher_name else None)
+    result.summary = {
+        "task": spec.name,
+        **counts,
+        "seconds": round(time.perf_counter() - started, 2),
+        "cache": str(cache_path),
+        "cache_hit": result.cache_hit,
+        "blocks": plan.num_blocks,
+        "blocks_computed_here": len(plan.computed),
+        "processes": state.num_processes,
+        "process_index": state.process_index,
+        "notes": notes,
+    }
+    result.summary.update(
+        mlm_model=display_name(mlm_name), teacher=display_name(teacher_name) if teacher_name else None
+    )
     if save_here:
         result.summary["saved_to"] = str(Path(config.output_dir).resolve())
     if config.push_to_hub and state.is_main_process:
@@ -466,19 +544,39 @@ class BlockBuilder:
     Used for the job's blocks, by ``--verify`` and when a cache begun on another machine is checked, so all
     three compute a block the same way."""
 
-    def __init__(self, config: AugmentConfig, spec: TaskSpec, train, mlm, mlm_tokenizer, teacher_pair,
-                 show_progress: bool = False):
+    def __init__(
+        self,
+        config: AugmentConfig,
+        spec: TaskSpec,
+        train,
+        mlm,
+        mlm_tokenizer,
+        teacher_pair,
+        show_progress: bool = False,
+    ):
         self.spec, self.train, self.separate = spec, train, config.separate
         self.augmenter = FillMaskAugmenter(
-            mlm, mlm_tokenizer, num_augmented=config.num_augmented, ratio=config.ratio, search=config.search,
-            seed=config.seed, max_length=config.max_length, batch_size=config.batch_size,
-            precision=config.precision, show_progress=show_progress,
+            mlm,
+            mlm_tokenizer,
+            num_augmented=config.num_augmented,
+            ratio=config.ratio,
+            search=config.search,
+            seed=config.seed,
+            max_length=config.max_length,
+            batch_size=config.batch_size,
+            precision=config.precision,
+            show_progress=show_progress,
         )
         self.labeler = None
         if teacher_pair is not None:
-            self.labeler = TeacherLabeler(teacher_pair[1], teacher_pair[0], batch_size=config.teacher_batch_size,
-                                          max_length=config.max_length, precision=config.precision,
-                                          show_progress=show_progress)
+            self.labeler = TeacherLabeler(
+                teacher_pair[1],
+                teacher_pair[0],
+                batch_size=config.teacher_batch_size,
+                max_length=config.max_length,
+                precision=config.precision,
+                show_progress=show_progress,
+            )
 
     def build(self, rows: range):
         """(the block's new columns as a Dataset, its counts)."""
@@ -496,8 +594,9 @@ def _compare_block(plan: BlockPlan, number: int, stored, builder: BlockBuilder, 
     return compare_blocks(stored, recomputed, _text_columns(builder.spec), tolerance)
 
 
-def _choose_cache(cache_root: Path, fingerprint: str, builder: BlockBuilder, numerics: dict, config: AugmentConfig,
-                  notes: list[str]) -> Path:
+def _choose_cache(
+    cache_root: Path, fingerprint: str, builder: BlockBuilder, numerics: dict, config: AugmentConfig, notes: list[str]
+) -> Path:
     """The cache folder this process completes: the fingerprint's, unless its blocks were made on another machine
     and one of them, recomputed here, does not match; then ``<fingerprint>-<this machine>``."""
     from datasets import load_from_disk
@@ -515,13 +614,17 @@ def _choose_cache(cache_root: Path, fingerprint: str, builder: BlockBuilder, num
         made_on, here = short_description(manifest.get("numerics")), short_description(numerics)
         comparison = _compare_block(plan, number, load_from_disk(str(plan.path(number))), builder, config.tolerance())
         if comparison["matches"]:
-            note = (f"the cache {cache_path} was begun on {made_on}; block {number} recomputed here on {here} matches "
-                    f"(text identical, teacher outputs within {config.tolerance():g}): completing it")
+            note = (
+                f"the cache {cache_path} was begun on {made_on}; block {number} recomputed here on {here} matches "
+                f"(text identical, teacher outputs within {config.tolerance():g}): completing it"
+            )
             chosen = cache_path
         else:
             chosen = cache_root / f"{fingerprint}-{numerics_key(numerics)}"
-            note = (f"the cache {cache_path} was begun on {made_on}; block {number} recomputed here on {here} differs "
-                    f"({comparison['first_mismatch']}): starting a new cache at {chosen}")
+            note = (
+                f"the cache {cache_path} was begun on {made_on}; block {number} recomputed here on {here} differs "
+                f"({comparison['first_mismatch']}): starting a new cache at {chosen}"
+            )
         logger.warning(note)
         notes.append(note)
         return chosen
@@ -560,10 +663,22 @@ def _compute_blocks(plan: BlockPlan, builder: BlockBuilder, numerics: dict, stat
     where = f" ({state.num_processes} processes)" if state.num_processes > 1 else ""
     bar = tqdm(total=plan.num_rows, desc=f"Augmenting {builder.spec.name}{where}", unit="ex", disable=not show_bar)
     with _no_dataset_bars(), bar:
-        run_blocks(plan, compute, state.process_index, state.num_processes,
-                   finished=lambda: (plan.cache_path / COMPLETE).exists(), progress=bar)
-    logger.info("process %d of %d computed %d of %d block(s): %s", state.process_index, state.num_processes,
-                len(plan.computed), plan.num_blocks, sorted(plan.computed))
+        run_blocks(
+            plan,
+            compute,
+            state.process_index,
+            state.num_processes,
+            finished=lambda: (plan.cache_path / COMPLETE).exists(),
+            progress=bar,
+        )
+    logger.info(
+        "process %d of %d computed %d of %d block(s): %s",
+        state.process_index,
+        state.num_processes,
+        len(plan.computed),
+        plan.num_blocks,
+        sorted(plan.computed),
+    )
 
 
 @contextmanager
@@ -580,8 +695,15 @@ def _no_dataset_bars():
             enable_progress_bars()
 
 
-def _assemble(plan: BlockPlan, fingerprint: str, data, spec: TaskSpec, config: AugmentConfig, mlm_name: str,
-              teacher_name: str | None):
+def _assemble(
+    plan: BlockPlan,
+    fingerprint: str,
+    data,
+    spec: TaskSpec,
+    config: AugmentConfig,
+    mlm_name: str,
+    teacher_name: str | None,
+):
     """The finished dataset: built from the blocks by the first process to get here, loaded by the others.
 
     Every block is checked against its manifest before it is used; a damaged one is computed again here.
@@ -607,10 +729,24 @@ def _assemble(plan: BlockPlan, fingerprint: str, data, spec: TaskSpec, config: A
             _atomic_save(dataset, final)
             manifests = [plan.manifest(i) for i in range(plan.num_blocks)]
             counts = _job_counts([m["counts"] for m in manifests], dataset)
-            made_on = list({json.dumps(m.get("numerics"), sort_keys=True): m.get("numerics") for m in manifests}.values())
-            _write_text(marker, json.dumps(seal({
-                "fingerprint": fingerprint, "finished": time.time(), "counts": counts, "made_on": made_on,
-                "rows": {split: len(part) for split, part in dataset.items()}, "files": content_digests(final)})))
+            made_on = list(
+                {json.dumps(m.get("numerics"), sort_keys=True): m.get("numerics") for m in manifests}.values()
+            )
+            _write_text(
+                marker,
+                json.dumps(
+                    seal(
+                        {
+                            "fingerprint": fingerprint,
+                            "finished": time.time(),
+                            "counts": counts,
+                            "made_on": made_on,
+                            "rows": {split: len(part) for split, part in dataset.items()},
+                            "files": content_digests(final),
+                        }
+                    )
+                ),
+            )
             del blocks
             shutil.rmtree(plan.block_dir, ignore_errors=True)
             plan.remove_locks()
@@ -620,22 +756,35 @@ def _assemble(plan: BlockPlan, fingerprint: str, data, spec: TaskSpec, config: A
     return load_from_disk(str(final)), unseal(marker.read_text())["counts"], assembled
 
 
-def _verified(config: AugmentConfig, cache_path: Path, builder: BlockBuilder, data, spec: TaskSpec, numerics: dict,
-              started: float, mlm_name: str, teacher_name: str | None) -> AugmentationResult:
+def _verified(
+    config: AugmentConfig,
+    cache_path: Path,
+    builder: BlockBuilder,
+    data,
+    spec: TaskSpec,
+    numerics: dict,
+    started: float,
+    mlm_name: str,
+    teacher_name: str | None,
+) -> AugmentationResult:
     """--verify N: recompute N random blocks of the finished cache and compare them with what it holds."""
     from datasets import load_from_disk
 
     notes: list[str] = []
     if not _finished(cache_path, notes):
-        raise DataError(f"--verify: no finished cache for these options at {cache_path}"
-                        f"{' (' + notes[0] + ')' if notes else ''}; run the same command without --verify to build it")
+        raise DataError(
+            f"--verify: no finished cache for these options at {cache_path}"
+            f"{' (' + notes[0] + ')' if notes else ''}; run the same command without --verify to build it"
+        )
     record = unseal((cache_path / COMPLETE).read_text())
     dataset = load_from_disk(str(cache_path / "dataset"))
     plan = BlockPlan(cache_path, len(data["train"]), config.block_size, config.shard_size)
     if len(dataset["train"]) != plan.num_rows:
         raise DataError(f"--verify: the cache holds {len(dataset['train'])} training rows, the data {plan.num_rows}")
-    chosen = sorted(int(b) for b in np.random.default_rng().choice(plan.num_blocks, min(config.verify, plan.num_blocks),
-                                                                    replace=False))
+    chosen = sorted(
+        int(b)
+        for b in np.random.default_rng().choice(plan.num_blocks, min(config.verify, plan.num_blocks), replace=False)
+    )
     new_columns = [c for c in dataset["train"].column_names if c not in data["train"].column_names]
     results = {}
     for number in chosen:
@@ -643,13 +792,19 @@ def _verified(config: AugmentConfig, cache_path: Path, builder: BlockBuilder, da
         results[number] = _compare_block(plan, number, stored, builder, config.tolerance())
     mismatched = [number for number, found in results.items() if not found["matches"]]
     summary = {
-        "task": spec.name, "cache": str(cache_path), "matches": not mismatched, "blocks_checked": chosen,
-        "blocks": plan.num_blocks, "tolerance": config.tolerance(),
+        "task": spec.name,
+        "cache": str(cache_path),
+        "matches": not mismatched,
+        "blocks_checked": chosen,
+        "blocks": plan.num_blocks,
+        "tolerance": config.tolerance(),
         "text_mismatches": sum(found["text_mismatches"] for found in results.values()),
         "max_abs_difference": max(found["max_abs_difference"] for found in results.values()),
         "first_mismatch": next((f"block {n}: {results[n]['first_mismatch']}" for n in mismatched), None),
-        "made_on": [short_description(m) for m in record.get("made_on", [])], "checked_on": short_description(numerics),
-        "seconds": round(time.perf_counter() - started, 2), "mlm_model": display_name(mlm_name),
+        "made_on": [short_description(m) for m in record.get("made_on", [])],
+        "checked_on": short_description(numerics),
+        "seconds": round(time.perf_counter() - started, 2),
+        "mlm_model": display_name(mlm_name),
         "teacher": display_name(teacher_name) if teacher_name else None,
     }
     return AugmentationResult(dataset, cache_path, True, {"verify": summary, "process_index": 0})

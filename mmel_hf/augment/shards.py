@@ -141,8 +141,14 @@ class BlockPlan:
             Path(self.lock(number).lock_file).unlink(missing_ok=True)
 
 
-def run_blocks(plan: BlockPlan, compute: Callable[[int], None], rank: int = 0, world_size: int = 1,
-               finished: Callable[[], bool] = lambda: False, progress=None) -> None:
+def run_blocks(
+    plan: BlockPlan,
+    compute: Callable[[int], None],
+    rank: int = 0,
+    world_size: int = 1,
+    finished: Callable[[], bool] = lambda: False,
+    progress=None,
+) -> None:
     """Compute every unfinished block that no other process is computing; return when all are finished.
 
     Args:

@@ -45,12 +45,14 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if number == 1 and raw.startswith(codecs.BOM_UTF8):
-                raw = raw[len(codecs.BOM_UTF8):]
+                raw = raw[len(codecs.BOM_UTF8) :]
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as err:
-                raise DataError(f"{path}: line {number} is not valid UTF-8 (byte {raw[err.start]:#04x}); re-encode the "
-                                "file as UTF-8") from None
+                raise DataError(
+                    f"{path}: line {number} is not valid UTF-8 (byte {raw[err.start]:#04x}); re-encode the "
+                    "file as UTF-8"
+                ) from None
             text = text[:-1] if text.endswith("\n") else text
             yield number, text[:-1] if text.endswith("\r") else text
 
@@ -78,13 +80,17 @@ def check_regression_label(value: float, spec: TaskSpec, where: str) -> float:
 
 def _parse_label(value, spec: TaskSpec, where: str):
     if isinstance(value, bool):  # JSON true/false: not a class id
-        raise DataError(f"{where}: label {value!r} is a boolean; give class ids 0..{spec.num_labels - 1}"
-                        + ("" if spec.is_regression else " or name the classes with --class-names"))
+        raise DataError(
+            f"{where}: label {value!r} is a boolean; give class ids 0..{spec.num_labels - 1}"
+            + ("" if spec.is_regression else " or name the classes with --class-names")
+        )
     if spec.is_regression:
         try:
             number = float(value)
         except (TypeError, ValueError):
-            raise DataError(f"{where}: label {value!r} is not a number (task {spec.name} is a regression task)") from None
+            raise DataError(
+                f"{where}: label {value!r} is not a number (task {spec.name} is a regression task)"
+            ) from None
         return check_regression_label(number, spec, where)
     label_names = spec.label_names
     if label_names is not None and isinstance(value, str) and value in label_names:
@@ -94,7 +100,11 @@ def _parse_label(value, spec: TaskSpec, where: str):
         if isinstance(value, float) and value != label:
             raise ValueError
     except (TypeError, ValueError, OverflowError):
-        names = f" or one of {list(label_names)}" if label_names else " (string labels: name the classes with --class-names)"
+        names = (
+            f" or one of {list(label_names)}"
+            if label_names
+            else " (string labels: name the classes with --class-names)"
+        )
         raise DataError(f"{where}: label {value!r} is not a class id 0..{spec.num_labels - 1}{names}") from None
     if not 0 <= label < spec.num_labels:
         raise DataError(f"{where}: label {label} is outside 0..{spec.num_labels - 1} (task {spec.name})")
@@ -143,11 +153,18 @@ class _Reader:
         try:
             return next(self._reader)
         except csv.Error as err:
-            hint = ("a carriage return (\\r) inside a field, or CR-only line endings: convert the file to LF line "
-                    "endings (e.g. with dos2unix or mac2unix)") if "new-line" in str(err) else "fix the quoting"
+            hint = (
+                (
+                    "a carriage return (\\r) inside a field, or CR-only line endings: convert the file to LF line "
+                    "endings (e.g. with dos2unix or mac2unix)"
+                )
+                if "new-line" in str(err)
+                else "fix the quoting"
+            )
             reason = "a line break inside a field" if "new-line" in str(err) else str(err)
-            raise DataError(f"{self._path}: line {max(self._reader.line_num, 1)} cannot be parsed ({reason}); "
-                            f"{hint}") from None
+            raise DataError(
+                f"{self._path}: line {max(self._reader.line_num, 1)} cannot be parsed ({reason}); {hint}"
+            ) from None
 
 
 def _header(reader, path: Path) -> list[str]:
@@ -202,7 +219,9 @@ def _table_rows(path: Path, spec: TaskSpec) -> Iterator[dict]:
         if not values:
             continue
         if len(values) != len(header):
-            raise DataError(f"{path}: line {reader.line_num} has {len(values)} fields, expected {len(header)} ({header})")
+            raise DataError(
+                f"{path}: line {reader.line_num} has {len(values)} fields, expected {len(header)} ({header})"
+            )
         yield _parse_row(reader.line_num, dict(zip(header, values)), spec, path)
 
 
@@ -246,12 +265,26 @@ def _stream_to_arrow(path: Path, reader: str, spec: TaskSpec, cache_dir: str | N
         raise DataError(f"{path}: not found")
     if not any(text.strip() for _, text in _lines(path)):  # stops at the first line with text
         raise DataError(f"{path}: the file is empty")
-    features = Features({**{c: Value("string") for c in spec.text_columns},
-                         spec.label_column: Value("float64" if spec.is_regression else "int64")})
+    features = Features(
+        {
+            **{c: Value("string") for c in spec.text_columns},
+            spec.label_column: Value("float64" if spec.is_regression else "int64"),
+        }
+    )
     # The content, not the file's place, names the data (the cache fingerprint of mmel-augment builds on it).
-    key = Hasher.hash(["mmel_hf source", SOURCE_FORMAT, reader, file_digest(path), spec.text_columns,
-                       spec.label_column, spec.num_labels, spec.label_names,
-                       *([spec.label_range] if spec.label_range else [])])
+    key = Hasher.hash(
+        [
+            "mmel_hf source",
+            SOURCE_FORMAT,
+            reader,
+            file_digest(path),
+            spec.text_columns,
+            spec.label_column,
+            spec.num_labels,
+            spec.label_names,
+            *([spec.label_range] if spec.label_range else []),
+        ]
+    )
     folder = Path(cache_dir) if cache_dir else Path(datasets.config.HF_DATASETS_CACHE) / "mmel_hf_sources"
     final = folder / f"source-{key}.arrow"
     record = final.with_suffix(".json")
@@ -267,8 +300,14 @@ def _stream_to_arrow(path: Path, reader: str, spec: TaskSpec, cache_dir: str | N
             if not _intact_copy(final, record):
                 rows = 0
                 with ArrowWriter(features=features, path=str(temporary), writer_batch_size=1000) as writer:
-                    for row in tqdm(_READERS[reader](path, spec), desc=f"Reading {path.name}", unit=" rows",
-                                    leave=False, disable=are_progress_bars_disabled(), delay=1.0):  # none if quick
+                    for row in tqdm(
+                        _READERS[reader](path, spec),
+                        desc=f"Reading {path.name}",
+                        unit=" rows",
+                        leave=False,
+                        disable=are_progress_bars_disabled(),
+                        delay=1.0,
+                    ):  # none if quick
                         writer.write(row)
                         rows += 1
                     if rows == 0:
@@ -276,8 +315,9 @@ def _stream_to_arrow(path: Path, reader: str, spec: TaskSpec, cache_dir: str | N
                     writer.finalize()
                 sync_path(temporary)
                 os.replace(temporary, final)
-                write_text_atomically(record, json.dumps(seal({"rows": rows,
-                                                               "files": {final.name: file_digest(final)}})))
+                write_text_atomically(
+                    record, json.dumps(seal({"rows": rows, "files": {final.name: file_digest(final)}}))
+                )
     except BaseException as err:  # bad input, Ctrl-C, a full disk ...: no half-written copy, no new folders
         temporary.unlink(missing_ok=True)
         if created:
@@ -306,7 +346,9 @@ def read_table_file(path: str | os.PathLike, spec: TaskSpec, cache_dir: str | No
     """A CSV/TSV (with a header) or JSON-lines file with the task's columns -> ``datasets.Dataset``."""
     path = Path(path)
     if path.suffix.lower() not in (".csv", ".tsv", ".txt", ".jsonl", ".json"):
-        raise DataError(f"{path}: unknown file type {path.suffix.lower()!r}; use .csv, .tsv, .jsonl or .json (JSON lines)")
+        raise DataError(
+            f"{path}: unknown file type {path.suffix.lower()!r}; use .csv, .tsv, .jsonl or .json (JSON lines)"
+        )
     return _stream_to_arrow(path, "table", spec, cache_dir, refresh)
 
 
@@ -341,8 +383,10 @@ def _refuse_blank_text(dataset, column: str, where: str, batch_size: int = 10_00
         count += len(bad)
         offset += len(values)
     if count:
-        raise DataError(f"{where}, row {first}, column '{column}': empty text cannot be augmented ({count} such "
-                        "row(s)); remove or fill them")
+        raise DataError(
+            f"{where}, row {first}, column '{column}': empty text cannot be augmented ({count} such "
+            "row(s)); remove or fill them"
+        )
 
 
 def load_task_data(
@@ -371,8 +415,11 @@ def load_task_data(
     """
     from datasets import DatasetDict, load_dataset, load_from_disk
 
-    chosen = [name for name, value in (("data_dir", data_dir), ("train_file", train_file), ("dataset_path", dataset_path))
-              if value is not None]
+    chosen = [
+        name
+        for name, value in (("data_dir", data_dir), ("train_file", train_file), ("dataset_path", dataset_path))
+        if value is not None
+    ]
     if len(chosen) > 1:
         raise DataError(f"give one data source, got {chosen}")
     if data_dir is not None:
@@ -406,8 +453,7 @@ def load_task_data(
         if path is None:
             raise DataError(f"task {spec.name} has no Hub dataset: give --data-dir, --train-file or --dataset-path")
         try:
-            data = load_dataset(path, config, revision=revision,
-                                download_mode="force_redownload" if refresh else None)
+            data = load_dataset(path, config, revision=revision, download_mode="force_redownload" if refresh else None)
         except Exception as err:  # offline, unknown id, gated ...: say how to go on with local data
             raise DataError(
                 f"could not load {path}{'/' + config if config else ''} from the Hugging Face Hub "
@@ -451,8 +497,9 @@ def normalise_labels(dataset, spec: TaskSpec, where: str):
     table = dataset.select_columns([column]).with_format("arrow")[:][column]
     values = table.combine_chunks() if isinstance(table, pa.ChunkedArray) else table
     if values.null_count:
-        raise DataError(f"{where}, row {pc.indices_nonzero(pc.is_null(values))[0].as_py()}, column '{column}': "
-                        "missing label")
+        raise DataError(
+            f"{where}, row {pc.indices_nonzero(pc.is_null(values))[0].as_py()}, column '{column}': missing label"
+        )
 
     def first_bad(mask) -> int:
         return int(np.flatnonzero(mask)[0])
@@ -461,8 +508,9 @@ def normalise_labels(dataset, spec: TaskSpec, where: str):
         if spec.is_regression:
             raise DataError(f"{at}: class labels ({feature.names}) but task {spec.name} is a regression task")
         if feature.num_classes != spec.num_labels:
-            raise DataError(f"{at}: {feature.num_classes} classes ({feature.names}) but task {spec.name} has "
-                            f"{spec.num_labels}")
+            raise DataError(
+                f"{at}: {feature.num_classes} classes ({feature.names}) but task {spec.name} has {spec.num_labels}"
+            )
         if spec.label_names and list(feature.names) != list(spec.label_names):
             raise DataError(f"{at}: classes {feature.names} are not the task's {list(spec.label_names)} (in id order)")
     dtype = feature.dtype if isinstance(feature, Value) else None
@@ -471,17 +519,23 @@ def normalise_labels(dataset, spec: TaskSpec, where: str):
             raise DataError(f"{at}: labels are text but task {spec.name} is a regression task")
         names = list(spec.label_names or [])
         if not names:
-            raise DataError(f"{where}, row 0, column '{column}': label {values[0].as_py()!r} is text; name the "
-                            "classes in id order with --class-names")
+            raise DataError(
+                f"{where}, row 0, column '{column}': label {values[0].as_py()!r} is text; name the "
+                "classes in id order with --class-names"
+            )
         index = pc.index_in(values, value_set=pa.array(names, pa.string()))
         unknown = pc.is_null(index).to_numpy(zero_copy_only=False)
         if unknown.any():
             row = first_bad(unknown)
-            raise DataError(f"{where}, row {row}, column '{column}': label {values[row].as_py()!r} is not one of {names}")
+            raise DataError(
+                f"{where}, row {row}, column '{column}': label {values[row].as_py()!r} is not one of {names}"
+            )
         array = index.to_numpy(zero_copy_only=False).astype(np.int64)
     elif dtype == "bool":
-        raise DataError(f"{at}: labels are booleans; give class ids 0..{spec.num_labels - 1}"
-                        + ("" if spec.is_regression else " (or strings named by --class-names)"))
+        raise DataError(
+            f"{at}: labels are booleans; give class ids 0..{spec.num_labels - 1}"
+            + ("" if spec.is_regression else " (or strings named by --class-names)")
+        )
     elif isinstance(feature, ClassLabel) or (dtype or "").startswith(("int", "uint", "float")):
         array = values.to_numpy(zero_copy_only=False)
     else:
@@ -500,11 +554,16 @@ def normalise_labels(dataset, spec: TaskSpec, where: str):
         bad = (numbers != np.round(numbers)) | (numbers < 0) | (numbers >= spec.num_labels) | ~np.isfinite(numbers)
         if bad.any():
             row = first_bad(bad)
-            raise DataError(f"{where}, row {row}, column '{column}': label {array[row].item()!r} is not a class id "
-                            f"0..{spec.num_labels - 1} (task {spec.name})")
+            raise DataError(
+                f"{where}, row {row}, column '{column}': label {array[row].item()!r} is not a class id "
+                f"0..{spec.num_labels - 1} (task {spec.name})"
+            )
         target = numbers.astype(np.int64)
     wanted = "float64" if spec.is_regression else "int64"
     if dtype == wanted or (isinstance(feature, ClassLabel) and not spec.is_regression):
         return dataset
-    return dataset.remove_columns(column).add_column(column, target.tolist(),
-                                                     feature=Value(wanted)).select_columns(dataset.column_names)
+    return (
+        dataset.remove_columns(column)
+        .add_column(column, target.tolist(), feature=Value(wanted))
+        .select_columns(dataset.column_names)
+    )

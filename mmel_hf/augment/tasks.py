@@ -17,8 +17,22 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-__all__ = ["EMBEDDED_TASKS", "GLUE_TASKS", "TaskArguments", "TaskSpec", "TsvLayout", "custom_task", "describe_task",
-           "get_task", "is_registered", "known_tasks", "metric_task", "reconcile_task", "resolve_task", "task_from_description"]
+__all__ = [
+    "EMBEDDED_TASKS",
+    "GLUE_TASKS",
+    "TaskArguments",
+    "TaskSpec",
+    "TsvLayout",
+    "custom_task",
+    "describe_task",
+    "get_task",
+    "is_registered",
+    "known_tasks",
+    "metric_task",
+    "reconcile_task",
+    "resolve_task",
+    "task_from_description",
+]
 
 
 @dataclass(frozen=True)
@@ -86,10 +100,22 @@ class TaskSpec:
         return len(self.text_columns) == 2
 
 
-def _glue(name, text_columns, num_labels=2, metric="accuracy", eval_splits=("validation",), tsv=None,
-          label_range=None) -> TaskSpec:
-    return TaskSpec(name, tuple(text_columns), "label", num_labels, metric, "nyu-mll/glue", name, eval_splits, tsv,
-                    label_names=tsv.label_names if tsv else None, label_range=label_range)
+def _glue(
+    name, text_columns, num_labels=2, metric="accuracy", eval_splits=("validation",), tsv=None, label_range=None
+) -> TaskSpec:
+    return TaskSpec(
+        name,
+        tuple(text_columns),
+        "label",
+        num_labels,
+        metric,
+        "nyu-mll/glue",
+        name,
+        eval_splits,
+        tsv,
+        label_names=tsv.label_names if tsv else None,
+        label_range=label_range,
+    )
 
 
 _NLI = ("entailment", "not_entailment")
@@ -98,33 +124,67 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 GLUE_TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
-        _glue("cola", ["sentence"], metric="matthews_correlation",
-              tsv=TsvLayout(has_header=False, columns=("source", "label", "original_label", "sentence"))),
+        _glue(
+            "cola",
+            ["sentence"],
+            metric="matthews_correlation",
+            tsv=TsvLayout(has_header=False, columns=("source", "label", "original_label", "sentence")),
+        ),
         _glue("sst2", ["sentence"], tsv=TsvLayout()),
-        _glue("mrpc", ["sentence1", "sentence2"], metric="f1",
-              tsv=TsvLayout(source_columns={"Quality": "label", "#1 String": "sentence1", "#2 String": "sentence2"})),
-        _glue("stsb", ["sentence1", "sentence2"], num_labels=1, metric="spearmanr",
-              tsv=TsvLayout(source_columns={"score": "label"}), label_range=(0.0, 5.0)),
-        _glue("qqp", ["question1", "question2"], metric="f1",
-              tsv=TsvLayout(source_columns={"is_duplicate": "label"})),
-        _glue("mnli", ["premise", "hypothesis"], num_labels=3,
-              eval_splits=("validation_matched", "validation_mismatched"),
-              tsv=TsvLayout(
-                  source_columns={"sentence1": "premise", "sentence2": "hypothesis", "gold_label": "label"},
-                  label_names=("entailment", "neutral", "contradiction"),
-                  files={"train": "train.tsv", "validation_matched": "dev_matched.tsv",
-                         "validation_mismatched": "dev_mismatched.tsv"})),
+        _glue(
+            "mrpc",
+            ["sentence1", "sentence2"],
+            metric="f1",
+            tsv=TsvLayout(source_columns={"Quality": "label", "#1 String": "sentence1", "#2 String": "sentence2"}),
+        ),
+        _glue(
+            "stsb",
+            ["sentence1", "sentence2"],
+            num_labels=1,
+            metric="spearmanr",
+            tsv=TsvLayout(source_columns={"score": "label"}),
+            label_range=(0.0, 5.0),
+        ),
+        _glue("qqp", ["question1", "question2"], metric="f1", tsv=TsvLayout(source_columns={"is_duplicate": "label"})),
+        _glue(
+            "mnli",
+            ["premise", "hypothesis"],
+            num_labels=3,
+            eval_splits=("validation_matched", "validation_mismatched"),
+            tsv=TsvLayout(
+                source_columns={"sentence1": "premise", "sentence2": "hypothesis", "gold_label": "label"},
+                label_names=("entailment", "neutral", "contradiction"),
+                files={
+                    "train": "train.tsv",
+                    "validation_matched": "dev_matched.tsv",
+                    "validation_mismatched": "dev_mismatched.tsv",
+                },
+            ),
+        ),
         _glue("qnli", ["question", "sentence"], tsv=TsvLayout(label_names=_NLI)),
         _glue("rte", ["sentence1", "sentence2"], tsv=TsvLayout(label_names=_NLI)),
         _glue("wnli", ["sentence1", "sentence2"], tsv=TsvLayout()),
     )
 }
 
+
 def _rt_polarity() -> TaskSpec:
     from ..embedded import rt_polarity_files
 
-    return TaskSpec("rt-polarity", ("sentence",), "label", 2, "accuracy", None, None, ("validation",), None,
-                    tuple(rt_polarity_files().items()), default_mlm="embedded", default_teacher="embedded")
+    return TaskSpec(
+        "rt-polarity",
+        ("sentence",),
+        "label",
+        2,
+        "accuracy",
+        None,
+        None,
+        ("validation",),
+        None,
+        tuple(rt_polarity_files().items()),
+        default_mlm="embedded",
+        default_teacher="embedded",
+    )
 
 
 # The embedded task (SST-2-like sentiment on Rotten Tomatoes snippets): runs offline with the shipped models.
@@ -196,8 +256,18 @@ def custom_task(
         if len(label_range) != 2 or not label_range[0] < label_range[1]:
             raise ValueError(f"--label-range {list(label_range)}: give LOW HIGH with LOW < HIGH")
     metric = "spearmanr" if num_labels == 1 else "accuracy"
-    return TaskSpec(name, text_columns, label_column, num_labels, metric, hub_path, hub_config, tuple(eval_splits),
-                    label_names=label_names, label_range=label_range)
+    return TaskSpec(
+        name,
+        text_columns,
+        label_column,
+        num_labels,
+        metric,
+        hub_path,
+        hub_config,
+        tuple(eval_splits),
+        label_names=label_names,
+        label_range=label_range,
+    )
 
 
 def resolve_task(
@@ -213,20 +283,36 @@ def resolve_task(
     """The task the command-line options describe: a registered one, or a custom one when columns are given."""
     if text_columns is None:
         spec = get_task(task)
-        given = {"label_column": label_column, "num_labels": num_labels, "label_names": label_names,
-                 "label_range": label_range}
+        given = {
+            "label_column": label_column,
+            "num_labels": num_labels,
+            "label_names": label_names,
+            "label_range": label_range,
+        }
         differs = _first_disagreement(given, spec)
         if differs is not None:
             flag, value, own = differs
-            raise ValueError(f"{flag} {value} does not fit the registered task {spec.name} ({flag} "
-                             f"{own}); drop it, or give --text-columns and another task name for a custom task")
+            raise ValueError(
+                f"{flag} {value} does not fit the registered task {spec.name} ({flag} "
+                f"{own}); drop it, or give --text-columns and another task name for a custom task"
+            )
         if dataset_name is None:
             return spec
         return replace(spec, hub_path=dataset_name, hub_config=dataset_config)
     if is_registered(task):
-        raise ValueError(f"--task {task} is a registered task: drop --text-columns, or give the custom task another name")
-    return custom_task(task, text_columns, label_column or "label", num_labels, dataset_name, dataset_config,
-                       label_names=label_names, label_range=label_range)
+        raise ValueError(
+            f"--task {task} is a registered task: drop --text-columns, or give the custom task another name"
+        )
+    return custom_task(
+        task,
+        text_columns,
+        label_column or "label",
+        num_labels,
+        dataset_name,
+        dataset_config,
+        label_names=label_names,
+        label_range=label_range,
+    )
 
 
 def _normalised(value):
@@ -239,9 +325,13 @@ def _normalised(value):
 
 # Description key -> (field of TaskArguments, its flag). The class names are --class-names because
 # TrainingArguments already has a label_names field (the batch keys that hold labels).
-TASK_FLAGS = {"text_columns": ("text_columns", "--text-columns"), "label_column": ("label_column", "--label-column"),
-              "label_names": ("class_names", "--class-names"), "num_labels": ("num_labels", "--num-labels"),
-              "label_range": ("label_range", "--label-range")}
+TASK_FLAGS = {
+    "text_columns": ("text_columns", "--text-columns"),
+    "label_column": ("label_column", "--label-column"),
+    "label_names": ("class_names", "--class-names"),
+    "num_labels": ("num_labels", "--num-labels"),
+    "label_range": ("label_range", "--label-range"),
+}
 
 
 def describe_task(spec: TaskSpec) -> dict:
@@ -251,24 +341,43 @@ def describe_task(spec: TaskSpec) -> dict:
         >>> describe_task(custom_task("reviews", ["review"], "stars", label_names=["neg", "neu", "pos"]))["num_labels"]
         3
     """
-    return {"name": spec.name, "text_columns": list(spec.text_columns), "label_column": spec.label_column,
-            "label_names": list(spec.label_names) if spec.label_names else None, "num_labels": spec.num_labels,
-            "label_range": list(spec.label_range) if spec.label_range else None}
+    return {
+        "name": spec.name,
+        "text_columns": list(spec.text_columns),
+        "label_column": spec.label_column,
+        "label_names": list(spec.label_names) if spec.label_names else None,
+        "num_labels": spec.num_labels,
+        "label_range": list(spec.label_range) if spec.label_range else None,
+    }
 
 
-def task_from_description(description: dict, dataset_name: str | None = None,
-                          dataset_config: str | None = None) -> TaskSpec:
+def task_from_description(
+    description: dict, dataset_name: str | None = None, dataset_config: str | None = None
+) -> TaskSpec:
     """The :class:`TaskSpec` a :func:`describe_task` dict names (a registered task by its name)."""
     name = description["name"]
     if is_registered(name):
         return resolve_task(name, dataset_name=dataset_name, dataset_config=dataset_config)
-    return custom_task(name, description["text_columns"], description.get("label_column") or "label",
-                       description.get("num_labels"), dataset_name, dataset_config,
-                       label_names=description.get("label_names"), label_range=description.get("label_range"))
+    return custom_task(
+        name,
+        description["text_columns"],
+        description.get("label_column") or "label",
+        description.get("num_labels"),
+        dataset_name,
+        dataset_config,
+        label_names=description.get("label_names"),
+        label_range=description.get("label_range"),
+    )
 
 
-def reconcile_task(options, recorded: dict | None, where: str, dataset_name: str | None = None,
-                   dataset_config: str | None = None, num_labels_fallback: int | None = None) -> TaskSpec:
+def reconcile_task(
+    options,
+    recorded: dict | None,
+    where: str,
+    dataset_name: str | None = None,
+    dataset_config: str | None = None,
+    num_labels_fallback: int | None = None,
+) -> TaskSpec:
     """The task of a command: the one ``recorded`` (by mmel-augment in a dataset, by mmel-train in a model) when
     there is one, checked against the flags given again; else the one the flags describe.
 
@@ -283,17 +392,28 @@ def reconcile_task(options, recorded: dict | None, where: str, dataset_name: str
         num_labels = options.num_labels
         if num_labels is None and options.text_columns is not None and not options.class_names:
             num_labels = num_labels_fallback
-        return resolve_task(options.task, options.text_columns, options.label_column, num_labels, dataset_name,
-                            dataset_config, options.class_names, options.label_range)
+        return resolve_task(
+            options.task,
+            options.text_columns,
+            options.label_column,
+            num_labels,
+            dataset_name,
+            dataset_config,
+            options.class_names,
+            options.label_range,
+        )
     spec = task_from_description(recorded, dataset_name, dataset_config)
     if options.task is not None and _canonical(options.task) != _canonical(spec.name):
         raise DataError(f"{where}: made for task {spec.name!r}, not {options.task!r}")
-    differs = _first_disagreement({name: getattr(options, attribute, None)
-                                   for name, (attribute, _) in TASK_FLAGS.items()}, spec)
+    differs = _first_disagreement(
+        {name: getattr(options, attribute, None) for name, (attribute, _) in TASK_FLAGS.items()}, spec
+    )
     if differs is not None:
         flag, value, recorded_value = differs
-        raise DataError(f"{where}: {flag} {_shown(value)} differs from the task it records ({spec.name}: {flag} "
-                        f"{_shown(recorded_value)}); drop {flag}, or give data of that task")
+        raise DataError(
+            f"{where}: {flag} {_shown(value)} differs from the task it records ({spec.name}: {flag} "
+            f"{_shown(recorded_value)}); drop {flag}, or give data of that task"
+        )
     return spec
 
 
@@ -302,8 +422,9 @@ def _first_disagreement(given: dict, spec: TaskSpec) -> tuple[str, object, objec
     ``given`` is keyed as :func:`describe_task` is."""
     described = describe_task(spec)
     for name, value in given.items():
-        if value is not None and _normalised(list(value) if isinstance(value, tuple) else value) \
-                != _normalised(described[name]):
+        if value is not None and _normalised(list(value) if isinstance(value, tuple) else value) != _normalised(
+            described[name]
+        ):
             return TASK_FLAGS[name][1], value, described[name]
     return None
 
@@ -324,19 +445,36 @@ class TaskArguments:
     Datasets made by ``mmel-augment`` and models made by ``mmel-train`` record it, so later commands read it
     back: flags given again must agree."""
 
-    task: str | None = field(default=None, metadata={
-        "help": "A GLUE task (cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli), rt-polarity (embedded), or a name "
-                "for a custom task given with --text-columns. Optional where an augmented dataset records it."})
-    text_columns: list[str] | None = field(default=None, metadata={
-        "help": "Custom task: the text column, or the two columns of a pair, in model order."})
+    task: str | None = field(
+        default=None,
+        metadata={
+            "help": "A GLUE task (cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli), rt-polarity (embedded), or a name "
+            "for a custom task given with --text-columns. Optional where an augmented dataset records it."
+        },
+    )
+    text_columns: list[str] | None = field(
+        default=None, metadata={"help": "Custom task: the text column, or the two columns of a pair, in model order."}
+    )
     label_column: str | None = field(default=None, metadata={"help": "Custom task: the label column (default: label)."})
-    class_names: list[str] | None = field(default=None, metadata={
-        "help": "Custom task: the class names in id order (string labels in the data are mapped to their ids; "
-                "they also give --num-labels)."})
-    num_labels: int | None = field(default=None, metadata={
-        "help": "Custom task: number of classes, 1 = regression (default: --class-names' count, the teacher's, else 2)."})
-    label_range: list[float] | None = field(default=None, metadata={
-        "help": "Custom regression task: LOW HIGH, the range every label must lie in (labels are always finite)."})
+    class_names: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Custom task: the class names in id order (string labels in the data are mapped to their ids; "
+            "they also give --num-labels)."
+        },
+    )
+    num_labels: int | None = field(
+        default=None,
+        metadata={
+            "help": "Custom task: number of classes, 1 = regression (default: --class-names' count, the teacher's, else 2)."
+        },
+    )
+    label_range: list[float] | None = field(
+        default=None,
+        metadata={
+            "help": "Custom regression task: LOW HIGH, the range every label must lie in (labels are always finite)."
+        },
+    )
 
     def check_task_options(self) -> None:
         """The checks that need no data (called by ``__post_init__`` of the configs)."""

@@ -34,8 +34,15 @@ class TeacherLabeler:
         show_progress: a tqdm bar over batches.
     """
 
-    def __init__(self, model, tokenizer, batch_size: int = 256, max_length: int = 128, precision: str = "fp32",
-                 show_progress: bool = False):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        batch_size: int = 256,
+        max_length: int = 128,
+        precision: str = "fp32",
+        show_progress: bool = False,
+    ):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.batch_size = batch_size

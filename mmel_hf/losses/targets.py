@@ -45,8 +45,10 @@ def to_groups(flat: torch.Tensor, group_mask: torch.Tensor) -> torch.Tensor:
             [3., 0.]])
     """
     size = flat.shape[0]
-    message = (f"the flat batch has {size} samples but group_mask marks another number; the model inputs and the "
-               "group layout do not describe the same batch")
+    message = (
+        f"the flat batch has {size} samples but group_mask marks another number; the model inputs and the "
+        "group layout do not describe the same batch"
+    )
     if group_mask.device.type == "cpu":
         if int(group_mask.sum()) != size:
             raise ValueError(message.replace("another number", f"{int(group_mask.sum())}"))

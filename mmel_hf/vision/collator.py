@@ -124,8 +124,13 @@ class MMELVisionCollator:
         image = torch.from_numpy(array).float().unsqueeze(0)
         h, w = array.shape[1:]
         scale = size / min(h, w)
-        image = F.interpolate(image, size=(max(size, round(h * scale)), max(size, round(w * scale))),
-                              mode="bilinear", align_corners=False, antialias=True)
+        image = F.interpolate(
+            image,
+            size=(max(size, round(h * scale)), max(size, round(w * scale))),
+            mode="bilinear",
+            align_corners=False,
+            antialias=True,
+        )
         top, left = (image.shape[2] - size) // 2, (image.shape[3] - size) // 2
         return image[0, :, top : top + size, left : left + size].round().clamp(0, 255).to(torch.uint8).numpy()
 
@@ -148,7 +153,9 @@ class MMELVisionCollator:
         if self.kind == "cifar":
             views = cifar_views(images, self.num_views, generator, self.padding, original_first=self.original_first)
         else:
-            views = imagenet_views(images, self.num_views, generator, self.image_size, original_first=self.original_first)
+            views = imagenet_views(
+                images, self.num_views, generator, self.image_size, original_first=self.original_first
+            )
         batch["pixel_values"] = normalize(views, self.mean, self.std).flatten(0, 1)
         if self.num_views > 1:
             batch[GROUP_MASK_KEY] = torch.ones(len(rows), self.num_views, dtype=torch.bool)

@@ -22,15 +22,24 @@ from ..errors import DataError
 __all__ = ["CIFAR_HUB_IDS", "load_cifar", "load_image_folder"]
 
 CIFAR_HUB_IDS = {"cifar10": "uoft-cs/cifar10", "cifar100": "uoft-cs/cifar100"}
-_PICKLES = {"cifar10": (["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5"], ["test_batch"], b"labels"),
-            "cifar100": (["train"], ["test"], b"fine_labels")}
+_PICKLES = {
+    "cifar10": (
+        ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5"],
+        ["test_batch"],
+        b"labels",
+    ),
+    "cifar100": (["train"], ["test"], b"fine_labels"),
+}
 
 
 # What genuine CIFAR batches reference: a dict of bytes keys, lists and NumPy arrays (NumPy 1 and 2 names).
 _SAFE_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
     ("_codecs", "encode"),  # how Python 3 writes bytes in protocol-2 pickles (a conversion, it runs nothing)
 }
 
@@ -58,7 +67,9 @@ def _read_pickles(folder: Path, names: list[str], label_key: bytes):
         except (pickle.UnpicklingError, KeyError, EOFError, ValueError, TypeError, AttributeError) as err:
             raise DataError(f"{path}: not a CIFAR python-pickle batch ({type(err).__name__}: {err})") from None
         if data.ndim != 2 or data.shape[1] != 3072 or len(batch_labels) != len(data):
-            raise DataError(f"{path}: expected data of shape [N, 3072] and N labels, found {data.shape} and {len(batch_labels)}")
+            raise DataError(
+                f"{path}: expected data of shape [N, 3072] and N labels, found {data.shape} and {len(batch_labels)}"
+            )
         images.append(data.reshape(-1, 3, 32, 32))
         labels.extend(batch_labels)
     return np.concatenate(images), labels
@@ -83,8 +94,12 @@ def load_cifar(name: str = "cifar10", data_dir: str | os.PathLike | None = None)
         return DatasetDict({split: data[split].select_columns(["img", "label"]) for split in ("train", "test")})
     train_names, test_names, label_key = _PICKLES[name]
     folder = Path(data_dir)
-    features = Features({"img": Array3D(shape=(3, 32, 32), dtype="uint8"),
-                         "label": ClassLabel(num_classes=10 if name == "cifar10" else 100)})
+    features = Features(
+        {
+            "img": Array3D(shape=(3, 32, 32), dtype="uint8"),
+            "label": ClassLabel(num_classes=10 if name == "cifar10" else 100),
+        }
+    )
     splits = {}
     for split, names in (("train", train_names), ("test", test_names)):
         images, labels = _read_pickles(folder, names, label_key)

@@ -79,7 +79,9 @@ class CifarResNetForImageClassification(PreTrainedModel):
         super().__init__(config)
         blocks = (config.depth - 2) // 6
         w1, w2, w3 = config.widths
-        self.stem = nn.Sequential(nn.Conv2d(config.num_channels, w1, 3, 1, 1, bias=False), nn.BatchNorm2d(w1), nn.ReLU())
+        self.stem = nn.Sequential(
+            nn.Conv2d(config.num_channels, w1, 3, 1, 1, bias=False), nn.BatchNorm2d(w1), nn.ReLU()
+        )
         layers, channels = [], w1
         for stage, width in enumerate((w1, w2, w3)):
             for index in range(blocks):
@@ -99,7 +101,9 @@ class CifarResNetForImageClassification(PreTrainedModel):
             nn.init.kaiming_uniform_(module.weight, a=5**0.5)
             nn.init.zeros_(module.bias)
 
-    def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None, **kwargs) -> ImageClassifierOutput:
+    def forward(
+        self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None, **kwargs
+    ) -> ImageClassifierOutput:
         features = self.stages(self.stem(pixel_values)).mean(dim=(2, 3))
         logits = self.classifier(features)
         loss = None if labels is None else F.cross_entropy(logits, labels)

@@ -24,15 +24,35 @@ import torch
 __all__ = ["PAPER_SCHEDULES", "paper_optimizer_and_scheduler"]
 
 PAPER_SCHEDULES = {
-    "cifar": {"epochs": 200, "milestones": (60, 120, 160), "gamma": 0.2, "lr": 0.1, "momentum": 0.9,
-              "weight_decay": 5e-4, "batch_size": 128},
-    "imagenet": {"epochs": 100, "milestones": (30, 60, 90), "gamma": 0.2, "lr": 0.1, "momentum": 0.9,
-                 "weight_decay": 5e-4, "batch_size": 256},
+    "cifar": {
+        "epochs": 200,
+        "milestones": (60, 120, 160),
+        "gamma": 0.2,
+        "lr": 0.1,
+        "momentum": 0.9,
+        "weight_decay": 5e-4,
+        "batch_size": 128,
+    },
+    "imagenet": {
+        "epochs": 100,
+        "milestones": (30, 60, 90),
+        "gamma": 0.2,
+        "lr": 0.1,
+        "momentum": 0.9,
+        "weight_decay": 5e-4,
+        "batch_size": 256,
+    },
 }
 
 
-def paper_optimizer_and_scheduler(model: torch.nn.Module, schedule: str, steps_per_epoch: int, epochs: float,
-                                  lr: float | None = None, weight_decay: float | None = None):
+def paper_optimizer_and_scheduler(
+    model: torch.nn.Module,
+    schedule: str,
+    steps_per_epoch: int,
+    epochs: float,
+    lr: float | None = None,
+    weight_decay: float | None = None,
+):
     """SGD with momentum and a step-wise multi-step decay, the milestones scaled to ``epochs``.
 
     ``lr`` and ``weight_decay`` default to the paper's (0.1 and 5e-4); ``steps_per_epoch`` counts optimizer
@@ -41,8 +61,12 @@ def paper_optimizer_and_scheduler(model: torch.nn.Module, schedule: str, steps_p
     if schedule not in PAPER_SCHEDULES:
         raise ValueError(f"schedule={schedule!r} must be one of {list(PAPER_SCHEDULES)}")
     spec = PAPER_SCHEDULES[schedule]
-    optimizer = torch.optim.SGD(model.parameters(), lr=spec["lr"] if lr is None else lr, momentum=spec["momentum"],
-                                weight_decay=spec["weight_decay"] if weight_decay is None else weight_decay)
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=spec["lr"] if lr is None else lr,
+        momentum=spec["momentum"],
+        weight_decay=spec["weight_decay"] if weight_decay is None else weight_decay,
+    )
     fractions = [m / spec["epochs"] for m in spec["milestones"]]
     total = epochs * steps_per_epoch
     milestones = [max(1, math.floor(f * total + 1e-9)) for f in fractions]

@@ -44,40 +44,64 @@ def _flip(views: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.where(flips[..., None, None, None], views.flip(-1), views)
 
 
-def cifar_views(images: torch.Tensor, num_views: int, generator: torch.Generator, padding: int = 4,
-                original_first: bool = True) -> torch.Tensor:
+def cifar_views(
+    images: torch.Tensor, num_views: int, generator: torch.Generator, padding: int = 4, original_first: bool = True
+) -> torch.Tensor:
     """``[S, C, H, W]`` uint8 -> ``[S, V, C, H, W]`` float in [0, 1]: padded random crops + flips."""
     x = images.float() / 255
     s, c, h, w = x.shape
     padded = F.pad(x, (padding, padding, padding, padding))
     device = x.device
-    offsets = _draw(lambda on: torch.randint(0, 2 * padding + 1, (s, num_views, 2), generator=generator, device=on),
-                    generator, device)
+    offsets = _draw(
+        lambda on: torch.randint(0, 2 * padding + 1, (s, num_views, 2), generator=generator, device=on),
+        generator,
+        device,
+    )
     rows = (offsets[..., 0, None] + torch.arange(h, device=device))[:, :, None, :, None]  # [S, V, 1, H, 1]
     cols = (offsets[..., 1, None] + torch.arange(w, device=device))[:, :, None, None, :]  # [S, V, 1, 1, W]
-    views = padded[torch.arange(s, device=device)[:, None, None, None, None],
-                   torch.arange(c, device=device)[None, None, :, None, None], rows, cols]
+    views = padded[
+        torch.arange(s, device=device)[:, None, None, None, None],
+        torch.arange(c, device=device)[None, None, :, None, None],
+        rows,
+        cols,
+    ]
     views = _flip(views, generator)
     if original_first:
         views[:, 0] = x
     return views
 
 
-def imagenet_views(images: torch.Tensor, num_views: int, generator: torch.Generator, size: int = 224,
-                   scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), original_first: bool = True) -> torch.Tensor:
+def imagenet_views(
+    images: torch.Tensor,
+    num_views: int,
+    generator: torch.Generator,
+    size: int = 224,
+    scale=(0.08, 1.0),
+    ratio=(3 / 4, 4 / 3),
+    original_first: bool = True,
+) -> torch.Tensor:
     """``[S, C, H, W]`` uint8 -> ``[S, V, C, size, size]``: random-resized crops + flips (bilinear)."""
     x = images.float() / 255
     s, c, h, w = x.shape
     n = s * num_views
     device = x.device
-    area = _draw(lambda on: torch.empty(n, device=on).uniform_(scale[0], scale[1], generator=generator), generator, device)
-    log_ratio = _draw(lambda on: torch.empty(n, device=on).uniform_(math.log(ratio[0]), math.log(ratio[1]),
-                                                                    generator=generator), generator, device)
+    area = _draw(
+        lambda on: torch.empty(n, device=on).uniform_(scale[0], scale[1], generator=generator), generator, device
+    )
+    log_ratio = _draw(
+        lambda on: torch.empty(n, device=on).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=generator),
+        generator,
+        device,
+    )
     aspect = torch.exp(log_ratio) * (h / w)  # crop width / height in the image's own normalised units
     crop_w = torch.sqrt(area * aspect).clamp(max=1.0)
     crop_h = torch.sqrt(area / aspect).clamp(max=1.0)
-    center_x = (_draw(lambda on: torch.rand(n, generator=generator, device=on), generator, device) * 2 - 1) * (1 - crop_w)
-    center_y = (_draw(lambda on: torch.rand(n, generator=generator, device=on), generator, device) * 2 - 1) * (1 - crop_h)
+    center_x = (_draw(lambda on: torch.rand(n, generator=generator, device=on), generator, device) * 2 - 1) * (
+        1 - crop_w
+    )
+    center_y = (_draw(lambda on: torch.rand(n, generator=generator, device=on), generator, device) * 2 - 1) * (
+        1 - crop_h
+    )
     theta = torch.zeros(n, 2, 3, device=device)
     theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = crop_w, center_x, crop_h, center_y
     grid = F.affine_grid(theta, (n, c, size, size), align_corners=False)

@@ -41,8 +41,10 @@ def main() -> None:
             seen.add(text)
             rows.append({"sentence": text, "label": LABELS[row["category"]]})
     order = np.random.default_rng(args.seed).permutation(len(rows))
-    splits = {"validation": [rows[i] for i in order[: args.validation_size]],
-              "train": [rows[i] for i in order[args.validation_size :]]}
+    splits = {
+        "validation": [rows[i] for i in order[: args.validation_size]],
+        "train": [rows[i] for i in order[args.validation_size :]],
+    }
     os.makedirs(args.output, exist_ok=True)
     for split, items in splits.items():
         with open(os.path.join(args.output, f"{split}.jsonl"), "w", encoding="utf-8") as handle:

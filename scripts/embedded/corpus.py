@@ -29,8 +29,9 @@ def fetch_wheel(requirement: str, cache_dir: str) -> zipfile.ZipFile:
     name = requirement.split("==")[0].replace("-", "_")
     found = glob.glob(os.path.join(cache_dir, f"{name}-*.whl"))
     if not found:
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", requirement, "-d", cache_dir],
-                       check=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", requirement, "-d", cache_dir], check=True
+        )
         found = glob.glob(os.path.join(cache_dir, f"{name}-*.whl"))
     return zipfile.ZipFile(found[0])
 
@@ -42,9 +43,14 @@ def rotten_tomatoes_rows(cache_dir: str) -> list[dict]:
 
 
 _WIKI_MARKUP = [
-    (re.compile(r"\{\{[^{}]*\}\}"), " "), (re.compile(r"<ref[^>]*>.*?</ref>", re.S), " "), (re.compile(r"<[^>]+>"), " "),
-    (re.compile(r"\[\[(?:[^|\]]*\|)?([^\]]*)\]\]"), r"\1"), (re.compile(r"'{2,}"), ""), (re.compile(r"==+[^=]*==+"), " "),
-    (re.compile(r"\[https?://[^\s\]]+\s*([^\]]*)\]"), r"\1"), (re.compile(r"&[a-z]+;"), " "),
+    (re.compile(r"\{\{[^{}]*\}\}"), " "),
+    (re.compile(r"<ref[^>]*>.*?</ref>", re.S), " "),
+    (re.compile(r"<[^>]+>"), " "),
+    (re.compile(r"\[\[(?:[^|\]]*\|)?([^\]]*)\]\]"), r"\1"),
+    (re.compile(r"'{2,}"), ""),
+    (re.compile(r"==+[^=]*==+"), " "),
+    (re.compile(r"\[https?://[^\s\]]+\s*([^\]]*)\]"), r"\1"),
+    (re.compile(r"&[a-z]+;"), " "),
 ]
 
 
@@ -54,7 +60,12 @@ def _clean_wiki(text: str) -> list[str]:
     lines = []
     for line in text.splitlines():
         line = line.strip()
-        if len(line) > 80 and "|" not in line and not line.startswith(("{", "!", "*", "#", "[[", ":")) and "=" not in line[:3]:
+        if (
+            len(line) > 80
+            and "|" not in line
+            and not line.startswith(("{", "!", "*", "#", "[[", ":"))
+            and "=" not in line[:3]
+        ):
             lines.append(re.sub(r"\s+", " ", line))
     return lines
 
@@ -78,9 +89,13 @@ def documents(cache_dir: str, exclude: set[str] = frozenset()) -> list[str]:
         if len(text) > 30:
             docs.append(text)
     gensim = fetch_wheel("gensim==4.4.0", cache_dir)
-    docs.extend(line.strip() for line in gensim.read("gensim/test/test_data/lee_background.cor").decode("utf-8").splitlines()
-                if line.strip())
-    wiki = bz2.decompress(gensim.read(
-        "gensim/test/test_data/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2")).decode("utf-8")
+    docs.extend(
+        line.strip()
+        for line in gensim.read("gensim/test/test_data/lee_background.cor").decode("utf-8").splitlines()
+        if line.strip()
+    )
+    wiki = bz2.decompress(
+        gensim.read("gensim/test/test_data/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2")
+    ).decode("utf-8")
     docs.extend(_clean_wiki(wiki))
     return docs

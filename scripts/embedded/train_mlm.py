@@ -72,12 +72,21 @@ def main() -> None:
     pieces = tokenizer(docs, add_special_tokens=False)["input_ids"]
     stream = torch.tensor([t for doc in pieces for t in (*doc, tokenizer.sep_token_id)])
     windows = stream[: len(stream) // WINDOW * WINDOW].view(-1, WINDOW)
-    windows = torch.cat([torch.full((len(windows), 1), tokenizer.cls_token_id), windows,
-                         torch.full((len(windows), 1), tokenizer.sep_token_id)], dim=1)
+    windows = torch.cat(
+        [
+            torch.full((len(windows), 1), tokenizer.cls_token_id),
+            windows,
+            torch.full((len(windows), 1), tokenizer.sep_token_id),
+        ],
+        dim=1,
+    )
     order = torch.randperm(len(windows), generator=torch.Generator().manual_seed(args.seed))
-    held_out, train = windows[order[: args.eval_sequences]], windows[order[args.eval_sequences:]]
-    print(f"{len(docs)} documents, {len(stream)} pieces, {len(train)} training / {len(held_out)} held-out sequences "
-          f"({time.perf_counter() - started:.0f}s)", flush=True)
+    held_out, train = windows[order[: args.eval_sequences]], windows[order[args.eval_sequences :]]
+    print(
+        f"{len(docs)} documents, {len(stream)} pieces, {len(train)} training / {len(held_out)} held-out sequences "
+        f"({time.perf_counter() - started:.0f}s)",
+        flush=True,
+    )
 
     config = BertConfig.from_pretrained(minilm_path())
     config.attn_implementation = "eager"
@@ -93,7 +102,8 @@ def main() -> None:
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, fused=True)
     warmup = max(1, args.steps // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (args.steps - s) / (args.steps - warmup))))
+        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (args.steps - s) / (args.steps - warmup)))
+    )
     generator = torch.Generator().manual_seed(args.seed + 1)
     model.train()
     position = 0
@@ -116,8 +126,11 @@ def main() -> None:
         optimizer.zero_grad(set_to_none=True)
         if step % 50 == 0 or step == args.steps - 1:
             elapsed = time.perf_counter() - started
-            print(f"step {step}/{args.steps} loss {loss.item():.3f} {elapsed / (step + 1):.2f}s/step "
-                  f"eta {elapsed / (step + 1) * (args.steps - step - 1) / 60:.1f} min", flush=True)
+            print(
+                f"step {step}/{args.steps} loss {loss.item():.3f} {elapsed / (step + 1):.2f}s/step "
+                f"eta {elapsed / (step + 1) * (args.steps - step - 1) / 60:.1f} min",
+                flush=True,
+            )
 
     model.eval()
     eval_generator = torch.Generator().manual_seed(12345)
@@ -129,7 +142,9 @@ def main() -> None:
     with torch.inference_mode():
         for start in range(0, len(held_out), 128):
             batch = held_out[start : start + 128]
-            inputs, chosen, targets = mask_tokens(batch, eval_generator, config.vocab_size, tokenizer.mask_token_id, special)
+            inputs, chosen, targets = mask_tokens(
+                batch, eval_generator, config.vocab_size, tokenizer.mask_token_id, special
+            )
             logits = model.cls(model.bert(input_ids=inputs).last_hidden_state[chosen])
             logits[:, special] = float("-inf")
             top5 = logits.topk(5, dim=-1).indices
@@ -138,9 +153,17 @@ def main() -> None:
             unigram1 += (targets == unigram_top5[0]).sum().item()
             unigram5 += (targets.unsqueeze(1) == unigram_top5).any(1).sum().item()
             total += len(targets)
-    metrics = {"masked_tokens": total, "top1": correct1 / total, "top5": correct5 / total,
-               "unigram_top1": unigram1 / total, "unigram_top5": unigram5 / total, "steps": args.steps,
-               "batch_size": args.batch_size, "train_sequences": len(train), "minutes": (time.perf_counter() - started) / 60}
+    metrics = {
+        "masked_tokens": total,
+        "top1": correct1 / total,
+        "top5": correct5 / total,
+        "unigram_top1": unigram1 / total,
+        "unigram_top5": unigram5 / total,
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "train_sequences": len(train),
+        "minutes": (time.perf_counter() - started) / 60,
+    }
     print(json.dumps(metrics), flush=True)
 
     os.makedirs(args.output, exist_ok=True)

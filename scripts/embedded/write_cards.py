@@ -47,8 +47,10 @@ def mlm_card() -> str:
     sentences = list(load_task_data(get_task("rt-polarity"))["validation"]["sentence"][:20])
     augmenter = FillMaskAugmenter(model, tokenizer, num_augmented=4, ratio=0.4, seed=0)
     samples = augmenter.augment(sentences)
-    shown = "\n".join(f"{i + 1}. {s}\n   - " + "\n   - ".join(a for (a,) in group)
-                      for i, (s, group) in enumerate(zip(sentences, samples)))
+    shown = "\n".join(
+        f"{i + 1}. {s}\n   - " + "\n   - ".join(a for (a,) in group)
+        for i, (s, group) in enumerate(zip(sentences, samples))
+    )
     return f"""---
 language: en
 license: apache-2.0
