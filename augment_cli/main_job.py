@@ -15,7 +15,7 @@ from pathlib import Path
 
 def make_parser():
     from augment_cli.console import build_parser
-    from mmel_hf.main_job import MainJobConfig
+    from mmel_hf.workflows.main_job import MainJobConfig
 
     return build_parser(MainJobConfig, "mmel-main", __doc__)
 
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
 
     (config,) = parse_into_dataclasses(make_parser(), sys.argv[1:] if argv is None else argv)
     from augment_cli.console import quiet_libraries, run_or_report
-    from mmel_hf.main_job import run_main_job
+    from mmel_hf.workflows.main_job import run_main_job
 
     quiet_libraries(config.progress)
     code, report = run_or_report(

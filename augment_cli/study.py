@@ -17,7 +17,7 @@ import sys
 
 def make_parser():
     from augment_cli.console import build_parser
-    from mmel_hf.study import StudyConfig
+    from mmel_hf.workflows.study import StudyConfig
 
     return build_parser(StudyConfig, "mmel-study", __doc__)
 
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     from pathlib import Path
 
     from augment_cli.console import quiet_libraries, run_or_report
-    from mmel_hf.study import run_study
+    from mmel_hf.workflows.study import run_study
 
     quiet_libraries(config.progress)
     code, report = run_or_report(

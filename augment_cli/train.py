@@ -24,7 +24,7 @@ import sys
 def make_parser():
     from augment_cli.console import build_parser
     from mmel_hf.mmel_config import MMELTrainingArguments
-    from mmel_hf.train_config import TrainConfig
+    from mmel_hf.workflows.train_config import TrainConfig
 
     parser = build_parser((TrainConfig, MMELTrainingArguments), "mmel-train", __doc__)
     parser.set_defaults(
@@ -65,7 +65,7 @@ def copy_action(action):
 def parse(argv: list[str]):
     """(TrainConfig, MMELTrainingArguments) with the paper's defaults under the user's options."""
     from augment_cli.console import expand_bare_resume
-    from mmel_hf.train_config import paper_defaults
+    from mmel_hf.workflows.train_config import paper_defaults
 
     argv = expand_bare_resume(argv)
     parser = make_parser()
@@ -91,7 +91,7 @@ def parse(argv: list[str]):
 
 def _recorded_task_name(parser, augmented: str) -> str:
     from mmel_hf.errors import DataError
-    from mmel_hf.train import load_augmented, recorded_task
+    from mmel_hf.workflows.train import load_augmented, recorded_task
 
     try:
         recorded = recorded_task(load_augmented(augmented)["train"])
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     import logging
 
     from augment_cli.console import run_or_report
-    from mmel_hf.train import run_training
+    from mmel_hf.workflows.train import run_training
 
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.INFO)
     if args.disable_tqdm:  # also the bars of transformers (loading, writing weights) and datasets

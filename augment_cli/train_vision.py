@@ -24,7 +24,7 @@ def make_parser():
 
     from augment_cli.console import name_help_for_negations
     from mmel_hf.mmel_config import MMELTrainingArguments
-    from mmel_hf.vision.train import VisionConfig
+    from mmel_hf.workflows.train_vision import VisionConfig
 
     parser = HfArgumentParser((VisionConfig, MMELTrainingArguments))
     name_help_for_negations(parser)
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         parser.error(str(err))
     from augment_cli.console import run_or_report
-    from mmel_hf.vision.train import train_vision
+    from mmel_hf.workflows.train_vision import train_vision
 
     code, metrics = run_or_report(
         "mmel-train-vision",

@@ -48,7 +48,7 @@ def main() -> None:
 
     from mmel_hf import MMELTrainer, MMELTrainingArguments
     from mmel_hf.augment.precision import fast_bf16_available
-    from mmel_hf.train import load_augmented, resolve_model_path
+    from mmel_hf.workflows.train import load_augmented, resolve_model_path
 
     hf_logging.set_verbosity_error()
     bf16 = options.precision == "bf16" or (options.precision == "auto" and fast_bf16_available())

@@ -53,7 +53,7 @@ def run(method: str, seed: int, data, epochs: float) -> float:
     from mmel_hf import MMELTrainer, MMELTrainingArguments
     from mmel_hf.vision.collator import MMELVisionCollator
     from mmel_hf.vision.schedules import paper_optimizer_and_scheduler
-    from mmel_hf.vision.train import build_model
+    from mmel_hf.workflows.train_vision import build_model
 
     mode = {"Baseline(DA)": "none", "DA+UNI": "uniform", "MMEL-H": "hard", "MMEL-S": "soft"}[method]
     torch.manual_seed(seed)
@@ -104,7 +104,7 @@ def study(epochs: float, seeds: list[int]) -> None:
 def speed() -> None:
     from mmel_hf import MMELTrainer, MMELTrainingArguments
     from mmel_hf.vision.collator import MMELVisionCollator
-    from mmel_hf.vision.train import build_model
+    from mmel_hf.workflows.train_vision import build_model
 
     rows = [
         {"img": np.random.default_rng(i).integers(0, 256, (3, 32, 32), dtype=np.uint8), "label": i % 10}

@@ -8,7 +8,28 @@ from typing import Literal
 
 from transformers import TrainingArguments
 
-__all__ = ["MMEL_LOSSES", "MMELTrainingArguments"]
+__all__ = ["METHOD_NAMES", "MMEL_LOSSES", "MMELTrainingArguments", "method_name"]
+
+# The paper's name of each mode (Tables 3-4).
+METHOD_NAMES = {
+    "none": "Baseline",
+    "long": "Baseline(DA+Long)",
+    "uniform": "Baseline(DA+UNI)",
+    "max": "MaxUp",
+    "hard": "MMEL-H",
+    "soft": "MMEL-S",
+}
+
+
+def method_name(mode: str, label_source: str = "teacher") -> str:
+    """The paper's name for a mode (Tables 3-4).
+
+    >>> method_name("hard"), method_name("soft", "original")
+    ('MMEL-H', 'MMEL-S, original labels')
+    """
+    name = METHOD_NAMES[mode]
+    return f"{name}, original labels" if label_source == "original" and mode != "none" else name
+
 
 MMEL_LOSSES = ("none", "uniform", "hard", "soft", "max", "long")
 LABEL_SOURCES = ("teacher", "original")

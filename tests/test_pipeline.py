@@ -206,7 +206,7 @@ def test_output_dir_and_dataset_card_and_push(models, rte_dir, tmp_path, monkeyp
         and loaded["train"]["teacher_augmented"] == result.dataset["train"]["teacher_augmented"]
     )
     from mmel_hf.augment.pipeline import read_provenance
-    from mmel_hf.train import load_augmented
+    from mmel_hf.workflows.train import load_augmented
 
     again = load_augmented(str(served))
     assert sorted(again) == ["train", "validation"] and again["validation"][:] == result.dataset["validation"][:]

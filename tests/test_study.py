@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from augment_cli.study import main as study_main
-from mmel_hf.study import MethodSpec, StudyConfig, parse_method
-from mmel_hf.study_report import compare
+from mmel_hf.workflows.study import MethodSpec, StudyConfig, parse_method
+from mmel_hf.workflows.study_report import compare
 
 
 def test_parse_method():

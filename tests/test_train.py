@@ -642,7 +642,7 @@ def test_each_run_keeps_its_per_example_predictions(chain, capsys, tmp_path):
 
 def test_evaluation_runs_in_length_order_and_predictions_come_back_in_row_order(tokenizer):
     """Length-sorted evaluation pads less; the per-example predictions are still those of the split's rows."""
-    from mmel_hf.train import _PredictionKeeper, length_sorted
+    from mmel_hf.workflows.train import _PredictionKeeper, length_sorted
 
     texts = ["a b c d e f g h", "a", "a b c", "a b c d e", "a b"]
     dataset = Dataset.from_dict({"sentence": texts, "label": [0, 1, 2, 3, 4]})
@@ -660,7 +660,7 @@ def test_evaluation_runs_in_length_order_and_predictions_come_back_in_row_order(
 def test_every_rank_takes_part_in_saving_the_model(chain, monkeypatch, tmp_path):
     """Under FSDP (full state dict) or ZeRO-3 saving is a collective: a rank that skipped it would hang the others.
     Trainer.save_model writes the files from the main process only; run_training calls it on every rank."""
-    from mmel_hf.train import run_training
+    from mmel_hf.workflows.train import run_training
 
     calls = []
     monkeypatch.setattr(MMELTrainer, "is_world_process_zero", lambda self: False)  # as on rank 1

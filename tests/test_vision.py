@@ -15,8 +15,8 @@ from mmel_hf.vision.collator import MMELVisionCollator
 from mmel_hf.vision.data import load_cifar, load_image_folder
 from mmel_hf.vision.resnet_cifar import cifar_resnet
 from mmel_hf.vision.schedules import paper_optimizer_and_scheduler
-from mmel_hf.vision.train import VisionConfig, build_model, train_vision
 from mmel_hf.vision.views import cifar_views, imagenet_views
+from mmel_hf.workflows.train_vision import VisionConfig, build_model, train_vision
 
 
 def write_cifar10(folder, per_batch=8, seed=0):

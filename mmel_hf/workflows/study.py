@@ -1,0 +1,494 @@
+"""The paper's protocol in one call: teacher -> augmentation -> every method x every seed -> tables and a figure.
+
+``run_study(StudyConfig(task="rte", data_dir=...))`` (``mmel-study``):
+
+1. **Teacher** (Section 3.3): ``teacher_model`` fine-tuned on the same training examples the students see
+   (mode ``none``), so the teacher knows no label the students do not; or an existing ``--teacher``.
+2. **Augmentation**: ``mmel-augment`` (Algorithm 2) on those examples, labelled by the teacher (cached).
+3. **Students**: every method (``none``, ``long``, ``uniform``, ``max``, ``hard``, ``soft``; ``-original``
+   for the original labels of Table 4; ``hard@0.1`` for another lambda_P) x every seed, with the same
+   student, data, labels and settings. Finished runs are skipped on a rerun.
+4. ``results.md`` (Table 3 / Table 4 layout: mean ± std over seeds, per-seed values, paired differences
+   against DA+UNI, time per run), ``results.json`` and ``curves.png`` (dev metric against training time,
+   Figure 2).
+
+The report (:mod:`mmel_hf.workflows.study_report`) is written from the runs' ``metrics.json`` files alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..augment.tasks import TaskArguments
+from ..errors import DataError
+from ..files import write_json_atomically
+from ..privacy import public_options, public_value
+
+__all__ = ["MethodSpec", "StudyConfig", "parse_method", "run_study"]
+
+logger = logging.getLogger(__name__)
+
+_MODES = ("none", "long", "uniform", "max", "hard", "soft")
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One method of the study: a mode, the labels of augmented samples, and lambda_P."""
+
+    key: str
+    mode: str
+    label_source: str = "teacher"
+    lambda_p: float = 1.0
+
+    @property
+    def title(self) -> str:
+        from ..mmel_config import method_name
+
+        name = method_name(self.mode, self.label_source)
+        return (
+            f"{name} (lambda_P={self.lambda_p:g})" if self.mode in ("hard", "soft") and self.lambda_p != 1.0 else name
+        )
+
+
+def parse_method(text: str) -> MethodSpec:
+    """``hard``, ``hard-original`` (Table 4), ``hard@0.1`` (lambda_P = 0.1), ``soft-original@10`` ..."""
+    key = text.strip()
+    body, _, lam = key.partition("@")
+    mode, _, source = body.partition("-")
+    if mode not in _MODES or source not in ("", "original", "teacher"):
+        raise ValueError(
+            f"method {text!r}: expected one of {list(_MODES)}, optionally with -original and/or @LAMBDA_P "
+            "(e.g. hard-original, hard@0.1)"
+        )
+    try:
+        lambda_p = float(lam) if lam else 1.0
+    except ValueError:
+        raise ValueError(f"method {text!r}: {lam!r} after '@' is not a number") from None
+    if lam and mode not in ("hard", "soft"):
+        raise ValueError(f"method {text!r}: lambda_P applies to hard and soft only")
+    if not lambda_p > 0:
+        raise ValueError(f"method {text!r}: lambda_P must be > 0 (use 'max' for the lambda_P -> 0 limit)")
+    return MethodSpec(key, mode, source or "teacher", lambda_p)
+
+
+@dataclass
+class StudyConfig(TaskArguments):
+    """Options of ``mmel-study``. Settings are shared by every method: nothing is tuned per method.
+
+    The task flags (``--task``, ``--text-columns``, ``--label-column``, ``--class-names``, ``--num-labels``) are
+    those of ``mmel-train`` and ``mmel-augment``: a custom task is studied like a GLUE one."""
+
+    output_dir: str = field(default="mmel_study_output", metadata={"help": "Where the runs and the results go."})
+    data_dir: str | None = field(default=None, metadata={"help": "A local GLUE task folder (train.tsv, dev.tsv)."})
+    train_file: str | None = field(default=None, metadata={"help": "A local CSV/TSV or JSON-lines training file."})
+    validation_file: str | None = field(default=None, metadata={"help": "A local validation file."})
+    dataset_path: str | None = field(default=None, metadata={"help": "A folder written by save_to_disk."})
+    max_train_samples: int | None = field(
+        default=1000,
+        metadata={"help": "Training examples (the first N) that the teacher and every student see; 0 or none = all."},
+    )
+
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Evaluate on the first N examples of the evaluation split (default: all)."}
+    )
+    methods: list[str] = field(
+        default_factory=lambda: ["none", "long", "uniform", "hard", "soft", "hard-original"],
+        metadata={
+            "help": "Methods: none, long, uniform, max, hard, soft; add -original for "
+            "original labels (Table 4) and @L for lambda_P = L (hard@0.1)."
+        },
+    )
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2], metadata={"help": "Training seeds of every method."})
+
+    teacher: str | None = field(
+        default=None,
+        metadata={"help": "An existing teacher (Hub id or folder). Default: train one on the same examples."},
+    )
+    teacher_model: str = field(default="embedded", metadata={"help": "What the teacher is fine-tuned from."})
+    teacher_layers: int | None = field(default=None, metadata={"help": "Keep the teacher's first N layers."})
+    teacher_epochs: float = field(default=3.0, metadata={"help": "Teacher fine-tuning epochs."})
+    teacher_learning_rate: float = field(default=1e-4, metadata={"help": "Teacher AdamW learning rate."})
+    mlm_model: str | None = field(
+        default="embedded",
+        metadata={
+            "help": "Fill-mask model of Algorithm 2 ('embedded' runs offline; bert-base-uncased is the paper's)."
+        },
+    )
+    group_size: int = field(default=5, metadata={"help": "|B|, the original included."})
+    ratio: float = field(default=0.4, metadata={"help": "Fraction of word pieces replaced (Algorithm 2)."})
+    augment_seed: int = field(default=42, metadata={"help": "Seed of the augmentation (fixed across methods)."})
+
+    student_model: str = field(default="embedded", metadata={"help": "What every student is fine-tuned from."})
+    student_layers: int | None = field(default=2, metadata={"help": "Keep the students' first N layers."})
+    epochs: float = field(default=3.0, metadata={"help": "Student training epochs (every method)."})
+    learning_rate: float = field(default=1e-4, metadata={"help": "AdamW learning rate of the students."})
+    batch_size: int = field(default=16, metadata={"help": "Originals per batch (DA+Long: samples per batch)."})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+    warmup_ratio: float = field(default=0.0, metadata={"help": "Share of steps with a linear warm-up."})
+    max_length: int = field(default=128, metadata={"help": "Longest sequence in word pieces."})
+    precision: str = field(
+        default="fp32",
+        metadata={
+            "help": "fp32, or bf16 autocast for augmentation, teacher and students alike (fast on GPUs and on CPUs "
+            "with AVX512-BF16/AMX).",
+            "choices": ["fp32", "bf16"],
+        },
+    )
+    attn_implementation: str | None = field(
+        default=None,
+        metadata={
+            "help": "Attention kernel of teacher and students (transformers' attn_implementation; default: the model's)."
+        },
+    )
+    cache_dir: str | None = field(default=None, metadata={"help": "Augmentation cache (default ~/.cache/mmel_hf)."})
+    progress: bool = field(default=False, metadata={"help": "Progress bars inside each run (a line per run always)."})
+
+    def __post_init__(self):
+        self.check_task_options()
+        if self.task is None:
+            raise ValueError(
+                "--task is required: a GLUE task, rt-polarity, or a name for a custom task (with --text-columns)"
+            )
+        self.method_specs = [parse_method(m) for m in self.methods]
+        if not self.seeds:
+            raise ValueError("--seeds: give at least one seed")
+        if self.max_train_samples == 0:
+            self.max_train_samples = None
+
+    def to_dict(self) -> dict:
+        """The options as written into ``study_config.json`` and ``results.json``: no local paths."""
+        return public_options(asdict(self))
+
+    def task_options(self) -> dict:
+        return {
+            name: getattr(self, name)
+            for name in ("task", "text_columns", "label_column", "class_names", "num_labels", "label_range")
+        }
+
+
+def _training_options(config: StudyConfig, mode: str, seed: int, epochs: float, **extra) -> dict:
+    """The MMELTrainingArguments of one run (but its folder and console settings): they key the run."""
+    extra.setdefault("learning_rate", config.learning_rate)
+    extra.setdefault("eval_strategy", "epoch")  # the students' curves (Figure 2)
+    return dict(
+        mmel_loss=mode,
+        seed=seed,
+        num_train_epochs=epochs,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=128,
+        weight_decay=config.weight_decay,
+        warmup_steps=config.warmup_ratio,
+        lr_scheduler_type="linear",
+        max_length=config.max_length,
+        bf16=config.precision == "bf16",
+        save_strategy="no",
+        logging_steps=50,
+        report_to="none",
+        **extra,
+    )
+
+
+def _training_args(config: StudyConfig, output: Path, options: dict):
+    from ..augment.pipeline import _runs_on_cpu
+    from ..mmel_config import MMELTrainingArguments
+
+    # Any accelerator torch knows (CUDA, MPS, XPU ...), as the augmentation picks it; the CPU only without one.
+    return MMELTrainingArguments(
+        output_dir=str(output), disable_tqdm=not config.progress, use_cpu=_runs_on_cpu(None), **options
+    )
+
+
+def _data_options(config: StudyConfig) -> dict:
+    return dict(
+        data_dir=config.data_dir,
+        train_file=config.train_file,
+        validation_file=config.validation_file,
+        dataset_path=config.dataset_path,
+    )
+
+
+# -- Reuse, keyed by what determines each artefact --------------------------------------------------------
+
+KEY_FILE = "study_key.json"  # beside a run's metrics.json: the settings it was trained with, and their hash
+
+
+def _run_key(settings: dict) -> str:
+    from datasets.fingerprint import Hasher
+
+    return Hasher.hash(json.loads(json.dumps(settings, sort_keys=True, default=str)))
+
+
+def _done(folder: Path, key: str | None = None) -> dict | None:
+    """A finished run's summary: its ``metrics.json`` is readable and (with ``key``) it was trained with exactly
+    these settings. An unreadable file (a full disk, a killed write) or other settings mean: not done."""
+    try:
+        summary = json.loads((folder / "metrics.json").read_text())
+        if key is not None and json.loads((folder / KEY_FILE).read_text()).get("key") != key:
+            return None
+    except (OSError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) and "metrics" in summary else None
+
+
+def _prepare_run_folder(folder: Path) -> None:
+    """A run folder of the study is the study's own: a stale or unfinished run in it is cleared before redoing."""
+    import shutil
+
+    if folder.exists():
+        shutil.rmtree(folder)
+
+
+def _mark_done(folder: Path, key: str, settings: dict) -> None:
+    write_json_atomically(folder / KEY_FILE, {"key": key, "settings": public_options(settings)})
+
+
+def _model_key(name: str | None) -> str | None:
+    """A model's identity for a key: its files' hash for a folder (so a retrained teacher is a new one)."""
+    from ..augment.pipeline import model_identity
+    from .train import resolve_model_path
+
+    return None if name is None else model_identity(resolve_model_path(name))
+
+
+def train_teacher(config: StudyConfig, say: Callable[[str], None], data_key: dict | None = None) -> str:
+    """The teacher's folder: the given one, or one fine-tuned on the students' examples (reused while the
+    settings and data that determine it are unchanged)."""
+    from .train import run_training
+    from .train_config import TrainConfig
+
+    if config.teacher is not None:
+        return config.teacher
+    folder = Path(config.output_dir) / "teacher"
+    # Evaluated once, after training: only its final accuracy is reported (per-epoch evaluation of the 6-layer
+    # teacher on rt-polarity's 1,000 sentences was 60 of its 111 s on 2 cores).
+    options = _training_options(
+        config,
+        "none",
+        seed=0,
+        epochs=config.teacher_epochs,
+        learning_rate=config.teacher_learning_rate,
+        eval_strategy="no",
+    )
+    train_config = TrainConfig(
+        **config.task_options(),
+        model=config.teacher_model,
+        num_layers=config.teacher_layers,
+        attn_implementation=config.attn_implementation,
+        max_eval_samples=config.max_eval_samples,
+        max_train_samples=config.max_train_samples,
+        cache_dir=config.cache_dir,
+        overwrite_output_dir=True,
+        **_data_options(config),
+    )
+    # The data by its content (a moved file is the same data), the model by its files.
+    settings = {
+        "teacher": {
+            **asdict(train_config),
+            **dict.fromkeys(_data_options(config)),
+            "model": _model_key(config.teacher_model),
+            "data": data_key,
+            "cache_dir": None,
+        },
+        "training": options,
+    }
+    key = _run_key(settings)
+    done = _done(folder, key)
+    if done is None or not (folder / "config.json").exists():
+        say(f"teacher: fine-tuning {config.teacher_model} on {config.max_train_samples or 'all'} examples")
+        _prepare_run_folder(folder)
+        run_training(train_config, _training_args(config, folder, options), quiet=not config.progress)
+        _mark_done(folder, key, settings)
+        done = _done(folder, key)
+    say(f"teacher: {_headline(done)} -> {folder}")
+    return str(folder)
+
+
+def _headline(summary: dict) -> str:
+    first = next(iter(summary["metrics"].values()), {})
+    shown = [f"{k.split('_', 1)[1]} {v:.4f}" for k, v in first.items() if not k.endswith("_loss")]
+    return ", ".join(shown) + f" ({summary['train_seconds']:.0f}s)"
+
+
+def _check_task_and_data(config: StudyConfig):
+    """The task and its data, checked before anything is written or any model is loaded: ``(spec, data)``."""
+    from .train import load_data
+    from .train_config import TrainConfig
+
+    found = load_data(
+        TrainConfig(
+            **config.task_options(),
+            max_train_samples=config.max_train_samples,
+            cache_dir=config.cache_dir,
+            **_data_options(config),
+        )
+    )
+    _check_max_length(config)
+    return found
+
+
+def _check_max_length(config: StudyConfig) -> None:
+    """--max-length must fit every model of the study (from their config files: no weights are loaded)."""
+    from transformers import AutoConfig
+
+    from ..model_limits import check_max_length
+    from .train import resolve_model_path
+
+    models = {config.teacher or config.teacher_model, config.student_model, config.mlm_model or "embedded"}
+    for name in sorted(models):
+        try:
+            model_config = AutoConfig.from_pretrained(resolve_model_path(name))
+        except (OSError, ValueError):
+            continue  # reported where the model is loaded, with the ways forward (local folder, embedded ...)
+        check_max_length(model_config, config.max_length, "--max-length", public_value(name))
+
+
+@contextmanager
+def _study_lock(output: Path):
+    """One mmel-study at a time per --output-dir (the same ``filelock`` the augmentation shards use)."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(output / ".mmel-study.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise DataError(
+            f"--output-dir {output}: another mmel-study is running on this folder (it holds "
+            f"{lock.lock_file}); wait for it to finish, or give another --output-dir"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _refuse_launchers() -> None:
+    """A study is one process that runs its runs one after another and writes one report: under torchrun or
+    accelerate launch every rank would train, read the others' half-written runs and write the reports."""
+    import os
+
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if world > 1:
+        raise DataError(
+            f"mmel-study runs in one process, not under a launcher (WORLD_SIZE={world}): start it with "
+            "plain python/mmel-study (it uses this machine's GPU), or launch mmel-train with torchrun for "
+            "each run of a multi-GPU study"
+        )
+
+
+def run_study(config: StudyConfig, say: Callable[[str], None] = logger.info) -> dict:
+    """Run (or resume) the whole study; returns the report (also written as results.json / results.md).
+
+    Every artefact is reused only while what determines it is unchanged: the teacher (its settings and data),
+    the augmentation (its cache fingerprint), each run (its settings and the augmentation's fingerprint). A
+    rerun with other settings redoes exactly what changed, and the report describes only matching runs.
+    """
+    from ..augment import AugmentConfig, run_augmentation
+    from .study_report import write_report
+    from .train import run_training
+    from .train_config import TrainConfig
+
+    _refuse_launchers()
+    spec, data = _check_task_and_data(config)  # a bad file or flag: one line, nothing written
+    split = spec.eval_splits[0]
+    total = len(data[split]) if split in data else 0
+    scored = min(total, config.max_eval_samples or total)
+    evaluation = {"split": split, "scored": scored, "of": total, "limited": scored < total}
+    output = Path(config.output_dir)
+    if output.exists() and not output.is_dir():
+        raise DataError(f"--output-dir {output}: exists and is not a folder")
+    output.mkdir(parents=True, exist_ok=True)
+    with _study_lock(output):
+        write_json_atomically(output / "study_config.json", config.to_dict())
+        started = time.perf_counter()
+        data_key = {name: dataset._fingerprint for name, dataset in data.items()}
+        teacher = train_teacher(config, say, data_key)
+        say(
+            f"augmentation: Algorithm 2 on {len(data['train'])} examples (|B| = {config.group_size}, ratio "
+            f"{config.ratio}), labelled by the teacher"
+        )
+        augment_started = time.perf_counter()
+        augmented = run_augmentation(
+            AugmentConfig(
+                **config.task_options(),
+                teacher=teacher,
+                mlm_model=config.mlm_model,
+                max_train_samples=config.max_train_samples,
+                group_size=config.group_size,
+                ratio=config.ratio,
+                seed=config.augment_seed,
+                max_length=config.max_length,
+                precision=config.precision,
+                cache_dir=config.cache_dir,
+                progress=config.progress,
+                **_data_options(config),
+            )
+        )
+        summary = augmented.summary
+        say(
+            f"augmentation: {summary['examples']} examples, {summary['augmented_samples']} samples "
+            f"(distinct {summary['distinct_ratio']:.1%}) in {time.perf_counter() - augment_started:.0f}s"
+            f"{' (cache hit)' if summary['cache_hit'] else ''}"
+        )
+
+        runs = [(method, seed) for method in config.method_specs for seed in config.seeds]
+        keys = {}
+        for number, (method, seed) in enumerate(runs, start=1):
+            folder = output / "runs" / method.key / f"seed-{seed}"
+            options = _training_options(
+                config,
+                method.mode,
+                seed,
+                config.epochs,
+                mmel_label_source=method.label_source,
+                mmel_lambda_p=method.lambda_p,
+            )
+            train_config = TrainConfig(
+                model=config.student_model,
+                num_layers=config.student_layers,
+                attn_implementation=config.attn_implementation,
+                max_eval_samples=config.max_eval_samples,
+                augmented=str(augmented.cache_path),
+                save_model=False,
+                overwrite_output_dir=True,
+            )
+            settings = {
+                "student": {
+                    **asdict(train_config),
+                    "model": _model_key(config.student_model),
+                    "augmented": augmented.cache_path.name,
+                },
+                "training": options,
+            }
+            keys[(method.key, seed)] = key = _run_key(settings)
+            done = _done(folder, key)
+            if done is None:
+                _prepare_run_folder(folder)
+                run_training(train_config, _training_args(config, folder, options), quiet=not config.progress)
+                _mark_done(folder, key, settings)
+                done = _done(folder, key)
+                status = ""
+            else:
+                status = " (done before)"
+            say(f"[{number}/{len(runs)}] {method.title}, seed {seed}: {_headline(done)}{status}")
+        report = write_report(
+            output,
+            config,
+            spec=spec,
+            teacher_summary=_done(Path(teacher)) if config.teacher is None else None,
+            augmentation=_public_summary(summary),
+            evaluation=evaluation,
+            keys=keys,
+        )
+        report["total_seconds"] = round(time.perf_counter() - started, 1)
+        return report
+
+
+def _public_summary(summary: dict) -> dict:
+    """The augmentation summary without local paths (the cache folder by its fingerprint only)."""
+    return public_options({k: v for k, v in summary.items() if k != "saved_to"})

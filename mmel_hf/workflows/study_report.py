@@ -1,0 +1,412 @@
+"""The study's report: Table 3 / Table 4 layout in Markdown, JSON, and the Figure 2 curves as a PNG.
+
+Everything is computed from the runs' ``metrics.json`` and ``predictions.json`` files, so a report can be
+rebuilt at any time. Means are over seeds; ± is the sample standard deviation (ddof = 1). A comparison of
+two methods is *paired* (same seed, same data, same labels): the mean difference with a confidence interval
+from a bootstrap over seeds × evaluation examples (:mod:`mmel_hf.significance`). The intervals of one report
+hold together at 95% (Bonferroni over its comparisons); a difference is "beyond noise" only when its
+interval excludes 0 (with 3+ seeds), else "inconclusive", with the smallest difference the design detects.
+A run that predicted one class for every example (collapsed) is marked in the table.
+
+Example:
+    >>> found = compare([0.70, 0.72, 0.71], [0.69, 0.70, 0.70])
+    >>> [round(d, 2) for d in found["per_seed"]], found["resampled"]
+    ([0.01, 0.02, 0.01], 'seeds only')
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..significance import VECTORISED_METRICS, collapsed, paired_bootstrap, seed_bootstrap
+
+__all__ = ["compare", "primary_metric", "summarise_runs", "verdict", "write_report"]
+
+BASELINE_OF_MMEL = "uniform"  # DA+UNI isolates the reweighting: same samples, labels and cost
+# (A, B, the question the comparison answers): the readings of every report, in this order.
+COMPARISONS = (
+    ("hard", BASELINE_OF_MMEL, "does reweighting beat plain augmentation at equal cost?"),
+    ("soft", BASELINE_OF_MMEL, "the same for the soft loss"),
+    (BASELINE_OF_MMEL, "none", "does augmentation with teacher labels beat no augmentation?"),
+    ("long", BASELINE_OF_MMEL, "independent samples at |B|x the steps vs groups"),
+    ("hard", "hard-original", "teacher labels vs original labels, Table 4"),
+)
+
+
+def primary_metric(spec) -> str:
+    """The metric the task is judged by (the task's own; Matthews for CoLA, Spearman for STS-B ...)."""
+    return spec.metric
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    array = np.asarray(values, dtype=np.float64)
+    return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0
+
+
+def compare(
+    a: list[float],
+    b: list[float],
+    predictions_a=None,
+    predictions_b=None,
+    references=None,
+    metric: str = "accuracy",
+    comparisons: int = 1,
+) -> dict:
+    """The paired reading of A - B: with per-example predictions (``[seeds, N]`` each) a bootstrap over seeds ×
+    examples, else over the per-seed scores ``a``, ``b`` alone (``resampled`` says which)."""
+    if (
+        predictions_a is not None
+        and predictions_b is not None
+        and references is not None
+        and metric in VECTORISED_METRICS
+    ):
+        return paired_bootstrap(predictions_a, predictions_b, references, metric, comparisons=comparisons)
+    return seed_bootstrap(a, b, comparisons=comparisons)
+
+
+def _read_predictions(folder: Path, split: str):
+    try:
+        found = json.loads((folder / "predictions.json").read_text())[split]
+        return np.asarray(found["predictions"]), np.asarray(found["references"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def summarise_runs(
+    output: Path,
+    methods,
+    seeds,
+    split: str,
+    metric_keys: list[str],
+    keys: dict | None = None,
+    is_regression: bool = False,
+) -> dict:
+    """Per method: per-seed values of every metric of ``split``, mean, std, mean train seconds, curves, the seeds
+    whose run collapsed, and (under ``_predictions``, not written to results.json) each run's predictions.
+
+    With ``keys`` ((method key, seed) -> run key) only runs trained with exactly the study's settings count."""
+    from .study import _done
+
+    summary = {}
+    for method in methods:
+        runs = []
+        for seed in seeds:
+            key = keys.get((method.key, seed)) if keys is not None else None
+            if keys is not None and key is None:
+                continue
+            folder = Path(output) / "runs" / method.key / f"seed-{seed}"
+            found = _done(folder, key)
+            if found is not None:
+                runs.append((seed, found, _read_predictions(folder, split)))
+        if not runs:
+            continue
+        entry = {
+            "title": method.title,
+            "mode": method.mode,
+            "label_source": method.label_source,
+            "lambda_p": method.lambda_p,
+            "seeds": [s for s, _, _ in runs],
+            "metrics": {},
+            "train_seconds": _mean_std([r["train_seconds"] for _, r, _ in runs])[0],
+            "curves": [r.get("curve", []) for _, r, _ in runs],
+            "collapsed_seeds": [s for s, _, p in runs if p is not None and collapsed(p[0], is_regression)],
+            "weights": [r.get("mmel_weights") for _, r, _ in runs],
+            "_predictions": [p for _, _, p in runs],
+        }
+        for key in metric_keys:
+            values = [r["metrics"][split][f"{split}_{key}"] for _, r, _ in runs]
+            mean, std = _mean_std(values)
+            entry["metrics"][key] = {"values": values, "mean": mean, "std": std}
+        summary[method.key] = entry
+    return summary
+
+
+def _paired(a: dict, b: dict, metric: str, comparisons: int) -> tuple[dict, list[int]]:
+    common = [s for s in a["seeds"] if s in b["seeds"]]
+    pick = lambda entry, values: [v for s, v in zip(entry["seeds"], values) if s in common]  # noqa: E731
+    values_a, values_b = pick(a, a["metrics"][metric]["values"]), pick(b, b["metrics"][metric]["values"])
+    runs_a, runs_b = pick(a, a["_predictions"]), pick(b, b["_predictions"])
+    usable = (
+        all(r is not None for r in runs_a + runs_b)
+        and len({len(r[1]) for r in runs_a + runs_b}) == 1
+        and all(np.array_equal(r[1], runs_a[0][1]) for r in runs_a + runs_b)
+    )  # the same examples, the same labels
+    if usable:
+        found = compare(
+            values_a,
+            values_b,
+            np.stack([r[0] for r in runs_a]),
+            np.stack([r[0] for r in runs_b]),
+            runs_a[0][1],
+            metric,
+            comparisons,
+        )
+    else:
+        found = compare(values_a, values_b, comparisons=comparisons)
+    return found, common
+
+
+def _points(value: float) -> str:
+    return f"{100 * value:+.2f}"
+
+
+def reading_sentence(a: dict, b: dict, claim: str, metric: str, found: dict, seeds: list[int]) -> str:
+    """One plain sentence for one comparison (see :func:`verdict`)."""
+    low, high = found["interval"]
+    level = f"{100 * found['level']:.4g}%" + (
+        f" (with the report's {found['comparisons']} comparisons: 95% together)" if found["comparisons"] > 1 else ""
+    )
+    over = (
+        f"{len(seeds)} seed(s) × {found['examples']} evaluation examples"
+        if found["examples"]
+        else f"{len(seeds)} seed(s) only: no per-example predictions, so evaluation-set noise is not counted"
+    )
+    collapsed_runs = [f"{e['title']} seed {s}" for e in (a, b) for s in e["collapsed_seeds"] if s in seeds]
+    direction = "higher" if found["mean"] > 0 else "lower" if found["mean"] < 0 else "equal"
+    if found["beyond_noise"]:
+        reading = f"{direction}, beyond noise"
+    else:
+        reading = f"inconclusive: {found['inconclusive_because']}"
+        if found["standard_error"] > 0:
+            reading += (
+                f"; this design detects a difference of about {100 * found['detectable']:.2f} points "
+                f"(80% power{', evaluation-example noise only' if found['seeds'] < 3 else ''})"
+            )
+    weights = _mean_weights(a)
+    behaved = (
+        f" {a['title']}'s weights stayed near uniform in {weights['near_uniform_runs']} of {weights['runs']} "
+        f"runs (effective sample share {weights['effective_share']:.3f}): there it behaved like DA+UNI."
+        if weights and weights["near_uniform_runs"]
+        else ""
+    )
+    return (
+        f"{a['title']} vs {b['title']} ({claim}): {metric} {_points(found['mean'])} points on average over "
+        f"{len(seeds)} paired seeds (per seed {', '.join(_points(d) for d in found['per_seed'])}); {level} "
+        f"interval {_points(low)} to {_points(high)}, bootstrap over {over} — {reading}."
+        + (f" Collapsed to one class: {', '.join(collapsed_runs)}." if collapsed_runs else "")
+        + behaved
+    )
+
+
+def readings(summary: dict, metric: str) -> list[dict]:
+    """Every comparison of :data:`COMPARISONS` whose two methods are in ``summary``, read with Bonferroni over all
+    of them: ``{"a", "b", "claim", "seeds", "sentence", **reading}``."""
+    present = [(a, b, claim) for a, b, claim in COMPARISONS if a in summary and b in summary]
+    found = []
+    for a_key, b_key, claim in present:
+        reading, seeds = _paired(summary[a_key], summary[b_key], metric, len(present))
+        sentence = reading_sentence(summary[a_key], summary[b_key], claim, metric, reading, seeds)
+        found.append({"a": a_key, "b": b_key, "claim": claim, "seeds": seeds, "sentence": sentence, **reading})
+    return found
+
+
+def verdict(summary: dict, metric: str) -> list[str]:
+    """Plain sentences: MMEL-H and MMEL-S against DA+UNI, DA+UNI against the Baseline, teacher vs original labels."""
+    return [found["sentence"] for found in readings(summary, metric)]
+
+
+def _plot(output: Path, summary: dict, metric: str, split: str, title: str) -> Path | None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    key = f"eval_{split}_{metric}"
+    for entry in summary.values():
+        curves = [[p for p in curve if key in p] for curve in entry["curves"]]
+        curves = [c for c in curves if c]
+        if not curves:
+            continue
+        length = min(len(c) for c in curves)
+        seconds = np.mean([[p["train_seconds"] for p in c[:length]] for c in curves], axis=0)
+        values = np.mean([[p[key] for p in c[:length]] for c in curves], axis=0)
+        axis.plot(seconds, values, marker="o", label=entry["title"])
+    axis.set_xlabel("training time (s), mean over seeds")
+    axis.set_ylabel(f"{split} {metric}, mean over seeds")
+    axis.set_title(title)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    path = Path(output) / "curves.png"
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def _scored(evaluation: dict | None) -> str:
+    if not evaluation:
+        return ""
+    if evaluation.get("limited"):
+        return (
+            f", **only its first {evaluation['scored']} of {evaluation['of']} examples were scored** "
+            "(--max-eval-samples): not the full split, not comparable to published numbers"
+        )
+    return f" (all {evaluation['scored']} examples)"
+
+
+def _table(summary: dict, metric_keys: list[str]) -> list[str]:
+    header = "| method | " + " | ".join(metric_keys) + " | per-seed " + metric_keys[0] + " | train time per run |"
+    lines = [header, "|" + "---|" * (len(metric_keys) + 3)]
+    for entry in summary.values():
+        cells = [f"{100 * m['mean']:.2f} ± {100 * m['std']:.2f}" for m in (entry["metrics"][k] for k in metric_keys)]
+        seeds = ", ".join(
+            f"{100 * v:.2f}" + (" (collapsed)" if s in entry["collapsed_seeds"] else "")
+            for s, v in zip(entry["seeds"], entry["metrics"][metric_keys[0]]["values"])
+        )
+        lines.append(f"| {entry['title']} | " + " | ".join(cells) + f" | {seeds} | {entry['train_seconds']:.1f} s |")
+    if any(entry["collapsed_seeds"] for entry in summary.values()):
+        lines += [
+            "",
+            "(collapsed): the run predicted one class for every evaluation example; it is kept in the means "
+            "and comparisons (leaving it out would pick results), but its score says nothing of the method.",
+        ]
+    return lines
+
+
+def _mean_weights(entry: dict) -> dict | None:
+    found = [w for w in entry.get("weights") or [] if w]
+    if not found:
+        return None
+    return {
+        "normalised_entropy": float(np.mean([w["normalised_entropy"] for w in found])),
+        "effective_share": float(np.mean([w["effective_share"] for w in found])),
+        "near_uniform_runs": sum(bool(w["near_uniform"]) for w in found),
+        "runs": len(found),
+    }
+
+
+def _weights_table(summary: dict, metric: str) -> list[str]:
+    """How far P* moved from uniform in each MMEL method (the lambda_P sweep's effect), beside the metric."""
+    rows = [(entry, _mean_weights(entry)) for entry in summary.values() if entry["mode"] in ("hard", "soft")]
+    rows = sorted(
+        [(e, w) for e, w in rows if w],
+        key=lambda r: (r[0]["mode"], r[0]["label_source"] != "teacher", -r[0]["lambda_p"]),
+    )
+    if not rows:
+        return []
+    lines = [
+        "## Did the reweighting move? (P* over each whole run, mean over seeds)",
+        "",
+        "Normalised entropy: 1 = uniform (DA+UNI), 0 = one sample takes all. Effective sample share: Kish's "
+        "1/sum(P*^2) over |B|; at 0.95 or more the run behaved like DA+UNI (a smaller lambda_P sharpens P*).",
+        "",
+        f"| method | lambda_P | {metric} | normalised entropy | effective sample share | behaved like DA+UNI |",
+        "|---|---|---|---|---|---|",
+    ]
+    for entry, weights in rows:
+        lines.append(
+            f"| {entry['title']} | {entry['lambda_p']:g} | {100 * entry['metrics'][metric]['mean']:.2f} | "
+            f"{weights['normalised_entropy']:.3f} | {weights['effective_share']:.3f} | "
+            f"{weights['near_uniform_runs']} of {weights['runs']} runs |"
+        )
+    return lines + [""]
+
+
+def write_report(
+    output: Path,
+    config,
+    teacher_summary: dict | None,
+    augmentation: dict,
+    spec=None,
+    evaluation: dict | None = None,
+    keys: dict | None = None,
+) -> dict:
+    """Write results.md, results.json and curves.png for the study in ``output``; return the report.
+
+    ``spec``: the study's task (default: the registered ``config.task``); ``evaluation``: the split, how many
+    examples were scored and whether that is only part of it; ``keys``: the runs that match the study's
+    settings (others in the folder are left out)."""
+    from ..augment.tasks import get_task
+    from ..privacy import public_value
+    from .study import _done
+
+    output = Path(output)
+    spec = spec if spec is not None else get_task(config.task)
+    split = spec.eval_splits[0]
+    metric_keys = [spec.metric]
+    for method in config.method_specs:
+        for seed in config.seeds:
+            found = _done(output / "runs" / method.key / f"seed-{seed}", (keys or {}).get((method.key, seed)))
+            if found is not None and metric_keys == [spec.metric]:
+                scored = found["metrics"].get(split, {})
+                metric_keys = [spec.metric] + sorted(
+                    k[len(split) + 1 :] for k in scored if k != f"{split}_{spec.metric}" and not k.endswith("_loss")
+                )
+    summary = summarise_runs(output, config.method_specs, config.seeds, split, metric_keys, keys, spec.is_regression)
+    comparisons = readings(summary, spec.metric)
+    sentences = [found["sentence"] for found in comparisons]
+    plot = (
+        _plot(output, summary, spec.metric, split, f"{spec.name}: {split} {spec.metric} vs training time")
+        if summary
+        else None
+    )
+    teacher_line = (
+        (
+            f"{public_value(config.teacher_model)}"
+            + (f", first {config.teacher_layers} layers" if config.teacher_layers else "")
+            + f", fine-tuned on the same {augmentation.get('examples')} examples: "
+            + ", ".join(
+                f"{k.split('_', 1)[1]} {100 * v:.2f}"
+                for k, v in next(iter(teacher_summary["metrics"].values())).items()
+                if not k.endswith("_loss")
+            )
+        )
+        if teacher_summary
+        else f"given: {public_value(config.teacher)}"
+    )
+    lines = [
+        f"# Study: {spec.name}",
+        "",
+        f"- Training examples: {augmentation.get('examples')} (teacher and every student see the same ones); "
+        f"evaluation: `{split}`" + _scored(evaluation),
+        f"- Teacher: {teacher_line}",
+        f"- Augmentation: fill-mask `{augmentation.get('mlm_model')}`, greedy, |B| = {config.group_size}, ratio "
+        f"{config.ratio}; {augmentation.get('augmented_samples')} samples, {100 * augmentation.get('distinct_ratio', 0):.1f}% distinct",
+        f"- Students: `{public_value(config.student_model)}`"
+        + (f", first {config.student_layers} layers" if config.student_layers else "")
+        + f"; {config.epochs:g} epochs, lr {config.learning_rate}, batch {config.batch_size}, weight decay "
+        f"{config.weight_decay}, warm-up {config.warmup_ratio}; seeds {config.seeds}; lambda_P = 1 unless named",
+        "",
+        f"## Table 3 layout ({split}, ×100, mean ± std over seeds)",
+        "",
+        *_table(summary, metric_keys),
+        "",
+    ]
+    table4 = {k: v for k, v in summary.items() if v["mode"] == "hard" and v["lambda_p"] == 1.0}
+    if len(table4) > 1:
+        lines += ["## Table 4 layout (MMEL-H with teacher vs original labels)", "", *_table(table4, metric_keys), ""]
+    lines += _weights_table(summary, spec.metric)
+    lines += [
+        "## Reading",
+        "",
+        "Paired by seed; the mean difference with a bootstrap confidence interval over seeds × evaluation "
+        "examples (the intervals of this report hold together at 95%, Bonferroni). Beyond noise = the interval "
+        "excludes 0 with 3 or more seeds; otherwise inconclusive, with the smallest difference this design "
+        "detects 80% of the time.",
+        "",
+        *[f"- {s}" for s in sentences],
+        "",
+    ]
+    if plot is not None:
+        lines += [f"![{spec.metric} against training time]({plot.name})", ""]
+    (output / "results.md").write_text("\n".join(lines))
+    for entry in summary.values():
+        entry.pop("_predictions", None)  # in each run's predictions.json already
+    report = {
+        "task": spec.name,
+        "split": split,
+        "metric": spec.metric,
+        "methods": summary,
+        "verdict": sentences,
+        "comparisons": [{k: v for k, v in found.items() if k != "sentence"} for found in comparisons],
+        "teacher": teacher_summary and teacher_summary["metrics"],
+        "augmentation": augmentation,
+        "evaluation": evaluation,
+        "config": config.to_dict(),
+    }
+    (output / "results.json").write_text(json.dumps(report, indent=2, default=str))
+    return report

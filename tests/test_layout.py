@@ -1,0 +1,50 @@
+"""The package layout: workflows apart from the library, old import paths kept for one release."""
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+MOVED = {
+    "mmel_hf.train": "mmel_hf.workflows.train",
+    "mmel_hf.train_config": "mmel_hf.workflows.train_config",
+    "mmel_hf.study": "mmel_hf.workflows.study",
+    "mmel_hf.study_report": "mmel_hf.workflows.study_report",
+    "mmel_hf.main_job": "mmel_hf.workflows.main_job",
+    "mmel_hf.vision.train": "mmel_hf.workflows.train_vision",
+}
+
+
+@pytest.mark.parametrize("old, new", sorted(MOVED.items()))
+def test_an_old_import_path_warns_and_is_the_new_module(old, new):
+    code = (
+        "import importlib, warnings\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        f"    old = importlib.import_module({old!r})\n"
+        f"new = importlib.import_module({new!r})\n"
+        "assert old is new, (old, new)\n"
+        "assert any(issubclass(w.category, DeprecationWarning) and 'moved to' in str(w.message) for w in caught)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_library_does_not_import_the_workflows():
+    """Imports point down: the trainer, losses, collator, schema, augment and vision never reach into workflows/
+    (the old-path aliases aside)."""
+    import re
+    from pathlib import Path
+
+    package = Path(importlib.import_module("mmel_hf").__file__).parent
+    aliases = {package / (old.split(".", 1)[1].replace(".", "/") + ".py") for old in MOVED}
+    importing = re.compile(r"^\s*(from|import)\s+(mmel_hf\.|\.+)workflows\b", re.M)
+    offenders = [
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if path.relative_to(package).parts[0] != "workflows"
+        and path not in aliases
+        and importing.search(path.read_text())
+    ]
+    assert offenders == []
