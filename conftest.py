@@ -6,16 +6,16 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-# The old import paths of modules that moved (each an alias of the new module, with a DeprecationWarning): their
+
+# The old import paths of modules that moved (aliases of the new modules, with a DeprecationWarning): their
 # doctests are the new modules' own, collected there.
-collect_ignore = [
-    "mmel_hf/train.py",
-    "mmel_hf/train_config.py",
-    "mmel_hf/study.py",
-    "mmel_hf/study_report.py",
-    "mmel_hf/main_job.py",
-    "mmel_hf/vision/train.py",
-]
+def _moved_files() -> list[str]:
+    from mmel_hf._moved import MOVED
+
+    return [old.replace(".", "/") + ".py" for old in MOVED]
+
+
+collect_ignore = _moved_files()
 
 
 def bundled_tokenizer_path() -> str:

@@ -28,8 +28,8 @@ def labels_of(train_dataset) -> tuple[int, list[str] | None]:
     """``(num_labels, label names or None)`` of an augmented training set: the task ``mmel-augment`` recorded in
     it, else the width of its teacher outputs (1 = regression)."""
     from .augment.pipeline import read_provenance
-    from .augment.tasks import task_from_description
     from .schema import TEACHER_ORIGINAL_COLUMN
+    from .tasks.registry import task_from_description
 
     recorded = read_provenance(train_dataset).get("task") if train_dataset is not None else None
     if isinstance(recorded, dict):

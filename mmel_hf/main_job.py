@@ -1,14 +1,5 @@
 """Moved to :mod:`mmel_hf.workflows.main_job`; this path keeps working, with a DeprecationWarning, for one release."""
 
-import importlib
-import sys
-import warnings
+from mmel_hf._moved import alias
 
-warnings.warn(
-    "mmel_hf.main_job moved to mmel_hf.workflows.main_job; the old path goes away in the next release",
-    DeprecationWarning,
-    stacklevel=2,
-)
-sys.modules[__name__] = importlib.import_module(
-    "mmel_hf.workflows.main_job"
-)  # the same module object: attributes and patches shared
+alias(__name__)

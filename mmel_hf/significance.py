@@ -62,7 +62,7 @@ def metric_on_resamples(metric: str, predictions: np.ndarray, references: np.nda
     """The metric of every run on every resample of the examples: ``[runs, replicates]``.
 
     Args:
-        metric: one of :data:`VECTORISED_METRICS` (GLUE's definitions, as :class:`~mmel_hf.metrics.GlueMetric`).
+        metric: one of :data:`VECTORISED_METRICS` (GLUE's definitions, as :class:`~mmel_hf.tasks.metrics.GlueMetric`).
         predictions: ``[runs, N]`` predicted class ids (or values, for correlations).
         references: ``[N]`` labels.
         index: ``[replicates, N]`` example indices of each resample.

@@ -1,14 +1,5 @@
 """Moved to :mod:`mmel_hf.workflows.study_report`; this path keeps working, with a DeprecationWarning, for one release."""
 
-import importlib
-import sys
-import warnings
+from mmel_hf._moved import alias
 
-warnings.warn(
-    "mmel_hf.study_report moved to mmel_hf.workflows.study_report; the old path goes away in the next release",
-    DeprecationWarning,
-    stacklevel=2,
-)
-sys.modules[__name__] = importlib.import_module(
-    "mmel_hf.workflows.study_report"
-)  # the same module object: attributes and patches shared
+alias(__name__)

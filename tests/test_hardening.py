@@ -12,8 +12,8 @@ from datasets import Dataset
 from mmel_hf import MMELDataCollator, MMELTrainer, MMELTrainingArguments, SchemaError
 from mmel_hf.augment import get_task
 from mmel_hf.augment.fill_mask import FillMaskAugmenter, num_positions
-from mmel_hf.augment.sources import load_task_data, read_table_file
 from mmel_hf.losses import mmel_hard_loss, mmel_soft_loss, sample_losses
+from mmel_hf.tasks.sources import load_task_data, read_table_file
 
 from builders import make_augmented_dataset, make_tiny_bert, make_tiny_mlm
 
@@ -606,7 +606,7 @@ SHARED_MRPC = __import__("pathlib").Path(__file__).resolve().parents[2] / "share
 
 @pytest.mark.skipif(not SHARED_MRPC.exists(), reason="../shared/glue is not present")
 def test_real_mrpc_file_reads_as_a_custom_tsv_task():
-    from mmel_hf.augment.tasks import custom_task
+    from mmel_hf.tasks.registry import custom_task
 
     spec = custom_task("paraphrase", ["#1 String", "#2 String"], label_column="Quality", num_labels=2)
     data = read_table_file(SHARED_MRPC, spec)

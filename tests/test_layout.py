@@ -6,14 +6,7 @@ import sys
 
 import pytest
 
-MOVED = {
-    "mmel_hf.train": "mmel_hf.workflows.train",
-    "mmel_hf.train_config": "mmel_hf.workflows.train_config",
-    "mmel_hf.study": "mmel_hf.workflows.study",
-    "mmel_hf.study_report": "mmel_hf.workflows.study_report",
-    "mmel_hf.main_job": "mmel_hf.workflows.main_job",
-    "mmel_hf.vision.train": "mmel_hf.workflows.train_vision",
-}
+from mmel_hf._moved import MOVED
 
 
 @pytest.mark.parametrize("old, new", sorted(MOVED.items()))

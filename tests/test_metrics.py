@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from transformers import EvalPrediction
 
-from mmel_hf.metrics import GlueMetric, glue_compute_metrics
+from mmel_hf.tasks.metrics import GlueMetric, glue_compute_metrics
 
 
 def test_values_match_their_definitions():
@@ -43,7 +43,7 @@ def test_unknown_task_and_bad_shapes():
 
 
 def test_constant_stsb_predictions_score_zero_not_nan():
-    from mmel_hf.metrics import GlueMetric
+    from mmel_hf.tasks.metrics import GlueMetric
 
     assert GlueMetric("stsb").compute(predictions=[2.5, 2.5, 2.5], references=[1.0, 3.0, 4.0]) == {
         "pearson": 0.0,

@@ -5,8 +5,8 @@ import json
 import pytest
 from datasets import DatasetDict
 
-from mmel_hf.augment.sources import DataError, load_task_data, read_table_file
-from mmel_hf.augment.tasks import GLUE_TASKS, custom_task, get_task, known_tasks
+from mmel_hf.tasks.registry import GLUE_TASKS, custom_task, get_task, known_tasks
+from mmel_hf.tasks.sources import DataError, load_task_data, read_table_file
 
 # Headers and a row of each GLUE task as GLUE distributes it (tab-separated).
 GLUE_FILES = {

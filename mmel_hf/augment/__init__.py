@@ -3,11 +3,11 @@
 This package never imports the trainer; both meet only in the dataset schema (:mod:`mmel_hf.schema`).
 """
 
+from ..tasks.registry import GLUE_TASKS, TaskSpec, custom_task, get_task, known_tasks
+from ..tasks.sources import DataError, load_task_data
 from .augment_config import AugmentConfig
 from .fill_mask import FillMaskAugmenter, num_positions, sample_positions
 from .pipeline import AugmentationResult, run_augmentation
-from .sources import DataError, load_task_data
-from .tasks import GLUE_TASKS, TaskSpec, custom_task, get_task, known_tasks
 from .teacher import TeacherLabeler
 
 __all__ = [

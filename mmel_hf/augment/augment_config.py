@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .tasks import TaskArguments
+from ..tasks.registry import TaskArguments
 
 __all__ = ["AugmentConfig", "resolved_cache_dir"]
 

@@ -38,12 +38,12 @@ import numpy as np
 from ..files import content_digests, damaged, file_digest, seal, sync_path, sync_tree, unseal, write_text_atomically
 from ..privacy import public_options
 from ..schema import TEACHER_AUGMENTED_COLUMN, TEACHER_ORIGINAL_COLUMN, augmented_column
+from ..tasks.registry import TaskSpec, describe_task, get_task, is_registered, reconcile_task
+from ..tasks.sources import DataError, load_task_data
 from .augment_config import AugmentConfig
 from .fill_mask import FillMaskAugmenter
 from .numerics import compare_blocks, describe_numerics, numerics_key, short_description
 from .shards import MANIFEST, BlockPlan, run_blocks
-from .sources import DataError, load_task_data
-from .tasks import TaskSpec, describe_task, get_task, is_registered, reconcile_task
 from .teacher import TeacherLabeler
 
 __all__ = [

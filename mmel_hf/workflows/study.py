@@ -25,10 +25,10 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..augment.tasks import TaskArguments
 from ..errors import DataError
 from ..files import write_json_atomically
 from ..privacy import public_options, public_value
+from ..tasks.registry import TaskArguments
 
 __all__ = ["MethodSpec", "StudyConfig", "parse_method", "run_study"]
 

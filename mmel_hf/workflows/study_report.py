@@ -320,8 +320,8 @@ def write_report(
     ``spec``: the study's task (default: the registered ``config.task``); ``evaluation``: the split, how many
     examples were scored and whether that is only part of it; ``keys``: the runs that match the study's
     settings (others in the folder are left out)."""
-    from ..augment.tasks import get_task
     from ..privacy import public_value
+    from ..tasks.registry import get_task
     from .study import _done
 
     output = Path(output)

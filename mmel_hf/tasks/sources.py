@@ -1,0 +1,569 @@
+"""Loading a task's data: the Hub, local GLUE folders (TSV), CSV, JSON lines and ``save_to_disk`` folders.
+
+Every loader returns a ``DatasetDict`` with a ``train`` split and the task's evaluation splits, each with
+the task's text columns and label column, and checks them on the way in: bad input raises
+:class:`DataError` with the file, row (line) and column.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "train.tsv").write_text("sentence\\tlabel\\na fine film\\t1\\ndull\\t0\\n")
+    >>> _ = (folder / "dev.tsv").write_text("sentence\\tlabel\\ngreat\\t1\\n")
+    >>> data = load_task_data(get_task("sst2"), data_dir=folder)
+    >>> data["train"][0]
+    {'sentence': 'a fine film', 'label': 1}
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import DataError
+from ..files import damaged, file_digest, seal, sync_path, unseal, write_text_atomically
+from .registry import TaskSpec, get_task  # noqa: F401  (get_task: used by the doctest)
+
+__all__ = ["DataError", "check_task_columns", "load_task_data", "read_glue_tsv", "read_table_file"]
+
+csv.field_size_limit(1 << 24)
+
+logger = logging.getLogger(__name__)
+
+
+SOURCE_FORMAT = 1  # bump when parsing a file changes: it keys the Arrow copies of local files
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) for every line of ``path``, streamed: split at ``\n`` only (``str.splitlines`` would
+    also break at U+2028, U+0085, form feeds ... which are text inside a sentence or a JSON string), one
+    trailing ``\r`` removed, each line checked as UTF-8 (a leading byte-order mark is dropped)."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8) :]
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise DataError(
+                    f"{path}: line {number} is not valid UTF-8 (byte {raw[err.start]:#04x}); re-encode the "
+                    "file as UTF-8"
+                ) from None
+            text = text[:-1] if text.endswith("\n") else text
+            yield number, text[:-1] if text.endswith("\r") else text
+
+
+def _csv_lines(path: Path) -> Iterator[str]:
+    """The lines of a CSV file with their ``\n``, as ``csv.reader`` needs them for quoted fields that span lines."""
+    for _, text in _lines(path):
+        yield text + "\n"
+
+
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def check_regression_label(value: float, spec: TaskSpec, where: str) -> float:
+    """A regression label must be a finite float32 number, inside the task's range (STS-B: 0-5) when it has one."""
+    import math
+
+    if not math.isfinite(value) or abs(value) > FLOAT32_MAX:
+        raise DataError(f"{where}: regression label {value!r} is not a finite number")
+    if spec.label_range is not None and not spec.label_range[0] <= value <= spec.label_range[1]:
+        low, high = spec.label_range
+        raise DataError(f"{where}: regression label {value!r} is outside {low:g}..{high:g} (task {spec.name})")
+    return value
+
+
+def _parse_label(value, spec: TaskSpec, where: str):
+    if isinstance(value, bool):  # JSON true/false: not a class id
+        raise DataError(
+            f"{where}: label {value!r} is a boolean; give class ids 0..{spec.num_labels - 1}"
+            + ("" if spec.is_regression else " or name the classes with --class-names")
+        )
+    if spec.is_regression:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise DataError(
+                f"{where}: label {value!r} is not a number (task {spec.name} is a regression task)"
+            ) from None
+        return check_regression_label(number, spec, where)
+    label_names = spec.label_names
+    if label_names is not None and isinstance(value, str) and value in label_names:
+        return label_names.index(value)
+    try:
+        label = int(value)
+        if isinstance(value, float) and value != label:
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
+        names = (
+            f" or one of {list(label_names)}"
+            if label_names
+            else " (string labels: name the classes with --class-names)"
+        )
+        raise DataError(f"{where}: label {value!r} is not a class id 0..{spec.num_labels - 1}{names}") from None
+    if not 0 <= label < spec.num_labels:
+        raise DataError(f"{where}: label {label} is outside 0..{spec.num_labels - 1} (task {spec.name})")
+    return label
+
+
+def _parse_row(line: int, row: dict, spec: TaskSpec, path: Path) -> dict:
+    """One file row -> the task's columns, its label parsed; errors name the file, line and column."""
+    where = f"{path}: line {line}"
+    parsed = {}
+    for column in spec.text_columns:
+        value = row[column]
+        if not isinstance(value, str):
+            raise DataError(f"{where}, column '{column}': expected text, found {type(value).__name__} {value!r}")
+        parsed[column] = value
+    parsed[spec.label_column] = _parse_label(row[spec.label_column], spec, f"{where}, column '{spec.label_column}'")
+    return parsed
+
+
+def _require_columns(found: list[str], spec: TaskSpec, path: Path, renames: dict[str, str] | None = None) -> None:
+    renames = renames or {}
+    available = {renames.get(c, c) for c in found}
+    missing = [c for c in (*spec.text_columns, spec.label_column) if c not in available]
+    if missing:
+        raise DataError(
+            f"{path}: missing column(s) {missing} for task {spec.name}; the file has {found}. Name the columns with "
+            "--text-columns/--label-column (a custom task) or fix the header."
+        )
+
+
+class _Reader:
+    """``csv.reader`` whose parse errors (a carriage return inside an unquoted field, CR-only line endings, an
+    unclosed quote) become a one-line :class:`DataError` naming the file and line."""
+
+    def __init__(self, lines, path: Path, **options):
+        self._reader, self._path = csv.reader(lines, **options), path
+
+    @property
+    def line_num(self) -> int:
+        return self._reader.line_num
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> list[str]:
+        try:
+            return next(self._reader)
+        except csv.Error as err:
+            hint = (
+                (
+                    "a carriage return (\\r) inside a field, or CR-only line endings: convert the file to LF line "
+                    "endings (e.g. with dos2unix or mac2unix)"
+                )
+                if "new-line" in str(err)
+                else "fix the quoting"
+            )
+            reason = "a line break inside a field" if "new-line" in str(err) else str(err)
+            raise DataError(
+                f"{self._path}: line {max(self._reader.line_num, 1)} cannot be parsed ({reason}); {hint}"
+            ) from None
+
+
+def _header(reader, path: Path) -> list[str]:
+    try:
+        return next(reader)
+    except StopIteration:
+        raise DataError(f"{path}: the file is empty") from None
+
+
+def _glue_rows(path: Path, spec: TaskSpec) -> Iterator[dict]:
+    """The rows of a GLUE TSV file (``spec.tsv`` says its quirks): no quoting, so one line is one row."""
+    layout = spec.tsv
+    reader = _Reader((text for _, text in _lines(path)), path, delimiter="\t", quoting=csv.QUOTE_NONE)
+    header = list(layout.columns) if not layout.has_header else _header(reader, path)
+    renamed = [layout.source_columns.get(c, c) for c in header]
+    _require_columns(header, spec, path, layout.source_columns)
+    first_line = 2 if layout.has_header else 1
+    for offset, values in enumerate(reader):
+        if not values or values == [""]:
+            continue
+        if len(values) != len(header):
+            raise DataError(
+                f"{path}: line {first_line + offset} has {len(values)} tab-separated fields, expected {len(header)} "
+                f"({header})"
+            )
+        yield _parse_row(first_line + offset, dict(zip(renamed, values)), spec, path)
+
+
+def _table_rows(path: Path, spec: TaskSpec) -> Iterator[dict]:
+    """The rows of a CSV/TSV file with a header, or of a JSON-lines file."""
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json"):
+        for number, line in _lines(path):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(f"{path}: line {number} is not valid JSON ({err.msg} at column {err.colno})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}: line {number} is a JSON {type(row).__name__}, expected an object")
+            _require_columns(list(row), spec, path)
+            yield _parse_row(number, row, spec, path)
+        return
+    if suffix == ".csv":  # standard CSV quoting: quoted fields may hold commas and span lines
+        reader = _Reader(_csv_lines(path), path, delimiter=",")
+    else:  # TSV has no quoting (as GLUE's files): a leading '"' is text, one line is one row
+        reader = _Reader((text for _, text in _lines(path)), path, delimiter="\t", quoting=csv.QUOTE_NONE)
+    header = _header(reader, path)
+    _require_columns(header, spec, path)
+    for values in reader:
+        if not values:
+            continue
+        if len(values) != len(header):
+            raise DataError(
+                f"{path}: line {reader.line_num} has {len(values)} fields, expected {len(header)} ({header})"
+            )
+        yield _parse_row(reader.line_num, dict(zip(header, values)), spec, path)
+
+
+_READERS = {"glue": _glue_rows, "table": _table_rows}
+
+
+def _intact_copy(final: Path, record: Path) -> bool:
+    """Whether the Arrow copy ``final`` is whole and unchanged since written (its sealed ``record`` agrees);
+    a damaged copy is deleted, with a one-line warning, so it is read again from the source file."""
+    if not final.exists() and not record.exists():
+        return False
+    try:
+        written = unseal(record.read_text())
+    except OSError:
+        written = None
+    problem = "its record is missing or edited" if written is None else damaged(final.parent, written.get("files"))
+    if problem is None:
+        return True
+    logger.warning("the Arrow copy %s was damaged (%s); reading the source file again", final, problem)
+    final.unlink(missing_ok=True)
+    record.unlink(missing_ok=True)
+    return False
+
+
+def _stream_to_arrow(path: Path, reader: str, spec: TaskSpec, cache_dir: str | None, refresh: bool = False):
+    """Parse ``path`` row by row into an Arrow file and memory-map it, so no file is ever held in memory whole.
+
+    The copy lives in ``cache_dir`` (default: the ``datasets`` cache, ``mmel_hf_sources``), named by the file's
+    bytes and how they are parsed, and is reused while they do not change. It is written to a temporary file
+    renamed into place when complete; bad input leaves nothing behind (not even the folders it created).
+    """
+    import datasets.config
+    from datasets import Dataset, Features, Value
+    from datasets.arrow_writer import ArrowWriter
+    from datasets.fingerprint import Hasher
+    from datasets.utils import are_progress_bars_disabled
+    from filelock import FileLock
+    from tqdm.auto import tqdm
+
+    if not path.is_file():
+        raise DataError(f"{path}: not found")
+    if not any(text.strip() for _, text in _lines(path)):  # stops at the first line with text
+        raise DataError(f"{path}: the file is empty")
+    features = Features(
+        {
+            **{c: Value("string") for c in spec.text_columns},
+            spec.label_column: Value("float64" if spec.is_regression else "int64"),
+        }
+    )
+    # The content, not the file's place, names the data (the cache fingerprint of mmel-augment builds on it).
+    key = Hasher.hash(
+        [
+            "mmel_hf source",
+            SOURCE_FORMAT,
+            reader,
+            file_digest(path),
+            spec.text_columns,
+            spec.label_column,
+            spec.num_labels,
+            spec.label_names,
+            *([spec.label_range] if spec.label_range else []),
+        ]
+    )
+    folder = Path(cache_dir) if cache_dir else Path(datasets.config.HF_DATASETS_CACHE) / "mmel_hf_sources"
+    final = folder / f"source-{key}.arrow"
+    record = final.with_suffix(".json")
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(folder / f"source-{key}.lock"))  # the ranks of one job read the same files at once
+    temporary = final.with_name(f"{final.name}.tmp-{os.getpid()}")
+    try:
+        with lock:
+            if refresh:
+                final.unlink(missing_ok=True)
+                record.unlink(missing_ok=True)
+            if not _intact_copy(final, record):
+                rows = 0
+                with ArrowWriter(features=features, path=str(temporary), writer_batch_size=1000) as writer:
+                    for row in tqdm(
+                        _READERS[reader](path, spec),
+                        desc=f"Reading {path.name}",
+                        unit=" rows",
+                        leave=False,
+                        disable=are_progress_bars_disabled(),
+                        delay=1.0,
+                    ):  # none if quick
+                        writer.write(row)
+                        rows += 1
+                    if rows == 0:
+                        raise DataError(f"{path}: no data rows")
+                    writer.finalize()
+                sync_path(temporary)
+                os.replace(temporary, final)
+                write_text_atomically(
+                    record, json.dumps(seal({"rows": rows, "files": {final.name: file_digest(final)}}))
+                )
+    except BaseException as err:  # bad input, Ctrl-C, a full disk ...: no half-written copy, no new folders
+        temporary.unlink(missing_ok=True)
+        if created:
+            Path(lock.lock_file).unlink(missing_ok=True)
+        for made in created:
+            try:
+                made.rmdir()
+            except OSError:  # not empty: another process wrote there meanwhile
+                break
+        if isinstance(err, OSError):
+            raise DataError(f"could not write {final} ({err.strerror or err}); nothing was left behind") from None
+        raise
+    dataset = Dataset.from_file(str(final))
+    dataset._fingerprint = key
+    return dataset
+
+
+def read_glue_tsv(path: str | os.PathLike, spec: TaskSpec, cache_dir: str | None = None, refresh: bool = False):
+    """One GLUE TSV file as distributed by GLUE (``spec.tsv`` says its quirks) -> ``datasets.Dataset``."""
+    if spec.tsv is None:
+        raise DataError(f"task {spec.name} has no GLUE TSV layout; use --train-file with CSV or JSON lines")
+    return _stream_to_arrow(Path(path), "glue", spec, cache_dir, refresh)
+
+
+def read_table_file(path: str | os.PathLike, spec: TaskSpec, cache_dir: str | None = None, refresh: bool = False):
+    """A CSV/TSV (with a header) or JSON-lines file with the task's columns -> ``datasets.Dataset``."""
+    path = Path(path)
+    if path.suffix.lower() not in (".csv", ".tsv", ".txt", ".jsonl", ".json"):
+        raise DataError(
+            f"{path}: unknown file type {path.suffix.lower()!r}; use .csv, .tsv, .jsonl or .json (JSON lines)"
+        )
+    return _stream_to_arrow(path, "table", spec, cache_dir, refresh)
+
+
+def check_task_columns(dataset, spec: TaskSpec, where: str, require_text: bool = False) -> None:
+    """Check a loaded split: the task's columns exist and hold text; with ``require_text`` none is empty."""
+    from datasets import Value
+
+    missing = [c for c in (*spec.text_columns, spec.label_column) if c not in dataset.column_names]
+    if missing:
+        raise DataError(f"{where}: missing column(s) {missing} for task {spec.name}; found {dataset.column_names}")
+    if len(dataset) == 0:
+        raise DataError(f"{where}: the split is empty")
+    for column in spec.text_columns:
+        feature = dataset.features[column]
+        if not (isinstance(feature, Value) and feature.dtype in ("string", "large_string")):
+            raise DataError(f"{where}, column '{column}': expected text, found {feature}")
+        if require_text:
+            _refuse_blank_text(dataset, column, where)
+
+
+def _refuse_blank_text(dataset, column: str, where: str, batch_size: int = 10_000) -> None:
+    """Refuse empty or blank texts in ``column``, batch by batch (memory does not grow with the rows)."""
+    import pyarrow.compute as pc
+
+    offset, first, count = 0, None, 0
+    for batch in dataset.select_columns([column]).with_format("arrow").iter(batch_size=batch_size):
+        values = batch[column]
+        blank = pc.fill_null(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(values)), 0), True)
+        bad = pc.indices_nonzero(blank)
+        if len(bad) and first is None:
+            first = offset + bad[0].as_py()
+        count += len(bad)
+        offset += len(values)
+    if count:
+        raise DataError(
+            f"{where}, row {first}, column '{column}': empty text cannot be augmented ({count} such "
+            "row(s)); remove or fill them"
+        )
+
+
+def load_task_data(
+    spec: TaskSpec,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    train_file: str | os.PathLike | None = None,
+    validation_files: dict[str, str] | None = None,
+    dataset_path: str | os.PathLike | None = None,
+    hub_path: str | None = None,
+    hub_config: str | None = None,
+    revision: str | None = None,
+    cache_dir: str | None = None,
+    refresh: bool = False,
+):
+    """Load ``spec``'s train and evaluation splits from exactly one source.
+
+    Args:
+        data_dir: a GLUE task folder (``train.tsv``, ``dev.tsv`` ... as GLUE distributes them).
+        train_file, validation_files: CSV/TSV/JSON-lines files (``validation_files`` maps split -> file).
+        dataset_path: a folder written by ``DatasetDict.save_to_disk``.
+        hub_path, hub_config, revision: a Hub dataset (default: the task's own, e.g. ``nyu-mll/glue``).
+        cache_dir: where local files are copied to Arrow (default: the ``datasets`` cache). Files are read
+            row by row into a memory-mapped Arrow file, so no source is ever held in memory whole.
+        refresh: read local files again, and download a Hub dataset again, whatever is cached (``--overwrite``).
+    """
+    from datasets import DatasetDict, load_dataset, load_from_disk
+
+    chosen = [
+        name
+        for name, value in (("data_dir", data_dir), ("train_file", train_file), ("dataset_path", dataset_path))
+        if value is not None
+    ]
+    if len(chosen) > 1:
+        raise DataError(f"give one data source, got {chosen}")
+    if data_dir is not None:
+        folder = Path(data_dir)
+        if spec.tsv is None:
+            raise DataError(f"--data-dir reads GLUE TSV folders; task {spec.name} is not a GLUE task")
+        splits = {}
+        for split in ("train", *spec.eval_splits):
+            file = folder / spec.tsv.files.get(split, f"{split}.tsv")
+            if not file.exists():
+                if split == "train":
+                    raise DataError(f"{file}: not found (expected the GLUE {spec.name} training file)")
+                continue
+            splits[split] = read_glue_tsv(file, spec, cache_dir, refresh)
+        data = DatasetDict(splits)
+    elif train_file is not None:
+        splits = {"train": read_table_file(train_file, spec, cache_dir, refresh)}
+        for split, file in (validation_files or {}).items():
+            splits[split] = read_table_file(file, spec, cache_dir, refresh)
+        data = DatasetDict(splits)
+    elif dataset_path is not None:
+        try:
+            loaded = load_from_disk(str(dataset_path))
+        except FileNotFoundError as err:
+            raise DataError(f"{dataset_path}: not a dataset folder written by save_to_disk ({err})") from None
+        data = loaded if isinstance(loaded, DatasetDict) else DatasetDict(train=loaded)
+    elif spec.local_files and hub_path is None:  # the embedded task: files shipped with mmel_hf
+        data = DatasetDict({split: read_table_file(file, spec, cache_dir, refresh) for split, file in spec.local_files})
+    else:
+        path, config = hub_path or spec.hub_path, hub_config or spec.hub_config
+        if path is None:
+            raise DataError(f"task {spec.name} has no Hub dataset: give --data-dir, --train-file or --dataset-path")
+        try:
+            data = load_dataset(path, config, revision=revision, download_mode="force_redownload" if refresh else None)
+        except Exception as err:  # offline, unknown id, gated ...: say how to go on with local data
+            raise DataError(
+                f"could not load {path}{'/' + config if config else ''} from the Hugging Face Hub "
+                f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). Without Hub access, use local "
+                "data: --data-dir (a GLUE task folder of TSV files), --train-file/--validation-file (CSV or JSON lines) "
+                "or --dataset-path (a save_to_disk folder), or run the embedded task that ships with mmel_hf: "
+                "--task rt-polarity."
+            ) from err
+    return _checked(data, spec, f"{dataset_path}: " if dataset_path is not None else "")
+
+
+def _checked(data, spec: TaskSpec, source: str = ""):
+    from datasets import DatasetDict
+
+    if "train" not in data:
+        raise DataError(f"{source}the data has no 'train' split (splits: {list(data)})")
+    keep = ["train", *[s for s in spec.eval_splits if s in data]]
+    data = DatasetDict({split: data[split] for split in keep})
+    for split, dataset in data.items():
+        where = f"{source}split '{split}'"
+        check_task_columns(dataset, spec, where, require_text=split == "train")
+        data[split] = normalise_labels(dataset, spec, where)
+    return data
+
+
+def normalise_labels(dataset, spec: TaskSpec, where: str):
+    """The label column as the trainer needs it (int64 class ids, or finite float regression targets), or a
+    one-line error naming the first bad row. String labels go through ``spec.label_names``; a ``ClassLabel``
+    must name the task's classes; booleans, fractional class ids and ids out of range are refused.
+
+    Reads only the label column (one number per row), vectorised; a column already right is returned as is.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from datasets import ClassLabel, Value
+
+    column = spec.label_column
+    at = f"{where}, column '{column}'"
+    feature = dataset.features[column]
+    table = dataset.select_columns([column]).with_format("arrow")[:][column]
+    values = table.combine_chunks() if isinstance(table, pa.ChunkedArray) else table
+    if values.null_count:
+        raise DataError(
+            f"{where}, row {pc.indices_nonzero(pc.is_null(values))[0].as_py()}, column '{column}': missing label"
+        )
+
+    def first_bad(mask) -> int:
+        return int(np.flatnonzero(mask)[0])
+
+    if isinstance(feature, ClassLabel):
+        if spec.is_regression:
+            raise DataError(f"{at}: class labels ({feature.names}) but task {spec.name} is a regression task")
+        if feature.num_classes != spec.num_labels:
+            raise DataError(
+                f"{at}: {feature.num_classes} classes ({feature.names}) but task {spec.name} has {spec.num_labels}"
+            )
+        if spec.label_names and list(feature.names) != list(spec.label_names):
+            raise DataError(f"{at}: classes {feature.names} are not the task's {list(spec.label_names)} (in id order)")
+    dtype = feature.dtype if isinstance(feature, Value) else None
+    if dtype in ("string", "large_string"):
+        if spec.is_regression:
+            raise DataError(f"{at}: labels are text but task {spec.name} is a regression task")
+        names = list(spec.label_names or [])
+        if not names:
+            raise DataError(
+                f"{where}, row 0, column '{column}': label {values[0].as_py()!r} is text; name the "
+                "classes in id order with --class-names"
+            )
+        index = pc.index_in(values, value_set=pa.array(names, pa.string()))
+        unknown = pc.is_null(index).to_numpy(zero_copy_only=False)
+        if unknown.any():
+            row = first_bad(unknown)
+            raise DataError(
+                f"{where}, row {row}, column '{column}': label {values[row].as_py()!r} is not one of {names}"
+            )
+        array = index.to_numpy(zero_copy_only=False).astype(np.int64)
+    elif dtype == "bool":
+        raise DataError(
+            f"{at}: labels are booleans; give class ids 0..{spec.num_labels - 1}"
+            + ("" if spec.is_regression else " (or strings named by --class-names)")
+        )
+    elif isinstance(feature, ClassLabel) or (dtype or "").startswith(("int", "uint", "float")):
+        array = values.to_numpy(zero_copy_only=False)
+    else:
+        raise DataError(f"{at}: labels must be numbers (class ids, or floats for regression), found {feature}")
+    if spec.is_regression:
+        numbers = array.astype(np.float64)
+        bad = ~np.isfinite(numbers) | (np.abs(numbers) > FLOAT32_MAX)
+        if spec.label_range is not None:
+            bad |= (numbers < spec.label_range[0]) | (numbers > spec.label_range[1])
+        if bad.any():
+            row = first_bad(bad)
+            check_regression_label(float(numbers[row]), spec, f"{where}, row {row}, column '{column}'")
+        target = numbers
+    else:
+        numbers = array.astype(np.float64)
+        bad = (numbers != np.round(numbers)) | (numbers < 0) | (numbers >= spec.num_labels) | ~np.isfinite(numbers)
+        if bad.any():
+            row = first_bad(bad)
+            raise DataError(
+                f"{where}, row {row}, column '{column}': label {array[row].item()!r} is not a class id "
+                f"0..{spec.num_labels - 1} (task {spec.name})"
+            )
+        target = numbers.astype(np.int64)
+    wanted = "float64" if spec.is_regression else "int64"
+    if dtype == wanted or (isinstance(feature, ClassLabel) and not spec.is_regression):
+        return dataset
+    return (
+        dataset.remove_columns(column)
+        .add_column(column, target.tolist(), feature=Value(wanted))
+        .select_columns(dataset.column_names)
+    )
