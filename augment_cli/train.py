@@ -23,7 +23,7 @@ import sys
 
 def make_parser():
     from augment_cli.console import build_parser
-    from mmel_hf.mmel_config import MMELTrainingArguments
+    from mmel_hf.training_args import MMELTrainingArguments
     from mmel_hf.workflows.train_config import TrainConfig
 
     parser = build_parser((TrainConfig, MMELTrainingArguments), "mmel-train", __doc__)

@@ -23,7 +23,7 @@ def make_parser():
     from transformers import HfArgumentParser
 
     from augment_cli.console import name_help_for_negations
-    from mmel_hf.mmel_config import MMELTrainingArguments
+    from mmel_hf.training_args import MMELTrainingArguments
     from mmel_hf.workflows.train_vision import VisionConfig
 
     parser = HfArgumentParser((VisionConfig, MMELTrainingArguments))

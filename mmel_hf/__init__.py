@@ -6,9 +6,9 @@
 __version__ = "0.1.0"
 
 from .collator import MMELDataCollator
-from .mmel_config import MMELTrainingArguments
-from .mmel_trainer import MMELTrainer
 from .schema import AugmentedSchema, SchemaError, validate_augmented_dataset
+from .trainer import MMELTrainer
+from .training_args import MMELTrainingArguments
 
 __all__ = [
     "AugmentedSchema",

@@ -19,6 +19,9 @@ MOVED = {
     "mmel_hf.augment.tasks": "mmel_hf.tasks.registry",
     "mmel_hf.augment.sources": "mmel_hf.tasks.sources",
     "mmel_hf.metrics": "mmel_hf.tasks.metrics",
+    "mmel_hf.mmel_trainer": "mmel_hf.trainer",
+    "mmel_hf.mmel_config": "mmel_hf.training_args",
+    "mmel_hf.long_data": "mmel_hf.da_long",
 }
 
 

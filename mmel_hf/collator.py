@@ -8,7 +8,7 @@ them in one call. The batch it returns holds the model inputs for the flat batch
 - ``mmel_group_mask``: ``[S, max |B|]`` bool, True where a group has a sample (row-major = flat order);
 - ``mmel_teacher``: ``[sum |B|, C]`` float teacher outputs for every flat sample, when the rows have them.
 
-Rows of a flattened DA+Long dataset (:mod:`mmel_hf.long_data`) carry their own target vector, which comes
+Rows of a flattened DA+Long dataset (:mod:`mmel_hf.da_long`) carry their own target vector, which comes
 out as ``mmel_target`` ``[S, C]`` beside a plain batch.
 
 Rows without augmented samples (evaluation and prediction sets, or ``include_augmented=False``) give
@@ -35,7 +35,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 from transformers.data.data_collator import DataCollatorMixin
 
-from .long_data import TARGET_COLUMN
+from .da_long import TARGET_COLUMN
 from .schema import (
     LABEL_COLUMNS,
     TEACHER_AUGMENTED_COLUMN,

@@ -128,7 +128,7 @@ def trainer_model_card(trainer, model_name: str | None = None, dataset_name: str
     """The card :meth:`MMELTrainer.create_model_card` writes (what ``Trainer.push_to_hub`` uploads): the method,
     lambdas, data provenance, the last evaluation and the whole-run weight diagnostics the trainer knows."""
     from .augment.pipeline import read_provenance
-    from .mmel_config import method_name
+    from .training_args import method_name
     from .weight_report import summarise_weights
 
     args = trainer.args

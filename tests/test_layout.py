@@ -41,3 +41,20 @@ def test_the_library_does_not_import_the_workflows():
         and importing.search(path.read_text())
     ]
     assert offenders == []
+
+
+def test_arguments_pickled_under_an_old_module_name_still_load(tmp_path):
+    """training_args.bin of older runs names mmel_hf.mmel_config: resuming them still unpickles."""
+    import pickle
+    import warnings
+
+    from mmel_hf import MMELTrainingArguments
+
+    args = MMELTrainingArguments(output_dir=str(tmp_path), mmel_loss="soft", mmel_lambda_t=0.5, report_to="none")
+    data = pickle.dumps(args, protocol=0)  # protocol 0 names classes as text lines: "cmodule\nName\n"
+    old = data.replace(b"mmel_hf.training_args\n", b"mmel_hf.mmel_config\n")
+    assert old != data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        loaded = pickle.loads(old)
+    assert type(loaded) is MMELTrainingArguments and loaded.mmel_lambda_t == 0.5

@@ -16,7 +16,7 @@ from augment_cli.augment import main as augment_main
 from augment_cli.train import main as train_main
 from augment_cli.train import parse
 from mmel_hf import MMELTrainer, MMELTrainingArguments, SchemaError
-from mmel_hf.long_data import TARGET_COLUMN, flatten_groups
+from mmel_hf.da_long import TARGET_COLUMN, flatten_groups
 
 from builders import make_augmented_dataset, make_tiny_bert
 
@@ -420,7 +420,7 @@ def test_metrics_json_names_local_paths_by_their_last_component(chain):
 _KILL_AT_SAVE = """
 import os, signal, sys
 from transformers import TrainerCallback
-import mmel_hf.mmel_trainer as module
+import mmel_hf.trainer as module
 
 class KillAfterSave(TrainerCallback):  # kill -9 right after checkpoint-{step} is on disk
     def on_save(self, args, state, control, **kwargs):

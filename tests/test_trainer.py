@@ -390,7 +390,7 @@ def test_transformers_older_than_5_19_are_refused():
     import configparser
     from pathlib import Path
 
-    from mmel_hf.mmel_trainer import MIN_TRANSFORMERS, _require_transformers_with_ga_flag
+    from mmel_hf.trainer import MIN_TRANSFORMERS, _require_transformers_with_ga_flag
 
     with pytest.raises(ImportError, match=r"transformers >= 5.19 \(found 5.17.0\)"):
         _require_transformers_with_ga_flag("5.17.0")

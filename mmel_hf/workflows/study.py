@@ -48,7 +48,7 @@ class MethodSpec:
 
     @property
     def title(self) -> str:
-        from ..mmel_config import method_name
+        from ..training_args import method_name
 
         name = method_name(self.mode, self.label_source)
         return (
@@ -196,7 +196,7 @@ def _training_options(config: StudyConfig, mode: str, seed: int, epochs: float, 
 
 def _training_args(config: StudyConfig, output: Path, options: dict):
     from ..augment.pipeline import _runs_on_cpu
-    from ..mmel_config import MMELTrainingArguments
+    from ..training_args import MMELTrainingArguments
 
     # Any accelerator torch knows (CUDA, MPS, XPU ...), as the augmentation picks it; the CPU only without one.
     return MMELTrainingArguments(

@@ -31,11 +31,11 @@ from ..augment.pipeline import read_provenance
 from ..checkpoints import checkpoint_problem
 from ..errors import DataError
 from ..files import write_json_atomically
-from ..mmel_config import METHOD_NAMES, method_name  # noqa: F401  (also imported from here)
 from ..privacy import public_options
 from ..schema import TEACHER_ORIGINAL_COLUMN, augmented_column
 from ..tasks.registry import TaskSpec, describe_task, is_registered, metric_task, reconcile_task
 from ..tasks.sources import load_task_data
+from ..training_args import METHOD_NAMES, method_name  # noqa: F401  (also imported from here)
 from ..weight_report import run_weights
 from .train_config import TrainConfig
 
@@ -461,8 +461,8 @@ def _write_failure(err: BaseException) -> str | None:
 def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path, resume: str | None) -> TrainingResult:
     from transformers import PrinterCallback, ProgressCallback, set_seed
 
-    from ..mmel_trainer import MMELTrainer
     from ..tasks.metrics import glue_compute_metrics
+    from ..trainer import MMELTrainer
 
     class RunTrainer(MMELTrainer):
         def _get_eval_sampler(self, eval_dataset):

@@ -98,7 +98,7 @@ def load_vision_data(config: VisionConfig):
 
 def train_vision(config: VisionConfig, args, data=None) -> dict:
     """Train and evaluate; returns the final evaluation metrics."""
-    from ..mmel_trainer import MMELTrainer
+    from ..trainer import MMELTrainer
 
     if args.mmel_label_source != "original":
         raise ValueError("vision views keep the image's label (Section 4.1): use --mmel_label_source original")
