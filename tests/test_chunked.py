@@ -180,7 +180,7 @@ def test_checkpointed_chunks_hand_their_tensors_to_checkpoint_positionally(tmp_p
 def test_devices_whose_state_torch_does_not_save_are_replayed_by_the_chunks():
     """MPS: torch's checkpoint saves no state for it; the chunk replays it itself (tested with the CPU generator,
     which has the same get_rng_state/set_rng_state interface)."""
-    from mmel_hf.trainer import _replaying, _unsaved_device_rng
+    from mmel_hf.chunking import _replaying, _unsaved_device_rng
 
     run = _replaying(lambda size: torch.rand(size), ["size"], rng=torch)
     torch.manual_seed(0)
