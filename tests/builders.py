@@ -1,10 +1,14 @@
 """Builders for tests: tiny models from configs and small augmented datasets in the schema of mmel_hf.schema."""
 
+import pickle
 import random
 
+import numpy as np
 import torch
 from datasets import Dataset
 from transformers import BertConfig, BertForSequenceClassification
+
+from mmel_hf import MMELTrainer, MMELTrainingArguments
 
 WORDS = {
     "good": ["great", "fine", "lovely", "superb"],
@@ -103,3 +107,96 @@ def write_rte_dir(folder):
     (folder / "train.tsv").write_text("\n".join([RTE_HEADER, *rows]) + "\n")
     (folder / "dev.tsv").write_text("\n".join([RTE_HEADER, *rows[:3]]) + "\n")
     return folder
+
+
+# -- shared by several test modules (trainer steps, CIFAR files, killed runs) --------------------------------
+
+
+def base_settings(tmp_path):
+    return dict(
+        output_dir=str(tmp_path / "out"),
+        report_to="none",
+        per_device_train_batch_size=4,
+        per_device_eval_batch_size=4,
+        max_steps=3,
+        learning_rate=1e-3,
+        logging_steps=1,
+        save_strategy="no",
+        use_cpu=True,
+        disable_tqdm=True,
+        seed=0,
+    )
+
+
+def make_args(tmp_path, **overrides):
+    return MMELTrainingArguments(**{**base_settings(tmp_path), **overrides})
+
+
+def parameters(model):
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+def assert_same_parameters(a, b, **tolerances):
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], msg=lambda m, n=name: f"{n}: {m}", **tolerances)
+
+
+def one_sgd_step(
+    tmp_path, tokenizer, dataset, batch_size, accumulation, mode, model=None, learning_rate=0.5, **overrides
+):
+    """The parameters after one plain SGD step (constant learning rate, no clipping, no weight decay)."""
+    model = model or make_tiny_bert(tokenizer, seed=1)
+    args = make_args(
+        tmp_path,
+        mmel_loss=mode,
+        per_device_train_batch_size=batch_size,
+        gradient_accumulation_steps=accumulation,
+        max_steps=1,
+        optim="sgd",
+        learning_rate=learning_rate,
+        lr_scheduler_type="constant",
+        max_grad_norm=0.0,
+        weight_decay=0.0,
+        **overrides,
+    )
+    MMELTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer).train()
+    return parameters(model)
+
+
+def write_cifar10(folder, per_batch=8, seed=0):
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"]:
+        batch = {
+            b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+            b"labels": rng.integers(0, 10, per_batch).tolist(),
+        }
+        with open(folder / name, "wb") as handle:
+            pickle.dump(batch, handle)
+    return folder
+
+
+_KILL_AT_SAVE = """
+import os, signal, sys
+from transformers import TrainerCallback
+import mmel_hf.trainer as module
+
+class KillAfterSave(TrainerCallback):  # kill -9 right after checkpoint-{step} is on disk
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == {step}:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+init = module.MMELTrainer.__init__
+def patched(self, *args, **kwargs):
+    init(self, *args, **kwargs)
+    self.add_callback(KillAfterSave())
+module.MMELTrainer.__init__ = patched
+from {module} import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def kill_after_save_script(step: int, module: str = "augment_cli.train") -> str:
+    """A CLI run (``module``'s main) that kills itself with SIGKILL right after checkpoint-``step`` is written."""
+    return _KILL_AT_SAVE.replace("{step}", str(step)).replace("{module}", module)

@@ -2,11 +2,10 @@
 
 import pytest
 import torch
-from test_trainer import make_args, one_sgd_step, parameters
 
 from mmel_hf import MMELDataCollator, MMELTrainer
 
-from builders import make_augmented_dataset, make_tiny_bert
+from builders import make_args, make_augmented_dataset, make_tiny_bert, one_sgd_step, parameters
 
 
 def sgd_gradients(tmp_path, tokenizer, dataset, mode, chunk_size, accumulation=2, regression=False):

@@ -473,10 +473,10 @@ def test_short_runs_decay_at_their_fractions_and_the_optimizer_takes_the_users_s
 
 
 def test_train_vision_counts_every_process_in_the_steps_per_epoch(tmp_path, monkeypatch):
-    from test_vision import write_cifar10
-
     from mmel_hf.vision.data import load_cifar
     from mmel_hf.workflows import train_vision as vision_train
+
+    from builders import write_cifar10
 
     seen = {}
 
@@ -512,10 +512,10 @@ def test_every_process_draws_its_own_views():
 
 
 def test_vision_training_resumed_from_a_checkpoint_matches_the_uninterrupted_run(tmp_path):
-    from test_vision import write_cifar10
-
     from mmel_hf.vision.data import load_cifar
     from mmel_hf.workflows import train_vision as vision_train
+
+    from builders import write_cifar10
 
     data = load_cifar("cifar10", write_cifar10(tmp_path / "c10", per_batch=8))  # 40 images: 5 steps of 8 per epoch
 

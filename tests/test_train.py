@@ -18,7 +18,7 @@ from augment_cli.train import parse
 from mmel_hf import MMELTrainer, MMELTrainingArguments, SchemaError
 from mmel_hf.da_long import TARGET_COLUMN, flatten_groups
 
-from builders import make_augmented_dataset, make_tiny_bert
+from builders import kill_after_save_script, make_augmented_dataset, make_tiny_bert
 
 SHARED_GLUE = Path(__file__).resolve().parents[2] / "shared" / "glue"
 MODES = ["none", "long", "uniform", "max", "hard", "soft"]
@@ -416,30 +416,6 @@ def test_metrics_json_names_local_paths_by_their_last_component(chain):
 
 
 # -- Resuming a killed run (issue 15, part 1) -------------------------------------------------------------
-
-_KILL_AT_SAVE = """
-import os, signal, sys
-from transformers import TrainerCallback
-import mmel_hf.trainer as module
-
-class KillAfterSave(TrainerCallback):  # kill -9 right after checkpoint-{step} is on disk
-    def on_save(self, args, state, control, **kwargs):
-        if state.global_step == {step}:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-init = module.MMELTrainer.__init__
-def patched(self, *args, **kwargs):
-    init(self, *args, **kwargs)
-    self.add_callback(KillAfterSave())
-module.MMELTrainer.__init__ = patched
-from {module} import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
-def kill_after_save_script(step: int, module: str = "augment_cli.train") -> str:
-    """A CLI run (``module``'s main) that kills itself with SIGKILL right after checkpoint-``step`` is written."""
-    return _KILL_AT_SAVE.replace("{step}", str(step)).replace("{module}", module)
 
 
 def _weights(folder):

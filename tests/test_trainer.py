@@ -11,37 +11,15 @@ from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
 from mmel_hf import MMELTrainer, MMELTrainingArguments, SchemaError
 
-from builders import make_augmented_dataset, make_tiny_bert
-
-
-def base_settings(tmp_path):
-    return dict(
-        output_dir=str(tmp_path / "out"),
-        report_to="none",
-        per_device_train_batch_size=4,
-        per_device_eval_batch_size=4,
-        max_steps=3,
-        learning_rate=1e-3,
-        logging_steps=1,
-        save_strategy="no",
-        use_cpu=True,
-        disable_tqdm=True,
-        seed=0,
-    )
-
-
-def make_args(tmp_path, **overrides):
-    return MMELTrainingArguments(**{**base_settings(tmp_path), **overrides})
-
-
-def parameters(model):
-    return {name: p.detach().clone() for name, p in model.named_parameters()}
-
-
-def assert_same_parameters(a, b, **tolerances):
-    assert a.keys() == b.keys()
-    for name in a:
-        torch.testing.assert_close(a[name], b[name], msg=lambda m, n=name: f"{n}: {m}", **tolerances)
+from builders import (
+    assert_same_parameters,
+    base_settings,
+    make_args,
+    make_augmented_dataset,
+    make_tiny_bert,
+    one_sgd_step,
+    parameters,
+)
 
 
 @pytest.mark.parametrize(
@@ -70,28 +48,6 @@ def test_regression_with_num_labels_1(tmp_path, tokenizer):
         )
         assert math.isfinite(trainer.train().training_loss)
         assert not torch.equal(before["classifier.weight"], model.classifier.weight)
-
-
-def one_sgd_step(
-    tmp_path, tokenizer, dataset, batch_size, accumulation, mode, model=None, learning_rate=0.5, **overrides
-):
-    """The parameters after one plain SGD step (constant learning rate, no clipping, no weight decay)."""
-    model = model or make_tiny_bert(tokenizer, seed=1)
-    args = make_args(
-        tmp_path,
-        mmel_loss=mode,
-        per_device_train_batch_size=batch_size,
-        gradient_accumulation_steps=accumulation,
-        max_steps=1,
-        optim="sgd",
-        learning_rate=learning_rate,
-        lr_scheduler_type="constant",
-        max_grad_norm=0.0,
-        weight_decay=0.0,
-        **overrides,
-    )
-    MMELTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer).train()
-    return parameters(model)
 
 
 @pytest.mark.parametrize("mode", ["hard", "soft"])

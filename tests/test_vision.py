@@ -1,7 +1,5 @@
 """The vision adapter: CIFAR ResNets, batched views, the collator, data loaders, schedules and training."""
 
-import pickle
-
 import numpy as np
 import pytest
 import torch
@@ -18,18 +16,7 @@ from mmel_hf.vision.schedules import paper_optimizer_and_scheduler
 from mmel_hf.vision.views import cifar_views, imagenet_views
 from mmel_hf.workflows.train_vision import VisionConfig, build_model, train_vision
 
-
-def write_cifar10(folder, per_batch=8, seed=0):
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"]:
-        batch = {
-            b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
-            b"labels": rng.integers(0, 10, per_batch).tolist(),
-        }
-        with open(folder / name, "wb") as handle:
-            pickle.dump(batch, handle)
-    return folder
+from builders import write_cifar10
 
 
 @pytest.mark.parametrize("depth,millions", [(20, 0.27), (32, 0.46), (44, 0.66), (56, 0.85)])
@@ -229,7 +216,8 @@ def test_vision_cli_resumes_a_killed_run_to_the_uninterrupted_weights(tmp_path, 
     from pathlib import Path
 
     from safetensors.torch import load_file
-    from test_train import kill_after_save_script
+
+    from builders import kill_after_save_script
 
     folder = write_cifar10(tmp_path / "c10", per_batch=4)  # 20 training images: 3 steps per epoch at batch 8
     argv = [
