@@ -22,8 +22,33 @@ def mlm(tokenizer):
     return make_tiny_mlm(tokenizer)
 
 
+def banned_tokens(tokenizer, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which of ``width`` logits may never be predicted, and which not at a sentence's start, written from the
+    rules alone (not from the augmenter's masks): special tokens, [UNK] and other bracketed tokens ([unused0] ...)
+    never, nor the logits past the vocabulary (heads padded to a multiple of 8); ``##`` continuations not first."""
+    never = torch.zeros(width, dtype=torch.bool)
+    not_first = torch.zeros(width, dtype=torch.bool)
+    specials = set(tokenizer.all_special_tokens) | {tokenizer.unk_token}
+    for token, index in tokenizer.get_vocab().items():  # the vocabulary as a dict, not id by id
+        if token in specials or (token.startswith("[") and token.endswith("]")):
+            never[index] = True
+        if token.startswith("##"):
+            not_first[index] = True
+    never[len(tokenizer.get_vocab()) :] = True
+    return never, never | not_first
+
+
+def test_the_banned_tokens_are_the_rules(tokenizer, mlm):
+    augmenter = FillMaskAugmenter(mlm, tokenizer, num_augmented=4)
+    never, at_start = banned_tokens(tokenizer, augmenter._banned.shape[0])
+    assert torch.equal(augmenter._banned.cpu(), never) and torch.equal(augmenter._banned_at_start.cpu(), at_start)
+    assert never[tokenizer.mask_token_id] and never[tokenizer.unk_token_id] and not never[tokenizer.vocab["film"]]
+    assert at_start[tokenizer.vocab["##s"]] and not never[tokenizer.vocab["##s"]]
+
+
 def reference(model, tokenizer, augmenter, text, example_id, search):
-    """Algorithm 2 / beam search transcribed literally: one sequence per forward pass, full logits."""
+    """Algorithm 2 / beam search transcribed literally: one sequence per forward pass, full logits, and the banned
+    tokens from the rules (:func:`banned_tokens`), not from the augmenter."""
     pieces = tokenizer(text, add_special_tokens=False)["input_ids"]
     order = (sample_positions(len(pieces), augmenter.ratio, augmenter.seed, example_id) + 1).tolist()
     masked = [tokenizer.cls_token_id, *pieces, tokenizer.sep_token_id]
@@ -33,8 +58,8 @@ def reference(model, tokenizer, augmenter, text, example_id, search):
     def log_probs(ids, position):
         with torch.no_grad():
             logits = model(input_ids=torch.tensor([ids])).logits[0, position].float()
-        banned = augmenter._banned_at_start if position == 1 else augmenter._banned
-        return torch.log_softmax(logits.masked_fill(banned, float("-inf")), -1)
+        never, at_start = banned_tokens(tokenizer, logits.shape[-1])
+        return torch.log_softmax(logits.masked_fill(at_start if position == 1 else never, float("-inf")), -1)
 
     width = augmenter.num_augmented
     first = log_probs(masked, order[0]).topk(width)
@@ -90,7 +115,7 @@ def test_only_the_sampled_positions_change_and_specials_are_never_predicted(toke
         for ids in filled:
             content = ids[1:-1]
             assert all(content[i] == pieces[i] for i in range(len(pieces)) if i not in positions)
-            assert not augmenter._banned[torch.tensor(content)].any()
+            assert not banned_tokens(tokenizer, len(tokenizer))[0][torch.tensor(content)].any()
             assert not tokenizer.convert_ids_to_tokens(content[0]).startswith("##")
         assert all("[UNK]" not in s[0] and "[MASK]" not in s[0] for s in samples)
 
