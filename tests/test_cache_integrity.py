@@ -280,3 +280,26 @@ def test_seal_sees_any_edit():
     record["counts"]["examples"] = 1379
     assert unseal(json.dumps(record)) is None
     assert unseal("{ truncated") is None and unseal(json.dumps({"counts": 1})) is None
+
+
+@pytest.mark.parametrize("main_process", [True, False])
+def test_a_damaged_cache_is_said_once_by_the_main_process(tmp_path, caplog, monkeypatch, main_process):
+    """Every rank finds the same damaged result; the note is logged by the main process alone (accelerate's
+    logger), and every rank still records it in the summary's notes."""
+    import logging
+
+    from accelerate import PartialState
+
+    from mmel_hf.augment import pipeline
+
+    PartialState(cpu=True)
+    monkeypatch.setattr(PartialState, "is_main_process", property(lambda self: main_process))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / pipeline.COMPLETE).write_text("not a sealed record")
+    notes = []
+    with caplog.at_level(logging.WARNING, logger=pipeline.__name__):
+        assert not pipeline._finished(cache, notes)
+    assert len(notes) == 1 and "damaged" in notes[0] and not (cache / pipeline.COMPLETE).exists()
+    logged = [r.getMessage() for r in caplog.records if "damaged" in r.getMessage()]
+    assert logged == ([f"[RANK 0] {notes[0]}"] if main_process else [])  # accelerate names the rank

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import shutil
 import time
@@ -34,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from accelerate.logging import get_logger
 
 from ..files import content_digests, damaged, file_digest, seal, sync_path, sync_tree, unseal, write_text_atomically
 from ..privacy import public_options
@@ -57,7 +57,10 @@ __all__ = [
     "run_augmentation",
 ]
 
-logger = logging.getLogger(__name__)
+# accelerate's adapter: what every rank finds alike (a damaged or changed cache, the result) is said once, by the
+# main process; a rank's own line passes main_process_only=False. Every call comes after run_augmentation has set
+# up the accelerate state, which the adapter needs.
+logger = get_logger(__name__)
 # 2: provenance in info.description; 3: exact ties in k; 4: samples rendered from the original's characters;
 # 5: rows batched within fixed blocks. Bump when a change alters the output for the same options.
 ALGORITHM_VERSION = "5"
@@ -678,6 +681,7 @@ def _compute_blocks(plan: BlockPlan, builder: BlockBuilder, numerics: dict, stat
         len(plan.computed),
         plan.num_blocks,
         sorted(plan.computed),
+        main_process_only=False,
     )
 
 
