@@ -200,3 +200,23 @@ sys.exit(main(sys.argv[1:]))
 def kill_after_save_script(step: int, module: str = "augment_cli.train") -> str:
     """A CLI run (``module``'s main) that kills itself with SIGKILL right after checkpoint-``step`` is written."""
     return _KILL_AT_SAVE.replace("{step}", str(step)).replace("{module}", module)
+
+
+def trainer_for(tmp_path, tokenizer, dataset, num_labels=2, **overrides):
+    settings = dict(
+        output_dir=str(tmp_path / "out"),
+        report_to="none",
+        use_cpu=True,
+        max_steps=1,
+        per_device_train_batch_size=4,
+        disable_tqdm=True,
+        save_strategy="no",
+        logging_steps=1,
+    )
+    settings.update(overrides)
+    return MMELTrainer(
+        model=make_tiny_bert(tokenizer, num_labels=num_labels),
+        args=MMELTrainingArguments(**settings),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+    )

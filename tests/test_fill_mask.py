@@ -247,3 +247,14 @@ def test_heads_of_any_shape_run_only_where_tokens_are_filled(tokenizer, family):
     torch.testing.assert_close(scores[allowed], full[allowed], rtol=1e-5, atol=1e-5)
     assert not allowed[1, augmenter._banned_at_start[: scores.shape[1]]].any()  # ## pieces banned at a start
     assert all(len(samples) == 2 for samples in augmenter.augment(["a good film about love", "a bad plot"]))
+
+
+@pytest.mark.parametrize("ratio,length,k", [(0.35, 90, 32), (0.7, 45, 32), (0.7, 85, 60), (0.35, 85, 30), (0.5, 3, 2)])
+def test_num_positions_rounds_exact_ties_up(ratio, length, k):
+    assert num_positions(length, ratio) == k
+
+
+def test_vocabulary_smaller_than_the_group_is_refused(tokenizer):
+    mlm = make_tiny_mlm(tokenizer)
+    with pytest.raises(ValueError, match="fewer than the 40000 augmented samples"):
+        FillMaskAugmenter(mlm, tokenizer, num_augmented=40000)

@@ -6,9 +6,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mmel_hf import MMELTrainingArguments
 from mmel_hf.losses import (
     mmel_hard_loss,
     mmel_soft_loss,
+    sample_losses,
     soft_targets,
     teacher_disagreement,
     to_groups,
@@ -162,3 +164,35 @@ def test_classification_labels_must_be_integers():
     mask = torch.ones(1, 2, dtype=torch.bool)
     with pytest.raises(TypeError, match="class ids"):
         mmel_hard_loss(torch.zeros(1, 2, 3), mask, torch.tensor([1.0]))
+
+
+def test_soft_loss_weights_keep_one_slot_per_group_without_augmented_samples():
+    out = mmel_soft_loss(torch.zeros(2, 1, 3), torch.ones(2, 1, dtype=torch.bool), torch.tensor([0, 2]))
+    assert out.weights.shape == (2, 1) and out.loss.shape == (2,)
+    assert torch.isfinite(out.loss).all()
+
+
+def test_float64_logits_stay_float64_and_minus_inf_logits_are_finite():
+    logits = torch.tensor([[[2.0, 0.0], [0.5, 0.1]]], dtype=torch.float64)
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    out = mmel_hard_loss(logits, mask, torch.tensor([0]))
+    assert out.loss.dtype == torch.float64 and out.sample_losses.dtype == torch.float64
+    minus_inf = torch.tensor([[3.0, -math.inf, 0.0]])
+    loss = sample_losses(minus_inf, torch.tensor([[1.0, 0.0, 0.0]]), regression=False)
+    expected = torch.nn.functional.cross_entropy(minus_inf, torch.tensor([0]), reduction="none")
+    assert torch.isfinite(loss).all()
+    torch.testing.assert_close(loss, expected)
+
+
+@pytest.mark.parametrize("lambda_p", [1e39, 1e-46, 1e300])
+def test_lambda_p_outside_float32_range_is_refused(lambda_p):
+    with pytest.raises(ValueError, match="mmel_lambda_p"):
+        MMELTrainingArguments(output_dir="x", mmel_loss="hard", mmel_lambda_p=lambda_p)
+
+
+@pytest.mark.parametrize("lambda_p", [1e-30, 1e30])
+def test_lambda_p_at_the_accepted_bounds_gives_finite_losses(lambda_p):
+    MMELTrainingArguments(output_dir="x", mmel_loss="soft", mmel_lambda_p=lambda_p)
+    logits = torch.randn(3, 4, 2, generator=torch.Generator().manual_seed(0))
+    out = mmel_hard_loss(logits, torch.ones(3, 4, dtype=torch.bool), torch.tensor([0, 1, 0]), lambda_p=lambda_p)
+    assert torch.isfinite(out.loss).all() and torch.isfinite(out.weights).all()

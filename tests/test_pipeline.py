@@ -7,12 +7,12 @@ import sys
 
 import pytest
 import torch
-from datasets import DatasetDict
+from datasets import Dataset, DatasetDict
 from fake_hub import FakeHub
 
 from augment_cli.augment import main
 from mmel_hf import MMELTrainer, MMELTrainingArguments, validate_augmented_dataset
-from mmel_hf.augment import AugmentConfig, run_augmentation
+from mmel_hf.augment import AugmentConfig, get_task, run_augmentation
 from mmel_hf.augment import pipeline as pipeline_module
 from mmel_hf.augment.card import build_dataset_card
 
@@ -316,3 +316,35 @@ def test_help_runs_as_a_console_script():
     )
     assert result.returncode == 0
     assert "--task" in result.stdout and "--no-separate" in result.stdout and "Algorithm 2" in result.stdout
+
+
+def test_a_sample_that_reproduces_its_original_is_not_distinct():
+    from datasets import DatasetDict
+
+    from mmel_hf.augment.pipeline import _job_counts, _shard_counts
+
+    train = Dataset.from_dict({"sentence": ["A Fine Film.", "dull"], "label": [1, 0]})
+    new = {"augmented_sentence": [["a fine film.", "a good film."], ["boring", "boring"]]}
+    shard = _shard_counts(train, new, get_task("sst2"), lambda texts: [t.lower() for t in texts])
+    counts = _job_counts([shard, shard], DatasetDict(train=train))  # two shards alike: the sums, the same share
+    assert counts["augmented_samples"] == 8 and counts["original_duplicates"] == 2 and counts["examples"] == 4
+    assert counts["distinct_ratio"] == pytest.approx(2 / 4)  # 'a good film.' and one 'boring'
+
+
+def test_dataset_card_names_models_without_local_paths(models, rte_dir, tmp_path):
+    from mmel_hf.augment import AugmentConfig, run_augmentation
+    from mmel_hf.augment.card import build_dataset_card
+    from mmel_hf.augment.pipeline import _resolve_task
+
+    config = AugmentConfig(
+        task="rte",
+        data_dir=str(rte_dir),
+        mlm_model=models[0],
+        teacher=models[1],
+        cache_dir=str(tmp_path / "cache"),
+        progress=False,
+        group_size=2,
+    )
+    result = run_augmentation(config)
+    card = str(build_dataset_card(config, _resolve_task(config), result.summary))
+    assert str(tmp_path) not in card and models[0] not in card and "local:mlm" in card

@@ -1,5 +1,8 @@
 """The augmented-dataset schema's validator and the grouped collator."""
 
+import math
+
+import numpy as np
 import pytest
 import torch
 from datasets import Dataset, DatasetDict, concatenate_datasets
@@ -7,7 +10,7 @@ from transformers import DataCollatorWithPadding
 
 from mmel_hf import MMELDataCollator, SchemaError, validate_augmented_dataset
 
-from builders import make_augmented_dataset
+from builders import make_augmented_dataset, trainer_for
 
 
 def test_valid_dataset_is_described():
@@ -144,3 +147,88 @@ def test_collator_lengths_are_the_longest_sample_of_each_group(tokenizer, pair, 
     assert collator.lengths(data, batch_size=5) == expected
     assert collator.lengths(data) == expected  # the batching of the measurement changes nothing
     assert len(set(expected)) > 2  # the rows differ in length: the check can tell rows apart
+
+
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (
+            lambda ds: with_column(ds, "teacher_original", [[math.nan, 1.0]] + ds["teacher_original"][1:]),
+            "row 0: 'teacher_original' holds a non-finite value",
+        ),
+        (
+            lambda ds: with_column(ds, "teacher_original", [[2.5, -1.5]] + ds["teacher_original"][1:]),
+            "not a probability vector",
+        ),
+        (
+            lambda ds: with_column(ds, "teacher_original", [[v[1]] for v in ds["teacher_original"]]),
+            "expected 2 (the number of labels",
+        ),
+        (
+            lambda ds: with_column(ds, "label", [0, 1, 2] + ds["label"][3:]),
+            "row 2, column 'label': label 2 is not a class id",
+        ),
+        (lambda ds: with_column(ds, "label", [-100] + ds["label"][1:]), "row 0, column 'label': label -100"),
+        (lambda ds: with_column(ds, "label", ["pos"] * len(ds)), "column 'label': labels must be numbers"),
+        (
+            lambda ds: Dataset.from_dict(
+                {
+                    "sentence": ["a", "b"],
+                    "label": [0, 1],
+                    "augmented_sentence": [[], []],
+                    "teacher_original": [[0.5, 0.5]] * 2,
+                    "teacher_augmented": [[], []],
+                }
+            ),
+            "every row's list is empty",
+        ),
+    ],
+)
+def test_bad_labels_and_teacher_outputs_are_named_at_load(tmp_path, tokenizer, mutate, message):
+    ds = mutate(make_augmented_dataset(num_rows=8, ragged=False, num_augmented=2))
+    with pytest.raises(SchemaError) as info:
+        trainer_for(tmp_path, tokenizer, ds, mmel_loss="hard")
+    assert message in str(info.value)
+
+
+def test_teacher_logits_in_an_augmented_entry_name_the_row(tmp_path, tokenizer):
+    ds = make_augmented_dataset(num_rows=6, ragged=False, num_augmented=2)
+    entries = list(ds["teacher_augmented"])
+    entries[4] = [[3.0, -2.0], entries[4][1]]
+    with pytest.raises(SchemaError, match="row 4: 'teacher_augmented' is"):
+        trainer_for(tmp_path, tokenizer, with_column(ds, "teacher_augmented", entries), mmel_loss="soft")
+
+
+def test_nan_regression_label_and_plain_mode_labels_are_checked(tmp_path, tokenizer):
+    ds = make_augmented_dataset(num_rows=6, regression=True, ragged=False, num_augmented=2)
+    labels = list(ds["label"])
+    labels[3] = math.nan
+    with pytest.raises(SchemaError, match="row 3, column 'label': regression label nan"):
+        trainer_for(tmp_path, tokenizer, with_column(ds, "label", labels), num_labels=1, mmel_loss="hard")
+    plain = Dataset.from_dict({"sentence": ["a", "b", "c"], "label": [0, 1, 5]})
+    with pytest.raises(SchemaError, match="row 2, column 'label': label 5"):
+        trainer_for(tmp_path, tokenizer, plain, mmel_loss="none", mmel_text_columns=["sentence"])
+
+
+@pytest.mark.parametrize("make", [np.float32, lambda v: torch.tensor(v), np.float64, float])
+def test_collator_takes_regression_labels_of_any_numeric_type(tokenizer, make):
+    rows = [
+        {"sentence": "a fine film", "label": make(4.5), "augmented_sentence": ["a good film"]},
+        {"sentence": "dull", "label": make(1.0), "augmented_sentence": ["boring"]},
+    ]
+    batch = MMELDataCollator(tokenizer)(rows)
+    assert batch["labels"].dtype == torch.float32 and batch["labels"].tolist() == [4.5, 1.0]
+    plain = MMELDataCollator(tokenizer, text_columns=["sentence"])([{"sentence": "a", "label": np.int64(1)}])
+    assert plain["labels"].dtype == torch.long
+
+
+def test_collator_names_the_column_of_text_labels(tokenizer):
+    with pytest.raises(SchemaError, match="column 'label': labels must be numbers"):
+        MMELDataCollator(tokenizer)([{"sentence": "a", "label": "pos", "augmented_sentence": ["b"]}])
+
+
+def test_label_validation_sees_a_selected_view(tmp_path, tokenizer):
+    plain = Dataset.from_dict({"sentence": ["a", "b", "c", "d"], "label": [0, 7, 1, 0]})
+    trainer_for(tmp_path, tokenizer, plain.select([0, 2, 3]), mmel_loss="none", mmel_text_columns=["sentence"])
+    with pytest.raises(SchemaError, match="row 1, column 'label': label 7"):
+        trainer_for(tmp_path, tokenizer, plain.select([3, 1]), mmel_loss="none", mmel_text_columns=["sentence"])

@@ -19,6 +19,7 @@ from builders import (
     make_tiny_bert,
     one_sgd_step,
     parameters,
+    trainer_for,
 )
 
 
@@ -614,3 +615,53 @@ def test_fsdp_that_would_silently_run_as_ddp_is_refused(tmp_path):
     found = json.loads(target.read_text())
     assert found["world_size"] == 2
     assert found["refused"] and "fall back to DDP" in found["refused"] and "MULTI_CPU" in found["refused"]
+
+
+def test_trainer_trains_soft_on_a_batch_whose_rows_have_no_samples(tmp_path, tokenizer):
+    ds = make_augmented_dataset(num_rows=8, ragged=True, num_augmented=2)
+    ds = ds.map(
+        lambda row, i: {
+            "augmented_sentence": [] if i < 4 else row["augmented_sentence"],
+            "teacher_augmented": [] if i < 4 else row["teacher_augmented"],
+        },
+        with_indices=True,
+    )
+    trainer = trainer_for(tmp_path, tokenizer, ds, mmel_loss="soft", max_steps=2)
+    batch = trainer.data_collator([ds[i] for i in range(4)])  # the first four rows: no samples at all
+    trainer.model.train()
+    assert torch.isfinite(trainer.compute_loss(trainer.model, batch))
+    trainer.log({"loss": 0.0})  # diagnostics over an empty reweighted set do not crash
+
+
+def test_regression_logs_teacher_shift_not_disagreement(tmp_path, tokenizer):
+    ds = make_augmented_dataset(num_rows=8, regression=True)
+    trainer = trainer_for(tmp_path, tokenizer, ds, num_labels=1, mmel_loss="soft")
+    trainer.train()
+    logged = {k for entry in trainer.state.log_history for k in entry}
+    assert "mmel/teacher_shift" in logged and "mmel/teacher_disagreement" not in logged
+
+
+def test_a_users_own_log_call_runs_no_collective_and_keeps_the_diagnostics(tmp_path, tokenizer, monkeypatch):
+    ds = make_augmented_dataset(num_rows=8)
+    trainer = trainer_for(tmp_path, tokenizer, ds, mmel_loss="hard")
+    batch = trainer.data_collator([ds[i] for i in range(4)])
+    trainer.model.train()
+    trainer.compute_loss(trainer.model, batch)
+    monkeypatch.setattr(type(trainer.args), "world_size", property(lambda self: 2))
+    calls = []
+    monkeypatch.setattr(trainer.accelerator, "reduce", lambda tensor, reduction: calls.append(reduction) or tensor)
+    trainer.log({"my_metric": 1.0})  # on one process only: must not reach a collective
+    assert calls == [] and trainer._diagnostics["train"] is not None
+    trainer.log({"loss": 0.5})  # Trainer's own logging step, on every process
+    assert calls == ["sum"] and trainer._diagnostics["train"] is None
+    assert "mmel/weight_entropy" in trainer.state.log_history[-1]
+
+
+def test_eval_diagnostics_drop_the_rows_accelerate_repeats(tmp_path, tokenizer, monkeypatch):
+    ds = make_augmented_dataset(num_rows=4, ragged=False, num_augmented=2)
+    trainer = trainer_for(tmp_path, tokenizer, ds, mmel_loss="uniform")
+    monkeypatch.setattr(type(trainer.args), "world_size", property(lambda self: 2))
+    monkeypatch.setattr(trainer.accelerator, "gather_for_metrics", lambda rows: rows[:3])  # one repeated row dropped
+    trainer.model.eval()
+    trainer.compute_loss(trainer.model, trainer.data_collator([ds[i] for i in range(4)]), return_outputs=True)
+    assert trainer._diagnostics["eval"][0].item() == 3  # groups counted once each

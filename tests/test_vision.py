@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from transformers import AutoModelForImageClassification
 
 from augment_cli.train_vision import main as vision_cli
-from mmel_hf import MMELTrainingArguments
+from mmel_hf import MMELTrainer, MMELTrainingArguments
 from mmel_hf.errors import DataError
 from mmel_hf.vision.collator import MMELVisionCollator
 from mmel_hf.vision.data import load_cifar, load_image_folder
@@ -279,3 +279,140 @@ def test_vision_cli_resumes_a_killed_run_to_the_uninterrupted_weights(tmp_path, 
     code = vision_cli([*argv, "--output-dir", str(tmp_path / "x"), "--resume-from-checkpoint", str(tmp_path / "none")])
     err = capsys.readouterr().err
     assert code == 1 and "--resume-from-checkpoint" in err and len(err.strip().splitlines()) == 1
+
+
+class _Exploit:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("touch PWNED",))
+
+
+def test_crafted_cifar_pickle_is_refused_without_running_it(tmp_path, monkeypatch):
+    import pickle
+
+    from mmel_hf.errors import DataError
+    from mmel_hf.vision.data import load_cifar
+
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    (folder / "data_batch_1").write_bytes(pickle.dumps({"data": _Exploit(), "labels": [0]}, protocol=2))
+    with pytest.raises(DataError, match=r"data_batch_1: .*refusing to load posix.system"):
+        load_cifar("cifar10", folder)
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_genuine_style_cifar_pickles_still_load(tmp_path):
+    import pickle
+
+    from mmel_hf.vision.data import load_cifar
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"]:
+        batch = {b"data": rng.integers(0, 255, (2, 3072), dtype=np.uint8), b"labels": [1, 2], b"batch_label": b"x"}
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+    data = load_cifar("cifar10", folder)
+    assert len(data["train"]) == 10 and data["test"]["label"][:] == [1, 2]
+
+
+def test_short_runs_decay_at_their_fractions_and_the_optimizer_takes_the_users_settings():
+    from mmel_hf.vision.schedules import paper_optimizer_and_scheduler
+
+    optimizer, scheduler = paper_optimizer_and_scheduler(
+        torch.nn.Linear(1, 1), "cifar", steps_per_epoch=10, epochs=2, lr=0.05, weight_decay=1e-4
+    )
+    assert optimizer.param_groups[0]["lr"] == 0.05 and optimizer.param_groups[0]["weight_decay"] == 1e-4
+    factors = [scheduler.lr_lambdas[0](step) for step in (0, 5, 6, 12, 16, 19)]
+    assert factors == pytest.approx([1.0, 1.0, 0.2, 0.04, 0.008, 0.008])  # 30/60/80% of 20 steps
+
+
+def test_train_vision_counts_every_process_in_the_steps_per_epoch(tmp_path, monkeypatch):
+    from mmel_hf.vision.data import load_cifar
+    from mmel_hf.workflows import train_vision as vision_train
+
+    from builders import write_cifar10
+
+    seen = {}
+
+    def spy(model, kind, steps_per_epoch, epochs, lr=None, weight_decay=None):
+        seen.update(steps_per_epoch=steps_per_epoch, lr=lr, weight_decay=weight_decay)
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr("mmel_hf.vision.schedules.paper_optimizer_and_scheduler", spy)
+    data = load_cifar("cifar10", write_cifar10(tmp_path / "c10", per_batch=8))  # 40 training images
+    args = MMELTrainingArguments(
+        output_dir=str(tmp_path / "o"),
+        mmel_label_source="original",
+        use_cpu=True,
+        per_device_train_batch_size=4,
+        learning_rate=0.03,
+        weight_decay=2e-4,
+        report_to="none",
+    )
+    monkeypatch.setattr(type(args), "world_size", property(lambda self: 2))
+    with pytest.raises(RuntimeError, match="stop"):
+        vision_train.train_vision(vision_train.VisionConfig(), args, data=data)
+    assert seen == {"steps_per_epoch": 5, "lr": 0.03, "weight_decay": 2e-4}  # 40 / (4 x 2 processes)
+
+
+def test_every_process_draws_its_own_views():
+    from mmel_hf.vision.collator import MMELVisionCollator
+
+    rows = [{"img": np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8), "label": 1}] * 4
+    rank0 = MMELVisionCollator(num_views=4, seed=0, process_index=0)(rows)["pixel_values"]
+    rank1 = MMELVisionCollator(num_views=4, seed=0, process_index=1)(rows)["pixel_values"]
+    again = MMELVisionCollator(num_views=4, seed=0, process_index=0)(rows)["pixel_values"]
+    assert torch.equal(rank0, again) and not torch.equal(rank0, rank1)
+
+
+def _train_vision_from(config, args, data, checkpoint, out):
+    from mmel_hf.vision.collator import MMELVisionCollator
+    from mmel_hf.workflows.train_vision import build_model
+
+    args.output_dir = str(out)
+    model = build_model(config.model, 10)
+    collator = MMELVisionCollator(num_views=config.num_views, seed=args.seed)
+    trainer = MMELTrainer(model=model, args=args, data_collator=collator, train_dataset=data["train"])
+    trainer.train(resume_from_checkpoint=str(checkpoint))
+    return {name: p.detach() for name, p in model.state_dict().items()}
+
+
+def _weights(folder):
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_vision_training_resumed_from_a_checkpoint_matches_the_uninterrupted_run(tmp_path):
+    from mmel_hf.vision.data import load_cifar
+    from mmel_hf.workflows import train_vision as vision_train
+
+    from builders import write_cifar10
+
+    data = load_cifar("cifar10", write_cifar10(tmp_path / "c10", per_batch=8))  # 40 images: 5 steps of 8 per epoch
+
+    def args(out):
+        return MMELTrainingArguments(
+            output_dir=str(out),
+            mmel_loss="hard",
+            mmel_label_source="original",
+            use_cpu=True,
+            per_device_train_batch_size=8,
+            num_train_epochs=2,
+            learning_rate=0.05,
+            save_strategy="steps",
+            save_steps=3,
+            report_to="none",
+            disable_tqdm=True,
+            seed=3,
+        )
+
+    config = vision_train.VisionConfig(num_views=3, schedule="trainer")
+    vision_train.train_vision(config, args(tmp_path / "a"), data=data)
+    uninterrupted = _weights(tmp_path / "a" / "checkpoint-10")
+    resumed = _train_vision_from(config, args(tmp_path / "a"), data, tmp_path / "a" / "checkpoint-3", tmp_path / "b")
+    for name, value in uninterrupted.items():
+        torch.testing.assert_close(resumed[name], value, rtol=1e-5, atol=1e-6, msg=name)
