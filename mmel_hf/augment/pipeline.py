@@ -399,13 +399,38 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
 
     Under ``accelerate launch``/``torchrun`` every rank runs this function: the ranks share the shards out
     (each on its own device), one assembles the result, and the main process alone saves and pushes it.
+    Six steps, each a function below: the process, the task and its data, the models, the cache's identity,
+    the result (reused or computed), and its delivery (saved, summarised, pushed).
     """
+    started = time.perf_counter()
+    state, device = _set_up_process(config)
+    spec, data, mlm_name, teacher_name = _load_task_and_data(config, state)
+    (mlm_tokenizer, mlm), teacher_pair = _load_models(config, device, mlm_name, teacher_name)  # data is good: load
+    cache_root, fingerprint = _identify_cache(
+        config, state, spec, data, mlm_name, mlm, teacher_name, teacher_pair, device
+    )
+    inner_bars = config.progress and state.num_processes == 1  # a bar per batch, within the block being done
+    builder = BlockBuilder(config, spec, data["train"], mlm, mlm_tokenizer, teacher_pair, inner_bars)
+    numerics = describe_numerics(device)
+    if config.verify is not None:
+        if state.num_processes > 1:
+            raise DataError("--verify runs in one process: start it without accelerate launch/torchrun")
+        return _verified(
+            config, cache_root / fingerprint, builder, data, spec, numerics, started, mlm_name, teacher_name
+        )
+    result, plan, notes = _reuse_or_compute(
+        config, state, spec, data, cache_root, fingerprint, builder, numerics, mlm_name, teacher_name
+    )
+    return _deliver(result, config, state, spec, plan, notes, started, mlm_name, teacher_name)
+
+
+def _set_up_process(config: AugmentConfig):
+    """Step 1: this rank (under accelerate launch/torchrun) and its device; an --output-dir refused before any work."""
     import torch
     from accelerate import PartialState
 
-    started = time.perf_counter()
-    # Under accelerate launch/torchrun: this rank. PartialState is shared by the whole process (a Trainer built
-    # later reuses it), so it is pinned to the CPU only where several CPU processes need gloo to be set up.
+    # PartialState is shared by the whole process (a Trainer built later reuses it), so it is pinned to the CPU
+    # only where several CPU processes need gloo to be set up.
     several = int(os.environ.get("WORLD_SIZE", "1")) > 1
     state = PartialState(cpu=several and _runs_on_cpu(config.device))
     if config.output_dir:  # refuse before any work, never after
@@ -413,10 +438,13 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
     requested = torch.device(config.device) if config.device else None
     # Each rank its own device: --device cuda (no index) means this rank's GPU, as no --device does.
     same_kind = requested is not None and requested.index is None and requested.type == state.device.type
-    device = state.device if requested is None or same_kind else requested
+    return state, state.device if requested is None or same_kind else requested
+
+
+def _load_task_and_data(config: AugmentConfig, state):
+    """Step 2: the models' names, the task and its data, checked before any model is fetched (only a custom task
+    without --num-labels needs the teacher's label count: its config file, not its weights)."""
     mlm_name, teacher_name = resolve_models(config)
-    # Data first: a bad file is reported before any model is fetched. Only a custom task without --num-labels
-    # needs the teacher's label count (its config file, not its weights) to know its own labels.
     teacher_task = _teacher_task(teacher_name, config.task)
     labels_from_teacher = (
         teacher_task is None
@@ -452,8 +480,11 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
             f"has {spec.num_labels} label(s) (1 = regression)"
         )
     _check_model_lengths(config, mlm_name, teacher_name)
-    (mlm_tokenizer, mlm), teacher_pair = _load_models(config, device, mlm_name, teacher_name)  # data is good: load
+    return spec, data, mlm_name, teacher_name
 
+
+def _identify_cache(config: AugmentConfig, state, spec, data, mlm_name, mlm, teacher_name, teacher_pair, device):
+    """Step 4: the fingerprint of everything that determines the result; --overwrite clears what it owns."""
     fingerprint = fingerprint_job(
         config,
         data,
@@ -466,16 +497,12 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
         with state.main_process_first():  # the other ranks start once the main one has cleared the cache
             if state.is_main_process:
                 _clear_cache(cache_root, fingerprint)
-    inner_bars = config.progress and state.num_processes == 1  # a bar per batch, within the block being done
-    builder = BlockBuilder(config, spec, data["train"], mlm, mlm_tokenizer, teacher_pair, inner_bars)
-    numerics = describe_numerics(device)
+    return cache_root, fingerprint
+
+
+def _reuse_or_compute(config, state, spec, data, cache_root, fingerprint, builder, numerics, mlm_name, teacher_name):
+    """Step 5: the finished result if it checks out, else this rank's blocks computed and the result assembled."""
     notes: list[str] = []
-    if config.verify is not None:
-        if state.num_processes > 1:
-            raise DataError("--verify runs in one process: start it without accelerate launch/torchrun")
-        return _verified(
-            config, cache_root / fingerprint, builder, data, spec, numerics, started, mlm_name, teacher_name
-        )
     cache_path = _choose_cache(cache_root, fingerprint, builder, numerics, config, notes)
     plan = BlockPlan(cache_path, len(data["train"]), config.block_size, config.shard_size)
     if not _finished(cache_path, notes):
@@ -489,15 +516,22 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
     cache_hit = not plan.computed and not assembled
     logger.info("%s: %s", "cache hit" if cache_hit else "finished", cache_path)
     result = AugmentationResult(dataset, cache_path, cache_hit)
+    result.summary = dict(counts)
+    return result, plan, notes
 
+
+def _deliver(
+    result: AugmentationResult, config: AugmentConfig, state, spec, plan, notes, started, mlm_name, teacher_name
+) -> AugmentationResult:
+    """Step 6: saved to --output-dir and pushed to the Hub (by the main process), with the summary."""
     save_here = config.output_dir and state.is_main_process
     if save_here:
         _atomic_save(result.dataset, Path(config.output_dir))
     result.summary = {
         "task": spec.name,
-        **counts,
+        **result.summary,
         "seconds": round(time.perf_counter() - started, 2),
-        "cache": str(cache_path),
+        "cache": str(result.cache_path),
         "cache_hit": result.cache_hit,
         "blocks": plan.num_blocks,
         "blocks_computed_here": len(plan.computed),
