@@ -210,3 +210,25 @@ def test_real_mrpc_file_reads_as_a_custom_tsv_task():
     spec = custom_task("paraphrase", ["#1 String", "#2 String"], label_column="Quality", num_labels=2)
     data = read_table_file(SHARED_MRPC, spec)
     assert len(data) == 3668  # the official size: no row merged or split by quote handling
+
+
+@pytest.mark.parametrize("kind", ["augment", "train", "study"])
+def test_every_command_checks_its_data_sources_the_same_way(kind):
+    """One DataArguments base: the same flags, help and checks in mmel-augment, mmel-train and mmel-study."""
+    from mmel_hf.augment import AugmentConfig
+    from mmel_hf.tasks.registry import DataArguments
+    from mmel_hf.workflows.study import StudyConfig
+    from mmel_hf.workflows.train_config import TrainConfig
+
+    config_class = {"augment": AugmentConfig, "train": TrainConfig, "study": StudyConfig}[kind]
+    assert issubclass(config_class, DataArguments)
+    with pytest.raises(ValueError, match=r"give one data source, got \['--data-dir', '--dataset-path'\]"):
+        config_class(task="rte", data_dir="glue/RTE", dataset_path="saved")
+    with pytest.raises(ValueError, match="--validation-file goes with --train-file"):
+        config_class(task="rte", validation_file="dev.csv")
+    assert config_class(task="rte", train_file="t.csv", validation_file="d.csv").data_sources() == {
+        "data_dir": None,
+        "train_file": "t.csv",
+        "validation_file": "d.csv",
+        "dataset_path": None,
+    }

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..tasks.registry import TaskArguments
+from ..tasks.registry import DataArguments
 
 __all__ = ["AugmentConfig", "resolved_cache_dir"]
 
@@ -51,7 +51,7 @@ RESULT_FIELDS = (
 
 
 @dataclass
-class AugmentConfig(TaskArguments):
+class AugmentConfig(DataArguments):
     """Options of the augmentation job (Section 3.3 and Appendix C of the paper).
 
     The defaults are the paper's: |B| = 5, greedy search, ratio 0.4, each sentence of a pair augmented on
@@ -63,17 +63,6 @@ class AugmentConfig(TaskArguments):
     )
     dataset_config: str | None = field(default=None, metadata={"help": "The Hub dataset's configuration."})
     dataset_revision: str | None = field(default=None, metadata={"help": "The Hub dataset's revision."})
-    data_dir: str | None = field(
-        default=None,
-        metadata={
-            "help": "A local GLUE task folder with train.tsv, dev.tsv (dev_matched.tsv ... for MNLI) as GLUE distributes them."
-        },
-    )
-    train_file: str | None = field(default=None, metadata={"help": "A local CSV/TSV or JSON-lines training file."})
-    validation_file: str | None = field(
-        default=None, metadata={"help": "A local CSV/TSV or JSON-lines validation file."}
-    )
-    dataset_path: str | None = field(default=None, metadata={"help": "A folder written by save_to_disk."})
     max_train_samples: int | None = field(
         default=None, metadata={"help": "Augment only the first N training examples (quick runs)."}
     )
@@ -245,10 +234,7 @@ class AugmentConfig(TaskArguments):
             )
         if self.max_train_samples is not None and self.max_train_samples < 1:
             raise ValueError(f"--max-train-samples {self.max_train_samples}: must be at least 1")
-        if sum(x is not None for x in (self.data_dir, self.train_file, self.dataset_path)) > 1:
-            raise ValueError("give only one of --data-dir, --train-file and --dataset-path")
-        if self.validation_file is not None and self.train_file is None:
-            raise ValueError("--validation-file goes with --train-file")
+        self.check_data_sources()
 
     @property
     def num_augmented(self) -> int:

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 __all__ = [
+    "DataArguments",
     "EMBEDDED_TASKS",
     "GLUE_TASKS",
     "TaskArguments",
@@ -491,3 +492,43 @@ def metric_task(spec: TaskSpec) -> str:
     if spec.name in GLUE_METRIC_TASKS:
         return spec.name
     return "stsb" if spec.is_regression else "sst2"
+
+
+@dataclass
+class DataArguments(TaskArguments):
+    """The task flags and where its local data lives: shared by ``mmel-augment``, ``mmel-train`` and ``mmel-study``
+    (as TRL's configs share a base), so the flags, their help and their checks are written once.
+
+    Example:
+        >>> DataArguments(task="reviews", train_file="train.csv", data_dir="glue/RTE").check_data_sources()
+        Traceback (most recent call last):
+        ...
+        ValueError: give one data source, got ['--data-dir', '--train-file']
+    """
+
+    data_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "A local GLUE task folder with train.tsv, dev.tsv (dev_matched.tsv ... for MNLI) as GLUE distributes them."
+        },
+    )
+    train_file: str | None = field(default=None, metadata={"help": "A local CSV/TSV or JSON-lines training file."})
+    validation_file: str | None = field(
+        default=None, metadata={"help": "A local CSV/TSV or JSON-lines validation file (with --train-file)."}
+    )
+    dataset_path: str | None = field(default=None, metadata={"help": "A folder written by save_to_disk."})
+
+    def data_sources(self) -> dict:
+        """The local-source flags, as the next command takes them (``mmel-study`` hands them on)."""
+        return {name: getattr(self, name) for name in ("data_dir", "train_file", "validation_file", "dataset_path")}
+
+    def check_data_sources(self, *others: str) -> None:
+        """At most one source (``others``: a config's own source fields, e.g. ``augmented``), and a validation file
+        only beside a training file."""
+        given = [
+            name for name in (*others, "data_dir", "train_file", "dataset_path") if getattr(self, name) is not None
+        ]
+        if len(given) > 1:
+            raise ValueError(f"give one data source, got {['--' + name.replace('_', '-') for name in given]}")
+        if self.validation_file is not None and self.train_file is None:
+            raise ValueError("--validation-file goes with --train-file")

@@ -28,7 +28,7 @@ from pathlib import Path
 from ..errors import DataError
 from ..files import write_json_atomically
 from ..privacy import public_options, public_value
-from ..tasks.registry import TaskArguments
+from ..tasks.registry import DataArguments
 
 __all__ = ["MethodSpec", "StudyConfig", "parse_method", "run_study"]
 
@@ -78,17 +78,13 @@ def parse_method(text: str) -> MethodSpec:
 
 
 @dataclass
-class StudyConfig(TaskArguments):
+class StudyConfig(DataArguments):
     """Options of ``mmel-study``. Settings are shared by every method: nothing is tuned per method.
 
     The task flags (``--task``, ``--text-columns``, ``--label-column``, ``--class-names``, ``--num-labels``) are
     those of ``mmel-train`` and ``mmel-augment``: a custom task is studied like a GLUE one."""
 
     output_dir: str = field(default="mmel_study_output", metadata={"help": "Where the runs and the results go."})
-    data_dir: str | None = field(default=None, metadata={"help": "A local GLUE task folder (train.tsv, dev.tsv)."})
-    train_file: str | None = field(default=None, metadata={"help": "A local CSV/TSV or JSON-lines training file."})
-    validation_file: str | None = field(default=None, metadata={"help": "A local validation file."})
-    dataset_path: str | None = field(default=None, metadata={"help": "A folder written by save_to_disk."})
     max_train_samples: int | None = field(
         default=1000,
         metadata={"help": "Training examples (the first N) that the teacher and every student see; 0 or none = all."},
@@ -151,6 +147,7 @@ class StudyConfig(TaskArguments):
 
     def __post_init__(self):
         self.check_task_options()
+        self.check_data_sources()  # before the teacher's training, not at the first student's
         if self.task is None:
             raise ValueError(
                 "--task is required: a GLUE task, rt-polarity, or a name for a custom task (with --text-columns)"
@@ -201,15 +198,6 @@ def _training_args(config: StudyConfig, output: Path, options: dict):
     # Any accelerator torch knows (CUDA, MPS, XPU ...), as the augmentation picks it; the CPU only without one.
     return MMELTrainingArguments(
         output_dir=str(output), disable_tqdm=not config.progress, use_cpu=_runs_on_cpu(None), **options
-    )
-
-
-def _data_options(config: StudyConfig) -> dict:
-    return dict(
-        data_dir=config.data_dir,
-        train_file=config.train_file,
-        validation_file=config.validation_file,
-        dataset_path=config.dataset_path,
     )
 
 
@@ -284,13 +272,13 @@ def train_teacher(config: StudyConfig, say: Callable[[str], None], data_key: dic
         max_train_samples=config.max_train_samples,
         cache_dir=config.cache_dir,
         overwrite_output_dir=True,
-        **_data_options(config),
+        **config.data_sources(),
     )
     # The data by its content (a moved file is the same data), the model by its files.
     settings = {
         "teacher": {
             **asdict(train_config),
-            **dict.fromkeys(_data_options(config)),
+            **dict.fromkeys(config.data_sources()),
             "model": _model_key(config.teacher_model),
             "data": data_key,
             "cache_dir": None,
@@ -325,7 +313,7 @@ def _check_task_and_data(config: StudyConfig):
             **config.task_options(),
             max_train_samples=config.max_train_samples,
             cache_dir=config.cache_dir,
-            **_data_options(config),
+            **config.data_sources(),
         )
     )
     _check_max_length(config)
@@ -426,7 +414,7 @@ def run_study(config: StudyConfig, say: Callable[[str], None] = logger.info) -> 
                 precision=config.precision,
                 cache_dir=config.cache_dir,
                 progress=config.progress,
-                **_data_options(config),
+                **config.data_sources(),
             )
         )
         summary = augmented.summary

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..tasks.registry import TaskArguments
+from ..tasks.registry import DataArguments
 
 __all__ = ["TrainConfig", "paper_defaults"]
 
@@ -38,7 +38,7 @@ def paper_defaults(task: str) -> dict:
 
 
 @dataclass
-class TrainConfig(TaskArguments):
+class TrainConfig(DataArguments):
     """What to train on and what to train (``mmel-train``).
 
     Data: the task's original data through the readers of ``mmel-augment`` (``--data-dir``, ``--train-file``,
@@ -99,12 +99,6 @@ class TrainConfig(TaskArguments):
             "or its cache folder) or a Hub dataset id. Needed by every mode but 'none'."
         },
     )
-    data_dir: str | None = field(default=None, metadata={"help": "A local GLUE task folder (train.tsv, dev.tsv ...)."})
-    train_file: str | None = field(default=None, metadata={"help": "A local CSV/TSV or JSON-lines training file."})
-    validation_file: str | None = field(
-        default=None, metadata={"help": "A local CSV/TSV or JSON-lines validation file."}
-    )
-    dataset_path: str | None = field(default=None, metadata={"help": "A folder written by save_to_disk."})
     dataset_name: str | None = field(
         default=None, metadata={"help": "A Hub dataset id (default for GLUE tasks: nyu-mll/glue)."}
     )
@@ -167,8 +161,4 @@ class TrainConfig(TaskArguments):
         for name in ("max_train_samples", "max_eval_samples"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be at least 1")
-        sources = [n for n in ("augmented", "data_dir", "train_file", "dataset_path") if getattr(self, n) is not None]
-        if len(sources) > 1:
-            raise ValueError(f"give one data source, got {['--' + s.replace('_', '-') for s in sources]}")
-        if self.validation_file is not None and self.train_file is None:
-            raise ValueError("--validation-file goes with --train-file")
+        self.check_data_sources("augmented")
