@@ -8,7 +8,7 @@ from typing import Literal
 
 from transformers import TrainingArguments
 
-__all__ = ["METHOD_NAMES", "MMEL_LOSSES", "MMELTrainingArguments", "method_name"]
+__all__ = ["GROUPED_LOSSES", "METHOD_NAMES", "MMEL_LOSSES", "MMELTrainingArguments", "method_name"]
 
 # The paper's name of each mode (Tables 3-4).
 METHOD_NAMES = {
@@ -31,7 +31,8 @@ def method_name(mode: str, label_source: str = "teacher") -> str:
     return f"{name}, original labels" if label_source == "original" and mode != "none" else name
 
 
-MMEL_LOSSES = ("none", "uniform", "hard", "soft", "max", "long")
+MMEL_LOSSES = ("none", "uniform", "hard", "soft", "max", "long")  # the one list of modes (also in the Literal below)
+GROUPED_LOSSES = tuple(mode for mode in MMEL_LOSSES if mode != "none")  # the modes that train on groups
 LABEL_SOURCES = ("teacher", "original")
 # lambda_P values the float32 losses can be divided by without overflow or underflow to 0 (the losses are
 # shifted by their group maximum first, so only the ratio l / lambda_P matters; see losses.reweighting).

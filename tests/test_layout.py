@@ -58,3 +58,17 @@ def test_arguments_pickled_under_an_old_module_name_still_load(tmp_path):
         warnings.simplefilter("ignore", DeprecationWarning)
         loaded = pickle.loads(old)
     assert type(loaded) is MMELTrainingArguments and loaded.mmel_lambda_t == 0.5
+
+
+def test_the_modes_are_listed_once():
+    """MMEL_LOSSES is the list; the Literal of the field, the study's table order and the grouped modes agree."""
+    import dataclasses
+    import typing
+
+    from mmel_hf.training_args import GROUPED_LOSSES, METHOD_NAMES, MMEL_LOSSES, MMELTrainingArguments
+    from mmel_hf.workflows import study
+
+    field = next(f for f in dataclasses.fields(MMELTrainingArguments) if f.name == "mmel_loss")
+    hints = typing.get_type_hints(MMELTrainingArguments)
+    assert set(typing.get_args(hints["mmel_loss"])) == set(MMEL_LOSSES) == set(field.metadata["choices"])
+    assert set(study._MODES) == set(MMEL_LOSSES) == set(METHOD_NAMES) and "none" not in GROUPED_LOSSES

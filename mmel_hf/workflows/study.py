@@ -34,7 +34,7 @@ __all__ = ["MethodSpec", "StudyConfig", "parse_method", "run_study"]
 
 logger = logging.getLogger(__name__)
 
-_MODES = ("none", "long", "uniform", "max", "hard", "soft")
+_MODES = ("none", "long", "uniform", "max", "hard", "soft")  # MMEL_LOSSES in the order of the paper's tables
 
 
 @dataclass(frozen=True)

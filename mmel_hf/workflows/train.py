@@ -35,15 +35,13 @@ from ..privacy import public_options
 from ..schema import TEACHER_ORIGINAL_COLUMN, augmented_column
 from ..tasks.registry import TaskSpec, describe_task, is_registered, metric_task, reconcile_task
 from ..tasks.sources import load_task_data
-from ..training_args import METHOD_NAMES, method_name  # noqa: F401  (also imported from here)
+from ..training_args import GROUPED_LOSSES, METHOD_NAMES, method_name  # noqa: F401  (also imported from here)
 from ..weight_report import run_weights
 from .train_config import TrainConfig
 
 __all__ = ["TrainingResult", "load_augmented", "load_model", "resolve_resume_checkpoint", "run_training"]
 
 logger = logging.getLogger(__name__)
-
-GROUPED_MODES = ("long", "uniform", "max", "hard", "soft")
 
 
 @dataclass
@@ -477,7 +475,7 @@ def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path,
 
     spec, data = load_data(config)  # data first: a bad file is reported before any model download
     grouped = all(augmented_column(c) in data["train"].column_names for c in spec.text_columns)
-    if args.mmel_loss in GROUPED_MODES and not grouped:
+    if args.mmel_loss in GROUPED_LOSSES and not grouped:
         raise DataError(
             f"--mmel-loss {args.mmel_loss} trains on groups of augmented samples, but the training data "
             "has none: make them with mmel-augment and pass --augmented DIR (or use --mmel-loss none)"
