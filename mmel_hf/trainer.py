@@ -88,9 +88,10 @@ class MMELTrainer(Trainer):
     # Batch entries that are targets, never model inputs: kept in float32 under DeepSpeed's half precision.
     FLOAT32_KEYS = ("labels", TEACHER_KEY, TARGET_KEY)
 
-    # What compute_loss did last: None (plain batch: Trainer decides), True (normalised by the groups of the
-    # whole accumulated batch), False (a per-batch mean; Trainer divides by the accumulation steps).
-    _loss_scaled_for_ga: bool | None = None
+    # Trainer's own attribute, read by training_step after compute_loss, set by compute_loss to what it did:
+    # None (plain batch: Trainer decides), True (normalised by the groups of the whole accumulated batch), False
+    # (a per-batch mean; Trainer divides by the accumulation steps).
+    loss_is_scaled_for_ga: bool | None = None
 
     def __init__(
         self,
@@ -319,14 +320,6 @@ class MMELTrainer(Trainer):
             num_groups = self.accelerator.gather(num_groups).sum() // self._tp_size()
         return num_groups
 
-    @property
-    def loss_is_scaled_for_ga(self) -> bool | None:  # read by Trainer.training_step after compute_loss
-        return self._loss_scaled_for_ga
-
-    @loss_is_scaled_for_ga.setter
-    def loss_is_scaled_for_ga(self, value: bool | None) -> None:
-        self._loss_scaled_for_ga = value
-
     # -- Loss -------------------------------------------------------------------------------------------
 
     def compute_loss(
@@ -340,7 +333,7 @@ class MMELTrainer(Trainer):
             return self._long_loss(model, inputs, return_outputs, num_items_in_batch)
         inputs = {k: v for k, v in inputs.items() if k != TARGET_KEY}
         if GROUP_MASK_KEY not in inputs:  # plain batches: evaluation, prediction, mmel_loss="none"
-            self._loss_scaled_for_ga = None
+            self.loss_is_scaled_for_ga = None
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
 
         args: MMELTrainingArguments = self.args
@@ -425,12 +418,12 @@ class MMELTrainer(Trainer):
         mean, which Trainer divides by the accumulation steps.
         """
         if num_items_in_batch is None:
-            self._loss_scaled_for_ga = False
+            self.loss_is_scaled_for_ga = False
             return losses.mean()
         loss = losses.sum() / num_items_in_batch
         if self.args.average_tokens_across_devices:
             loss = loss * (self.accelerator.num_processes // self._tp_size())
-        self._loss_scaled_for_ga = True
+        self.loss_is_scaled_for_ga = True
         return loss
 
     def create_model_card(
