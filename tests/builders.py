@@ -220,3 +220,27 @@ def trainer_for(tmp_path, tokenizer, dataset, num_labels=2, **overrides):
         train_dataset=dataset,
         processing_class=tokenizer,
     )
+
+
+def run_under_torchrun(script: str, target, processes: int = 2) -> None:
+    """``python -m torch.distributed.run`` of ``tests/<script> <target>`` on ``processes`` CPU ranks (gloo, one
+    thread each); fails the test with the ranks' stderr if it does not exit 0."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parent
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        str(processes),
+        str(tests / script),
+        str(target),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(tests.parent)}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]

@@ -5,7 +5,7 @@ import torch
 
 from mmel_hf import MMELDataCollator, MMELTrainer
 
-from builders import make_args, make_augmented_dataset, make_tiny_bert, one_sgd_step, parameters
+from builders import make_args, make_augmented_dataset, make_tiny_bert, one_sgd_step, parameters, run_under_torchrun
 
 
 def sgd_gradients(tmp_path, tokenizer, dataset, mode, chunk_size, accumulation=2, regression=False):
@@ -127,26 +127,8 @@ def test_batch_norm_models_are_refused(tmp_path, tokenizer, augmented_dataset):
 def test_chunked_gradients_under_two_ddp_processes(tmp_path):
     # The chunks run inside one DistributedDataParallel forward: ranks with different numbers of chunks
     # neither hang nor change the reduced gradient.
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    tests = Path(__file__).resolve().parent
     target = tmp_path / "gradients.pt"
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        str(tests / "ddp_chunked_step.py"),
-        str(target),
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(tests.parent)}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_under_torchrun("ddp_chunked_step.py", target)
     found = torch.load(target)
     assert found["world_size"] == 2
     assert found["one_pass"]["classifier.weight"].abs().sum() > 0

@@ -19,6 +19,7 @@ from builders import (
     make_tiny_bert,
     one_sgd_step,
     parameters,
+    run_under_torchrun,
     trainer_for,
 )
 
@@ -592,26 +593,9 @@ def test_the_trainer_tags_its_model_and_writes_the_mmel_card(tmp_path, tokenizer
 def test_fsdp_that_would_silently_run_as_ddp_is_refused(tmp_path):
     """Two gloo ranks, fsdp=True, use_cpu=True: accelerate would train with plain DDP; MMELTrainer says so."""
     import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
 
-    tests = Path(__file__).resolve().parent
     target = tmp_path / "outcome.json"
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        str(tests / "fsdp_step.py"),
-        str(target),
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(tests.parent)}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_under_torchrun("fsdp_step.py", target)
     found = json.loads(target.read_text())
     assert found["world_size"] == 2
     assert found["refused"] and "fall back to DDP" in found["refused"] and "MULTI_CPU" in found["refused"]
