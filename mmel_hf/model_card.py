@@ -124,6 +124,20 @@ def build_model_card(summary: dict, spec, args, config) -> str:
     )
 
 
+def _public_model_name(name: str) -> str:
+    """A model's name for a card: a Hub id as it is; a folder (even one gone from this machine) as
+    ``local:<last component>``, never its path.
+
+    >>> _public_model_name("google-bert/bert-base-uncased"), _public_model_name("/home/me/runs/teacher")
+    ('google-bert/bert-base-uncased', 'local:teacher')
+    """
+    import os
+
+    shown = display_name(name)
+    looks_like_a_path = os.path.isabs(shown) or shown.startswith((".", "~")) or shown.count("/") > 1 or "\\" in shown
+    return f"local:{Path(shown).name}" if looks_like_a_path and not shown.startswith(("local:", "mmel_hf")) else shown
+
+
 def trainer_model_card(trainer, model_name: str | None = None, dataset_name: str | None = None, tags=()) -> str:
     """The card :meth:`MMELTrainer.create_model_card` writes (what ``Trainer.push_to_hub`` uploads): the method,
     lambdas, data provenance, the last evaluation and the whole-run weight diagnostics the trainer knows."""
@@ -164,7 +178,7 @@ def trainer_model_card(trainer, model_name: str | None = None, dataset_name: str
         label_source=args.mmel_label_source,
         lambda_p=args.mmel_lambda_p,
         lambda_t=args.mmel_lambda_t,
-        base_model=display_name(base) if base else None,
+        base_model=_public_model_name(base) if base else None,
         metrics=metrics,
         settings=training_settings(args),
         weights=summarise_weights(final_log, args.mmel_loss, args.effective_lambda_p),
