@@ -124,26 +124,12 @@ def build_model_card(summary: dict, spec, args, config) -> str:
     )
 
 
-def _public_model_name(name: str) -> str:
-    """A model's name for a card: a Hub id as it is; a folder (even one gone from this machine) as
-    ``local:<last component>``, never its path.
-
-    >>> _public_model_name("google-bert/bert-base-uncased"), _public_model_name("/home/me/runs/teacher")
-    ('google-bert/bert-base-uncased', 'local:teacher')
-    """
-    import os
-
-    shown = display_name(name)
-    looks_like_a_path = os.path.isabs(shown) or shown.startswith((".", "~")) or shown.count("/") > 1 or "\\" in shown
-    return f"local:{Path(shown).name}" if looks_like_a_path and not shown.startswith(("local:", "mmel_hf")) else shown
-
-
 def trainer_model_card(trainer, model_name: str | None = None, dataset_name: str | None = None, tags=()) -> str:
     """The card :meth:`MMELTrainer.create_model_card` writes (what ``Trainer.push_to_hub`` uploads): the method,
     lambdas, data provenance, the last evaluation and the whole-run weight diagnostics the trainer knows."""
     from .augment.pipeline import read_provenance
     from .training_args import method_name
-    from .weight_report import summarise_weights
+    from .weight_report import trainer_weights
 
     args = trainer.args
     model = trainer.accelerator.unwrap_model(trainer.model) if hasattr(trainer, "accelerator") else trainer.model
@@ -161,7 +147,6 @@ def trainer_model_card(trainer, model_name: str | None = None, dataset_name: str
         for k, v in (evaluations[-1] if evaluations else {}).items()
         if k.startswith("eval_") and not k.endswith(("_runtime", "_per_second"))
     }
-    final_log = next((e for e in reversed(trainer.state.log_history) if "train_runtime" in e), {})
     rows = len(trainer.train_dataset) if trainer.train_dataset is not None else None
     task = provenance.get("mmel_hf_task")
     data_text = (
@@ -178,10 +163,10 @@ def trainer_model_card(trainer, model_name: str | None = None, dataset_name: str
         label_source=args.mmel_label_source,
         lambda_p=args.mmel_lambda_p,
         lambda_t=args.mmel_lambda_t,
-        base_model=_public_model_name(base) if base else None,
+        base_model=display_name(base) if base else None,
         metrics=metrics,
         settings=training_settings(args),
-        weights=summarise_weights(final_log, args.mmel_loss, args.effective_lambda_p),
+        weights=trainer_weights(trainer),
         provenance=provenance or None,
         data_text=data_text,
         adapters=adapters,

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 
-__all__ = ["NEAR_UNIFORM_SHARE", "run_weights", "summarise_weights"]
+__all__ = ["NEAR_UNIFORM_SHARE", "run_weights", "summarise_weights", "trainer_weights"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,12 +56,15 @@ def summarise_weights(final_log: dict, mode: str, lambda_p: float) -> dict | Non
     }
 
 
-def run_weights(trainer) -> dict | None:
-    """:func:`summarise_weights` of a trained :class:`~mmel_hf.MMELTrainer` (its final whole-run log entry); the
-    warning, if any, is logged once (by the main process)."""
-    args = trainer.args
+def trainer_weights(trainer) -> dict | None:
+    """:func:`summarise_weights` of a trained :class:`~mmel_hf.MMELTrainer`: its final whole-run log entry."""
     final_log = next((e for e in reversed(trainer.state.log_history) if "train_runtime" in e), {})
-    weights = summarise_weights(final_log, args.mmel_loss, args.effective_lambda_p)
+    return summarise_weights(final_log, trainer.args.mmel_loss, trainer.args.effective_lambda_p)
+
+
+def run_weights(trainer) -> dict | None:
+    """:func:`trainer_weights`, its warning, if any, logged once (by the main process)."""
+    weights = trainer_weights(trainer)
     if weights and weights["warning"] and trainer.is_world_process_zero():
         logger.warning(weights["warning"])
     return weights

@@ -101,7 +101,6 @@ def card_metadata(
         size_categories=[size_category(rows)],
         source_datasets=[f"extended|{source_id}" if source_id else "original"],
         task_categories=["text-classification"],
-        task_ids=["text-scoring"] if spec.is_regression else [],
         pretty_name=f"{spec.name} augmented for MMEL",
         tags=["mmel", "data-augmentation", spec.name],
     )
@@ -117,8 +116,8 @@ def card_metadata(
                     "data_files": [{"split": s, "path": f"{EVALUATION_CONFIG}/{s}-*"} for s in evaluation],
                 }
             )
-    if not fields["task_ids"]:
-        del fields["task_ids"]
+    if spec.is_regression:
+        fields["task_ids"] = ["text-scoring"]
     return DatasetCardData(**fields)
 
 
