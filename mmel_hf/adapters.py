@@ -27,7 +27,7 @@ SEQUENCE_CLASSIFICATION = "SEQ_CLS"
 def labels_of(train_dataset) -> tuple[int, list[str] | None]:
     """``(num_labels, label names or None)`` of an augmented training set: the task ``mmel-augment`` recorded in
     it, else the width of its teacher outputs (1 = regression)."""
-    from .augment.pipeline import read_provenance
+    from .augment.provenance import read_provenance
     from .schema import TEACHER_ORIGINAL_COLUMN
     from .tasks.registry import task_from_description
 

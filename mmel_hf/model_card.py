@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from . import __version__
-from .augment.pipeline import display_name
+from .augment.provenance import display_name
 
 __all__ = ["MODEL_TAGS", "build_model_card", "push_folder", "render_model_card", "trainer_model_card"]
 
@@ -127,7 +127,7 @@ def build_model_card(summary: dict, spec, args, config) -> str:
 def trainer_model_card(trainer, model_name: str | None = None, dataset_name: str | None = None, tags=()) -> str:
     """The card :meth:`MMELTrainer.create_model_card` writes (what ``Trainer.push_to_hub`` uploads): the method,
     lambdas, data provenance, the last evaluation and the whole-run weight diagnostics the trainer knows."""
-    from .augment.pipeline import read_provenance
+    from .augment.provenance import read_provenance
     from .training_args import method_name
     from .weight_report import trainer_weights
 

@@ -119,12 +119,12 @@ def test_custom_task_names_cannot_reach_outside_the_cache(models, rte_dir, tmp_p
 
 
 def test_ctrl_c_prints_one_line_and_exits_130(models, rte_dir, tmp_path, capsys, monkeypatch):
-    from mmel_hf.augment import pipeline
+    from mmel_hf.augment.fill_mask import FillMaskAugmenter
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline.FillMaskAugmenter, "augment", interrupted)
+    monkeypatch.setattr(FillMaskAugmenter, "augment", interrupted)
     code, err = run_augment(capsys, augment_args(models, rte_dir, tmp_path))
     assert code == 130 and err.strip().splitlines()[-1].startswith("mmel-augment: interrupted; rerun")
     assert not list((tmp_path / "cache").rglob("*.tmp-*"))

@@ -16,7 +16,9 @@ import pytest
 
 from augment_cli.augment import main
 from mmel_hf.augment import AugmentConfig, run_augmentation
+from mmel_hf.augment import cache as cache_module
 from mmel_hf.augment import pipeline as pipeline_module
+from mmel_hf.augment import transform as transform_module
 from mmel_hf.augment.numerics import compare_blocks
 from mmel_hf.augment.teacher import TeacherLabeler
 from mmel_hf.files import seal, unseal
@@ -44,14 +46,14 @@ def tables(result):
 
 def count_blocks(monkeypatch) -> list:
     """Record every block computed from here on."""
-    real, done = pipeline_module.augment_split, []
-    monkeypatch.setattr(pipeline_module, "augment_split", lambda *a, **k: done.append(a[5]) or real(*a, **k))
+    real, done = transform_module.augment_split, []
+    monkeypatch.setattr(transform_module, "augment_split", lambda *a, **k: done.append(a[5]) or real(*a, **k))
     return done
 
 
 def partial_cache(models, rte_dir, cache, monkeypatch, blocks: int) -> Path:
     """A job killed after ``blocks`` finished blocks; returns its cache folder."""
-    real, done = pipeline_module.augment_split, []
+    real, done = transform_module.augment_split, []
 
     def dies(*args, **kwargs):
         if len(done) == blocks:
@@ -59,10 +61,10 @@ def partial_cache(models, rte_dir, cache, monkeypatch, blocks: int) -> Path:
         done.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline_module, "augment_split", dies)
+    monkeypatch.setattr(transform_module, "augment_split", dies)
     with pytest.raises(KeyboardInterrupt):
         run_augmentation(AugmentConfig(**settings(models, rte_dir, cache)))
-    monkeypatch.setattr(pipeline_module, "augment_split", real)
+    monkeypatch.setattr(transform_module, "augment_split", real)
     return next((cache / "rte").iterdir())
 
 
@@ -298,8 +300,8 @@ def test_a_damaged_cache_is_said_once_by_the_main_process(tmp_path, caplog, monk
     cache.mkdir()
     (cache / pipeline.COMPLETE).write_text("not a sealed record")
     notes = []
-    with caplog.at_level(logging.WARNING, logger=pipeline.__name__):
-        assert not pipeline._finished(cache, notes)
+    with caplog.at_level(logging.WARNING, logger=cache_module.__name__):
+        assert not cache_module.is_finished(cache, notes)
     assert len(notes) == 1 and "damaged" in notes[0] and not (cache / pipeline.COMPLETE).exists()
     logged = [r.getMessage() for r in caplog.records if "damaged" in r.getMessage()]
     assert logged == ([f"[RANK 0] {notes[0]}"] if main_process else [])  # accelerate names the rank

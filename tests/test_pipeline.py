@@ -14,6 +14,7 @@ from augment_cli.augment import main
 from mmel_hf import MMELTrainer, MMELTrainingArguments, validate_augmented_dataset
 from mmel_hf.augment import AugmentConfig, get_task, run_augmentation
 from mmel_hf.augment import pipeline as pipeline_module
+from mmel_hf.augment import transform as transform_module
 from mmel_hf.augment.card import build_dataset_card
 
 from builders import RTE_HEADER, make_tiny_bert
@@ -78,7 +79,7 @@ def test_job_produces_the_schema_and_the_trainer_trains_on_it(models, rte_dir, t
 def test_second_run_is_a_cache_hit_and_options_change_the_fingerprint(models, rte_dir, tmp_path, monkeypatch):
     first = run_augmentation(config(models, rte_dir, tmp_path))
     calls = []
-    monkeypatch.setattr(pipeline_module, "augment_split", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(transform_module, "augment_split", lambda *a, **k: calls.append(1))
     again = run_augmentation(config(models, rte_dir, tmp_path, shard_size=6))  # shards only share the work out
     assert again.cache_hit and again.cache_path == first.cache_path and not calls
     assert again.dataset["train"].to_list() == first.dataset["train"].to_list()
@@ -105,7 +106,7 @@ def test_killed_run_resumes_to_the_same_dataset_with_any_shard_size(models, rte_
     uninterrupted = run_augmentation(config(models, rte_dir, tmp_path / "a", shard_size=10))
     tables = {split: part.data.table for split, part in uninterrupted.dataset.items()}
 
-    real = pipeline_module.augment_split
+    real = transform_module.augment_split
     done = []
 
     def dies_on_the_third_block(*args, **kwargs):
@@ -114,12 +115,12 @@ def test_killed_run_resumes_to_the_same_dataset_with_any_shard_size(models, rte_
         done.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline_module, "augment_split", dies_on_the_third_block)
+    monkeypatch.setattr(transform_module, "augment_split", dies_on_the_third_block)
     with pytest.raises(KeyboardInterrupt):
         run_augmentation(config(models, rte_dir, tmp_path / "b", shard_size=2))
     cache = next((tmp_path / "b" / "cache" / "rte").iterdir())
     assert not (cache / "COMPLETE").exists() and len(list((cache / "blocks").glob("block-?????"))) == 2
-    monkeypatch.setattr(pipeline_module, "augment_split", lambda *a, **k: done.append(1) or real(*a, **k))
+    monkeypatch.setattr(transform_module, "augment_split", lambda *a, **k: done.append(1) or real(*a, **k))
     resumed = run_augmentation(config(models, rte_dir, tmp_path / "b", shard_size=6))  # another shard size
     assert len(done) == 2 + 3  # two blocks before the kill, the three missing ones after: none redone
     assert (cache / "COMPLETE").exists() and sorted(p.name for p in cache.iterdir()) == [
@@ -321,12 +322,12 @@ def test_help_runs_as_a_console_script():
 def test_a_sample_that_reproduces_its_original_is_not_distinct():
     from datasets import DatasetDict
 
-    from mmel_hf.augment.pipeline import _job_counts, _shard_counts
+    from mmel_hf.augment.counts import job_counts, shard_counts
 
     train = Dataset.from_dict({"sentence": ["A Fine Film.", "dull"], "label": [1, 0]})
     new = {"augmented_sentence": [["a fine film.", "a good film."], ["boring", "boring"]]}
-    shard = _shard_counts(train, new, get_task("sst2"), lambda texts: [t.lower() for t in texts])
-    counts = _job_counts([shard, shard], DatasetDict(train=train))  # two shards alike: the sums, the same share
+    shard = shard_counts(train, new, get_task("sst2"), lambda texts: [t.lower() for t in texts])
+    counts = job_counts([shard, shard], DatasetDict(train=train))  # two shards alike: the sums, the same share
     assert counts["augmented_samples"] == 8 and counts["original_duplicates"] == 2 and counts["examples"] == 4
     assert counts["distinct_ratio"] == pytest.approx(2 / 4)  # 'a good film.' and one 'boring'
 

@@ -18,7 +18,7 @@ def resolved_cache_dir(cache_dir: str | None = None) -> str:
 
 
 # Options that change what is produced; they all go into the cache fingerprint (with the device type, see
-# pipeline.fingerprint_job). The batching is part of the result: a row's numbers depend on the shapes of the
+# cache.fingerprint_job). The batching is part of the result: a row's numbers depend on the shapes of the
 # batches it is computed in (kernels are picked per shape), so the batch sizes and the block size are here.
 # The shard size, the number of processes, progress bars and output places are not: they change nothing.
 RESULT_FIELDS = (

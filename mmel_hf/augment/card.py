@@ -20,7 +20,7 @@ from ..citation import PAPER_ARXIV_ID, PAPER_BIBTEX, PAPER_TITLE, PAPER_URL
 from ..tasks.registry import TaskSpec
 from ..templates import template_path
 from .augment_config import AugmentConfig
-from .pipeline import read_provenance
+from .provenance import read_provenance
 
 __all__ = ["EVALUATION_CONFIG", "PROVENANCE_FIELD", "build_dataset_card", "card_metadata", "push_to_hub"]
 

@@ -21,7 +21,7 @@ Layout under the job's cache folder::
 
     blocks/block-00007/       a finished block (save_to_disk) and its manifest, mmel_block.json
     locks/block-00007.lock
-    locks/assemble.lock       held while the final dataset is assembled (see pipeline.py)
+    locks/assemble.lock       held while the final dataset is assembled (see cache.py)
 
 All processes must see one file system (one machine, or a shared file system with working ``flock``
 for several machines).

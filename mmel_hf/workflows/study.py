@@ -192,12 +192,12 @@ def _training_options(config: StudyConfig, mode: str, seed: int, epochs: float, 
 
 
 def _training_args(config: StudyConfig, output: Path, options: dict):
-    from ..augment.pipeline import _runs_on_cpu
+    from ..augment.models import runs_on_cpu
     from ..training_args import MMELTrainingArguments
 
     # Any accelerator torch knows (CUDA, MPS, XPU ...), as the augmentation picks it; the CPU only without one.
     return MMELTrainingArguments(
-        output_dir=str(output), disable_tqdm=not config.progress, use_cpu=_runs_on_cpu(None), **options
+        output_dir=str(output), disable_tqdm=not config.progress, use_cpu=runs_on_cpu(None), **options
     )
 
 
@@ -238,7 +238,7 @@ def _mark_done(folder: Path, key: str, settings: dict) -> None:
 
 def _model_key(name: str | None) -> str | None:
     """A model's identity for a key: its files' hash for a folder (so a retrained teacher is a new one)."""
-    from ..augment.pipeline import model_identity
+    from ..augment.cache import model_identity
     from .train import resolve_model_path
 
     return None if name is None else model_identity(resolve_model_path(name))

@@ -1,0 +1,41 @@
+"""What a job produced, counted: per block (stored in its manifest) and for the job (summed)."""
+
+from __future__ import annotations
+
+from ..schema import augmented_column
+from ..tasks.registry import TaskSpec
+
+
+def shard_counts(part, new_columns, spec: TaskSpec, normalise) -> dict:
+    """Of one shard: examples, augmented samples, samples distinct from their original and their siblings,
+    and samples that reproduce their original. Originals are compared as the fill-mask tokenizer writes
+    them back (``normalise``: lower case, spacing ...), as the samples are, so like is compared with like.
+    ``new_columns``: the shard's new columns (a Dataset or a dict); only the ``augmented_*`` ones are read."""
+    originals = list(zip(*(normalise(list(part[c])) for c in spec.text_columns)))
+    groups = zip(*(list(new_columns[augmented_column(c)]) for c in spec.text_columns))
+    total = distinct = duplicates = 0
+    for original, per_column in zip(originals, groups):
+        group = list(zip(*per_column))
+        total += len(group)
+        distinct += len(set(group) - {original})
+        duplicates += sum(sample == original for sample in group)
+    return {
+        "examples": len(originals),
+        "augmented_samples": total,
+        "distinct_samples": distinct,
+        "original_duplicates": duplicates,
+    }
+
+
+def job_counts(shard_counts: list[dict], dataset) -> dict:
+    """The job's counts from its shards' (summed), with the share of distinct samples and the split sizes."""
+    keys = ("examples", "augmented_samples", "distinct_samples", "original_duplicates")
+    sums = {key: sum(counts[key] for counts in shard_counts) for key in keys}
+    total = sums["augmented_samples"]
+    return {
+        "examples": sums["examples"],
+        "augmented_samples": total,
+        "distinct_ratio": sums.pop("distinct_samples") / total if total else 0.0,
+        "original_duplicates": sums["original_duplicates"],
+        "splits": {s: len(d) for s, d in dataset.items()},
+    }

@@ -1,0 +1,118 @@
+"""The job's two models: which ones (the user's or the task's defaults), checked from their config files, loaded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..tasks.registry import get_task, is_registered
+from ..tasks.sources import DataError
+from .augment_config import AugmentConfig
+from .provenance import display_name
+
+
+def resolve_models(config: AugmentConfig) -> tuple[str, str | None]:
+    """The fill-mask model and teacher to use: the user's, else the task's defaults ("embedded" = shipped)."""
+    from ..embedded import embedded_mlm_path, embedded_teacher_path
+
+    spec = get_task(config.task) if is_registered(config.task) else None
+    mlm = config.mlm_model or (spec.default_mlm if spec else "bert-base-uncased")
+    teacher = config.teacher or (spec.default_teacher if spec else None)
+    if config.label_source == "original":
+        teacher = None
+    elif teacher is None:
+        raise ValueError(
+            f"--label-source teacher needs a teacher: task {config.task} has no default one. Give --teacher "
+            "PATH_OR_ID (a classifier fine-tuned on the task) or use --label-source original"
+        )
+    mlm = embedded_mlm_path() if mlm == "embedded" else mlm
+    teacher = embedded_teacher_path() if teacher == "embedded" else teacher
+    return mlm, teacher
+
+
+def recorded_teacher_task(teacher_name: str | None, task: str) -> dict | None:
+    """The task description that ``mmel-train`` wrote beside a local teacher, if it is of the task ``task``."""
+    if teacher_name is None or not Path(teacher_name).is_dir():
+        return None
+    try:
+        recorded = json.loads((Path(teacher_name) / "metrics.json").read_text()).get("task_spec")
+    except (OSError, ValueError, AttributeError):
+        return None  # a teacher made elsewhere: the flags describe the task
+    if not isinstance(recorded, dict) or str(recorded.get("name", "")).lower() != task.lower():
+        return None
+    return recorded
+
+
+def model_error(kind: str, name: str, err: Exception) -> DataError:
+    return DataError(
+        f"could not load the {kind} {display_name(name)!r} ({str(err).splitlines()[0]}). Without Hub access, give a "
+        f"local model folder (--{'mlm-model' if kind == 'fill-mask model' else 'teacher'} /path/to/model), or run "
+        "the embedded task with its shipped models: --task rt-polarity."
+    )
+
+
+def teacher_num_labels(config: AugmentConfig, teacher_name: str | None) -> int | None:
+    from transformers import AutoConfig
+
+    if teacher_name is None:
+        return None
+    try:
+        return AutoConfig.from_pretrained(
+            teacher_name, revision=config.teacher_revision, trust_remote_code=config.trust_remote_code
+        ).num_labels
+    except (OSError, ValueError) as err:
+        raise model_error("teacher", teacher_name, err) from err
+
+
+def check_model_lengths(config: AugmentConfig, mlm_name: str, teacher_name: str | None) -> None:
+    """--max-length must fit both models' positions: checked from their config files, before any weights load."""
+    from transformers import AutoConfig
+
+    from ..model_limits import check_max_length
+
+    for kind, name, revision in (
+        ("fill-mask model", mlm_name, config.mlm_revision),
+        ("teacher", teacher_name, config.teacher_revision),
+    ):
+        if name is None:
+            continue
+        try:
+            model_config = AutoConfig.from_pretrained(
+                name, revision=revision, trust_remote_code=config.trust_remote_code
+            )
+        except (OSError, ValueError) as err:
+            raise model_error(kind, name, err) from err
+        check_max_length(model_config, config.max_length, "--max-length", display_name(name))
+
+
+def load_models(config: AugmentConfig, device, mlm_name: str, teacher_name: str | None):
+    import torch
+    from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
+
+    def load(kind, cls, name, revision):
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(
+                name, revision=revision, trust_remote_code=config.trust_remote_code
+            )
+            model = cls.from_pretrained(
+                name, revision=revision, trust_remote_code=config.trust_remote_code, dtype=torch.float32
+            )  # weights may be stored in half precision
+        except OSError as err:
+            raise model_error(kind, name, err) from err
+        return tokenizer, model.to(device)
+
+    mlm = load("fill-mask model", AutoModelForMaskedLM, mlm_name, config.mlm_revision)
+    teacher = None
+    if teacher_name is not None:
+        teacher = load("teacher", AutoModelForSequenceClassification, teacher_name, config.teacher_revision)
+    return mlm, teacher
+
+
+def runs_on_cpu(device: str | None) -> bool:
+    """Whether this job runs on the CPU: asked for, or no accelerator (then several ranks use gloo)."""
+    import torch
+
+    if device is not None:
+        return torch.device(device).type == "cpu"
+    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6 knows every kind of accelerator
+    return not (accelerator.is_available() if accelerator is not None else torch.cuda.is_available())
