@@ -54,6 +54,7 @@ __all__ = [
     "SchemaError",
     "augmented_column",
     "find_sample_columns",
+    "label_column_named_label",
     "validate_augmented_dataset",
     "validate_labels",
 ]
@@ -94,6 +95,21 @@ def find_sample_columns(column_names: list[str]) -> tuple[str, ...]:
     """The columns X (in dataset order) that have an ``augmented_X`` companion."""
     names = set(column_names)
     return tuple(c for c in column_names if not c.startswith(AUGMENTED_PREFIX) and augmented_column(c) in names)
+
+
+def label_column_named_label(dataset, label_column: str):
+    """``dataset`` with the task's label column (``stars`` ...) renamed ``label``, the name the trainer and the
+    collator read; a ``label``/``labels`` column beside it (which would clash) is dropped. A dataset without
+    that column, or whose label column already is ``label``, is returned as it is.
+
+    >>> from datasets import Dataset
+    >>> label_column_named_label(Dataset.from_dict({"review": ["fine"], "stars": [2]}), "stars").column_names
+    ['review', 'label']
+    """
+    if label_column in LABEL_COLUMNS or label_column not in (getattr(dataset, "column_names", None) or ()):
+        return dataset
+    clashing = [c for c in LABEL_COLUMNS if c in dataset.column_names]
+    return dataset.remove_columns(clashing).rename_column(label_column, "label")
 
 
 def _first_bad_row(mask: pa.ChunkedArray | pa.Array) -> int | None:

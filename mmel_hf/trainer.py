@@ -26,7 +26,14 @@ from .chunking import chunked_forward, flat_size, logits_of, refuse_batch_statis
 from .collator import GROUP_MASK_KEY, TARGET_KEY, TEACHER_KEY, MMELDataCollator
 from .da_long import flatten_groups
 from .losses import mmel_hard_loss, mmel_soft_loss, sample_losses, teacher_disagreement, to_groups, weight_entropy
-from .schema import LABEL_COLUMNS, SchemaError, find_sample_columns, validate_augmented_dataset, validate_labels
+from .schema import (
+    LABEL_COLUMNS,
+    SchemaError,
+    find_sample_columns,
+    label_column_named_label,
+    validate_augmented_dataset,
+    validate_labels,
+)
 from .training_args import MMELTrainingArguments
 
 __all__ = ["MMELTrainer", "NonFiniteTrainingError"]
@@ -53,6 +60,23 @@ _DIAGNOSTICS = (
     "effective_samples",
     "effective_share",
 )
+
+
+def recorded_label_column(train_dataset) -> str | None:
+    """The label column of the task an augmented training set records (``mmel-augment`` keeps the task's own
+    column, ``stars`` ...), or None for data that records no task."""
+    from .augment.provenance import recorded_task
+
+    return (recorded_task(train_dataset) or {}).get("label_column") if hasattr(train_dataset, "info") else None
+
+
+def _named_label(dataset, column: str | None):
+    """``dataset`` (or a dict of them) with the task's label column ``column`` renamed ``label``."""
+    if column is None:
+        return dataset
+    if isinstance(dataset, dict):
+        return {name: label_column_named_label(d, column) for name, d in dataset.items()}
+    return label_column_named_label(dataset, column)
 
 
 class MMELTrainer(Trainer):
@@ -108,6 +132,13 @@ class MMELTrainer(Trainer):
         _require_transformers_with_ga_flag()
         if args is None:
             args = MMELTrainingArguments(output_dir="trainer_output")
+        # The library reads the task its datasets record, as mmel-train does: MMELTrainer(train_dataset=
+        # augmented["train"], eval_dataset=augmented["validation"]) on a task whose labels are in `stars` ...
+        label_column = recorded_label_column(train_dataset)
+        train_dataset, eval_dataset = (
+            _named_label(train_dataset, label_column),
+            _named_label(eval_dataset, label_column),
+        )
         if isinstance(model, str):  # a Hub id or folder, as TRL's trainers take it
             model = model_from_name(model, train_dataset, model_init_kwargs)
         elif model_init_kwargs:
@@ -164,6 +195,7 @@ class MMELTrainer(Trainer):
             )
         if args.mmel_chunk_size is not None:
             self._refuse_chunks_under_sharding_or_replicas()
+        self._recorded_label_column = label_column  # and the sets given later to evaluate() and predict()
         # Running sums per mode, kept on the model's device so that logging never forces a sync per step.
         self._diagnostics: dict[str, torch.Tensor | None] = {"train": None, "eval": None}
         self._train_run_sums: torch.Tensor | None = None
@@ -240,6 +272,7 @@ class MMELTrainer(Trainer):
     def _get_dataloader(
         self, dataset, description, batch_size, sampler_fn=None, is_training=False, dataloader_key=None
     ):
+        dataset = _named_label(dataset, self._recorded_label_column)
         # A collator that makes training views (images) offers plain batches for evaluation and prediction.
         collator = self.data_collator
         if not is_training and hasattr(collator, "for_evaluation"):

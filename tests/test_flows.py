@@ -772,7 +772,7 @@ def test_an_os_error_anywhere_in_mmel_augment_is_one_line(reviews, models, capsy
     def full(path, text):
         raise OSError(28, "No space left on device", str(path))
 
-    monkeypatch.setattr(pipeline, "_write_text", full)  # the cache's config.json, outside the protected writes
+    monkeypatch.setattr(pipeline, "write_text", full)  # the cache's config.json, outside the protected writes
     code, _, err = cli(
         capsys,
         augment_main,
@@ -871,3 +871,66 @@ def test_negated_flags_say_what_they_turn_off():
     result = subprocess.run([sys.executable, "-m", "augment_cli.train", "--help"], capture_output=True, text=True)
     text = " ".join(result.stdout.split())
     assert "--no_save_model, --no-save-model Turn off --save-model" in text
+
+
+def test_digit_class_names_mean_one_class_in_a_tsv_and_in_json(models, capsys, tmp_path):
+    """The README's star-rating command (--class-names 1 2 3 4 5) with a TSV train file and a JSON-lines dev file:
+    the label 1 names class "1" (id 0) whether it is written as text (TSV), as a JSON number or as a JSON
+    string; a 0 names no class and is refused in one line, naming the file and line."""
+    from datasets import load_from_disk
+
+    stars = [1, 5, 3, 2, 4, 1]
+    (tmp_path / "train.tsv").write_text(
+        "id\treview\tstars\n" + "".join(f"r{i}\tthe film rates {s} of five\t{s}\n" for i, s in enumerate(stars))
+    )
+    dev = [(1, 1), ("2", 2), (5.0, 5), (3, 3)]  # (as written in JSON, the class it names)
+    (tmp_path / "dev.jsonl").write_text(
+        "".join(json.dumps({"review": f"a review {i}", "stars": v}) + "\n" for i, (v, _) in enumerate(dev))
+    )
+    command = [
+        "--task", "reviews", "--train-file", tmp_path / "train.tsv", "--validation-file", tmp_path / "dev.jsonl",
+        "--text-columns", "review", "--label-column", "stars", "--class-names", "1", "2", "3", "4", "5",
+        "--label-source", "original", "--mlm-model", models[0], "--group-size", "2",
+        "--cache-dir", tmp_path / "cache", "--no-progress",
+    ]  # fmt: skip
+    code, _, err = cli(capsys, augment_main, [*command, "--output-dir", tmp_path / "out"])
+    assert code == 0, err
+    data = load_from_disk(str(tmp_path / "out"))
+    assert data["train"]["stars"] == [s - 1 for s in stars]  # class "1" is id 0
+    assert data["validation"]["stars"] == [name - 1 for _, name in dev]
+    assert [row.index(1.0) for row in data["train"]["teacher_original"]] == [s - 1 for s in stars]
+
+    (tmp_path / "dev.jsonl").write_text(json.dumps({"review": "zero stars", "stars": 0}) + "\n")
+    code, _, err = cli(capsys, augment_main, [*command, "--output-dir", tmp_path / "out2"])
+    assert code != 0 and not (tmp_path / "out2").exists()
+    assert "dev.jsonl: line 1, column 'stars': label 0 is not one of the classes" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_mmel_trainer_from_python_trains_on_what_mmel_augment_made(teacher_and_augmented, tmp_path):
+    """The library reads the task the dataset records: the custom task's label column (`stars`) is the label, in
+    the training set and in the evaluation set, with no renaming by the user."""
+    from datasets import load_from_disk
+    from transformers import AutoTokenizer
+
+    from mmel_hf import MMELTrainer, MMELTrainingArguments
+
+    teacher, augmented = teacher_and_augmented
+    data = load_from_disk(str(augmented))
+    assert "stars" in data["train"].column_names and "label" not in data["train"].column_names
+    args = MMELTrainingArguments(
+        output_dir=str(tmp_path / "out"), mmel_loss="hard", max_steps=2, per_device_train_batch_size=4,
+        use_cpu=True, report_to=[], disable_tqdm=True,
+    )  # fmt: skip
+    trainer = MMELTrainer(
+        model=str(teacher),
+        args=args,
+        train_dataset=data["train"],
+        eval_dataset=data["validation"],
+        processing_class=AutoTokenizer.from_pretrained(teacher),
+    )
+    assert trainer.train().global_step == 2
+    metrics = trainer.evaluate()
+    assert metrics["eval_loss"] > 0
+    predicted = trainer.predict(data["validation"])
+    assert list(predicted.label_ids) == data["validation"]["stars"]  # the gold classes, read from `stars`

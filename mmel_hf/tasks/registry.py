@@ -100,6 +100,50 @@ class TaskSpec:
     def is_pair(self) -> bool:
         return len(self.text_columns) == 2
 
+    @property
+    def names_are_numbers(self) -> bool:
+        """Whether a class name reads as a number (``--class-names 1 2 3 4 5``): then every label, in every
+        source, is read as a class *name* (the number 1, the text "1" and 1.0 all name class "1"), never as a
+        class id, so a value means one class whatever the file type."""
+        return bool(self.label_names) and any(_as_number(name) is not None for name in self.label_names)
+
+    def class_of(self, value) -> int | None:
+        """The class id a label value names through ``label_names``, or None if it names none.
+
+        A text label is looked up as written; with :attr:`names_are_numbers`, a number (or a text that reads as
+        one) is matched by value, so ``1``, ``"1"``, ``1.0`` and ``"01"`` all name class ``"1"``.
+
+            >>> spec = custom_task("reviews", ["review"], "stars", label_names=["1", "2", "3"])
+            >>> [spec.class_of(v) for v in (1, "1", 2.0, "3", 0, "four")]
+            [0, 0, 1, 2, None, None]
+        """
+        if not self.label_names:
+            return None
+        if isinstance(value, str) and value in self.label_names:
+            return self.label_names.index(value)
+        if not self.names_are_numbers or isinstance(value, bool):
+            return None
+        number = _as_number(value)
+        return None if number is None else _numeric_names(self.label_names).get(number)
+
+
+def _as_number(value) -> float | None:
+    """``value`` as a finite float if it is a number or a text that reads as one, else None."""
+    import math
+
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _numeric_names(label_names: tuple[str, ...]) -> dict[float, int]:
+    """Class names that read as numbers, by value -> class id."""
+    return {number: i for i, name in enumerate(label_names) if (number := _as_number(name)) is not None}
+
 
 def _glue(
     name, text_columns, num_labels=2, metric="accuracy", eval_splits=("validation",), tsv=None, label_range=None
@@ -244,6 +288,9 @@ def custom_task(
         label_names = tuple(str(n) for n in label_names)
         if len(label_names) < 2 or len(set(label_names)) != len(label_names):
             raise ValueError(f"--class-names {list(label_names)}: give two or more distinct class names, in id order")
+        numeric = [name for name in label_names if _as_number(name) is not None]
+        if len(_numeric_names(label_names)) != len(numeric):
+            raise ValueError(f"--class-names {list(label_names)}: two names are the same number ({numeric})")
         if num_labels is not None and num_labels != len(label_names):
             raise ValueError(f"--num-labels {num_labels} but --class-names names {len(label_names)} classes")
         num_labels = len(label_names)

@@ -35,7 +35,7 @@ csv.field_size_limit(1 << 24)
 logger = logging.getLogger(__name__)
 
 
-SOURCE_FORMAT = 1  # bump when parsing a file changes: it keys the Arrow copies of local files
+SOURCE_FORMAT = 2  # bump when parsing a file changes: it keys the Arrow copies of local files (2: numeric class names)
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -78,6 +78,13 @@ def check_regression_label(value: float, spec: TaskSpec, where: str) -> float:
     return value
 
 
+# With class names that read as numbers every label is a name (TaskSpec.names_are_numbers), on every path.
+_NOT_A_NAME = (
+    "is not one of the classes {names} (the class names are numbers, so every label is read as a class name, "
+    "never as a class id)"
+)
+
+
 def _parse_label(value, spec: TaskSpec, where: str):
     if isinstance(value, bool):  # JSON true/false: not a class id
         raise DataError(
@@ -93,8 +100,11 @@ def _parse_label(value, spec: TaskSpec, where: str):
             ) from None
         return check_regression_label(number, spec, where)
     label_names = spec.label_names
-    if label_names is not None and isinstance(value, str) and value in label_names:
-        return label_names.index(value)
+    named = spec.class_of(value)
+    if named is not None:
+        return named
+    if spec.names_are_numbers:
+        raise DataError(f"{where}: label {value!r} {_NOT_A_NAME.format(names=list(label_names))}")
     try:
         label = int(value)
         if isinstance(value, float) and value != label:
@@ -422,6 +432,7 @@ def load_task_data(
     ]
     if len(chosen) > 1:
         raise DataError(f"give one data source, got {chosen}")
+    from_files = True  # read by this module's file readers, which parse every label on the way in
     if data_dir is not None:
         folder = Path(data_dir)
         if spec.tsv is None:
@@ -446,9 +457,11 @@ def load_task_data(
         except FileNotFoundError as err:
             raise DataError(f"{dataset_path}: not a dataset folder written by save_to_disk ({err})") from None
         data = loaded if isinstance(loaded, DatasetDict) else DatasetDict(train=loaded)
+        from_files = False
     elif spec.local_files and hub_path is None:  # the embedded task: files shipped with mmel_hf
         data = DatasetDict({split: read_table_file(file, spec, cache_dir, refresh) for split, file in spec.local_files})
     else:
+        from_files = False
         path, config = hub_path or spec.hub_path, hub_config or spec.hub_config
         if path is None:
             raise DataError(f"task {spec.name} has no Hub dataset: give --data-dir, --train-file or --dataset-path")
@@ -462,10 +475,14 @@ def load_task_data(
                 "or --dataset-path (a save_to_disk folder), or run the embedded task that ships with mmel_hf: "
                 "--task rt-polarity."
             ) from err
-    return _checked(data, spec, f"{dataset_path}: " if dataset_path is not None else "")
+    return _checked(data, spec, f"{dataset_path}: " if dataset_path is not None else "", labels_read=from_files)
 
 
-def _checked(data, spec: TaskSpec, source: str = ""):
+def _checked(data, spec: TaskSpec, source: str = "", labels_read: bool = False):
+    """The train split and the task's evaluation splits, their columns checked and labels normalised.
+
+    ``labels_read``: the splits come from this module's file readers, which parsed every label already (their
+    Arrow copies hold class ids); those ids are not read a second time."""
     from datasets import DatasetDict
 
     if "train" not in data:
@@ -475,7 +492,8 @@ def _checked(data, spec: TaskSpec, source: str = ""):
     for split, dataset in data.items():
         where = f"{source}split '{split}'"
         check_task_columns(dataset, spec, where, require_text=split == "train")
-        data[split] = normalise_labels(dataset, spec, where)
+        if not labels_read:
+            data[split] = normalise_labels(dataset, spec, where)
     return data
 
 
@@ -514,7 +532,9 @@ def normalise_labels(dataset, spec: TaskSpec, where: str):
         if spec.label_names and list(feature.names) != list(spec.label_names):
             raise DataError(f"{at}: classes {feature.names} are not the task's {list(spec.label_names)} (in id order)")
     dtype = feature.dtype if isinstance(feature, Value) else None
-    if dtype in ("string", "large_string"):
+    text = dtype in ("string", "large_string")
+    numeric = (dtype or "").startswith(("int", "uint", "float"))
+    if text or (numeric and spec.names_are_numbers and not isinstance(feature, ClassLabel)):
         if spec.is_regression:
             raise DataError(f"{at}: labels are text but task {spec.name} is a regression task")
         names = list(spec.label_names or [])
@@ -523,20 +543,20 @@ def normalise_labels(dataset, spec: TaskSpec, where: str):
                 f"{where}, row 0, column '{column}': label {values[0].as_py()!r} is text; name the "
                 "classes in id order with --class-names"
             )
-        index = pc.index_in(values, value_set=pa.array(names, pa.string()))
-        unknown = pc.is_null(index).to_numpy(zero_copy_only=False)
-        if unknown.any():
-            row = first_bad(unknown)
-            raise DataError(
-                f"{where}, row {row}, column '{column}': label {values[row].as_py()!r} is not one of {names}"
-            )
-        array = index.to_numpy(zero_copy_only=False).astype(np.int64)
+        # Each distinct value is looked up once (TaskSpec.class_of: the one meaning every reader uses).
+        distinct, inverse = np.unique(values.to_numpy(zero_copy_only=False), return_inverse=True)
+        classes = np.array([-1 if (c := spec.class_of(v)) is None else c for v in distinct.tolist()], np.int64)
+        array = classes[inverse.reshape(-1)]
+        if (array < 0).any():
+            row = first_bad(array < 0)
+            why = _NOT_A_NAME.format(names=names) if spec.names_are_numbers else f"is not one of {names}"
+            raise DataError(f"{where}, row {row}, column '{column}': label {values[row].as_py()!r} {why}")
     elif dtype == "bool":
         raise DataError(
             f"{at}: labels are booleans; give class ids 0..{spec.num_labels - 1}"
             + ("" if spec.is_regression else " (or strings named by --class-names)")
         )
-    elif isinstance(feature, ClassLabel) or (dtype or "").startswith(("int", "uint", "float")):
+    elif isinstance(feature, ClassLabel) or numeric:
         array = values.to_numpy(zero_copy_only=False)
     else:
         raise DataError(f"{at}: labels must be numbers (class ids, or floats for regression), found {feature}")
@@ -560,7 +580,8 @@ def normalise_labels(dataset, spec: TaskSpec, where: str):
             )
         target = numbers.astype(np.int64)
     wanted = "float64" if spec.is_regression else "int64"
-    if dtype == wanted or (isinstance(feature, ClassLabel) and not spec.is_regression):
+    unchanged = dtype == wanted or (isinstance(feature, ClassLabel) and not spec.is_regression)
+    if unchanged and not (numeric and spec.names_are_numbers):  # numbers read as names were mapped to ids
         return dataset
     return (
         dataset.remove_columns(column)

@@ -27,13 +27,13 @@ from pathlib import Path
 import numpy as np
 from transformers import TrainerCallback
 
-from ..augment.pipeline import read_provenance
+from ..augment.provenance import read_provenance, recorded_task
 from ..checkpoints import checkpoint_problem
 from ..errors import DataError
 from ..files import write_json_atomically
 from ..privacy import public_options
-from ..schema import TEACHER_ORIGINAL_COLUMN, augmented_column
-from ..tasks.registry import TaskSpec, describe_task, is_registered, metric_task, reconcile_task
+from ..schema import TEACHER_ORIGINAL_COLUMN, augmented_column, label_column_named_label
+from ..tasks.registry import TaskSpec, describe_task, metric_task, reconcile_task
 from ..tasks.sources import load_task_data
 from ..training_args import GROUPED_LOSSES, METHOD_NAMES, method_name  # noqa: F401  (also imported from here)
 from ..weight_report import run_weights
@@ -179,17 +179,6 @@ def _load_pushed(name_or_folder: str):
     return data
 
 
-def recorded_task(train) -> dict | None:
-    """The task description an augmented split records (mmel-augment writes it), or None for data made elsewhere."""
-    provenance = read_provenance(train)
-    if isinstance(provenance.get("task"), dict):
-        return provenance["task"]
-    name = provenance.get("mmel_hf_task")  # made by an older mmel_hf: the name alone, enough for a registered task
-    if name is not None and is_registered(name):
-        return {"name": name}
-    return None
-
-
 def _check_augmented(data, spec: TaskSpec, where: str) -> None:
     """An augmented dataset must be of ``spec``'s task: same text columns, same labels."""
     train = data["train"]
@@ -242,17 +231,9 @@ def load_data(config: TrainConfig):
         limit = config.max_train_samples if split == "train" else config.max_eval_samples
         if limit is not None:
             data[split] = data[split].select(range(min(limit, len(data[split]))))
-    return spec, _label_column_named_label(data, spec)
-
-
-def _label_column_named_label(data, spec: TaskSpec):
-    """The trainer reads labels from ``label``: rename the task's label column (``stars`` ...) to it."""
-    if spec.label_column == "label":
-        return data
-    for split, dataset in data.items():
-        clashing = [c for c in ("label", "labels") if c in dataset.column_names and c != spec.label_column]
-        data[split] = dataset.remove_columns(clashing).rename_column(spec.label_column, "label")
-    return data
+    for split in data:  # the trainer reads labels from `label`, whatever the task calls its column
+        data[split] = label_column_named_label(data[split], spec.label_column)
+    return spec, data
 
 
 def resolve_model_path(name: str) -> str:
