@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Literal
 
 from transformers import TrainingArguments
 
 __all__ = ["GROUPED_LOSSES", "METHOD_NAMES", "MMEL_LOSSES", "MMELTrainingArguments", "method_name"]
+
+logger = logging.getLogger(__name__)
 
 # The paper's name of each mode (Tables 3-4).
 METHOD_NAMES = {
@@ -145,6 +149,7 @@ class MMELTrainingArguments(TrainingArguments):
     )
 
     def __post_init__(self):
+        self._join_a_cpu_launch()
         super().__post_init__()
         if self.mmel_loss not in MMEL_LOSSES:
             raise ValueError(f"mmel_loss={self.mmel_loss!r} is not one of {list(MMEL_LOSSES)}")
@@ -179,6 +184,27 @@ class MMELTrainingArguments(TrainingArguments):
                 "mmel_chunk_size cannot be combined with torch_compile=True (the chunked forward runs inside the "
                 "model, past the compiled wrapper; under DDP it deadlocks): drop one of them, or lower the batch "
                 "size instead of chunking"
+            )
+
+    def _join_a_cpu_launch(self) -> None:
+        """Processes started by ``torchrun``/``accelerate launch`` on a machine without an accelerator train as
+        one DDP run over gloo.
+
+        Trainer asks for that only with ``use_cpu=True``: without it each process trains a separate copy of the
+        run into the same folder (transformers logs "process group is initialized, but parallel_mode !=
+        ParallelMode.DISTRIBUTED"). There is no device but the CPU to choose from, so the launch means DDP on
+        the CPU; say so once, from the main process."""
+        from .devices import launched_processes, runs_on_cpu
+
+        processes = launched_processes()
+        if self.use_cpu or processes < 2 or not runs_on_cpu(None):
+            return
+        self.use_cpu = True
+        if os.environ.get("RANK", "0") == "0":
+            logger.info(
+                "%d processes were launched on a machine without an accelerator: use_cpu=True, so they train one "
+                "run with DDP over gloo",
+                processes,
             )
 
     def _refuse_options_the_group_loss_replaces(self) -> None:

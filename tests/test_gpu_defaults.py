@@ -17,16 +17,16 @@ def test_bf16_counts_as_fast_only_on_cards_with_bf16_tensor_cores(monkeypatch):
 
 def test_a_study_trains_on_any_accelerator_torch_knows(monkeypatch, tmp_path):
     """Not only CUDA: on a Mac the runs use MPS (as the augmentation does), the CPU only without an accelerator."""
-    from mmel_hf.augment import models
+    from mmel_hf import devices
     from mmel_hf.workflows.study import StudyConfig, _training_args
 
     config = StudyConfig(task="rte", output_dir=str(tmp_path))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a Mac: no CUDA, but an accelerator
     monkeypatch.setattr(torch.accelerator, "is_available", lambda: True)
-    assert models.runs_on_cpu(None) is False and models.runs_on_cpu("cpu") is True
-    monkeypatch.setattr(models, "runs_on_cpu", lambda device: False)  # what the study asks Trainer for
+    assert devices.runs_on_cpu(None) is False and devices.runs_on_cpu("cpu") is True
+    monkeypatch.setattr(devices, "runs_on_cpu", lambda device: False)  # what the study asks Trainer for
     assert _training_args(config, tmp_path / "run", {}).use_cpu is False
-    monkeypatch.setattr(models, "runs_on_cpu", lambda device: True)
+    monkeypatch.setattr(devices, "runs_on_cpu", lambda device: True)
     assert _training_args(config, tmp_path / "run", {}).use_cpu is True
 
 

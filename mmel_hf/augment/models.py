@@ -106,13 +106,3 @@ def load_models(config: AugmentConfig, device, mlm_name: str, teacher_name: str 
     if teacher_name is not None:
         teacher = load("teacher", AutoModelForSequenceClassification, teacher_name, config.teacher_revision)
     return mlm, teacher
-
-
-def runs_on_cpu(device: str | None) -> bool:
-    """Whether this job runs on the CPU: asked for, or no accelerator (then several ranks use gloo)."""
-    import torch
-
-    if device is not None:
-        return torch.device(device).type == "cpu"
-    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6 knows every kind of accelerator
-    return not (accelerator.is_available() if accelerator is not None else torch.cuda.is_available())

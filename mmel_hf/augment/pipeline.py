@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from accelerate.logging import get_logger
 
+from ..devices import runs_on_cpu
 from ..files import unseal
 from ..privacy import public_options
 from ..tasks.registry import TaskSpec, reconcile_task
@@ -49,7 +50,6 @@ from .models import (
     load_models,
     recorded_teacher_task,
     resolve_models,
-    runs_on_cpu,
     teacher_num_labels,
 )
 from .numerics import describe_numerics, short_description

@@ -192,7 +192,7 @@ def _training_options(config: StudyConfig, mode: str, seed: int, epochs: float, 
 
 
 def _training_args(config: StudyConfig, output: Path, options: dict):
-    from ..augment.models import runs_on_cpu
+    from ..devices import runs_on_cpu
     from ..training_args import MMELTrainingArguments
 
     # Any accelerator torch knows (CUDA, MPS, XPU ...), as the augmentation picks it; the CPU only without one.
