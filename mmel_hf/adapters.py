@@ -98,3 +98,68 @@ def with_adapters(model, peft_config):
             f"task_type='{SEQUENCE_CLASSIFICATION}' (the head then trains and is saved with the adapters)"
         )
     return peft.get_peft_model(model, peft_config)
+
+
+# -- Folders of adapters that load back into the model that was trained -------------------------------------------
+#
+# peft.AutoPeftModelForSequenceClassification.from_pretrained(folder) builds the base from the adapter config's
+# base_model_name_or_path alone (no label count, no depth), then loads the adapters and the modules_to_save. So a
+# folder reloads the trained model exactly only if (1) every newly initialised weight of the base trained and was
+# saved with the adapters, and (2) the base it names gives the trained shapes. mmel-train sees to both.
+
+ADAPTER_CONFIG = "adapter_config.json"
+HEAD_MODULES = ("classifier", "score")  # what PEFT's SEQ_CLS saves beside the adapters
+
+
+def newly_initialised_modules(missing_keys: list[str]) -> list[str]:
+    """The modules of the backbone whose weights a checkpoint lacked (a fill-mask checkpoint has no pooler): they
+    were initialised at random, so they must train and be saved with the adapters (``modules_to_save``), as the
+    classification head is. The head itself is PEFT's to save.
+
+    >>> newly_initialised_modules(["bert.pooler.dense.weight", "bert.pooler.dense.bias", "classifier.weight"])
+    ['bert.pooler.dense']
+    """
+    modules = sorted({key.rsplit(".", 1)[0] for key in missing_keys if "." in key})
+    return [m for m in modules if not set(m.split(".")) & set(HEAD_MODULES)]
+
+
+def is_adapter_folder(name: str) -> bool:
+    """Whether ``name`` is a local folder of PEFT adapters (``adapter_config.json``)."""
+    from pathlib import Path
+
+    return (Path(name) / ADAPTER_CONFIG).is_file()
+
+
+def name_base_in_adapter_config(folder, base: str) -> None:
+    """Set the ``base_model_name_or_path`` the folder's adapter config names (what PEFT's loader builds)."""
+    import json
+    from pathlib import Path
+
+    from .files import write_json_atomically
+
+    path = Path(folder) / ADAPTER_CONFIG
+    settings = json.loads(path.read_text())
+    settings["base_model_name_or_path"] = base
+    write_json_atomically(path, settings)
+
+
+def adapter_config_naming(folder, base: str) -> bytes:
+    """The folder's adapter config with ``base_model_name_or_path`` set to ``base`` (for a push: the repo id, never
+    a local path), as bytes; the file itself is left as it is."""
+    import json
+    from pathlib import Path
+
+    settings = json.loads((Path(folder) / ADAPTER_CONFIG).read_text())
+    settings["base_model_name_or_path"] = base
+    return (json.dumps(settings, indent=2, sort_keys=True) + "\n").encode()
+
+
+def load_adapter_classifier(folder: str, **options):
+    """The sequence classifier a folder of adapters holds, with the adapters merged into its weights: what
+    ``AutoPeftModelForSequenceClassification.from_pretrained(folder)`` builds, as a plain model (a teacher that
+    only predicts needs no adapter layers)."""
+    try:
+        from peft import AutoPeftModelForSequenceClassification
+    except ImportError:
+        raise ImportError(f'{folder} holds PEFT adapters; loading them needs: pip install "mmel_hf[peft]"') from None
+    return AutoPeftModelForSequenceClassification.from_pretrained(folder, **options).merge_and_unload()

@@ -187,18 +187,33 @@ def push_folder(folder: Path, repo_id: str, private: bool | None = None, token: 
 
     ``private=None`` keeps the Hub's default visibility for the account, as ``Trainer`` does with
     ``hub_private_repo=None``."""
-    from huggingface_hub import HfApi
+    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub.utils import filter_repo_objects
+    from huggingface_hub.utils._paths import DEFAULT_IGNORE_PATTERNS
 
+    from .adapters import ADAPTER_CONFIG, adapter_config_naming, is_adapter_folder
+
+    folder = Path(folder)
+    files = filter_repo_objects(
+        sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()),
+        allow_patterns=list(PUSHED_FILES),
+        ignore_patterns=[*NEVER_PUSHED, *DEFAULT_IGNORE_PATTERNS],  # what upload_folder leaves out too
+    )
+    base_in_folder = is_adapter_folder(str(folder)) and (folder / "config.json").exists()
     try:
         api = HfApi(token=token)
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        api.upload_folder(
-            folder_path=str(folder),
-            repo_id=repo_id,
-            commit_message="mmel-train",
-            allow_patterns=list(PUSHED_FILES),
-            ignore_patterns=list(NEVER_PUSHED),
-        )  # hf extends it in place
+        full_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id  # with the namespace
+        operations = [
+            CommitOperationAdd(
+                path_in_repo=name,
+                # adapters whose base is in the folder name the repo as their base, never a local path
+                path_or_fileobj=adapter_config_naming(folder, full_id)
+                if name == ADAPTER_CONFIG and base_in_folder
+                else str(folder / name),
+            )
+            for name in files
+        ]
+        api.create_commit(full_id, operations=operations, commit_message="mmel-train")  # one commit, all or nothing
     except Exception as err:  # offline, no login, no rights: say so without echoing any credential
         raise RuntimeError(
             f"could not push to the Hugging Face Hub repo {repo_id!r} ({type(err).__name__}). Check the network and "

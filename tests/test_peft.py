@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -249,7 +250,9 @@ def test_mmel_train_use_peft_saves_a_loadable_adapter(tmp_path, tokenizer):
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (output / "adapter_config.json").exists() and (output / "adapter_model.safetensors").exists()
-    assert not (output / "model.safetensors").exists()  # the adapter only: the base stays where it is
+    # A local base cannot be named on the Hub: the folder holds it, and the adapter config names the folder.
+    assert (output / "model.safetensors").exists() and (output / "config.json").exists()
+    assert json.loads((output / "adapter_config.json").read_text())["base_model_name_or_path"] == str(output.resolve())
     card = (output / "README.md").read_text()
     assert "library_name: peft" in card and "LoRA adapters (r = 4" in card
     adapter = json.loads((output / "adapter_config.json").read_text())
@@ -262,3 +265,77 @@ def test_mmel_train_use_peft_saves_a_loadable_adapter(tmp_path, tokenizer):
         assert not torch.allclose(loaded(**batch).logits, fresh(**batch).logits)  # the adapter and head were loaded
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["config"]["data"]["use_peft"] is True
+
+
+RELOAD_AND_SCORE = """
+import json, sys, torch
+from peft import AutoPeftModelForSequenceClassification
+from transformers import AutoTokenizer
+folder, rows = sys.argv[1], json.loads(sys.argv[2])
+model = AutoPeftModelForSequenceClassification.from_pretrained(folder).eval()
+tokenizer = AutoTokenizer.from_pretrained(folder)
+batch = tokenizer([r[0] for r in rows], return_tensors="pt", padding=True)
+with torch.no_grad():
+    out = model(**batch, labels=torch.tensor([r[1] for r in rows]))
+print(json.dumps({"loss": out.loss.item(), "num_labels": model.config.num_labels,
+                  "layers": model.config.num_hidden_layers, "probabilities": out.logits.softmax(-1).tolist()}))
+"""
+
+
+def test_a_peft_folder_loads_back_into_the_trained_model_and_teaches(tmp_path, capsys):
+    """`mmel-train --use-peft` on a 3-class task, the embedded base (no pooler weights) cut to 2 layers: PEFT's own
+    loader, in a fresh process, rebuilds the model that was trained (its validation loss is metrics.json's); the
+    pushed adapter config names the repo, never a local path; and `mmel-augment --teacher` labels with it."""
+    from datasets import load_from_disk
+    from fake_hub import FakeHub
+
+    from augment_cli.augment import main as augment_main
+    from augment_cli.train import main as train_main
+    from mmel_hf.model_card import push_folder
+
+    classes = ["bad", "meh", "good"]
+    words = {"bad": ["awful", "dull"], "meh": ["plain", "okay"], "good": ["great", "fine"]}
+    rows = [(f"the film was {words[c][i % 2]} {i}", c) for i in range(18) for c in [classes[i % 3]]]
+    (tmp_path / "train.tsv").write_text("text\tmood\n" + "".join(f"{t}\t{c}\n" for t, c in rows))
+    (tmp_path / "dev.tsv").write_text("text\tmood\n" + "".join(f"{t}\t{c}\n" for t, c in rows[:6]))
+    task = ["--task", "moods", "--text-columns", "text", "--label-column", "mood", "--class-names", *classes]
+    data = ["--train-file", tmp_path / "train.tsv", "--validation-file", tmp_path / "dev.tsv"]
+    output = tmp_path / "teacher"
+    code = train_main(
+        [str(a) for a in [*task, *data, "--model", "embedded", "--num-layers", "2", "--mmel-loss", "none",
+         "--use-peft", "--num-train-epochs", "2", "--per-device-train-batch-size", "6", "--learning-rate", "1e-2",
+         "--use-cpu", "true", "--disable-tqdm", "true", "--report-to", "none", "--output-dir", output]]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    adapter = json.loads((output / "adapter_config.json").read_text())
+    assert "bert.pooler.dense" in adapter["modules_to_save"]  # the pooler the MLM lacked trained and was saved
+
+    dev = [(t, classes.index(c)) for t, c in rows[:6]]
+    done = subprocess.run(
+        [sys.executable, "-c", RELOAD_AND_SCORE, str(output), json.dumps(dev)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    reloaded = json.loads(done.stdout.strip().splitlines()[-1])
+    recorded = json.loads((output / "metrics.json").read_text())["metrics"]["validation"]["validation_loss"]
+    assert reloaded["num_labels"] == 3 and reloaded["layers"] == 2
+    assert reloaded["loss"] == pytest.approx(recorded, rel=1e-5, abs=1e-6)
+
+    hub = FakeHub()
+    with pytest.MonkeyPatch.context() as patch:
+        hub.install(patch)
+        push_folder(output, "me/moods-teacher")
+    pushed = hub.files("me/moods-teacher")
+    assert json.loads(pushed["adapter_config.json"])["base_model_name_or_path"] == "me/moods-teacher"
+    assert {"model.safetensors", "config.json", "adapter_model.safetensors"} <= set(pushed)
+    for name, content in pushed.items():
+        assert str(tmp_path).encode() not in content and b"mmel_hf/embedded" not in content, name
+    assert "mmel_hf embedded" in pushed["README.md"].decode()  # the card names the base model
+
+    code = augment_main(
+        [str(a) for a in [*data, "--task", "moods", "--teacher", output, "--mlm-model", "embedded",
+         "--group-size", "2", "--cache-dir", tmp_path / "cache", "--no-progress", "--output-dir", tmp_path / "aug"]]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    labelled = load_from_disk(str(tmp_path / "aug"))["train"].select(range(6))
+    assert labelled["text"] == [t for t, _ in dev]
+    assert np.allclose(labelled["teacher_original"], reloaded["probabilities"], atol=1e-5)

@@ -262,16 +262,6 @@ def make_tiny_bert_with_labels(folder, models, num_labels):
     AutoTokenizer.from_pretrained(models[1]).save_pretrained(folder)
 
 
-def uploaded_files(folder, allow_patterns=None, ignore_patterns=None) -> list[str]:
-    """The files huggingface_hub's upload_folder sends for these patterns (its own filter, as it applies it)."""
-    from huggingface_hub.utils import filter_repo_objects
-    from huggingface_hub.utils._paths import DEFAULT_IGNORE_PATTERNS
-
-    files = [p.relative_to(folder).as_posix() for p in Path(folder).rglob("*") if p.is_file()]
-    ignore = [*(ignore_patterns or []), *DEFAULT_IGNORE_PATTERNS]
-    return sorted(filter_repo_objects(files, allow_patterns=allow_patterns, ignore_patterns=ignore))
-
-
 def test_push_to_hub_uploads_the_folder_with_its_card_and_never_the_token(chain, capsys, tmp_path, monkeypatch):
     from mmel_hf import model_card
 
@@ -282,10 +272,13 @@ def test_push_to_hub_uploads_the_folder_with_its_card_and_never_the_token(chain,
             calls.append(("token", token))
 
         def create_repo(self, repo_id, private=False, exist_ok=False):
-            calls.append(("create", repo_id, private))
+            from huggingface_hub import RepoUrl
 
-        def upload_folder(self, folder_path, repo_id, commit_message, allow_patterns=None, ignore_patterns=None):
-            calls.append(("upload", repo_id, uploaded_files(folder_path, allow_patterns, ignore_patterns)))
+            calls.append(("create", repo_id, private))
+            return RepoUrl(f"https://huggingface.co/{repo_id}")
+
+        def create_commit(self, repo_id, operations, commit_message):
+            calls.append(("upload", repo_id, sorted(op.path_in_repo for op in operations)))
 
     import huggingface_hub
 

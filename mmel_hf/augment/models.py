@@ -51,23 +51,30 @@ def model_error(kind: str, name: str, err: Exception) -> DataError:
     )
 
 
-def teacher_num_labels(config: AugmentConfig, teacher_name: str | None) -> int | None:
+def model_config(name: str, revision: str | None, trust_remote_code: bool):
+    """A model's config; for a folder of PEFT adapters without its own ``config.json`` (mmel-train --use-peft on
+    a Hub encoder), the config of the base its adapter config names (the labels are the same)."""
     from transformers import AutoConfig
 
+    from ..adapters import ADAPTER_CONFIG, is_adapter_folder
+
+    if is_adapter_folder(name) and not (Path(name) / "config.json").exists():
+        name = json.loads((Path(name) / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
+        revision = None
+    return AutoConfig.from_pretrained(name, revision=revision, trust_remote_code=trust_remote_code)
+
+
+def teacher_num_labels(config: AugmentConfig, teacher_name: str | None) -> int | None:
     if teacher_name is None:
         return None
     try:
-        return AutoConfig.from_pretrained(
-            teacher_name, revision=config.teacher_revision, trust_remote_code=config.trust_remote_code
-        ).num_labels
-    except (OSError, ValueError) as err:
+        return model_config(teacher_name, config.teacher_revision, config.trust_remote_code).num_labels
+    except (OSError, ValueError, KeyError) as err:
         raise model_error("teacher", teacher_name, err) from err
 
 
 def check_model_lengths(config: AugmentConfig, mlm_name: str, teacher_name: str | None) -> None:
     """--max-length must fit both models' positions: checked from their config files, before any weights load."""
-    from transformers import AutoConfig
-
     from ..model_limits import check_max_length
 
     for kind, name, revision in (
@@ -77,26 +84,28 @@ def check_model_lengths(config: AugmentConfig, mlm_name: str, teacher_name: str 
         if name is None:
             continue
         try:
-            model_config = AutoConfig.from_pretrained(
-                name, revision=revision, trust_remote_code=config.trust_remote_code
-            )
-        except (OSError, ValueError) as err:
+            found = model_config(name, revision, config.trust_remote_code)
+        except (OSError, ValueError, KeyError) as err:
             raise model_error(kind, name, err) from err
-        check_max_length(model_config, config.max_length, "--max-length", display_name(name))
+        check_max_length(found, config.max_length, "--max-length", display_name(name))
 
 
 def load_models(config: AugmentConfig, device, mlm_name: str, teacher_name: str | None):
     import torch
     from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
 
+    from ..adapters import is_adapter_folder, load_adapter_classifier
+
     def load(kind, cls, name, revision):
         try:
             tokenizer = AutoTokenizer.from_pretrained(
                 name, revision=revision, trust_remote_code=config.trust_remote_code
             )
-            model = cls.from_pretrained(
-                name, revision=revision, trust_remote_code=config.trust_remote_code, dtype=torch.float32
-            )  # weights may be stored in half precision
+            options = dict(revision=revision, trust_remote_code=config.trust_remote_code, dtype=torch.float32)
+            if cls is AutoModelForSequenceClassification and is_adapter_folder(name):  # mmel-train --use-peft
+                model = load_adapter_classifier(name, **options)  # the adapters merged: the teacher that was trained
+            else:
+                model = cls.from_pretrained(name, **options)  # weights may be stored in half precision
         except OSError as err:
             raise model_error(kind, name, err) from err
         return tokenizer, model.to(device)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from transformers import TrainerCallback
 
+from ..adapters import name_base_in_adapter_config, newly_initialised_modules
 from ..augment.provenance import read_provenance, recorded_task
 from ..checkpoints import checkpoint_problem
 from ..errors import DataError
@@ -295,7 +296,7 @@ def load_model(config: TrainConfig, spec: TaskSpec, max_length: int | None = Non
         )
     finally:
         source.removeFilter(_drop_load_report)
-    missing, unused = info.get("missing_keys") or [], info.get("unexpected_keys") or []
+    missing, unused = sorted(info.get("missing_keys") or []), info.get("unexpected_keys") or []
     logger.info(
         "loaded %s: %d weight(s) newly initialised (%s), %d checkpoint weight(s) unused%s",
         config.model,
@@ -304,7 +305,44 @@ def load_model(config: TrainConfig, spec: TaskSpec, max_length: int | None = Non
         len(unused),
         " (layers dropped by --num-layers, or the checkpoint's own head)" if unused else "",
     )
-    return model, tokenizer
+    base = BaseSource(
+        name=name,
+        options={**common, **overrides},
+        new_modules=newly_initialised_modules(missing),
+        # What PEFT's loader cannot rebuild from a Hub id: a local folder, fewer layers, another label count.
+        kept_with_adapters=Path(name).is_dir()
+        or config.num_layers is not None
+        or model_config.num_labels != spec.num_labels,
+    )
+    return model, tokenizer, base
+
+
+@dataclass(frozen=True)
+class BaseSource:
+    """Where a run's model came from, as ``from_pretrained(name, **options)`` rebuilds it (before training).
+
+    ``new_modules``: backbone modules the checkpoint lacked (see :func:`~mmel_hf.adapters.newly_initialised_modules`);
+    ``kept_with_adapters``: a ``--use-peft`` folder must hold this base itself to load back exactly."""
+
+    name: str
+    options: dict
+    new_modules: list[str]
+    kept_with_adapters: bool
+
+
+def keep_base_with_adapters(output: Path, base: BaseSource) -> None:
+    """Make a ``--use-peft`` folder load back, with ``AutoPeftModelForSequenceClassification.from_pretrained(output)``,
+    into the model that was trained: where the base cannot be rebuilt from a Hub id, the folder holds it (its
+    ``config.json`` and weights, as the adapters were trained on them: the labels, the layers kept) and the adapter
+    config names the folder (``--push-to-hub`` names the repo instead)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    if not base.kept_with_adapters:
+        return
+    frozen = AutoModelForSequenceClassification.from_pretrained(base.name, **{**base.options, "dtype": torch.float32})
+    frozen.save_pretrained(str(output))  # its head and new modules are replaced by the adapters' trained copies
+    name_base_in_adapter_config(output, str(output.resolve()))
 
 
 RESUME_LATEST = ("true", "latest", "last")  # --resume-from-checkpoint without a path (run_glue.py's meaning)
@@ -474,7 +512,7 @@ def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path,
         args.eval_strategy = "no"
 
     set_seed(args.seed)  # the fresh head is initialised under the run's seed
-    model, tokenizer = load_model(config, spec, args.max_length)
+    model, tokenizer, base = load_model(config, spec, args.max_length)
     args.mmel_text_columns = args.mmel_text_columns or list(spec.text_columns)
     sorted_splits = {
         split: length_sorted(dataset, tokenizer, args.mmel_text_columns, args.max_length)
@@ -488,7 +526,7 @@ def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path,
         args=args,
         train_dataset=data["train"],
         eval_dataset=eval_splits or None,
-        peft_config=config.peft_config(),
+        peft_config=config.peft_config(base.new_modules),
         processing_class=tokenizer,
         compute_metrics=glue_compute_metrics(metric_task(spec), keep=kept.keep),
         callbacks=[curve, kept],
@@ -513,6 +551,8 @@ def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path,
     if trainer.is_world_process_zero():
         if config.save_model:
             tokenizer.save_pretrained(str(output))
+            if config.use_peft:
+                keep_base_with_adapters(output, base)
         provenance = read_provenance(data["train"])
         summary = {
             "task": spec.name,

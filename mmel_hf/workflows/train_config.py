@@ -131,8 +131,9 @@ class TrainConfig(DataArguments):
         },
     )
 
-    def peft_config(self):
-        """The ``peft.LoraConfig`` of ``--use-peft`` (None without it)."""
+    def peft_config(self, new_modules: list[str] | None = None):
+        """The ``peft.LoraConfig`` of ``--use-peft`` (None without it). ``new_modules``: backbone modules the base's
+        checkpoint lacked, trained and saved with the adapters (as the head is) so that the folder reloads exactly."""
         if not self.use_peft:
             return None
         try:
@@ -145,7 +146,7 @@ class TrainConfig(DataArguments):
             lora_alpha=self.lora_alpha,
             lora_dropout=self.lora_dropout,
             target_modules=self.lora_target_modules,
-            modules_to_save=self.lora_modules_to_save,
+            modules_to_save=list(dict.fromkeys([*(self.lora_modules_to_save or []), *(new_modules or [])])) or None,
         )
 
     def __post_init__(self):
