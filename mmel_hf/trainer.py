@@ -405,7 +405,10 @@ class MMELTrainer(Trainer):
             result = mmel_hard_loss(grouped_logits, group_mask, labels, use_teacher, lambda_p=args.effective_lambda_p)
 
         loss = self._accumulation_mean(result.loss, num_items_in_batch)
-        self._record_diagnostics(result.weights, teacher, group_mask, model.training)
+        weighed = group_mask
+        if args.mmel_loss == "soft":  # MMEL-S spreads P* over the |B|-1 augmented samples (Eq. 9); x_i has its own term
+            weighed = group_mask & (torch.arange(group_mask.shape[1], device=group_mask.device) > 0)
+        self._record_diagnostics(result.weights, teacher, group_mask, weighed, model.training)
         if return_outputs:
             # Predictions and metrics are about the originals: expose their logits, one row per group.
             outputs["logits"] = grouped_logits[:, 0]
@@ -484,7 +487,9 @@ class MMELTrainer(Trainer):
     # -- Diagnostics ------------------------------------------------------------------------------------
 
     @torch.no_grad()
-    def _record_diagnostics(self, weights, teacher, group_mask, training: bool) -> None:
+    def _record_diagnostics(self, weights, teacher, group_mask, weighed, training: bool) -> None:
+        """Add a batch's diagnostics to the running sums. ``weighed``: ``[S, B]`` the samples the mode spreads P*
+        over (the normalisers of the entropy and the effective share: uniform weights read 1 in every mode)."""
         reweighted = weights.sum(dim=1) > 0
         zeros = torch.zeros_like(reweighted, dtype=torch.float32)
         per_group = [  # one row per group, so evaluation can drop the rows accelerate repeats
@@ -499,7 +504,7 @@ class MMELTrainer(Trainer):
             per_group += [group_mask[:, 1:].sum(dim=1).float(), disagree.sum(dim=1).float()]
         else:
             per_group += [zeros, zeros]
-        sizes = group_mask.sum(dim=1).float()
+        sizes = weighed.sum(dim=1).float()
         sized = reweighted & (sizes >= 2)  # a group of one has nothing to spread its weight over
         effective = 1.0 / weights.float().pow(2).sum(dim=1).clamp_min(torch.finfo(torch.float32).tiny)
         per_group += [

@@ -40,10 +40,12 @@ def summarise_weights(final_log: dict, mode: str, lambda_p: float) -> dict | Non
     near = share >= NEAR_UNIFORM_SHARE
     warning = None
     if near:
+        gap = max(0.0, 100 * (1 - share))
+        closeness = f"within {gap:.1f}% of uniform" if gap >= 0.05 else "uniform"
         warning = (
-            f"{_NAMES[mode]} behaved like DA+UNI here: its weights stayed within "
-            f"{max(0.0, 100 * (1 - share)):.0f}% of uniform (effective sample share {share:.3f}, normalised "
-            f"entropy {entropy:.3f}); a smaller --mmel-lambda-p (now {lambda_p:g}) makes the weights sharper"
+            f"{_NAMES[mode]} behaved like DA+UNI here: its weights stayed {closeness} (effective sample share "
+            f"{share:.3f}, normalised entropy {entropy:.3f}); a smaller --mmel-lambda-p (now {lambda_p:g}) makes the "
+            "weights sharper"
         )
     return {
         "normalised_entropy": entropy,

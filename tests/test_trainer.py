@@ -174,6 +174,27 @@ def test_diagnostics_are_logged_and_exact_for_uniform_weights(tmp_path, tokenize
     assert logged["mmel/teacher_disagreement"] == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("mode", ["soft", "hard"])
+def test_weights_that_are_uniform_read_uniform_in_every_mode(tmp_path, tokenizer, tiny_bert, mode):
+    """MMEL-S spreads P* over the |B|-1 augmented samples only (Eq. 9), MMEL-H over all |B|: at lambda_P = 1e6 the
+    weights are uniform over those, and the entropy and effective share say 1 (not (|B|-1)/|B|), so the run
+    reads "behaved like DA+UNI"."""
+    from mmel_hf.weight_report import trainer_weights
+
+    dataset = make_augmented_dataset(num_rows=8, ragged=False, num_augmented=3)
+    args = make_args(tmp_path, mmel_loss=mode, mmel_lambda_p=1e6, max_steps=-1, num_train_epochs=1, logging_steps=2)
+    trainer = MMELTrainer(model=tiny_bert, args=args, train_dataset=dataset, processing_class=tokenizer)
+    trainer.train()
+    logged = next(entry for entry in trainer.state.log_history if "mmel/effective_share" in entry)
+    weighed = 3 if mode == "soft" else 4
+    assert logged["mmel/normalised_entropy"] == pytest.approx(1.0, abs=1e-4)
+    assert logged["mmel/effective_share"] == pytest.approx(1.0, abs=1e-4)
+    assert logged["mmel/effective_sample_size"] == pytest.approx(weighed, rel=1e-4)
+    assert logged["mmel/max_weight"] == pytest.approx(1 / weighed, rel=1e-4)
+    summary = trainer_weights(trainer)
+    assert summary["near_uniform"] and "behaved like DA+UNI here: its weights stayed uniform" in summary["warning"]
+
+
 def test_small_lambda_concentrates_the_logged_weights(tmp_path, tokenizer, augmented_dataset):
     logged = {}
     for mode, lambda_p in (("uniform", 1.0), ("hard", 1.0), ("hard", 0.01), ("max", 1.0)):
