@@ -154,6 +154,27 @@ def test_study_help_and_bad_method(capsys):
     assert exit_.value.code == 2 and "hardest" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "flags,named",
+    [
+        (["--seeds", "0", "0", "0"], "seed 0 is given more than once"),
+        (["--methods", "hard", "uniform", "hard"], "'hard' and 'hard' are the same method"),
+        (["--methods", "hard", "hard@1"], "'hard' and 'hard@1' are the same method"),
+        (["--epochs", "0"], "--epochs 0: must be a positive number"),
+        (["--teacher-epochs", "-1"], "--teacher-epochs -1: must be a positive number"),
+    ],
+)
+def test_one_run_is_never_counted_as_several(rte_dir, tmp_path, capsys, flags, named):
+    """Repeated seeds or methods would be reported as paired runs (and meet the 3-seed rule); zero epochs would
+    train nothing and replace earlier runs: refused in one line, before anything is written."""
+    output = tmp_path / "study"
+    with pytest.raises(SystemExit) as exit_:
+        study_main(["--task", "rte", "--data-dir", str(rte_dir), "--output-dir", str(output), *flags])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and named in err, err
+    assert not output.exists()
+
+
 def test_a_study_under_a_launcher_is_refused_before_anything_is_written(rte_dir, tmp_path, capsys, monkeypatch):
     """Under torchrun every rank would train every run, read the others' half-written runs and write the reports."""
     monkeypatch.setenv("WORLD_SIZE", "2")

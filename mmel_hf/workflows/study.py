@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -155,6 +156,27 @@ class StudyConfig(DataArguments):
         self.method_specs = [parse_method(m) for m in self.methods]
         if not self.seeds:
             raise ValueError("--seeds: give at least one seed")
+        # Each seed is one paired run of every method: a repeated seed or method would count one run as several.
+        repeated = next((seed for seed in self.seeds if self.seeds.count(seed) > 1), None)
+        if repeated is not None:
+            raise ValueError(
+                f"--seeds {' '.join(map(str, self.seeds))}: seed {repeated} is given more than once; each seed is one "
+                "paired run, so give distinct seeds"
+            )
+        seen = {}
+        for spec in self.method_specs:
+            identity = (spec.mode, spec.label_source, spec.lambda_p)  # hard and hard@1 are one method
+            if identity in seen:
+                raise ValueError(
+                    f"--methods: {seen[identity]!r} and {spec.key!r} are the same method; give each method once"
+                )
+            seen[identity] = spec.key
+        for name in ("epochs", "teacher_epochs", "learning_rate", "teacher_learning_rate"):
+            value = getattr(self, name)
+            if not 0 < value < math.inf:
+                raise ValueError(f"--{name.replace('_', '-')} {value:g}: must be a positive number (a run must train)")
+        if self.batch_size < 1:
+            raise ValueError(f"--batch-size {self.batch_size}: must be at least 1")
         if self.max_train_samples == 0:
             self.max_train_samples = None
 
