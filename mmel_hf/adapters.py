@@ -46,13 +46,17 @@ def labels_of(train_dataset) -> tuple[int, list[str] | None]:
 
 
 def model_from_name(name: str, train_dataset, model_init_kwargs: dict | None = None):
-    """``AutoModelForSequenceClassification.from_pretrained(name)`` with the training set's labels.
+    """``AutoModelForSequenceClassification.from_pretrained(name)`` with the training set's labels (``name`` may be
+    ``"embedded"``: the encoder that ships with mmel_hf).
 
     ``model_init_kwargs`` go to ``from_pretrained`` and win over what the dataset says (``num_labels`` ...);
     ``trust_remote_code`` stays off unless they turn it on.
     """
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
+    from .embedded import resolve_model_path
+
+    name = resolve_model_path(name)  # "embedded", as every command takes it
     options = dict(model_init_kwargs or {})
     if "num_labels" not in options:
         num_labels, names = labels_of(train_dataset)

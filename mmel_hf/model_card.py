@@ -49,6 +49,9 @@ def render_model_card(
     from .templates import template_path
 
     hub_base = base_model if base_model and not base_model.startswith(("local:", "mmel_hf")) else None  # a Hub id
+    if label_source == "teacher" and (provenance or {}).get("label_source") == "original":
+        # The dataset's "teacher" columns hold the original labels (mmel-augment --label-source original).
+        label_source = "the original labels (the augmented dataset was made with --label-source original)"
     lambdas = None
     if mode in ("hard", "soft"):
         lambdas = f"lambda_P = {lambda_p}" + (f", lambda_T = {lambda_t}" if mode == "soft" else "")

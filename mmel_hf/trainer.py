@@ -62,6 +62,23 @@ _DIAGNOSTICS = (
 )
 
 
+def _warn_half_precision_weights(model, args) -> None:
+    """Trainable weights in float16/bfloat16 without mixed precision: AdamW's updates below the weights' resolution
+    are lost (a model whose config says ``"dtype": "float16"`` loads so by default); say so before training."""
+    if not isinstance(model, torch.nn.Module) or args.fp16 or args.bf16:
+        return
+    half = {str(p.dtype).removeprefix("torch.") for p in model.parameters() if p.requires_grad} & {
+        "float16",
+        "bfloat16",
+    }
+    if half:
+        logger.warning(
+            "the model's trainable weights are %s and mixed precision is off: updates smaller than their resolution "
+            "are lost. Load the model with dtype=torch.float32 (and set bf16=True or fp16=True for mixed precision)",
+            "/".join(sorted(half)),
+        )
+
+
 def recorded_label_column(train_dataset) -> str | None:
     """The label column of the task an augmented training set records (``mmel-augment`` keeps the task's own
     column, ``stars`` ...), or None for data that records no task."""
@@ -148,6 +165,7 @@ class MMELTrainer(Trainer):
             )
         if peft_config is not None:
             model = with_adapters(model, peft_config)
+        _warn_half_precision_weights(model, args)
         if not isinstance(args, MMELTrainingArguments):
             raise TypeError(
                 f"MMELTrainer needs MMELTrainingArguments, got {type(args).__name__}; build the arguments with "

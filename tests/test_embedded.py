@@ -62,6 +62,37 @@ def test_committed_weights_are_small_and_carded(folder):
     assert "## Training" in card and "## Limits" in card
 
 
+def test_the_embedded_models_train_in_float32_from_python(tmp_path, caplog):
+    """Stored in half precision, they load as float32 with a plain from_pretrained (the README's offline Quick
+    start), and MMELTrainer takes model="embedded" as the commands do; half-precision trainable weights without
+    mixed precision are named in a warning."""
+    import logging
+
+    from datasets import Dataset
+
+    from mmel_hf import MMELTrainer, MMELTrainingArguments
+
+    assert next(AutoModelForMaskedLM.from_pretrained(embedded_mlm_path()).parameters()).dtype == torch.float32
+    teacher = AutoModelForSequenceClassification.from_pretrained(embedded_teacher_path())
+    assert {p.dtype for p in teacher.parameters()} == {torch.float32}
+    train = Dataset.from_dict(
+        {
+            "sentence": ["a fine film", "a dull plot"],
+            "label": [1, 0],
+            "augmented_sentence": [["a great film"], ["a weak plot"]],
+            "teacher_original": [[0.1, 0.9], [0.8, 0.2]],
+            "teacher_augmented": [[[0.2, 0.8]], [[0.9, 0.1]]],
+        }
+    )
+    args = MMELTrainingArguments(output_dir=str(tmp_path), max_steps=1, use_cpu=True, report_to="none")
+    tokenizer = AutoTokenizer.from_pretrained(embedded_mlm_path())
+    trainer = MMELTrainer(model="embedded", args=args, train_dataset=train, processing_class=tokenizer)
+    assert trainer.model.config.num_labels == 2 and next(trainer.model.parameters()).dtype == torch.float32
+    with caplog.at_level(logging.WARNING, logger="mmel_hf.trainer"):
+        MMELTrainer(model=teacher.half(), args=args, train_dataset=train, processing_class=tokenizer)
+    assert any("trainable weights are float16 and mixed precision is off" in r.getMessage() for r in caplog.records)
+
+
 def test_short_main_job_end_to_end(tmp_path, capsys, monkeypatch):
     secret = "hf_MAINjobTOKENmainJOB"
     monkeypatch.setenv("HF_TOKEN", secret)

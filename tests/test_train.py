@@ -648,3 +648,18 @@ def test_every_rank_takes_part_in_saving_the_model(chain, monkeypatch, tmp_path)
     run_training(config, args, quiet=True)
     assert calls == [str(tmp_path / "run")]
     assert not (tmp_path / "run" / "metrics.json").exists()  # the reports stay rank 0's
+
+
+def test_the_card_names_original_labels_when_the_dataset_was_made_with_them():
+    """A student trained in teacher mode on a dataset made with --label-source original learnt the original labels
+    (the teacher columns hold them): the card says so, not "labels of augmented samples: teacher"."""
+    from mmel_hf.model_card import render_model_card
+
+    provenance = {"label_source": "original", "mlm_model": "m", "teacher": None, "search": "greedy", "group_size": 3,
+                  "ratio": 0.4}  # fmt: skip
+    common = dict(title="t", trained_with="x", mode="hard", method="MMEL-H", lambda_p=1.0, lambda_t=1.0,
+                  base_model=None, metrics={}, settings="")  # fmt: skip
+    card = render_model_card(label_source="teacher", provenance=provenance, **common)
+    assert "labels of augmented samples: the original labels (the augmented dataset was made with" in card
+    card = render_model_card(label_source="teacher", provenance={**provenance, "label_source": "teacher"}, **common)
+    assert "labels of augmented samples: teacher" in card

@@ -7,7 +7,9 @@
 - ``teacher/``: a sentiment classifier for rt-polarity, trained by ``scripts/embedded/train_teacher.py``
   with this project's own trainer in plain mode. Its model card is ``teacher/README.md``.
 
-All load with the ordinary ``from_pretrained(path)``.
+All load with the ordinary ``from_pretrained(path)``, as float32: the weights are stored in half precision (half
+the size), and ``config.json`` says ``"dtype": "float32"`` so that a model loaded from Python trains in full
+precision, as the commands do (:func:`record_float32_dtype`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,25 @@ from pathlib import Path
 
 EMBEDDED_DIR = Path(__file__).resolve().parent
 
-__all__ = ["EMBEDDED_DIR", "embedded_mlm_path", "embedded_teacher_path", "rt_polarity_files"]
+__all__ = [
+    "EMBEDDED_DIR",
+    "embedded_mlm_path",
+    "embedded_teacher_path",
+    "record_float32_dtype",
+    "resolve_model_path",
+    "rt_polarity_files",
+]
+
+
+def record_float32_dtype(folder) -> None:
+    """Make a model saved in half precision load as float32: ``from_pretrained`` takes the dtype its ``config.json``
+    names (half-precision weights with AdamW and no mixed precision lose every update below their resolution)."""
+    import json
+
+    config = Path(folder) / "config.json"
+    settings = json.loads(config.read_text())
+    settings["dtype"] = "float32"
+    config.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
 
 
 def _existing(path: Path, what: str, script: str) -> str:
@@ -33,6 +53,12 @@ def embedded_mlm_path() -> str:
 def embedded_teacher_path() -> str:
     """Folder of the embedded rt-polarity teacher (``AutoModelForSequenceClassification``)."""
     return _existing(EMBEDDED_DIR / "teacher", "teacher", "scripts/embedded/train_teacher.py")
+
+
+def resolve_model_path(name: str) -> str:
+    """A model name as every command and :class:`~mmel_hf.MMELTrainer` take it: ``embedded`` is the embedded
+    encoder (the fill-mask model's folder); any other name is returned as it is."""
+    return embedded_mlm_path() if name == "embedded" else name
 
 
 def rt_polarity_files() -> dict[str, str]:

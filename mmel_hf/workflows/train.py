@@ -30,6 +30,7 @@ from transformers import TrainerCallback
 from ..adapters import name_base_in_adapter_config, newly_initialised_modules
 from ..augment.provenance import read_provenance, recorded_task
 from ..checkpoints import checkpoint_problem
+from ..embedded import resolve_model_path
 from ..errors import DataError
 from ..files import write_json_atomically
 from ..privacy import public_options
@@ -235,14 +236,6 @@ def load_data(config: TrainConfig):
     for split in data:  # the trainer reads labels from `label`, whatever the task calls its column
         data[split] = label_column_named_label(data[split], spec.label_column)
     return spec, data
-
-
-def resolve_model_path(name: str) -> str:
-    if name == "embedded":
-        from ..embedded import embedded_mlm_path
-
-        return embedded_mlm_path()
-    return name
 
 
 def load_model(config: TrainConfig, spec: TaskSpec, max_length: int | None = None):

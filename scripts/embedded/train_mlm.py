@@ -21,6 +21,8 @@ import time
 
 import torch
 
+from mmel_hf.embedded import record_float32_dtype
+
 sys.path.insert(0, os.path.dirname(__file__))
 import corpus  # noqa: E402
 
@@ -169,6 +171,7 @@ def main() -> None:
     os.makedirs(args.output, exist_ok=True)
     model.config.attn_implementation = None
     model.half().save_pretrained(args.output)
+    record_float32_dtype(args.output)
     tokenizer.save_pretrained(args.output)
     with open(os.path.join(args.output, "metrics.json"), "w") as handle:
         json.dump(metrics, handle, indent=2)

