@@ -220,6 +220,6 @@ def push_folder(folder: Path, repo_id: str, private: bool | None = None, token: 
     except Exception as err:  # offline, no login, no rights: say so without echoing any credential
         raise RuntimeError(
             f"could not push to the Hugging Face Hub repo {repo_id!r} ({type(err).__name__}). Check the network and "
-            f"your login (`hf auth login` or HF_TOKEN). Everything is saved in {folder}; push it later with "
-            "huggingface_hub's upload_folder."
+            f"your login (`hf auth login` or HF_TOKEN). Everything is saved in {folder}; push the same files later with "
+            f"mmel_hf.model_card.push_folder({folder.name!r}, {repo_id!r}) (never checkpoint-*)."
         ) from None

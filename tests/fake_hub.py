@@ -190,5 +190,8 @@ class FakeHub:
         # upload_folder's streamed pipeline (with hf_xet installed) asks the Hub for upload modes over HTTP
         # itself; its single-commit path (hf_xet absent) sends the same files through create_commit.
         monkeypatch.setattr(huggingface_hub.hf_api, "is_xet_available", lambda: False)
+        monkeypatch.setattr(
+            huggingface_hub.constants, "HF_HUB_OFFLINE", False
+        )  # this hub answers (the suite runs offline)
         HfFileSystem.clear_instance_cache()  # listings cached by an earlier test's file system
         return self

@@ -764,6 +764,32 @@ def test_a_failed_write_while_training_is_one_line_and_leaves_the_run_unfinished
     assert code == 1 and "could not write into" in err and "unfinished" in err, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (out / "metrics.json").exists()
+    if where == "save":  # nothing half-written blocks the same command once the disk has room again
+        assert not out.exists()
+        monkeypatch.undo()
+        code, _, err = cli(capsys, train_main, argv)
+        assert code == 0, err
+        assert (out / "metrics.json").exists()
+
+
+def test_a_second_mmel_train_into_a_folder_being_written_stops_in_one_line(reviews, models, capsys, tmp_path):
+    """Two runs into one new --output-dir would both exit 0, the last writer winning: the second is refused."""
+    from filelock import FileLock
+
+    from mmel_hf.workflows.train import OUTPUT_LOCK
+
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = ["--task", "reviews", "--text-columns", "review", "--label-column", "stars", "--class-names", *CLASSES,
+            "--train-file", reviews["train"], "--model", models[0], *SMALL, "--mmel-loss", "none", "--output-dir", out]  # fmt: skip
+    with FileLock(str(out / OUTPUT_LOCK)):  # the first run, still training
+        code, _, err = cli(capsys, train_main, argv)
+    assert code == 1 and "another mmel-train is writing into this folder" in err, err
+    assert len(err.strip().splitlines()) == 1 and sorted(p.name for p in out.iterdir()) == [OUTPUT_LOCK]
+    code, _, err = cli(
+        capsys, train_main, argv
+    )  # once it has finished, the folder is free (the lock is no file of a run)
+    assert code == 0, err
 
 
 def test_an_os_error_anywhere_in_mmel_augment_is_one_line(reviews, models, capsys, tmp_path, monkeypatch):
@@ -934,3 +960,14 @@ def test_mmel_trainer_from_python_trains_on_what_mmel_augment_made(teacher_and_a
     assert metrics["eval_loss"] > 0
     predicted = trainer.predict(data["validation"])
     assert list(predicted.label_ids) == data["validation"]["stars"]  # the gold classes, read from `stars`
+
+
+def test_push_to_hub_offline_is_refused_before_training(reviews, models, capsys, tmp_path):
+    """HF_HUB_OFFLINE (set for this suite) means no push can happen: mmel-train says so before training."""
+    out = tmp_path / "out"
+    argv = ["--task", "reviews", "--text-columns", "review", "--label-column", "stars", "--class-names", *CLASSES,
+            "--train-file", reviews["train"], "--model", models[0], *SMALL, "--output-dir", out,
+            "--push-to-hub", "true", "--hub-model-id", "me/reviews"]  # fmt: skip
+    code, out_text, err = cli(capsys, train_main, argv)
+    assert code != 0 and "--push-to-hub: HF_HUB_OFFLINE is set" in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists() and "trained in" not in out_text

@@ -242,11 +242,18 @@ def test_size_categories_are_the_hubs_buckets(rows, bucket):
 
 
 def test_push_fails_clearly_offline(models, rte_dir, tmp_path, monkeypatch):
+    import huggingface_hub
+
     secret = "hf_secretTOKEN456"
     monkeypatch.setenv("HF_TOKEN", secret)
+    # HF_HUB_OFFLINE (set for this suite): refused when the options are read, before any work.
+    with pytest.raises(ValueError, match="--push-to-hub: HF_HUB_OFFLINE is set"):
+        config(models, rte_dir, tmp_path, push_to_hub="me/x")
+    # No network: the push fails after the work, saying how to push the saved result, never the token.
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     with pytest.raises(RuntimeError, match="could not push to the Hugging Face Hub repo 'me/x'") as info:
         run_augmentation(config(models, rte_dir, tmp_path, push_to_hub="me/x"))
-    assert secret not in str(info.value)
+    assert secret not in str(info.value) and "running the same command again" in str(info.value)
 
 
 def test_cli_end_to_end_and_errors(models, rte_dir, tmp_path, capsys):

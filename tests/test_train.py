@@ -283,6 +283,7 @@ def test_push_to_hub_uploads_the_folder_with_its_card_and_never_the_token(chain,
     import huggingface_hub
 
     monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # FakeApi answers
     secret = "hf_SECRETsecretSECRET"
     out = tmp_path / "pushed"
     code, stdout, err = run_cli(

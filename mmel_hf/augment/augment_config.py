@@ -234,6 +234,15 @@ class AugmentConfig(DataArguments):
             )
         if self.max_train_samples is not None and self.max_train_samples < 1:
             raise ValueError(f"--max-train-samples {self.max_train_samples}: must be at least 1")
+        if self.push_to_hub:
+            from ..hub import check_push_possible
+
+            check_push_possible()
+        if self.label_source == "original" and self.teacher is not None:
+            raise ValueError(
+                "--teacher is not used with --label-source original (the original labels stand in for the teacher's "
+                "outputs): drop one of them"
+            )
         self.check_data_sources()
 
     @property

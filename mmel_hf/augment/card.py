@@ -211,6 +211,6 @@ def push_to_hub(dataset, config: AugmentConfig, spec: TaskSpec, summary: dict) -
         raise RuntimeError(
             f"could not push to the Hugging Face Hub repo {repo_id!r} ({type(err).__name__}). Check the "
             "network and your login (`hf auth login` or HF_TOKEN). The dataset is saved in the cache"
-            f"{' and in ' + config.output_dir if config.output_dir else ''}; push it later with "
-            "DatasetDict.load_from_disk(...).push_to_hub(...)."
+            f"{' and in ' + config.output_dir if config.output_dir else ''}; push it later by running the same "
+            "command again (the cached result is reused: only the push runs, train and evaluation as two configurations)."
         ) from None

@@ -21,6 +21,8 @@ def resolve_models(config: AugmentConfig) -> tuple[str, str | None]:
     if config.label_source == "original":
         teacher = None
     elif teacher is None:
+        if spec is None and config.text_columns is None:
+            get_task(config.task)  # a typo of a known task ('rtee'): that is the error to show, with the known ones
         raise ValueError(
             f"--label-source teacher needs a teacher: task {config.task} has no default one. Give --teacher "
             "PATH_OR_ID (a classifier fine-tuned on the task) or use --label-source original"

@@ -282,6 +282,8 @@ def custom_task(
     text_columns = tuple(text_columns)
     if not 1 <= len(text_columns) <= 2:
         raise ValueError(f"a task has one text column or a pair, got {list(text_columns)}")
+    if len(set(text_columns)) != len(text_columns):
+        raise ValueError(f"--text-columns {' '.join(text_columns)}: a column is given twice")
     if label_column in text_columns:
         raise ValueError(f"--label-column {label_column} is also a text column")
     if label_names is not None:

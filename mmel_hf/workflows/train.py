@@ -20,7 +20,9 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,6 +35,7 @@ from ..checkpoints import checkpoint_problem
 from ..embedded import resolve_model_path
 from ..errors import DataError
 from ..files import write_json_atomically
+from ..hub import check_push_possible
 from ..privacy import public_options
 from ..schema import TEACHER_ORIGINAL_COLUMN, augmented_column, label_column_named_label
 from ..tasks.registry import TaskSpec, describe_task, metric_task, reconcile_task
@@ -410,15 +413,26 @@ def run_training(config: TrainConfig, args, quiet: bool = False) -> TrainingResu
     line per run themselves.
     """
     started = time.perf_counter()
+    if args.push_to_hub:
+        check_push_possible()
     output = Path(args.output_dir)
     resume = resolve_resume_checkpoint(args.resume_from_checkpoint, args.output_dir)
     check_training_output_dir(output, overwrite=config.overwrite_output_dir, resuming=resume is not None)
     existed = output.exists()
+    was_empty = not existed or not _held_files(output)
     try:
-        return _train(config, args, quiet, started, output, resume)
+        with _output_held(output):
+            try:
+                check_training_output_dir(output, overwrite=config.overwrite_output_dir, resuming=resume is not None)
+                return _train(config, args, quiet, started, output, resume)
+            except BaseException:
+                if was_empty and _is_main_rank():
+                    _clear_unfinished(output)
+                raise
     except BaseException as err:
-        if not existed and output.is_dir() and not any(output.iterdir()):
-            output.rmdir()  # a failed run leaves no empty folder behind
+        if not existed and _is_main_rank() and output.is_dir() and _held_files(output) == []:
+            (output / OUTPUT_LOCK).unlink(missing_ok=True)  # a failed run leaves no folder of its own behind
+            output.rmdir()
         reason = _write_failure(err)
         if reason is not None:
             raise DataError(
@@ -439,14 +453,69 @@ def check_training_output_dir(output: Path, overwrite: bool = False, resuming: b
             break
     if not output.is_dir() or overwrite or resuming:
         return
-    held = sorted(entry.name for entry in output.iterdir())
+    held = _held_files(output)
     if held:
         shown = ", ".join(held[:4]) + (", ..." if len(held) > 4 else "")
+        resumable = any(output.glob("checkpoint-*"))
         raise DataError(
             f"{where}: holds files ({shown}) that training would replace or delete; choose an empty or "
-            "new folder, pass --overwrite-output-dir to replace them, or --resume-from-checkpoint to "
-            "continue the run saved there"
+            "new folder"
+            + (
+                ", pass --overwrite-output-dir to replace them, or --resume-from-checkpoint to continue the run saved there"
+                if resumable
+                else " or pass --overwrite-output-dir to replace them"
+            )
         )
+
+
+OUTPUT_LOCK = ".mmel-train.lock"
+
+
+def _clear_unfinished(output: Path) -> None:
+    """What a run that failed before its first checkpoint wrote into a folder that was new or empty: removed, so
+    that the same command runs again (a half-written config.json would make it refuse the folder, with no
+    checkpoint to resume from). A folder with a checkpoint is kept for --resume-from-checkpoint."""
+    if not output.is_dir() or any(output.glob("checkpoint-*")):
+        return
+    for entry in output.iterdir():
+        if entry.name == OUTPUT_LOCK:
+            continue
+        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+
+
+def _held_files(output: Path) -> list[str]:
+    """What a folder holds, but the lock of the run writing into it."""
+    return sorted(entry.name for entry in output.iterdir() if entry.name != OUTPUT_LOCK)
+
+
+def _is_main_rank() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
+
+
+@contextmanager
+def _output_held(output: Path):
+    """One mmel-train at a time per --output-dir: the main process of a run holds a lock in it (a hidden file, never
+    pushed), so a second run into the same folder stops in one line instead of both writing it."""
+    from filelock import FileLock, Timeout
+
+    if not _is_main_rank():  # the ranks of one run share the main process's hold
+        yield
+        return
+    output.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(output / OUTPUT_LOCK))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise DataError(
+            f"--output-dir {output}: another mmel-train is writing into this folder (it holds {lock.lock_file}); "
+            "wait for it to finish, or give another --output-dir"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()  # the file stays (removing it would race with a run taking it): hidden, never pushed
 
 
 def _write_failure(err: BaseException) -> str | None:

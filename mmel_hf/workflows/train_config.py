@@ -12,7 +12,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 
 from ..tasks.registry import DataArguments
 
@@ -153,10 +153,19 @@ class TrainConfig(DataArguments):
         self.check_task_options()
         if self.task is None and self.augmented is None:
             raise ValueError("--task is required (it is optional only with --augmented, whose dataset records it)")
-        if self.use_peft and self.lora_r < 1:
+        lora_flags = [
+            f"--{f.name.replace('_', '-')}"
+            for f in fields(self)
+            if f.name.startswith("lora_") and getattr(self, f.name) != (f.default if f.default is not MISSING else None)
+        ]
+        if not self.use_peft and lora_flags:
+            raise ValueError(f"{' '.join(lora_flags)} set(s) the LoRA adapters: add --use-peft, or drop it")
+        if self.lora_r < 1:
             raise ValueError(f"--lora-r {self.lora_r}: the rank of the adapters must be at least 1")
-        if not self.use_peft and (self.lora_target_modules or self.lora_modules_to_save):
-            raise ValueError("--lora-target-modules/--lora-modules-to-save go with --use-peft")
+        if not self.lora_alpha > 0:
+            raise ValueError(f"--lora-alpha {self.lora_alpha}: must be positive (the adapters are scaled by alpha / r)")
+        if not 0 <= self.lora_dropout < 1:
+            raise ValueError(f"--lora-dropout {self.lora_dropout}: must be in [0, 1)")
         if self.num_layers is not None and self.num_layers < 1:
             raise ValueError(f"--num-layers {self.num_layers}: keep at least one layer")
         for name in ("max_train_samples", "max_eval_samples"):
