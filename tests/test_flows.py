@@ -971,3 +971,36 @@ def test_push_to_hub_offline_is_refused_before_training(reviews, models, capsys,
     code, out_text, err = cli(capsys, train_main, argv)
     assert code != 0 and "--push-to-hub: HF_HUB_OFFLINE is set" in err and len(err.strip().splitlines()) == 1, err
     assert not out.exists() and "trained in" not in out_text
+
+
+@pytest.mark.parametrize(
+    "command,flags,named",
+    [
+        (
+            "augment",
+            ["--label-source", "original", "--teacher", "t"],
+            "--teacher is not used with --label-source original",
+        ),
+        ("augment", ["--task", "rtee"], "unknown task 'rtee'; known tasks: cola"),
+        ("augment", ["--text-columns", "review", "review", "--label-source", "original"], "a column is given twice"),
+        ("train", ["--lora-r", "8"], "--lora-r set(s) the LoRA adapters: add --use-peft"),
+        ("train", ["--use-peft", "--lora-alpha", "-4"], "--lora-alpha -4: must be positive"),
+        ("train", ["--use-peft", "--lora-dropout", "1"], "--lora-dropout 1.0: must be in [0, 1)"),
+    ],
+)
+def test_flags_that_would_change_nothing_are_refused(reviews, models, capsys, tmp_path, command, flags, named):
+    """A flag that the run would ignore, or one whose value cannot work, is one line before any work."""
+    out = tmp_path / "never"
+    task = ["--task", "reviews", "--text-columns", "review", "--label-column", "stars", "--class-names", *CLASSES]
+    if "--task" in flags or "--text-columns" in flags:
+        task = task[:2] + task[4:] if "--text-columns" in flags else ["--label-column", "stars"]
+    common = [*task, "--train-file", reviews["train"], "--output-dir", out, *flags]
+    main = augment_main if command == "augment" else train_main
+    extra = ["--mlm-model", models[0], "--no-progress"] if command == "augment" else ["--model", models[0], *SMALL]
+    try:
+        code = main([str(a) for a in [*common, *extra]])
+    except SystemExit as exit_:  # refused while the options are read: argparse's usage, then the line
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code in (1, 2) and named in err.strip().splitlines()[-1], err
+    assert not out.exists()
