@@ -554,6 +554,64 @@ class MMELTrainer(Trainer):
             )
         return grad_norm
 
+    # -- A run resumed from a checkpoint reports the whole run, not its resumed part ----------------------------
+
+    RUN_STATE = "mmel_run_state.json"  # beside Trainer's own files in every checkpoint-* folder
+
+    def _save_checkpoint(self, model, trial) -> None:
+        """Trainer's checkpoint, plus what the run-level summary needs to cover the whole run after a resume: the
+        diagnostics' sums (logged and pending, reduced over processes) and the training loss summed over steps."""
+        super()._save_checkpoint(model, trial)
+        pending = self._diagnostics["train"]
+        if pending is None:
+            pending = torch.zeros(len(_DIAGNOSTICS), device=self.args.device)
+        if self.args.world_size > 1:  # every process saves a checkpoint: the collective is safe here
+            pending = self.accelerator.reduce(pending, reduction="sum")
+        logged = self._train_run_sums if self._train_run_sums is not None else torch.zeros_like(pending)
+        if not self.is_world_process_zero():
+            return
+        import json
+        from pathlib import Path
+
+        from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+        folder = Path(self._get_output_dir(trial=trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        tr_loss = getattr(self, "_tr_loss", None)  # the summed step losses since the last log
+        record = {
+            "global_step": self.state.global_step,
+            "diagnostic_sums": (logged + pending).tolist(),
+            "loss_sum": getattr(self, "_run_state", {}).get("loss_sum", 0.0)  # the steps before a resume
+            + float(getattr(self, "_total_loss_scalar", 0.0))
+            + (float(tr_loss.item()) if isinstance(tr_loss, torch.Tensor) else float(tr_loss or 0.0)),
+        }
+        if folder.is_dir():
+            (folder / self.RUN_STATE).write_text(json.dumps(record))
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        import json
+        from pathlib import Path
+
+        path = Path(resume_from_checkpoint) / self.RUN_STATE
+        if not path.is_file():  # a checkpoint of an older mmel_hf: the summary covers the resumed part
+            return
+        record = json.loads(path.read_text())
+        sums = torch.tensor(record["diagnostic_sums"], dtype=torch.float32, device=self.args.device)
+        self._train_run_sums = sums  # reduced sums: every process holds the same, as after a log
+        self._diagnostics["train"] = None
+        self._run_state = {"loss_sum": record["loss_sum"], "steps_before": record["global_step"]}
+
+    def _whole_run_train_loss(self, logs: dict) -> dict:
+        """``train_loss`` of the final summary over every step of the run, the steps before a resume included
+        (Trainer's own covers the steps of this call)."""
+        state = getattr(self, "_run_state", None)
+        if not state or "train_loss" not in logs:
+            return logs
+        steps_now = self.state.global_step - state["steps_before"]
+        total = state["loss_sum"] + logs["train_loss"] * steps_now
+        logs["train_loss"] = total / max(self.state.global_step, 1)  # the same dict Trainer returns as metrics
+        return logs
+
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         # Trainer logs training ("loss", "train_runtime") and evaluation ("eval_*") from every process; only those
         # calls carry the diagnostics, so a user's own trainer.log(...) on one process never waits on the others.
@@ -571,6 +629,7 @@ class MMELTrainer(Trainer):
             self._train_run_sums = sums if self._train_run_sums is None else self._train_run_sums + sums
             if "train_runtime" in logs:
                 sums, self._train_run_sums = self._train_run_sums, None
+                logs = self._whole_run_train_loss(logs)
         totals = dict(zip(_DIAGNOSTICS, sums.tolist()))
         prefix = "eval_" if mode == "eval" else ""
         metrics = {}

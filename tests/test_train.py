@@ -468,6 +468,18 @@ def test_a_killed_cli_run_resumes_to_the_uninterrupted_weights(chain, capsys, tm
     assert expected.keys() == resumed.keys()
     for name in expected:  # same machine, same batches and batch-mates: the same computation
         torch.testing.assert_close(resumed[name], expected[name], rtol=1e-5, atol=1e-6, msg=name)
+    # The run-level summary covers the whole run, the 10 steps before the kill included (carried by the checkpoint).
+    summaries = [json.loads((folder / "metrics.json").read_text()) for folder in (reference, killed)]
+    finals = [
+        next(e for e in map(json.loads, (f / "log.jsonl").read_text().splitlines()) if "train_runtime" in e)
+        for f in (reference, killed)
+    ]
+    assert finals[1]["train_loss"] == pytest.approx(finals[0]["train_loss"], rel=1e-5)
+    if mode == "hard":
+        for key, value in summaries[0]["mmel_weights"].items():
+            assert summaries[1]["mmel_weights"][key] == (
+                pytest.approx(value, rel=1e-5) if isinstance(value, float) else value
+            )
 
 
 def test_resume_from_a_missing_checkpoint_is_one_line_and_writes_nothing(chain, capsys, tmp_path):

@@ -61,23 +61,46 @@ class TrainingResult:
 
 
 class _CurveCallback(TrainerCallback):
-    """The dev metric against training time (Figure 2): evaluation time is not counted as training time."""
+    """The dev metric against training time (Figure 2): evaluation time is not counted as training time.
 
-    def __init__(self):
+    The curve so far and its training seconds are saved in every checkpoint (``mmel_curve.json``): a run resumed
+    from one continues the curve and its clock where the checkpoint left them."""
+
+    SAVED = "mmel_curve.json"
+
+    def __init__(self, resume_from: str | None = None):
         self.points, self._started, self._eval_seconds, self._training = [], None, 0.0, False
+        self._resume_from, self._seconds_before = resume_from, 0.0
 
     def on_train_begin(self, args, state, control, **kwargs):
         self._started, self._training = time.perf_counter(), True
+        saved = Path(self._resume_from) / self.SAVED if self._resume_from else None
+        if saved is not None and saved.is_file():
+            record = json.loads(saved.read_text())
+            self.points, self._seconds_before = record["points"], record["train_seconds"]
+
+    def _train_seconds(self) -> float:
+        return self._seconds_before + time.perf_counter() - (self._started or time.perf_counter()) - self._eval_seconds
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and folder.is_dir():
+            record = {"points": self.points, "train_seconds": round(self._train_seconds(), 2)}
+            (folder / self.SAVED).write_text(json.dumps(record))
 
     def on_train_end(self, args, state, control, **kwargs):
         self._training = False
+
+    def train_seconds_total(self, runtime: float | None) -> float:
+        """The run's training seconds: this call's ``train_runtime`` plus those before a resume."""
+        return self._seconds_before + (runtime if runtime is not None else self._train_seconds() - self._seconds_before)
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         if not self._training:
             return
         metrics = metrics or {}
         self._eval_seconds += sum(v for k, v in metrics.items() if k.endswith("_runtime"))
-        seconds = time.perf_counter() - (self._started or time.perf_counter()) - self._eval_seconds
+        seconds = self._train_seconds()
         self.points.append(
             {
                 "step": state.global_step,
@@ -582,7 +605,7 @@ def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path,
     }
     eval_splits = {split: dataset for split, (dataset, _) in sorted_splits.items()}
     orders = {split: order for split, (_, order) in sorted_splits.items() if order is not None}
-    curve, kept = _CurveCallback(), _PredictionKeeper(eval_splits, orders)
+    curve, kept = _CurveCallback(resume), _PredictionKeeper(eval_splits, orders)
     trainer = RunTrainer(
         model=model,
         args=args,
@@ -597,7 +620,7 @@ def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path,
         trainer.remove_callback(PrinterCallback)
         trainer.remove_callback(ProgressCallback)
     train_output = trainer.train(resume_from_checkpoint=resume)
-    train_seconds = train_output.metrics.get("train_runtime", time.perf_counter() - started)
+    train_seconds = curve.train_seconds_total(train_output.metrics.get("train_runtime"))
     metrics = {split: _final_metrics(trainer, curve.points, split, dataset) for split, dataset in eval_splits.items()}
 
     weights = run_weights(trainer)  # how far P* moved from uniform; a warning if it stayed there
