@@ -119,8 +119,20 @@ def test_non_utf8_ragged_tsv_empty_text_and_bad_regression_labels(tmp_path):
     (tmp_path / "train.tsv").write_text(
         GLUE_FILES["rte"][0] + "\n0\tA.\tB.\tentailment\n1\t \tC.\tentailment\n", encoding="utf-8"
     )
-    with pytest.raises(DataError, match=r"split 'train', row 1, column 'sentence1': empty text"):
+    # Found after parsing, named as every file error: the file and its line (the header is line 1).
+    with pytest.raises(DataError, match=r"train.tsv: line 3, column 'sentence1': empty text"):
         load_task_data(spec, data_dir=tmp_path)
+    (tmp_path / "t.jsonl").write_text('{"text": "a", "label": 1}\n\n{"text": "  ", "label": 0}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"t.jsonl: line 3, column 'text': empty text"):  # the blank line counts
+        load_task_data(custom_task("t", ["text"]), train_file=tmp_path / "t.jsonl", cache_dir=str(tmp_path / "c"))
+    # STS-B's label is the file's `score`: errors name the column as the file does.
+    stsb_dir = tmp_path / "STS-B"
+    stsb_dir.mkdir()
+    write_glue_folder(stsb_dir, "stsb")
+    header, row = GLUE_FILES["stsb"]
+    (stsb_dir / "train.tsv").write_text(f"{header}\n{row[: -len('5.000')]}high\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"train.tsv: line 2, column 'score': label 'high' is not a number"):
+        load_task_data(get_task("stsb"), data_dir=stsb_dir, cache_dir=str(tmp_path / "c"))
     stsb = get_task("stsb")
     (tmp_path / "s.csv").write_text("sentence1,sentence2,label\na,b,high\n", encoding="utf-8")
     with pytest.raises(DataError, match="label 'high' is not a number"):

@@ -121,17 +121,22 @@ def _parse_label(value, spec: TaskSpec, where: str):
     return label
 
 
-def _parse_row(line: int, row: dict, spec: TaskSpec, path: Path) -> dict:
-    """One file row -> the task's columns, its label parsed; errors name the file, line and column."""
+def _parse_row(line: int, row: dict, spec: TaskSpec, path: Path, file_columns: dict | None = None) -> tuple[int, dict]:
+    """One file row -> ``(its line, the task's columns with the label parsed)``; errors name the file, line and
+    column as the file names it (``file_columns``: task column -> the file's, e.g. STS-B's ``label`` is ``score``)."""
     where = f"{path}: line {line}"
+    named = file_columns or {}
     parsed = {}
     for column in spec.text_columns:
         value = row[column]
         if not isinstance(value, str):
-            raise DataError(f"{where}, column '{column}': expected text, found {type(value).__name__} {value!r}")
+            raise DataError(
+                f"{where}, column '{named.get(column, column)}': expected text, found {type(value).__name__} {value!r}"
+            )
         parsed[column] = value
-    parsed[spec.label_column] = _parse_label(row[spec.label_column], spec, f"{where}, column '{spec.label_column}'")
-    return parsed
+    label = spec.label_column
+    parsed[label] = _parse_label(row[label], spec, f"{where}, column '{named.get(label, label)}'")
+    return line, parsed
 
 
 def _require_columns(found: list[str], spec: TaskSpec, path: Path, renames: dict[str, str] | None = None) -> None:
@@ -184,12 +189,13 @@ def _header(reader, path: Path) -> list[str]:
         raise DataError(f"{path}: the file is empty") from None
 
 
-def _glue_rows(path: Path, spec: TaskSpec) -> Iterator[dict]:
+def _glue_rows(path: Path, spec: TaskSpec) -> Iterator[tuple[int, dict]]:
     """The rows of a GLUE TSV file (``spec.tsv`` says its quirks): no quoting, so one line is one row."""
     layout = spec.tsv
     reader = _Reader((text for _, text in _lines(path)), path, delimiter="\t", quoting=csv.QUOTE_NONE)
     header = list(layout.columns) if not layout.has_header else _header(reader, path)
     renamed = [layout.source_columns.get(c, c) for c in header]
+    file_columns = {task: file for file, task in zip(header, renamed) if task != file}
     _require_columns(header, spec, path, layout.source_columns)
     first_line = 2 if layout.has_header else 1
     for offset, values in enumerate(reader):
@@ -200,10 +206,10 @@ def _glue_rows(path: Path, spec: TaskSpec) -> Iterator[dict]:
                 f"{path}: line {first_line + offset} has {len(values)} tab-separated fields, expected {len(header)} "
                 f"({header})"
             )
-        yield _parse_row(first_line + offset, dict(zip(renamed, values)), spec, path)
+        yield _parse_row(first_line + offset, dict(zip(renamed, values)), spec, path, file_columns)
 
 
-def _table_rows(path: Path, spec: TaskSpec) -> Iterator[dict]:
+def _table_rows(path: Path, spec: TaskSpec) -> Iterator[tuple[int, dict]]:
     """The rows of a CSV/TSV file with a header, or of a JSON-lines file."""
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
@@ -236,6 +242,15 @@ def _table_rows(path: Path, spec: TaskSpec) -> Iterator[dict]:
 
 
 _READERS = {"glue": _glue_rows, "table": _table_rows}
+
+
+def _line_of_row(path: Path, reader: str, spec: TaskSpec, row: int) -> int | None:
+    """The line of ``path`` where data row ``row`` (0-based, as the Arrow copy holds it) starts: read again, for
+    errors found after parsing (blank texts), so that they name the file and line as every other file error."""
+    for index, (line, _) in enumerate(_READERS[reader](path, spec)):
+        if index == row:
+            return line
+    return None
 
 
 def _intact_copy(final: Path, record: Path) -> bool:
@@ -310,7 +325,7 @@ def _stream_to_arrow(path: Path, reader: str, spec: TaskSpec, cache_dir: str | N
             if not _intact_copy(final, record):
                 rows = 0
                 with ArrowWriter(features=features, path=str(temporary), writer_batch_size=1000) as writer:
-                    for row in tqdm(
+                    for _, row in tqdm(
                         _READERS[reader](path, spec),
                         desc=f"Reading {path.name}",
                         unit=" rows",
@@ -362,8 +377,9 @@ def read_table_file(path: str | os.PathLike, spec: TaskSpec, cache_dir: str | No
     return _stream_to_arrow(path, "table", spec, cache_dir, refresh)
 
 
-def check_task_columns(dataset, spec: TaskSpec, where: str, require_text: bool = False) -> None:
-    """Check a loaded split: the task's columns exist and hold text; with ``require_text`` none is empty."""
+def check_task_columns(dataset, spec: TaskSpec, where: str, require_text: bool = False, locate=None) -> None:
+    """Check a loaded split: the task's columns exist and hold text; with ``require_text`` none is empty.
+    ``locate(row)``: where a row is, for a split read from a file (``<file>: line N``)."""
     from datasets import Value
 
     missing = [c for c in (*spec.text_columns, spec.label_column) if c not in dataset.column_names]
@@ -376,10 +392,10 @@ def check_task_columns(dataset, spec: TaskSpec, where: str, require_text: bool =
         if not (isinstance(feature, Value) and feature.dtype in ("string", "large_string")):
             raise DataError(f"{where}, column '{column}': expected text, found {feature}")
         if require_text:
-            _refuse_blank_text(dataset, column, where)
+            _refuse_blank_text(dataset, column, where, locate)
 
 
-def _refuse_blank_text(dataset, column: str, where: str, batch_size: int = 10_000) -> None:
+def _refuse_blank_text(dataset, column: str, where: str, locate=None, batch_size: int = 10_000) -> None:
     """Refuse empty or blank texts in ``column``, batch by batch (memory does not grow with the rows)."""
     import pyarrow.compute as pc
 
@@ -393,8 +409,9 @@ def _refuse_blank_text(dataset, column: str, where: str, batch_size: int = 10_00
         count += len(bad)
         offset += len(values)
     if count:
+        at = locate(first) if locate is not None else None
         raise DataError(
-            f"{where}, row {first}, column '{column}': empty text cannot be augmented ({count} such "
+            f"{at or f'{where}, row {first}'}, column '{column}': empty text cannot be augmented ({count} such "
             "row(s)); remove or fill them"
         )
 
@@ -432,7 +449,7 @@ def load_task_data(
     ]
     if len(chosen) > 1:
         raise DataError(f"give one data source, got {chosen}")
-    from_files = True  # read by this module's file readers, which parse every label on the way in
+    files = {}  # split -> (path, reader): read by this module's file readers, which parse every label on the way in
     if data_dir is not None:
         folder = Path(data_dir)
         if spec.tsv is None:
@@ -444,24 +461,26 @@ def load_task_data(
                 if split == "train":
                     raise DataError(f"{file}: not found (expected the GLUE {spec.name} training file)")
                 continue
-            splits[split] = read_glue_tsv(file, spec, cache_dir, refresh)
+            splits[split], files[split] = read_glue_tsv(file, spec, cache_dir, refresh), (file, "glue")
         data = DatasetDict(splits)
     elif train_file is not None:
-        splits = {"train": read_table_file(train_file, spec, cache_dir, refresh)}
-        for split, file in (validation_files or {}).items():
-            splits[split] = read_table_file(file, spec, cache_dir, refresh)
-        data = DatasetDict(splits)
+        for split, file in {"train": train_file, **(validation_files or {})}.items():
+            files[split] = (Path(file), "table")
+        data = DatasetDict(
+            {split: read_table_file(file, spec, cache_dir, refresh) for split, (file, _) in files.items()}
+        )
     elif dataset_path is not None:
         try:
             loaded = load_from_disk(str(dataset_path))
         except FileNotFoundError as err:
             raise DataError(f"{dataset_path}: not a dataset folder written by save_to_disk ({err})") from None
         data = loaded if isinstance(loaded, DatasetDict) else DatasetDict(train=loaded)
-        from_files = False
     elif spec.local_files and hub_path is None:  # the embedded task: files shipped with mmel_hf
-        data = DatasetDict({split: read_table_file(file, spec, cache_dir, refresh) for split, file in spec.local_files})
+        files = {split: (Path(file), "table") for split, file in spec.local_files}
+        data = DatasetDict(
+            {split: read_table_file(file, spec, cache_dir, refresh) for split, (file, _) in files.items()}
+        )
     else:
-        from_files = False
         path, config = hub_path or spec.hub_path, hub_config or spec.hub_config
         if path is None:
             raise DataError(f"task {spec.name} has no Hub dataset: give --data-dir, --train-file or --dataset-path")
@@ -475,24 +494,33 @@ def load_task_data(
                 "or --dataset-path (a save_to_disk folder), or run the embedded task that ships with mmel_hf: "
                 "--task rt-polarity."
             ) from err
-    return _checked(data, spec, f"{dataset_path}: " if dataset_path is not None else "", labels_read=from_files)
+    return _checked(data, spec, f"{dataset_path}: " if dataset_path is not None else "", files)
 
 
-def _checked(data, spec: TaskSpec, source: str = "", labels_read: bool = False):
+def _checked(data, spec: TaskSpec, source: str = "", files: dict | None = None):
     """The train split and the task's evaluation splits, their columns checked and labels normalised.
 
-    ``labels_read``: the splits come from this module's file readers, which parsed every label already (their
-    Arrow copies hold class ids); those ids are not read a second time."""
+    ``files``: split -> ``(path, reader)`` for the splits this module's file readers read; they parsed every label
+    already (their Arrow copies hold class ids, not read a second time), and errors name their file and line."""
     from datasets import DatasetDict
 
     if "train" not in data:
         raise DataError(f"{source}the data has no 'train' split (splits: {list(data)})")
     keep = ["train", *[s for s in spec.eval_splits if s in data]]
     data = DatasetDict({split: data[split] for split in keep})
+    files = files or {}
     for split, dataset in data.items():
         where = f"{source}split '{split}'"
-        check_task_columns(dataset, spec, where, require_text=split == "train")
-        if not labels_read:
+        locate = None
+        if split in files:
+            path, reader = files[split]
+
+            def locate(row, path=path, reader=reader):
+                line = _line_of_row(path, reader, spec, row)
+                return None if line is None else f"{path}: line {line}"
+
+        check_task_columns(dataset, spec, where, require_text=split == "train", locate=locate)
+        if split not in files:
             data[split] = normalise_labels(dataset, spec, where)
     return data
 
