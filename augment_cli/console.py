@@ -63,7 +63,7 @@ def run_or_report(prog: str, call, interrupted: str):
     from mmel_hf.errors import DataError
 
     try:
-        result = call()
+        result = _with_bars_ended(call)
     except torch.OutOfMemoryError as err:  # torch's message is a paragraph: its first line and what to change
         first = str(err).strip().splitlines()[0] if str(err).strip() else "out of memory"
         print(
@@ -72,7 +72,10 @@ def run_or_report(prog: str, call, interrupted: str):
             file=sys.stderr,
         )
         return 1, None
-    except (DataError, ValueError, RuntimeError, OSError) as err:
+    except OSError as err:  # a read-only or full file system ...: what and where, in words ("[Errno 30] ..." is not)
+        print(f"{prog}: error: {describe_os_error(err)}", file=sys.stderr)
+        return 1, None
+    except (DataError, ValueError, RuntimeError) as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 1, None
     except KeyboardInterrupt:
@@ -80,6 +83,39 @@ def run_or_report(prog: str, call, interrupted: str):
         return 130, None
     end_process_group()
     return 0, result
+
+
+def _with_bars_ended(call):
+    """``call()``; if it raises, the progress bars still open (a run stopped inside an epoch) are closed first, so
+    that the error is printed on a line of its own, not after a bar's last frame."""
+    try:
+        return call()
+    except BaseException:
+        from tqdm import tqdm
+
+        for bar in list(getattr(tqdm, "_instances", ())):
+            bar.close()
+        raise
+
+
+def describe_os_error(err: OSError) -> str:
+    """An ``OSError`` in one line without its errno prefix: the file, then what went wrong.
+
+    Example:
+        >>> describe_os_error(OSError(30, "Read-only file system", "/data/study"))
+        'could not write /data/study: read-only file system'
+        >>> describe_os_error(OSError("the disk is gone"))
+        'the disk is gone'
+    """
+    if err.strerror is None:
+        return str(err)
+    reason = err.strerror[:1].lower() + err.strerror[1:]
+    if err.filename is None:
+        return reason
+    import errno
+
+    verb = "write" if err.errno in (errno.EROFS, errno.ENOSPC, errno.EACCES, errno.EDQUOT) else "use"
+    return f"could not {verb} {err.filename}: {reason}"
 
 
 def end_process_group() -> None:

@@ -262,6 +262,12 @@ def test_verify_recomputes_blocks_and_reports_a_match_or_a_mismatch(
     assert main([*args, "--seed", "4", "--verify", "1"]) == 1  # nothing built for these options
     assert "no finished cache for these options" in capsys.readouterr().err
 
+    complete = next((tmp_path / "reference" / "rte").glob("*/COMPLETE"))
+    complete.write_text("edited")  # a damaged record: --verify discards it and says so, computing nothing
+    assert main([*args, "--verify", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "was damaged (COMPLETE: unreadable or edited); it was discarded" in err and "computing it again" not in err
+
 
 def test_compare_blocks_counts_text_mismatches_and_measures_outputs():
     stored = {"augmented_sentence": [["a b", "c d"], ["e"]], "teacher_augmented": [[[0.2, 0.8]], [[0.5, 0.5]]]}

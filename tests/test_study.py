@@ -182,3 +182,22 @@ def test_a_study_under_a_launcher_is_refused_before_anything_is_written(rte_dir,
     err = capsys.readouterr().err
     assert code != 0 and "WORLD_SIZE=2" in err and "not under a launcher" in err
     assert not (tmp_path / "study").exists()
+
+
+def test_a_read_only_output_is_one_line_in_words(rte_dir, tmp_path, capsys, monkeypatch):
+    """A read-only file system: the folder and the reason, not Python's "[Errno 30] ..."."""
+    import errno
+    from pathlib import Path
+
+    real = Path.mkdir
+
+    def read_only(self, *args, **kwargs):
+        if self.name == "study":
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    code = study_main(["--task", "rte", "--data-dir", str(rte_dir), "--output-dir", str(tmp_path / "study")])
+    err = capsys.readouterr().err
+    assert code == 1 and f"could not write {tmp_path / 'study'}: read-only file system" in err, err
+    assert "Errno" not in err and len(err.strip().splitlines()) == 1

@@ -120,9 +120,10 @@ def choose_cache(
     return cache_path
 
 
-def is_finished(cache_path: Path, notes: list[str]) -> bool:
+def is_finished(cache_path: Path, notes: list[str], next_step: str = "computing it again") -> bool:
     """Whether ``cache_path`` holds a finished result whose ``COMPLETE`` record and files agree. A damaged one is
-    discarded (``COMPLETE`` first, so no reader takes the rest for finished), with a note."""
+    discarded (``COMPLETE`` first, so no reader takes the rest for finished), with a note that ends with what the
+    job does next (``next_step``)."""
     marker, final = cache_path / COMPLETE, cache_path / "dataset"
     if not marker.exists():
         return False
@@ -133,7 +134,7 @@ def is_finished(cache_path: Path, notes: list[str]) -> bool:
     problem = f"{COMPLETE}: unreadable or edited" if record is None else damaged(final, record.get("files"))
     if problem is None:
         return True
-    note = f"the finished result in {cache_path} was damaged ({problem}); computing it again"
+    note = f"the finished result in {cache_path} was damaged ({problem}); {next_step}"
     logger.warning(note)
     notes.append(note)
     marker.unlink(missing_ok=True)

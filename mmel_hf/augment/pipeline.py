@@ -269,7 +269,7 @@ def _verified(
     from datasets import load_from_disk
 
     notes: list[str] = []
-    if not is_finished(cache_path, notes):
+    if not is_finished(cache_path, notes, next_step="it was discarded"):
         raise DataError(
             f"--verify: no finished cache for these options at {cache_path}"
             f"{' (' + notes[0] + ')' if notes else ''}; run the same command without --verify to build it"
