@@ -130,6 +130,8 @@ def test_custom_tsv_teacher_augment_students_without_repeating_a_flag(teacher_an
     train = data["train"]
     assert {"review", "stars", "augmented_review", "teacher_original"} <= set(train.column_names)
     assert set(train["stars"]) == {0, 1, 2} and len(train[0]["teacher_original"]) == 3  # strings -> ids, 3 classes
+    # The file's id column is kept in every split, so that results join back to the user's rows.
+    assert train["id"][:3] == ["r0", "r1", "r2"] and data["validation"]["id"][:2] == ["r0", "r1"]
     for mode in ("hard", "uniform"):  # MMEL-H and DA+UNI: no --task, no column or class flags
         out = tmp_path / mode
         code, stdout, err = cli(
@@ -827,7 +829,7 @@ def test_an_os_error_anywhere_in_mmel_augment_is_one_line(reviews, models, capsy
             tmp_path / "c",
         ],
     )
-    assert code == 1 and "No space left on device" in err and len(err.strip().splitlines()) == 1, err
+    assert code == 1 and "config.json: no space left on device" in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_mmel_train_parses_local_files_into_the_shared_cache_root(reviews, models, capsys, tmp_path, monkeypatch):

@@ -59,7 +59,7 @@ def test_glue_tsv_folders_load_with_each_tasks_quirks(tmp_path, task):
     data = load_task_data(spec, data_dir=tmp_path)
     assert list(data) == ["train", *spec.eval_splits]
     row = data["train"][0]
-    assert set(row) == {*spec.text_columns, "label"}
+    assert set(row) == {*spec.text_columns, "label", *(["id"] if task == "qqp" else [])}  # QQP's id column is kept
     assert row["label"] == EXPECTED_LABEL[task]
     assert all(isinstance(row[c], str) and row[c] for c in spec.text_columns)
     assert len(data["train"]) == 3
@@ -244,3 +244,22 @@ def test_every_command_checks_its_data_sources_the_same_way(kind):
         "validation_file": "d.csv",
         "dataset_path": None,
     }
+
+
+def test_id_columns_are_kept_as_text_and_keep_columns_names_more(tmp_path):
+    """An `id`/`idx` column of a file is kept beside the task's (one type, text, whatever the file: JSON 7 is "7"),
+    so results join back to the user's rows; --keep-columns names others, each required in every file."""
+    spec = custom_task("t", ["text"])
+    (tmp_path / "a.jsonl").write_text(
+        '{"id": 7, "text": "a", "label": 1, "note": "x"}\n{"id": "b8", "text": "b", "label": 0, "note": null}\n'
+    )
+    (tmp_path / "b.tsv").write_text("id\ttext\tlabel\nq1\tc\t1\n")
+    data = load_task_data(spec, train_file=tmp_path / "a.jsonl", validation_files={"validation": str(tmp_path / "b.tsv")},
+                          cache_dir=str(tmp_path / "c"))  # fmt: skip
+    assert data["train"]["id"][:] == ["7", "b8"] and data["validation"]["id"][:] == ["q1"]
+    assert "note" not in data["train"].column_names
+    kept = load_task_data(spec, train_file=tmp_path / "a.jsonl", keep_columns=["note"], cache_dir=str(tmp_path / "c"))
+    assert kept["train"]["note"][:] == ["x", None] and "id" not in kept["train"].column_names
+    with pytest.raises(DataError, match=r"b.tsv: --keep-columns note: no such column"):
+        load_task_data(spec, train_file=tmp_path / "a.jsonl", validation_files={"validation": str(tmp_path / "b.tsv")},
+                       keep_columns=["note"], cache_dir=str(tmp_path / "c"))  # fmt: skip

@@ -66,6 +66,14 @@ class AugmentConfig(DataArguments):
     max_train_samples: int | None = field(
         default=None, metadata={"help": "Augment only the first N training examples (quick runs)."}
     )
+    keep_columns: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Columns of local files kept beside the task's in every split (as text), to join the results "
+            "back to your rows. Default: an 'id' or 'idx' column where the file has one. Hub and save_to_disk "
+            "datasets keep all their columns."
+        },
+    )
 
     mlm_model: str | None = field(
         default=None,

@@ -172,6 +172,7 @@ def _load_task_and_data(config: AugmentConfig, state):
             revision=config.dataset_revision,
             cache_dir=str(Path(config.resolved_cache_dir()) / "sources"),
             refresh=config.overwrite and state.is_main_process,
+            keep_columns=config.keep_columns,
         )
     if config.max_train_samples is not None:
         data["train"] = data["train"].select(range(min(config.max_train_samples, len(data["train"]))))

@@ -121,7 +121,9 @@ def _parse_label(value, spec: TaskSpec, where: str):
     return label
 
 
-def _parse_row(line: int, row: dict, spec: TaskSpec, path: Path, file_columns: dict | None = None) -> tuple[int, dict]:
+def _parse_row(
+    line: int, row: dict, spec: TaskSpec, path: Path, file_columns: dict | None = None, kept: tuple[str, ...] = ()
+) -> tuple[int, dict]:
     """One file row -> ``(its line, the task's columns with the label parsed)``; errors name the file, line and
     column as the file names it (``file_columns``: task column -> the file's, e.g. STS-B's ``label`` is ``score``)."""
     where = f"{path}: line {line}"
@@ -136,6 +138,9 @@ def _parse_row(line: int, row: dict, spec: TaskSpec, path: Path, file_columns: d
         parsed[column] = value
     label = spec.label_column
     parsed[label] = _parse_label(row[label], spec, f"{where}, column '{named.get(label, label)}'")
+    for column in kept:  # an id to join the results back: as text, one type whatever the file
+        value = row.get(column)
+        parsed[column] = None if value is None else str(value)
     return line, parsed
 
 
@@ -189,7 +194,7 @@ def _header(reader, path: Path) -> list[str]:
         raise DataError(f"{path}: the file is empty") from None
 
 
-def _glue_rows(path: Path, spec: TaskSpec) -> Iterator[tuple[int, dict]]:
+def _glue_rows(path: Path, spec: TaskSpec, kept: tuple[str, ...] = ()) -> Iterator[tuple[int, dict]]:
     """The rows of a GLUE TSV file (``spec.tsv`` says its quirks): no quoting, so one line is one row."""
     layout = spec.tsv
     reader = _Reader((text for _, text in _lines(path)), path, delimiter="\t", quoting=csv.QUOTE_NONE)
@@ -206,10 +211,10 @@ def _glue_rows(path: Path, spec: TaskSpec) -> Iterator[tuple[int, dict]]:
                 f"{path}: line {first_line + offset} has {len(values)} tab-separated fields, expected {len(header)} "
                 f"({header})"
             )
-        yield _parse_row(first_line + offset, dict(zip(renamed, values)), spec, path, file_columns)
+        yield _parse_row(first_line + offset, dict(zip(renamed, values)), spec, path, file_columns, kept)
 
 
-def _table_rows(path: Path, spec: TaskSpec) -> Iterator[tuple[int, dict]]:
+def _table_rows(path: Path, spec: TaskSpec, kept: tuple[str, ...] = ()) -> Iterator[tuple[int, dict]]:
     """The rows of a CSV/TSV file with a header, or of a JSON-lines file."""
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
@@ -223,7 +228,7 @@ def _table_rows(path: Path, spec: TaskSpec) -> Iterator[tuple[int, dict]]:
             if not isinstance(row, dict):
                 raise DataError(f"{path}: line {number} is a JSON {type(row).__name__}, expected an object")
             _require_columns(list(row), spec, path)
-            yield _parse_row(number, row, spec, path)
+            yield _parse_row(number, row, spec, path, kept=kept)
         return
     if suffix == ".csv":  # standard CSV quoting: quoted fields may hold commas and span lines
         reader = _Reader(_csv_lines(path), path, delimiter=",")
@@ -238,10 +243,51 @@ def _table_rows(path: Path, spec: TaskSpec) -> Iterator[tuple[int, dict]]:
             raise DataError(
                 f"{path}: line {reader.line_num} has {len(values)} fields, expected {len(header)} ({header})"
             )
-        yield _parse_row(reader.line_num, dict(zip(header, values)), spec, path)
+        yield _parse_row(reader.line_num, dict(zip(header, values)), spec, path, kept=kept)
 
 
 _READERS = {"glue": _glue_rows, "table": _table_rows}
+
+
+# Columns kept beside the task's where a file has them, so that results can be joined back to the user's rows.
+ID_COLUMNS = ("id", "idx")
+
+
+def _header_columns(path: Path, reader: str, spec: TaskSpec) -> list[str]:
+    """The columns a file has, as the task names them: its header (GLUE's renamed), or the first JSON object's keys."""
+    if reader == "table" and path.suffix.lower() in (".jsonl", ".json"):
+        for _, line in _lines(path):
+            if line.strip():
+                try:
+                    first = json.loads(line)
+                except json.JSONDecodeError:
+                    return []  # the reader reports it, with its line
+                return list(first) if isinstance(first, dict) else []
+        return []
+    layout = spec.tsv if reader == "glue" else None
+    if layout is not None and not layout.has_header:
+        return list(layout.columns)
+    lines = _csv_lines(path) if path.suffix.lower() == ".csv" else (text for _, text in _lines(path))
+    csv_reader = _Reader(
+        lines,
+        path,
+        delimiter="," if path.suffix.lower() == ".csv" else "\t",
+        quoting=csv.QUOTE_MINIMAL if path.suffix.lower() == ".csv" else csv.QUOTE_NONE,
+    )
+    header = _header(csv_reader, path)
+    return [layout.source_columns.get(c, c) for c in header] if layout is not None else header
+
+
+def _kept_columns(path: Path, reader: str, spec: TaskSpec, keep: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The extra columns read from ``path``: ``keep`` (each must be there), or by default the id columns it has."""
+    found = _header_columns(path, reader, spec)
+    task_columns = (*spec.text_columns, spec.label_column)
+    if keep is None:
+        return tuple(c for c in ID_COLUMNS if c in found and c not in task_columns)
+    missing = [c for c in keep if c not in found]
+    if missing:
+        raise DataError(f"{path}: --keep-columns {' '.join(missing)}: no such column; the file has {found}")
+    return tuple(c for c in dict.fromkeys(keep) if c not in task_columns)
 
 
 def _line_of_row(path: Path, reader: str, spec: TaskSpec, row: int) -> int | None:
@@ -271,7 +317,14 @@ def _intact_copy(final: Path, record: Path) -> bool:
     return False
 
 
-def _stream_to_arrow(path: Path, reader: str, spec: TaskSpec, cache_dir: str | None, refresh: bool = False):
+def _stream_to_arrow(
+    path: Path,
+    reader: str,
+    spec: TaskSpec,
+    cache_dir: str | None,
+    refresh: bool = False,
+    keep: tuple[str, ...] | None = None,
+):
     """Parse ``path`` row by row into an Arrow file and memory-map it, so no file is ever held in memory whole.
 
     The copy lives in ``cache_dir`` (default: the ``datasets`` cache, ``mmel_hf_sources``), named by the file's
@@ -290,10 +343,12 @@ def _stream_to_arrow(path: Path, reader: str, spec: TaskSpec, cache_dir: str | N
         raise DataError(f"{path}: not found")
     if not any(text.strip() for _, text in _lines(path)):  # stops at the first line with text
         raise DataError(f"{path}: the file is empty")
+    kept = _kept_columns(path, reader, spec, keep)
     features = Features(
         {
             **{c: Value("string") for c in spec.text_columns},
             spec.label_column: Value("float64" if spec.is_regression else "int64"),
+            **{c: Value("string") for c in kept},
         }
     )
     # The content, not the file's place, names the data (the cache fingerprint of mmel-augment builds on it).
@@ -308,6 +363,7 @@ def _stream_to_arrow(path: Path, reader: str, spec: TaskSpec, cache_dir: str | N
             spec.num_labels,
             spec.label_names,
             *([spec.label_range] if spec.label_range else []),
+            *([["kept", *kept]] if kept else []),
         ]
     )
     folder = Path(cache_dir) if cache_dir else Path(datasets.config.HF_DATASETS_CACHE) / "mmel_hf_sources"
@@ -326,7 +382,7 @@ def _stream_to_arrow(path: Path, reader: str, spec: TaskSpec, cache_dir: str | N
                 rows = 0
                 with ArrowWriter(features=features, path=str(temporary), writer_batch_size=1000) as writer:
                     for _, row in tqdm(
-                        _READERS[reader](path, spec),
+                        _READERS[reader](path, spec, kept),
                         desc=f"Reading {path.name}",
                         unit=" rows",
                         leave=False,
@@ -360,21 +416,34 @@ def _stream_to_arrow(path: Path, reader: str, spec: TaskSpec, cache_dir: str | N
     return dataset
 
 
-def read_glue_tsv(path: str | os.PathLike, spec: TaskSpec, cache_dir: str | None = None, refresh: bool = False):
+def read_glue_tsv(
+    path: str | os.PathLike,
+    spec: TaskSpec,
+    cache_dir: str | None = None,
+    refresh: bool = False,
+    keep: tuple[str, ...] | None = None,
+):
     """One GLUE TSV file as distributed by GLUE (``spec.tsv`` says its quirks) -> ``datasets.Dataset``."""
     if spec.tsv is None:
         raise DataError(f"task {spec.name} has no GLUE TSV layout; use --train-file with CSV or JSON lines")
-    return _stream_to_arrow(Path(path), "glue", spec, cache_dir, refresh)
+    return _stream_to_arrow(Path(path), "glue", spec, cache_dir, refresh, keep)
 
 
-def read_table_file(path: str | os.PathLike, spec: TaskSpec, cache_dir: str | None = None, refresh: bool = False):
-    """A CSV/TSV (with a header) or JSON-lines file with the task's columns -> ``datasets.Dataset``."""
+def read_table_file(
+    path: str | os.PathLike,
+    spec: TaskSpec,
+    cache_dir: str | None = None,
+    refresh: bool = False,
+    keep: tuple[str, ...] | None = None,
+):
+    """A CSV/TSV (with a header) or JSON-lines file with the task's columns -> ``datasets.Dataset``; ``keep``: more
+    columns kept as text (default: an ``id`` or ``idx`` column where the file has one)."""
     path = Path(path)
     if path.suffix.lower() not in (".csv", ".tsv", ".txt", ".jsonl", ".json"):
         raise DataError(
             f"{path}: unknown file type {path.suffix.lower()!r}; use .csv, .tsv, .jsonl or .json (JSON lines)"
         )
-    return _stream_to_arrow(path, "table", spec, cache_dir, refresh)
+    return _stream_to_arrow(path, "table", spec, cache_dir, refresh, keep)
 
 
 def check_task_columns(dataset, spec: TaskSpec, where: str, require_text: bool = False, locate=None) -> None:
@@ -428,6 +497,7 @@ def load_task_data(
     revision: str | None = None,
     cache_dir: str | None = None,
     refresh: bool = False,
+    keep_columns: list[str] | tuple[str, ...] | None = None,
 ):
     """Load ``spec``'s train and evaluation splits from exactly one source.
 
@@ -439,6 +509,9 @@ def load_task_data(
         cache_dir: where local files are copied to Arrow (default: the ``datasets`` cache). Files are read
             row by row into a memory-mapped Arrow file, so no source is ever held in memory whole.
         refresh: read local files again, and download a Hub dataset again, whatever is cached (``--overwrite``).
+        keep_columns: columns kept beside the task's, so that results can be joined back (files keep them as
+            text; default: an ``id`` or ``idx`` column where a file has one). Hub and ``save_to_disk`` datasets
+            keep all their columns.
     """
     from datasets import DatasetDict, load_dataset, load_from_disk
 
@@ -449,6 +522,7 @@ def load_task_data(
     ]
     if len(chosen) > 1:
         raise DataError(f"give one data source, got {chosen}")
+    keep = tuple(keep_columns) if keep_columns is not None else None
     files = {}  # split -> (path, reader): read by this module's file readers, which parse every label on the way in
     if data_dir is not None:
         folder = Path(data_dir)
@@ -461,13 +535,13 @@ def load_task_data(
                 if split == "train":
                     raise DataError(f"{file}: not found (expected the GLUE {spec.name} training file)")
                 continue
-            splits[split], files[split] = read_glue_tsv(file, spec, cache_dir, refresh), (file, "glue")
+            splits[split], files[split] = read_glue_tsv(file, spec, cache_dir, refresh, keep), (file, "glue")
         data = DatasetDict(splits)
     elif train_file is not None:
         for split, file in {"train": train_file, **(validation_files or {})}.items():
             files[split] = (Path(file), "table")
         data = DatasetDict(
-            {split: read_table_file(file, spec, cache_dir, refresh) for split, (file, _) in files.items()}
+            {split: read_table_file(file, spec, cache_dir, refresh, keep) for split, (file, _) in files.items()}
         )
     elif dataset_path is not None:
         try:
@@ -478,7 +552,7 @@ def load_task_data(
     elif spec.local_files and hub_path is None:  # the embedded task: files shipped with mmel_hf
         files = {split: (Path(file), "table") for split, file in spec.local_files}
         data = DatasetDict(
-            {split: read_table_file(file, spec, cache_dir, refresh) for split, (file, _) in files.items()}
+            {split: read_table_file(file, spec, cache_dir, refresh, keep) for split, (file, _) in files.items()}
         )
     else:
         path, config = hub_path or spec.hub_path, hub_config or spec.hub_config
@@ -494,6 +568,12 @@ def load_task_data(
                 "or --dataset-path (a save_to_disk folder), or run the embedded task that ships with mmel_hf: "
                 "--task rt-polarity."
             ) from err
+    for split, dataset in data.items() if keep and not files else ():
+        missing = [c for c in keep if c not in dataset.column_names]
+        if missing:
+            raise DataError(
+                f"split '{split}': --keep-columns {' '.join(missing)}: no such column ({dataset.column_names})"
+            )
     return _checked(data, spec, f"{dataset_path}: " if dataset_path is not None else "", files)
 
 
