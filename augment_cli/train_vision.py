@@ -31,6 +31,17 @@ def make_parser():
     parser.prog = "mmel-train-vision"
     parser.description = __doc__
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    # Text-only options are hidden (and refused if given); the modes' help says what each does with images.
+    from mmel_hf.workflows.train_vision import TEXT_ONLY_OPTIONS
+
+    for action in parser._actions:
+        if action.dest in TEXT_ONLY_OPTIONS:
+            action.help = argparse.SUPPRESS
+        elif action.dest == "mmel_loss":
+            action.help = (
+                "none: Baseline(DA), one random crop+flip view per image (--num-views not used); uniform (DA+UNI), "
+                "max (MaxUp), hard (MMEL-H) and soft (MMEL-S) over --num-views views of each image (long is for text)."
+            )
     # The paper's CIFAR settings as defaults; every one can still be given on the command line.
     parser.set_defaults(
         mmel_label_source="original",

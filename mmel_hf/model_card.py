@@ -39,6 +39,7 @@ def render_model_card(
     train_seconds: float | None = None,
     tags=(),
     dataset_id: str | None = None,
+    pipeline_tag: str = "text-classification",
 ) -> str:
     """The model card (Markdown with its YAML header) from ``templates/model_card.md``; ``mmel-train`` and
     :meth:`MMELTrainer.create_model_card` both render it. ``base_model`` is a Hub id or a display name (never a
@@ -55,10 +56,11 @@ def render_model_card(
     lambdas = None
     if mode in ("hard", "soft"):
         lambdas = f"lambda_P = {lambda_p}" + (f", lambda_T = {lambda_t}" if mode == "soft" else "")
+    base_tags = [pipeline_tag if tag == "text-classification" else tag for tag in MODEL_TAGS]
     card_data = ModelCardData(
         library_name="peft" if adapters else "transformers",
-        pipeline_tag="text-classification",
-        tags=list(dict.fromkeys([*MODEL_TAGS, *tags, *(["lora"] if adapters else [])])),
+        pipeline_tag=pipeline_tag,
+        tags=list(dict.fromkeys([*base_tags, *tags, *(["lora"] if adapters else [])])),
         base_model=hub_base,
         datasets=[dataset_id] if dataset_id else None,
     )
@@ -175,6 +177,9 @@ def trainer_model_card(trainer, model_name: str | None = None, dataset_name: str
         adapters=adapters,
         tags=[*tags, *([task] if task else [])],
         dataset_id=dataset_name,
+        pipeline_tag="image-classification"
+        if getattr(model, "main_input_name", "") == "pixel_values"
+        else ("text-classification"),
     )
 
 

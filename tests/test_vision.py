@@ -161,7 +161,7 @@ def test_train_vision_end_to_end(tmp_path, mode):
     )
     metrics = train_vision(VisionConfig(model="resnet20", num_views=3), args, data=data)
     assert 0 <= metrics["eval_accuracy"] <= 1 and "eval_loss" in metrics
-    with pytest.raises(ValueError, match="mmel_label_source original"):
+    with pytest.raises(ValueError, match="--mmel-label-source original"):
         train_vision(VisionConfig(), MMELTrainingArguments(output_dir=str(tmp_path), report_to="none"), data=data)
 
 
@@ -416,3 +416,149 @@ def test_vision_training_resumed_from_a_checkpoint_matches_the_uninterrupted_run
     resumed = _train_vision_from(config, args(tmp_path / "a"), data, tmp_path / "a" / "checkpoint-3", tmp_path / "b")
     for name, value in uninterrupted.items():
         torch.testing.assert_close(resumed[name], value, rtol=1e-5, atol=1e-6, msg=name)
+
+
+# -- mmel-train-vision at the level of mmel-train: guards, checks before training, outputs -----------------------
+
+TINY = ["--model", "resnet20", "--num-train-epochs", "1", "--per-device-train-batch-size", "8", "--use-cpu",
+        "--save-strategy", "no", "--eval-strategy", "no", "--logging-steps", "1", "--disable-tqdm", "true"]  # fmt: skip
+
+
+def run_vision(capsys, argv) -> tuple[int, str]:
+    try:
+        code = vision_cli([str(a) for a in argv])
+    except SystemExit as exit_:  # refused while the options are read
+        code = exit_.code
+    return code, capsys.readouterr().err
+
+
+def write_image_folder(root, splits=("train", "val"), size=(40, 48)):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split in splits:
+        for label in ("cat", "dog"):
+            folder = root / split / label
+            folder.mkdir(parents=True)
+            for i in range(4):
+                Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return root
+
+
+def test_a_finished_vision_run_is_kept_and_the_folder_holds_what_mmel_train_writes(tmp_path, capsys):
+    """A rerun into a finished run's folder is refused (the guard mmel-train uses), unless --overwrite-output-dir;
+    the folder holds metrics.json, log.jsonl, a card and a config naming the image folder's classes."""
+    import json
+
+    from transformers import AutoConfig
+
+    images = write_image_folder(tmp_path / "images")
+    out = tmp_path / "out"
+    argv = ["--dataset", "imagefolder", "--data-dir", images, "--model", "resnet18", "--image-size", "32",
+            "--mmel-loss", "hard", "--num-views", "2", *TINY[2:], "--output-dir", out]  # fmt: skip
+    code, err = run_vision(capsys, argv)
+    assert code == 0, err
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["method"] == "MMEL-H" and summary["class_names"] == ["cat", "dog"]
+    assert 0 <= summary["metrics"]["test"]["eval_accuracy"] <= 1 and summary["mmel_weights"]["effective_share"] > 0
+    assert (out / "log.jsonl").read_text().count("\n") >= 2 and "pipeline_tag: image-classification" in (
+        out / "README.md"
+    ).read_text()
+    assert AutoConfig.from_pretrained(out).id2label == {0: "cat", 1: "dog"}
+    weights = (out / "model.safetensors").read_bytes()
+    code, err = run_vision(capsys, [*argv, "--max-steps", "1"])
+    assert code == 1 and "holds files" in err and "--overwrite-output-dir" in err, err
+    assert (out / "model.safetensors").read_bytes() == weights  # the finished model is untouched
+    code, err = run_vision(capsys, [*argv, "--max-steps", "1", "--overwrite-output-dir"])
+    assert code == 0, err
+
+
+def test_image_folders_are_evaluated_on_the_picture_training_sees_at_any_size():
+    """At --image-size 32 the image is first resized to 37 (the ImageNet recipe's 256/224), so evaluation's centre
+    crop keeps 86% of the width, not the 12.5% of a 256 resize; a mark 10% from the edge stays in the picture."""
+    from PIL import Image
+
+    collator = MMELVisionCollator(kind="imagenet", image_size=32, num_views=2)
+    assert collator.base_size == 37 and MMELVisionCollator(kind="imagenet").base_size == 256
+    picture = np.zeros((100, 100, 3), dtype=np.uint8)
+    picture[:, 10:12] = 255  # a white stripe 10% from the left edge
+    batch = collator.for_evaluation()([{"img": Image.fromarray(picture), "label": 0}])
+    assert batch["pixel_values"].shape == (1, 3, 32, 32)
+    white = batch["pixel_values"][0, 0] > batch["pixel_values"][0, 0].min() + 1
+    assert white.any()  # the stripe is seen, as every training view of the whole image sees it
+
+
+@pytest.mark.parametrize(
+    "damage,named",
+    [
+        (
+            lambda batch: batch.update({b"data": batch[b"data"].astype(np.float32) / 255}),
+            "pixels are float32, not uint8",
+        ),
+        (lambda batch: batch.update({b"data": batch[b"data"].astype(np.int32) + 300}), "outside 0..255"),
+        (lambda batch: batch[b"labels"].__setitem__(3, -1), "test_batch, row 3: label -1 is not a class id 0..9"),
+    ],
+)
+def test_cifar_pixels_and_labels_are_checked_before_training(tmp_path, capsys, damage, named):
+    import pickle
+
+    folder = write_cifar10(tmp_path / "c10", per_batch=4)
+    with open(folder / "test_batch", "rb") as handle:
+        batch = pickle.load(handle)
+    damage(batch)
+    with open(folder / "test_batch", "wb") as handle:
+        pickle.dump(batch, handle)
+    out = tmp_path / "out"
+    code, err = run_vision(capsys, ["--dataset", "cifar10", "--data-dir", folder, *TINY, "--output-dir", out])
+    assert code == 1 and named in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
+def test_image_folders_without_val_or_with_a_truncated_file_are_one_line_before_training(tmp_path, capsys):
+    images = write_image_folder(tmp_path / "images", splits=("train",))
+    out = tmp_path / "out"
+    argv = ["--dataset", "imagefolder", "--data-dir", images, *TINY, "--output-dir", out]
+    code, err = run_vision(capsys, argv)
+    assert code == 1 and "no val/ (or test/) folder" in err and len(err.strip().splitlines()) == 1, err
+    write_image_folder(tmp_path / "whole")
+    broken = tmp_path / "whole" / "val" / "dog" / "2.png"
+    broken.write_bytes(broken.read_bytes()[:200])  # cut short
+    code, err = run_vision(capsys, [*argv[:3], tmp_path / "whole", *argv[4:]])
+    assert code == 1 and f"{broken}: not a readable image" in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "flags,named",
+    [
+        (["--mmel-loss", "long"], "--mmel-loss long (Baseline(DA+Long)) trains on a fixed set"),
+        (["--mmel-loss", "hard", "--num-views", "1"], "a group needs at least 2 views"),
+        (["--max-length", "64"], "--max-length is for text"),
+    ],
+)
+def test_vision_options_that_cannot_work_are_refused(tmp_path, capsys, flags, named):
+    folder = write_cifar10(tmp_path / "c10", per_batch=4)
+    code, err = run_vision(
+        capsys, ["--dataset", "cifar10", "--data-dir", folder, *TINY, *flags, "--output-dir", tmp_path / "o"]
+    )
+    assert code != 0 and named in err.strip().splitlines()[-1], err
+    assert not (tmp_path / "o").exists()
+
+
+def test_vision_help_shows_no_text_options_and_says_what_none_does(capsys):
+    with pytest.raises(SystemExit):
+        vision_cli(["--help"])
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
+    assert "--max_length" not in out and "--mmel_text_columns" not in out
+    assert "none: Baseline(DA), one random crop+flip view per image" in out
+
+
+def test_an_empty_bytes_value_in_a_cifar_pickle_is_a_shape_error_not_a_security_refusal(tmp_path):
+    import pickle
+
+    folder = write_cifar10(tmp_path / "c10", per_batch=4)
+    with open(folder / "data_batch_2", "wb") as handle:
+        pickle.dump({b"data": b"", b"labels": []}, handle, protocol=2)
+    with pytest.raises(DataError, match="data_batch_2: ") as info:
+        load_cifar("cifar10", folder)
+    assert "refusing to load" not in str(info.value)

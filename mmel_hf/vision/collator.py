@@ -38,7 +38,24 @@ IMAGE_COLUMNS = ("img", "image", "pixels")
 LABEL_COLUMNS = ("label", "labels", "fine_label")
 
 
+def _decoded(image: dict):
+    """An image ``datasets`` left undecoded (``{"path", "bytes"}``), decoded with Pillow; a file that cannot be read
+    is named in the error."""
+    import io
+
+    from PIL import Image
+
+    source = image.get("path") or "an image"
+    try:
+        with Image.open(io.BytesIO(image["bytes"]) if image.get("bytes") is not None else image["path"]) as opened:
+            return opened.convert("RGB")
+    except Exception as err:  # PIL raises OSError ("image file is truncated"), SyntaxError ...
+        raise ValueError(f"{source}: not a readable image ({type(err).__name__}: {err})") from None
+
+
 def _to_chw_uint8(image: Any) -> np.ndarray:
+    if isinstance(image, dict) and ("path" in image or "bytes" in image):
+        image = _decoded(image)
     if hasattr(image, "convert"):  # PIL
         array = np.asarray(image.convert("RGB"))
     else:
@@ -61,7 +78,9 @@ class MMELVisionCollator:
             Baseline(DA) with ``original_first=False``.
         kind: ``"cifar"`` (pad-4 crop + flip at native size) or ``"imagenet"`` (random-resized crop + flip).
         image_size: output size for ``"imagenet"`` (224).
-        base_size: ImageNet images are first resized (shorter side) and centre-cropped to this square.
+        base_size: ImageNet images are first resized (shorter side) and centre-cropped to this square; default
+            ``image_size`` x 256/224, the ImageNet recipe's ratio (256 for 224), so that evaluation's centre crop
+            keeps the same share of the picture (87.5%) at any ``image_size``.
         padding: CIFAR crops are cut from the image padded by this many pixels (4 in the paper).
         original_first: slot 0 is the un-augmented image (x_i of the soft loss) instead of a random view.
         seed: seeds the views.
@@ -72,7 +91,7 @@ class MMELVisionCollator:
     num_views: int = 10
     kind: str = "cifar"
     image_size: int = 224
-    base_size: int = 256
+    base_size: int | None = None
     padding: int = 4
     original_first: bool = True
     seed: int = 0
@@ -88,6 +107,10 @@ class MMELVisionCollator:
             raise ValueError(f"kind={self.kind!r} must be 'cifar' or 'imagenet'")
         if self.num_views < 1:
             raise ValueError(f"num_views={self.num_views} must be at least 1")
+        if self.base_size is None:
+            self.base_size = round(self.image_size * 256 / 224)
+        if self.base_size < self.image_size:
+            raise ValueError(f"base_size={self.base_size} must be at least image_size={self.image_size}")
         default_mean, default_std = (CIFAR_MEAN, CIFAR_STD) if self.kind == "cifar" else (IMAGENET_MEAN, IMAGENET_STD)
         self.mean, self.std = self.mean or default_mean, self.std or default_std
 

@@ -440,22 +440,10 @@ def run_training(config: TrainConfig, args, quiet: bool = False) -> TrainingResu
         check_push_possible()
     output = Path(args.output_dir)
     resume = resolve_resume_checkpoint(args.resume_from_checkpoint, args.output_dir)
-    check_training_output_dir(output, overwrite=config.overwrite_output_dir, resuming=resume is not None)
-    existed = output.exists()
-    was_empty = not existed or not _held_files(output)
     try:
-        with _output_held(output):
-            try:
-                check_training_output_dir(output, overwrite=config.overwrite_output_dir, resuming=resume is not None)
-                return _train(config, args, quiet, started, output, resume)
-            except BaseException:
-                if was_empty and _is_main_rank():
-                    _clear_unfinished(output)
-                raise
+        with training_output(output, overwrite=config.overwrite_output_dir, resuming=resume is not None):
+            return _train(config, args, quiet, started, output, resume)
     except BaseException as err:
-        if not existed and _is_main_rank() and output.is_dir() and _held_files(output) == []:
-            (output / OUTPUT_LOCK).unlink(missing_ok=True)  # a failed run leaves no folder of its own behind
-            output.rmdir()
         reason = _write_failure(err)
         if reason is not None:
             raise DataError(
@@ -492,6 +480,34 @@ def check_training_output_dir(output: Path, overwrite: bool = False, resuming: b
 
 
 OUTPUT_LOCK = ".mmel-train.lock"
+
+
+@contextmanager
+def training_output(output: Path, overwrite: bool = False, resuming: bool = False):
+    """The guard every training command (mmel-train, mmel-train-vision) runs in, around its whole run:
+
+    - an --output-dir whose files the run would replace is refused before any work
+      (:func:`check_training_output_dir`: unless --overwrite-output-dir or a resume);
+    - one run at a time writes into it (a hidden lock held by the main process);
+    - a run that fails before its first checkpoint in a new or empty folder leaves nothing there (and no folder
+      of its own), so the same command runs again."""
+    check_training_output_dir(output, overwrite=overwrite, resuming=resuming)
+    existed = output.exists()
+    was_empty = not existed or not _held_files(output)
+    try:
+        with _output_held(output):
+            try:
+                check_training_output_dir(output, overwrite=overwrite, resuming=resuming)  # as it is now we hold it
+                yield
+            except BaseException:
+                if was_empty and _is_main_rank():
+                    _clear_unfinished(output)
+                raise
+    except BaseException:
+        if not existed and _is_main_rank() and output.is_dir() and _held_files(output) == []:
+            (output / OUTPUT_LOCK).unlink(missing_ok=True)
+            output.rmdir()
+        raise
 
 
 def _clear_unfinished(output: Path) -> None:
@@ -655,20 +671,26 @@ def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path,
             # Local paths by their last component only: this file is uploaded with --push-to-hub.
             "config": {"data": public_options(asdict(config)), "training": public_options(args.to_dict())},
         }
-        with open(output / "log.jsonl", "w") as handle:
-            for entry in trainer.state.log_history:
-                handle.write(json.dumps(entry) + "\n")
         from ..model_card import build_model_card, push_folder
 
         (output / "README.md").write_text(build_model_card(summary, spec, args, config))
-        if kept.kept:  # the final evaluation's per-example predictions (what the study's intervals resample)
-            write_json_atomically(output / "predictions.json", kept.kept)
-        write_json_atomically(
-            output / "metrics.json", summary
-        )  # last, in one step: its presence means the run finished
+        # kept: the final evaluation's per-example predictions (what the study's intervals resample)
+        write_run_files(output, trainer, summary, predictions=kept.kept or None)
         if push:
             push_folder(output, args.hub_model_id or output.name, private=args.hub_private_repo, token=args.hub_token)
     return result
+
+
+def write_run_files(output: Path, trainer, summary: dict, predictions: dict | None = None) -> None:
+    """What every training command leaves beside the model: ``log.jsonl`` (Trainer's log history),
+    ``predictions.json`` (when given) and ``metrics.json``, written last and in one step: its presence means the
+    run finished."""
+    with open(output / "log.jsonl", "w") as handle:
+        for entry in trainer.state.log_history:
+            handle.write(json.dumps(entry) + "\n")
+    if predictions:
+        write_json_atomically(output / "predictions.json", predictions)
+    write_json_atomically(output / "metrics.json", summary)
 
 
 def _final_metrics(trainer, points: list, split: str, dataset) -> dict:

@@ -63,32 +63,84 @@ class VisionConfig:
             "choices": ["paper", "trainer"],
         },
     )
-    image_size: int = field(default=224, metadata={"help": "Crop size for image folders."})
+    image_size: int = field(
+        default=224,
+        metadata={
+            "help": "Crop size for image folders; images are first resized to image_size x 256/224 (the ImageNet "
+            "recipe's ratio), so evaluation's centre crop sees what training's crops see at any size."
+        },
+    )
     max_train_samples: int | None = field(default=None, metadata={"help": "Use the first N training images."})
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Train into an --output-dir that holds other files, replacing them; without it such a folder "
+            "(a finished run's) is refused before any work, as mmel-train does."
+        },
+    )
+
+    def __post_init__(self):
+        if self.num_views < 1:
+            raise ValueError(f"--num-views {self.num_views}: must be at least 1")
+        if self.image_size < 8:
+            raise ValueError(f"--image-size {self.image_size}: too small to crop")
 
 
-def build_model(name: str, num_labels: int):
-    """A freshly initialised model of the paper: CIFAR ResNet-20..56 or ImageNet ResNet-18/34/50."""
+# MMELTrainingArguments' options that only text has: hidden from --help and refused when given.
+TEXT_ONLY_OPTIONS = {
+    "mmel_text_columns": None,
+    "max_length": None,
+    "mmel_regression_threshold": 0.5,
+}
+
+
+def check_vision_options(config: VisionConfig, args) -> None:
+    """Options the image command cannot honour, refused in one line before any work."""
+    if args.mmel_label_source != "original":
+        raise ValueError("vision views keep the image's label (Section 4.1): use --mmel-label-source original")
+    if args.mmel_loss == "long":
+        raise ValueError(
+            "--mmel-loss long (Baseline(DA+Long)) trains on a fixed set of augmented text samples; image views are "
+            "drawn afresh each batch: use none (Baseline(DA): one random view per image), uniform, max, hard or soft"
+        )
+    if args.mmel_loss != "none" and config.num_views < 2:
+        raise ValueError(
+            f"--mmel-loss {args.mmel_loss} --num-views {config.num_views}: a group needs at least 2 views (the clean "
+            "image and one augmented view); for one random view per image use --mmel-loss none"
+        )
+    for name, default in TEXT_ONLY_OPTIONS.items():
+        if getattr(args, name) != default:
+            raise ValueError(f"--{name.replace('_', '-')} is for text (mmel-train); images have no such option")
+
+
+def build_model(name: str, num_labels: int, class_names: list[str] | None = None):
+    """A freshly initialised model of the paper: CIFAR ResNet-20..56 or ImageNet ResNet-18/34/50; its config names
+    the classes (``id2label``) when they are known."""
+    names = {}
+    if class_names:
+        names = dict(id2label=dict(enumerate(class_names)), label2id={n: i for i, n in enumerate(class_names)})
     if name in CIFAR_MODELS:
-        return CifarResNetForImageClassification(CifarResNetConfig(depth=CIFAR_MODELS[name], num_labels=num_labels))
+        return CifarResNetForImageClassification(
+            CifarResNetConfig(depth=CIFAR_MODELS[name], num_labels=num_labels, **names)
+        )
     if name in IMAGENET_MODELS:
         from transformers import ResNetConfig, ResNetForImageClassification
 
         depths, layer_type = IMAGENET_MODELS[name]
         hidden = [64, 128, 256, 512] if layer_type == "basic" else [256, 512, 1024, 2048]
         return ResNetForImageClassification(
-            ResNetConfig(depths=depths, layer_type=layer_type, hidden_sizes=hidden, num_labels=num_labels)
+            ResNetConfig(depths=depths, layer_type=layer_type, hidden_sizes=hidden, num_labels=num_labels, **names)
         )
     raise ValueError(f"model={name!r}: expected one of {[*CIFAR_MODELS, *IMAGENET_MODELS]}")
 
 
-def load_vision_data(config: VisionConfig):
+def load_vision_data(config: VisionConfig, progress: bool = True):
     from ..vision.data import load_cifar, load_image_folder
 
     if config.dataset == "imagefolder":
         if config.data_dir is None:
             raise ValueError("--dataset imagefolder needs --data-dir")
-        data = load_image_folder(config.data_dir)
+        data = load_image_folder(config.data_dir, progress=progress)
     else:
         data = load_cifar(config.dataset, config.data_dir)
     if config.max_train_samples:
@@ -97,24 +149,37 @@ def load_vision_data(config: VisionConfig):
 
 
 def train_vision(config: VisionConfig, args, data=None) -> dict:
-    """Train and evaluate; returns the final evaluation metrics."""
-    from ..trainer import MMELTrainer
+    """Train and evaluate; returns the final evaluation metrics. The folder gets what ``mmel-train`` writes, from
+    the same code: the model (its config naming the classes), ``metrics.json`` (last, so its presence means the
+    run finished), ``log.jsonl``, the curve and a model card; a finished run's folder is refused (one guard)."""
+    from pathlib import Path
 
-    if args.mmel_label_source != "original":
-        raise ValueError("vision views keep the image's label (Section 4.1): use --mmel_label_source original")
-    from .train import resolve_resume_checkpoint
+    from .train import resolve_resume_checkpoint, training_output
 
+    check_vision_options(config, args)
     resume = resolve_resume_checkpoint(args.resume_from_checkpoint, args.output_dir)  # checked before any work
-    data = data if data is not None else load_vision_data(config)
-    num_labels = (
-        data["train"].features["label"].num_classes
-        if hasattr(data["train"].features["label"], "num_classes")
-        else len(set(data["train"]["label"][:]))
-    )
+    output = Path(args.output_dir)
+    with training_output(output, overwrite=config.overwrite_output_dir, resuming=resume is not None):
+        return _train_vision(config, args, data, resume, output)
+
+
+def _train_vision(config: VisionConfig, args, data, resume, output) -> dict:
+    import time
+
+    from ..trainer import MMELTrainer
+    from ..training_args import method_name
+    from ..weight_report import run_weights
+    from .train import _CurveCallback, write_run_files
+
+    started = time.perf_counter()
+    data = data if data is not None else load_vision_data(config, progress=not args.disable_tqdm)
+    feature = data["train"].features["label"]
+    class_names = list(feature.names) if hasattr(feature, "names") else None
+    num_labels = len(class_names) if class_names else len(set(data["train"]["label"][:]))
     from transformers import set_seed
 
     set_seed(args.seed)  # the fresh model is initialised under the run's seed: the same run in any process
-    model = build_model(config.model, num_labels)
+    model = build_model(config.model, num_labels, class_names)
     kind = "cifar" if config.model in CIFAR_MODELS else "imagenet"
     baseline = args.mmel_loss == "none"
     collator = MMELVisionCollator(
@@ -135,6 +200,7 @@ def train_vision(config: VisionConfig, args, data=None) -> dict:
         optimizers = paper_optimizer_and_scheduler(
             model, kind, steps_per_epoch, args.num_train_epochs, lr=args.learning_rate, weight_decay=args.weight_decay
         )
+    curve = _CurveCallback(resume)
     trainer = MMELTrainer(
         model=model,
         args=args,
@@ -143,13 +209,33 @@ def train_vision(config: VisionConfig, args, data=None) -> dict:
         eval_dataset=data["test"],
         optimizers=optimizers,
         compute_metrics=lambda p: {"accuracy": float((p.predictions.argmax(-1) == p.label_ids).mean())},
+        callbacks=[curve],
     )
-    trainer.train(resume_from_checkpoint=resume)
-    from ..weight_report import run_weights
-
+    train_output = trainer.train(resume_from_checkpoint=resume)
     weights = run_weights(trainer)  # how far P* moved from uniform; a warning if it stayed there
     metrics = trainer.evaluate()
     if weights:
         metrics.update({f"mmel_weights/{k}": v for k, v in weights.items() if isinstance(v, float)})
     trainer.save_model()
+    if trainer.is_world_process_zero():
+        from dataclasses import asdict
+
+        from ..privacy import public_options
+
+        summary = {
+            "task": config.dataset,
+            "method": method_name(args.mmel_loss),  # views keep the image's label: the paper's plain names
+            "mmel_loss": args.mmel_loss,
+            "metrics": {"test": {k: v for k, v in metrics.items() if not k.endswith(("_runtime", "_per_second"))}},
+            "train_seconds": round(curve.train_seconds_total(train_output.metrics.get("train_runtime")), 2),
+            "total_seconds": round(time.perf_counter() - started, 2),
+            "train_examples": len(data["train"]),
+            "processes": args.world_size,
+            "curve": curve.points,
+            "mmel_weights": weights,
+            "class_names": class_names,
+            "config": {"data": public_options(asdict(config)), "training": public_options(args.to_dict())},
+        }
+        trainer.create_model_card(model_name=f"{config.dataset}: {summary['method']}", tags=["image-classification"])
+        write_run_files(output, trainer, summary)
     return metrics
