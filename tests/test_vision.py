@@ -275,6 +275,15 @@ def test_vision_cli_resumes_a_killed_run_to_the_uninterrupted_weights(tmp_path, 
     )
     for name in expected:
         torch.testing.assert_close(resumed[name], expected[name], rtol=1e-5, atol=1e-6, msg=name)
+    # The run's summary covers the whole run after the resume (the checkpoint carries the diagnostics and loss).
+    summaries = [json.loads((f / "metrics.json").read_text()) for f in (tmp_path / "reference", killed)]
+    for key in ("normalised_entropy", "effective_share", "max_weight"):
+        assert summaries[1]["mmel_weights"][key] == pytest.approx(summaries[0]["mmel_weights"][key], rel=1e-5)
+    losses = [
+        next(e for e in map(json.loads, (f / "log.jsonl").read_text().splitlines()) if "train_runtime" in e)
+        for f in (tmp_path / "reference", killed)
+    ]
+    assert losses[1]["train_loss"] == pytest.approx(losses[0]["train_loss"], rel=1e-5)
     capsys.readouterr()
     code = vision_cli([*argv, "--output-dir", str(tmp_path / "x"), "--resume-from-checkpoint", str(tmp_path / "none")])
     err = capsys.readouterr().err
@@ -562,3 +571,16 @@ def test_an_empty_bytes_value_in_a_cifar_pickle_is_a_shape_error_not_a_security_
     with pytest.raises(DataError, match="data_batch_2: ") as info:
         load_cifar("cifar10", folder)
     assert "refusing to load" not in str(info.value)
+
+
+def test_soft_views_that_weigh_uniformly_read_uniform(tmp_path):
+    """MMEL-S weighs the |B|-1 views beside the clean image (Eq. 9): at lambda_P = 1e6 and |B| = 4 the run reads
+    normalised entropy and effective share 1 (not 0.79 / 0.75), so "behaved like DA+UNI" can fire."""
+    data = load_cifar("cifar10", write_cifar10(tmp_path / "c10", per_batch=4))
+    args = MMELTrainingArguments(
+        output_dir=str(tmp_path / "out"), mmel_loss="soft", mmel_lambda_p=1e6, mmel_label_source="original",
+        per_device_train_batch_size=8, num_train_epochs=1, report_to="none", use_cpu=True, save_strategy="no", seed=0,
+    )  # fmt: skip
+    metrics = train_vision(VisionConfig(model="resnet20", num_views=4), args, data=data)
+    assert metrics["mmel_weights/normalised_entropy"] == pytest.approx(1.0, abs=1e-4)
+    assert metrics["mmel_weights/effective_share"] == pytest.approx(1.0, abs=1e-4)
