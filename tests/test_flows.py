@@ -993,6 +993,7 @@ def test_push_to_hub_offline_is_refused_before_training(reviews, models, capsys,
         ("train", ["--lora-r", "8"], "--lora-r set(s) the LoRA adapters: add --use-peft"),
         ("train", ["--use-peft", "--lora-alpha", "-4"], "--lora-alpha -4: must be positive"),
         ("train", ["--use-peft", "--lora-dropout", "1"], "--lora-dropout 1.0: must be in [0, 1)"),
+        ("train", ["--use-peft", "--lora-target-modules", "query", "quary", "--mmel-loss", "none"], "quary: the model"),
     ],
 )
 def test_flags_that_would_change_nothing_are_refused(reviews, models, capsys, tmp_path, command, flags, named):

@@ -305,6 +305,8 @@ def load_model(config: TrainConfig, spec: TaskSpec, max_length: int | None = Non
         overrides["num_hidden_layers"] = config.num_layers
     if config.attn_implementation is not None:
         overrides["attn_implementation"] = config.attn_implementation
+    if config.use_peft:
+        _check_lora_modules(config, model_config, overrides)  # before any weights load, in mmel_hf's words
     # One line instead of transformers' load report (a table of every weight, 25 lines for a cut encoder): a
     # fresh head and the weights of dropped layers are what a student is expected to have.
     source = logging.getLogger("transformers.modeling_utils")
@@ -334,6 +336,35 @@ def load_model(config: TrainConfig, spec: TaskSpec, max_length: int | None = Non
         or model_config.num_labels != spec.num_labels,
     )
     return model, tokenizer, base
+
+
+def _check_lora_modules(config: TrainConfig, model_config, overrides: dict) -> None:
+    """--lora-target-modules and --lora-modules-to-save must name modules of the model (PEFT matches a name or the
+    end of a dotted path): checked on the model's skeleton (no weights), so a typo is one line before any work
+    instead of PEFT's error after the weights load, or a silently unmatched name among matched ones."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    skeleton_config = copy.deepcopy(model_config)
+    for key, value in overrides.items():
+        if key != "attn_implementation":
+            setattr(skeleton_config, key, value)
+    with torch.device("meta"):
+        skeleton = AutoModelForSequenceClassification.from_config(
+            skeleton_config, trust_remote_code=config.trust_remote_code
+        )
+    names = [name for name, _ in skeleton.named_modules() if name]
+    linear = sorted({n.rsplit(".", 1)[-1] for n, m in skeleton.named_modules() if isinstance(m, torch.nn.Linear)})
+    for flag, wanted in (
+        ("--lora-target-modules", config.lora_target_modules),
+        ("--lora-modules-to-save", config.lora_modules_to_save),
+    ):
+        for target in wanted or []:
+            if not any(name == target or name.endswith("." + target) for name in names):
+                raise DataError(
+                    f"{flag} {target}: the model {config.model!r} has no module of that name (its linear layers: "
+                    f"{', '.join(linear)})"
+                )
 
 
 @dataclass(frozen=True)
