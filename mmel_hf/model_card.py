@@ -226,5 +226,6 @@ def push_folder(folder: Path, repo_id: str, private: bool | None = None, token: 
         raise RuntimeError(
             f"could not push to the Hugging Face Hub repo {repo_id!r} ({type(err).__name__}). Check the network and "
             f"your login (`hf auth login` or HF_TOKEN). Everything is saved in {folder}; push the same files later with "
-            f"mmel_hf.model_card.push_folder({folder.name!r}, {repo_id!r}) (never checkpoint-*)."
+            f"mmel_hf.model_card.push_folder({folder.name!r}, {repo_id!r}) (the model, tokenizer, card, metrics.json, "
+            "log.jsonl, predictions.json and training_args.bin; never checkpoint-*)."
         ) from None
