@@ -22,6 +22,7 @@ import torch
 from transformers import PreTrainedTokenizerBase, Trainer
 
 from .adapters import model_from_name, with_adapters
+from .attention import without_cudnn_attention
 from .chunking import chunked_forward, flat_size, logits_of, refuse_batch_statistics
 from .collator import GROUP_MASK_KEY, TARGET_KEY, TEACHER_KEY, MMELDataCollator
 from .da_long import flatten_groups
@@ -372,6 +373,16 @@ class MMELTrainer(Trainer):
         return num_groups
 
     # -- Loss -------------------------------------------------------------------------------------------
+
+    # Trainer's steps, with scaled-dot-product attention kept off cuDNN's per-shape plans on CUDA (forward, backward and
+    # the chunked recomputation alike; see mmel_hf.attention). A no-op on other devices.
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        with without_cudnn_attention(self.args.device):
+            return super().training_step(model, inputs, num_items_in_batch)
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        with without_cudnn_attention(self.args.device):
+            return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
 
     def compute_loss(
         self,

@@ -41,3 +41,38 @@ def test_running_out_of_accelerator_memory_is_one_line_with_what_to_lower(capsys
     err = capsys.readouterr().err
     assert code == 1 and result is None and len(err.strip().splitlines()) == 1
     assert "Tried to allocate 2.00 GiB" in err and "--batch-size" in err and "GPU 0 has" not in err
+
+
+def test_our_passes_run_without_cudnn_attention_and_leave_the_users_settings(monkeypatch, tmp_path, tokenizer):
+    """On CUDA, SDPA's cuDNN kernel plans every new shape (the GPU idled ~80% of the time): the fill-mask model, the
+    teacher and MMELTrainer's steps run with it switched off, inside a scope; the user's own setting returns.
+    The CUDA choice is forced here on the CPU (the flag is the same) and seen from inside each forward pass."""
+    from mmel_hf import MMELTrainer, attention
+    from mmel_hf.augment.fill_mask import FillMaskAugmenter
+    from mmel_hf.augment.teacher import TeacherLabeler
+
+    from builders import make_args, make_augmented_dataset, make_tiny_bert, make_tiny_mlm
+
+    forced = attention.attention_backends(torch.device("cuda"))
+    monkeypatch.setattr(attention, "attention_backends", lambda device: forced)
+    seen = []
+
+    def spy(module, args):
+        seen.append(torch.backends.cuda.cudnn_sdp_enabled())
+
+    assert torch.backends.cuda.cudnn_sdp_enabled()  # the user's (torch's default) setting
+    mlm, teacher = make_tiny_mlm(tokenizer), make_tiny_bert(tokenizer)
+    mlm.base_model.register_forward_pre_hook(spy)  # the encoders, where attention runs
+    teacher.base_model.register_forward_pre_hook(spy)
+    FillMaskAugmenter(mlm, tokenizer, num_augmented=2, show_progress=False).augment(["a fine film"], [0])
+    TeacherLabeler(teacher, tokenizer).predict(["a fine film"])
+    trainer = MMELTrainer(model=teacher, args=make_args(tmp_path, max_steps=1), train_dataset=make_augmented_dataset(8),
+                          eval_dataset=make_augmented_dataset(4).select_columns(["sentence", "label"]),
+                          processing_class=tokenizer)  # fmt: skip
+    trainer.train()
+    trainer.evaluate()
+    assert len(seen) >= 4 and not any(seen)  # augmentation, teacher, training step, evaluation
+    assert torch.backends.cuda.cudnn_sdp_enabled()  # scoped: nothing left behind
+    monkeypatch.undo()
+    monkeypatch.setenv(attention.KEEP_CUDNN, "1")
+    assert attention.attention_backends(torch.device("cuda")) is None  # the A/B switch keeps torch's own choice

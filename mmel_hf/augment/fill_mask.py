@@ -39,6 +39,7 @@ from fractions import Fraction
 import numpy as np
 import torch
 
+from ..attention import without_cudnn_attention
 from .precision import PRECISIONS, autocast
 
 __all__ = ["FillMaskAugmenter", "num_positions", "sample_positions"]
@@ -342,7 +343,7 @@ class FillMaskAugmenter:
         Greedy search only ranks tokens, so the scores are the logits; beam search sums them over steps,
         so they are log-probabilities.
         """
-        with autocast(self.precision, self.device):
+        with autocast(self.precision, self.device), without_cudnn_attention(self.device):
             if self._encoder is not None:
                 hidden = self._encoder(
                     input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids

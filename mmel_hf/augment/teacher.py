@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from ..attention import without_cudnn_attention
 from .precision import autocast
 
 __all__ = ["TeacherLabeler"]
@@ -86,7 +87,7 @@ class TeacherLabeler:
                 # Pinned and asynchronous on CUDA: the next batch's copies overlap with this batch's forward pass.
                 host = host.pin_memory() if self.device.type == "cuda" else host
                 batch[key] = host.to(self.device, non_blocking=True)
-            with autocast(self.precision, self.device):
+            with autocast(self.precision, self.device), without_cudnn_attention(self.device):
                 logits = self.model(**batch).logits.float()
             kept.append(logits if self.num_outputs == 1 else logits.softmax(dim=-1))
         if kept:  # one copy back to the host at the end, not one wait per batch
