@@ -1,5 +1,6 @@
 """Defaults on accelerators, checked on the CPU by standing in for the device queries."""
 
+import numpy as np
 import torch
 
 from mmel_hf.augment import precision
@@ -76,3 +77,49 @@ def test_our_passes_run_without_cudnn_attention_and_leave_the_users_settings(mon
     monkeypatch.undo()
     monkeypatch.setenv(attention.KEEP_CUDNN, "1")
     assert attention.attention_backends(torch.device("cuda")) is None  # the A/B switch keeps torch's own choice
+
+
+def test_bucketed_shapes_bound_what_a_run_meets(tokenizer):
+    """With shape buckets (the CUDA default; forced on here) Algorithm 2 meets a bounded set of forward shapes:
+    lengths that are multiples of 8 and at most 8 row counts per power of two, and its samples are well formed and
+    the same on a second run. The CPU default keeps exact shapes."""
+    import random
+
+    from mmel_hf.augment.fill_mask import FillMaskAugmenter
+    from mmel_hf.augment.teacher import TeacherLabeler
+
+    from builders import make_tiny_bert, make_tiny_mlm
+
+    rng = random.Random(0)
+    words = "the a film plot cast was fine dull great long short very quite and but".split()
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(3, 24))) for _ in range(80)]
+    mlm = make_tiny_mlm(tokenizer)
+    shapes = []
+    mlm.base_model.register_forward_pre_hook(
+        lambda module, args, kwargs: shapes.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True
+    )
+
+    def run(buckets):
+        shapes.clear()
+        augmenter = FillMaskAugmenter(mlm, tokenizer, num_augmented=3, batch_size=48, shape_buckets=buckets)
+        return augmenter.augment(texts, range(len(texts))), set(shapes)
+
+    assert FillMaskAugmenter(mlm, tokenizer).shape_buckets is False  # the CPU: exact shapes, as before
+    exact, exact_shapes = run(False)
+    bucketed, bucketed_shapes = run(True)
+    assert all(length % 8 == 0 for _, length in bucketed_shapes)
+    row_counts = {rows // 3 for rows, _ in bucketed_shapes}
+    assert all(count <= 8 or count % (1 << (count.bit_length() - 4)) == 0 for count in row_counts)
+    assert len(bucketed_shapes) < len(exact_shapes), (len(bucketed_shapes), len(exact_shapes))
+    assert [len(group) for group in bucketed] == [3] * len(texts) == [len(group) for group in exact]
+    assert run(True)[0] == bucketed  # deterministic for the same options
+
+    teacher = make_tiny_bert(tokenizer)
+    widths = []
+    teacher.register_forward_pre_hook(
+        lambda module, args, kwargs: widths.append(kwargs["input_ids"].shape[1]), with_kwargs=True
+    )
+    plain = TeacherLabeler(teacher, tokenizer, batch_size=16).predict(texts)
+    padded = TeacherLabeler(teacher, tokenizer, batch_size=16, shape_buckets=True).predict(texts)
+    assert all(width % 8 == 0 for width in widths[len(widths) // 2 :])
+    np.testing.assert_allclose(padded, plain, atol=1e-5)  # padding is masked: the same probabilities

@@ -33,6 +33,8 @@ class TeacherLabeler:
         max_length: truncation length (special tokens included).
         precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (autocast).
         show_progress: a tqdm bar over batches.
+        shape_buckets: pad each batch to a multiple of 8 positions (default: on CUDA only), so a run meets a
+            bounded set of shapes.
     """
 
     def __init__(
@@ -43,6 +45,7 @@ class TeacherLabeler:
         max_length: int = 128,
         precision: str = "fp32",
         show_progress: bool = False,
+        shape_buckets: bool | None = None,
     ):
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -51,6 +54,8 @@ class TeacherLabeler:
         self.precision = precision
         self.show_progress = show_progress
         self.device = next(model.parameters()).device
+        # Widths padded to a multiple of 8 on CUDA (see FillMaskAugmenter's shape_buckets); the CPU keeps exact ones.
+        self.shape_buckets = self.device.type == "cuda" if shape_buckets is None else shape_buckets
 
     @property
     def num_outputs(self) -> int:
@@ -74,6 +79,8 @@ class TeacherLabeler:
         for start in tqdm(starts, desc="Teacher labelling", unit="batch", disable=not self.show_progress, leave=False):
             index = order[start : start + self.batch_size]
             width = int(lengths[index[0]])  # sorted: the first row is the longest
+            if self.shape_buckets:  # a multiple of 8, never past max_length: a bounded set of shapes on CUDA
+                width = min(-(-width // 8) * 8, max(width, self.max_length))
             batch = {}
             for key in keys:
                 padded = np.full((len(index), width), pad_id if key == "input_ids" else 0, dtype=np.int64)
