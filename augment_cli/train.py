@@ -28,7 +28,12 @@ def make_parser():
 
     parser = build_parser((TrainConfig, MMELTrainingArguments), "mmel-train", __doc__)
     parser.set_defaults(
-        output_dir="mmel_train_output", report_to="none", save_strategy="no", eval_strategy="epoch", logging_steps=50
+        output_dir="mmel_train_output",
+        report_to="none",
+        save_strategy="no",
+        eval_strategy="epoch",
+        logging_steps=50,
+        per_device_eval_batch_size=64,  # evaluation has no gradients to hold: Trainer's 8 leaves a GPU idle
     )
     return parser
 
@@ -65,6 +70,7 @@ def copy_action(action):
 def parse(argv: list[str]):
     """(TrainConfig, MMELTrainingArguments) with the paper's defaults under the user's options."""
     from augment_cli.console import expand_bare_resume
+    from mmel_hf.devices import training_device_defaults
     from mmel_hf.workflows.train_config import paper_defaults
 
     argv = expand_bare_resume(argv)
@@ -81,7 +87,8 @@ def parse(argv: list[str]):
     if task is None:
         parser.error("the following arguments are required: --task (optional only with --augmented)")
     defaults = {key: value for key, value in vars(parser.parse_args(["--task", str(task)])).items()}
-    values = {**defaults, **paper_defaults(str(task)), **given}
+    # The paper's settings, then what fits the device (bf16 on a CUDA GPU with fast bf16), then the user's own.
+    values = {**defaults, **paper_defaults(str(task)), **training_device_defaults(given), **given}
     values["task"] = given.get("task")  # None when read from the dataset: then nothing is checked against it
     try:
         return parser.parse_dict(values)

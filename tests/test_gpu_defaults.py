@@ -123,3 +123,28 @@ def test_bucketed_shapes_bound_what_a_run_meets(tokenizer):
     padded = TeacherLabeler(teacher, tokenizer, batch_size=16, shape_buckets=True).predict(texts)
     assert all(width % 8 == 0 for width in widths[len(widths) // 2 :])
     np.testing.assert_allclose(padded, plain, atol=1e-5)  # padding is masked: the same probabilities
+
+
+def test_defaults_fit_the_device_and_the_users_options_win(monkeypatch):
+    """On a CUDA GPU with bf16 tensor cores the commands default to bf16 and batches of 1024; on a CPU nothing
+    changes (fp32, 256); what the user gave is kept. The resolved values are what the fingerprint hashes."""
+    from mmel_hf import devices
+    from mmel_hf.augment import AugmentConfig
+    from mmel_hf.workflows.study import StudyConfig
+
+    config = AugmentConfig(task="rte", batch_size=64)
+    cpu = config.resolved_for("cpu")
+    assert (cpu.precision, cpu.batch_size, cpu.teacher_batch_size, cpu.block_size) == ("fp32", 64, 256, 256)
+    assert AugmentConfig(task="rte").resolved_for("cpu").result_options()["precision"] == "fp32"
+    assert devices.training_device_defaults({}) == {} and StudyConfig(task="rte").precision == "fp32"
+
+    monkeypatch.setattr(devices, "cuda_with_fast_bf16", lambda: True)  # an H100, as the code sees it
+    gpu = config.resolved_for("cuda")
+    assert (gpu.precision, gpu.batch_size, gpu.teacher_batch_size, gpu.block_size) == ("bf16", 64, 1024, 1024)
+    assert AugmentConfig(task="rte", precision="fp32").resolved_for("cuda").precision == "fp32"
+    assert devices.training_device_defaults({}) == {"bf16": True}
+    assert (
+        devices.training_device_defaults({"fp16": True}) == {}
+        and devices.training_device_defaults({"use_cpu": True}) == {}
+    )
+    assert StudyConfig(task="rte").precision == "bf16" and StudyConfig(task="rte", precision="fp32").precision == "fp32"

@@ -106,6 +106,7 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
     """
     started = time.perf_counter()
     state, device = _set_up_process(config)
+    config = config.resolved_for(device)  # auto precision and batch sizes: the device's, before the fingerprint
     spec, data, mlm_name, teacher_name = _load_task_and_data(config, state)
     (mlm_tokenizer, mlm), teacher_pair = load_models(config, device, mlm_name, teacher_name)  # data is good: load
     cache_root, fingerprint = _identify_cache(
@@ -241,6 +242,11 @@ def _deliver(
         "processes": state.num_processes,
         "process_index": state.process_index,
         "notes": notes,
+        # what the device's defaults resolved to (also in the fingerprint)
+        "precision": config.precision,
+        "batch_size": config.batch_size,
+        "teacher_batch_size": config.teacher_batch_size,
+        "block_size": config.block_size,
     }
     result.summary.update(
         mlm_model=display_name(mlm_name), teacher=display_name(teacher_name) if teacher_name else None

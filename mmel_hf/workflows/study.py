@@ -130,11 +130,11 @@ class StudyConfig(DataArguments):
     warmup_ratio: float = field(default=0.0, metadata={"help": "Share of steps with a linear warm-up."})
     max_length: int = field(default=128, metadata={"help": "Longest sequence in word pieces."})
     precision: str = field(
-        default="fp32",
+        default="auto",
         metadata={
             "help": "fp32, or bf16 autocast for augmentation, teacher and students alike (fast on GPUs and on CPUs "
-            "with AVX512-BF16/AMX).",
-            "choices": ["fp32", "bf16"],
+            "with AVX512-BF16/AMX); auto: bf16 on a CUDA GPU with bf16 tensor cores, else fp32 (recorded resolved).",
+            "choices": ["auto", "fp32", "bf16"],
         },
     )
     attn_implementation: str | None = field(
@@ -179,6 +179,10 @@ class StudyConfig(DataArguments):
             raise ValueError(f"--batch-size {self.batch_size}: must be at least 1")
         if self.max_train_samples == 0:
             self.max_train_samples = None
+        if self.precision == "auto":  # resolved here: the runs' keys and study_config.json record the value
+            from ..devices import cuda_with_fast_bf16
+
+            self.precision = "bf16" if cuda_with_fast_bf16() else "fp32"
 
     def to_dict(self) -> dict:
         """The options as written into ``study_config.json`` and ``results.json``: no local paths."""
