@@ -148,3 +148,27 @@ def test_defaults_fit_the_device_and_the_users_options_win(monkeypatch):
         and devices.training_device_defaults({"use_cpu": True}) == {}
     )
     assert StudyConfig(task="rte").precision == "bf16" and StudyConfig(task="rte", precision="fp32").precision == "fp32"
+
+
+def test_batches_of_similar_lengths_keep_padding_low(tokenizer):
+    """Sentences are batched in length bands (each at least 80% of its batch's longest), so a large batch size does
+    not pad short sentences to long ones: real tokens are most of what the encoder sees (64.5% on the H200 before)."""
+    import random
+
+    from mmel_hf.augment.fill_mask import FillMaskAugmenter
+
+    from builders import make_tiny_mlm
+
+    rng = random.Random(1)
+    words = "the a film plot cast was fine dull great long short very quite and but".split()
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(2, 30))) for _ in range(96)]
+    mlm = make_tiny_mlm(tokenizer)
+    counts = {"real": 0, "all": 0}
+
+    def count(module, args, kwargs):
+        counts["real"] += int(kwargs["attention_mask"].sum())
+        counts["all"] += kwargs["attention_mask"].numel()
+
+    mlm.base_model.register_forward_pre_hook(count, with_kwargs=True)
+    FillMaskAugmenter(mlm, tokenizer, num_augmented=2, batch_size=1024).augment(texts, range(len(texts)))
+    assert counts["real"] / counts["all"] >= 0.8, counts
