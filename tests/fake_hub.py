@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import shutil
 import tempfile
+import weakref
 from pathlib import Path
 
 
@@ -23,6 +25,7 @@ class FakeHub:
         self.validated: list[str] = []  # the READMEs upload_folder had checked
         self._preuploaded: dict[int, bytes] = {}
         self._downloads = Path(tempfile.mkdtemp(prefix="fake-hub-"))
+        weakref.finalize(self, shutil.rmtree, self._downloads, True)  # removed with the hub: nothing left in /tmp
 
     # -- what a test reads -------------------------------------------------------------------------------
     def files(self, repo_id: str) -> dict[str, bytes]:
