@@ -80,6 +80,16 @@ def _warn_half_precision_weights(model, args) -> None:
         )
 
 
+def padding_multiple(device) -> int | None:
+    """What the default collator pads batch lengths to: a multiple of 8 on CUDA (a bounded set of shapes for training
+    and evaluation, as tensor cores like them), the exact longest length elsewhere (the CPU path as tested).
+
+    >>> padding_multiple(torch.device("cuda")), padding_multiple(torch.device("cpu"))
+    (8, None)
+    """
+    return 8 if torch.device(device).type == "cuda" else None
+
+
 def recorded_label_column(train_dataset) -> str | None:
     """The label column of the task an augmented training set records (``mmel-augment`` keeps the task's own
     column, ``stars`` ...), or None for data that records no task."""
@@ -275,6 +285,7 @@ class MMELTrainer(Trainer):
             text_columns=text_columns,
             max_length=args.max_length,
             include_augmented=args.mmel_loss not in ("none", "long"),
+            pad_to_multiple_of=padding_multiple(args.device),
         )
 
     # -- Data -------------------------------------------------------------------------------------------
