@@ -8,6 +8,11 @@ shape (throughput does not depend on the weights); the sentences are rt-polarity
 
 It measures, each timing between ``torch.cuda.synchronize()`` calls:
 
+- ``ceiling``: the card's bf16 matmul rate (TFLOP/s) and a warm BERT encoder at one fixed large shape (tokens/s,
+  TFLOP/s, their share of the matmul rate): what every other figure is measured against;
+- ``mfu``: Algorithm 2 cold, bf16 with the model held in bf16, batch 1024: TFLOP/s on *real* tokens as a share of
+  the matmul ceiling (the figure the project reports), the real-token share and the distinct forward shapes per
+  1,000 rows; with our attention (cuDNN kept out) and then with cuDNN attention allowed (the A/B);
 - ``augment``: Algorithm 2 (greedy, |B| = 5, ratio 0.4) in sentences/s, fp32 and bf16, at several batch sizes,
   against the same forward shapes through the bare encoder (``limit``) and the naive per-sentence fill-mask
   pipeline; whether the samples are identical across batch sizes and between fp32 and bf16 (fractions);
@@ -59,6 +64,11 @@ BASE = dict(num_hidden_layers=12, hidden_size=768, num_attention_heads=12, inter
 TINY = dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=2, intermediate_size=128)
 # (sentences, batch sizes, pipeline sentences, teacher texts, step repeats, groups per step, |B|, chunk)
 FULL = dict(
+    matmul=8192,
+    ceiling_batch=256,
+    ceiling_length=128,
+    mfu_sentences=1024,
+    mfu_batch=1024,
     sentences=512,
     batch_sizes=[64, 256, 1024],
     pipeline=16,
@@ -71,6 +81,11 @@ FULL = dict(
     block=32,
 )
 DRY = dict(
+    matmul=128,
+    ceiling_batch=4,
+    ceiling_length=16,
+    mfu_sentences=12,
+    mfu_batch=16,
     sentences=12,
     batch_sizes=[4, 16],
     pipeline=2,
@@ -117,6 +132,91 @@ def machine(device: torch.device) -> dict:
             bf16_supported=torch.cuda.is_bf16_supported(),
         )
     return found
+
+
+def encoder_flops_per_token(size: dict, length: float) -> float:
+    """Forward FLOPs of one token through a BERT encoder: 2 x its layers' weights (the matmuls) plus attention's
+    QK^T and AV (4 x length x hidden per layer)."""
+    hidden, layers, inner = size["hidden_size"], size["num_hidden_layers"], size["intermediate_size"]
+    weights = layers * (4 * hidden * hidden + 2 * hidden * inner)
+    return 2 * weights + 4 * length * hidden * layers
+
+
+def check_ceiling(size, counts, device) -> dict:
+    """The card's ceiling: a large bf16 matmul's rate, and a warm BERT encoder at one fixed large shape (tokens/s,
+    TFLOP/s and their share of the matmul rate): what "fast" is measured against (fp32 on the dry run's CPU)."""
+    from transformers import BertModel
+
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    n, repeats = counts["matmul"], counts["repeats"]
+    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+    a @ b  # warm-up
+    seconds, _ = timed(lambda: [a @ b for _ in range(repeats)], device)
+    matmul = 2 * n**3 * repeats / seconds / 1e12
+    torch.manual_seed(0)
+    encoder = BertModel(BertConfig(vocab_size=30522, **size)).to(device=device, dtype=dtype).eval()
+    batch, length = counts["ceiling_batch"], counts["ceiling_length"]
+    ids = torch.randint(1000, 29000, (batch, length), device=device)
+    with torch.inference_mode():
+        encoder(input_ids=ids)  # warm-up: kernels chosen for this one shape
+        seconds, _ = timed(lambda: [encoder(input_ids=ids) for _ in range(repeats)], device)
+    tokens_per_s = batch * length * repeats / seconds
+    encoder_tflops = tokens_per_s * encoder_flops_per_token(size, length) / 1e12
+    return {
+        "dtype": str(dtype).removeprefix("torch."),
+        "matmul_tflops": round(matmul, 2),
+        "encoder_shape": [batch, length],
+        "encoder_tokens_per_s": round(tokens_per_s),
+        "encoder_tflops": round(encoder_tflops, 2),
+        "encoder_share_of_matmul": round(encoder_tflops / matmul, 3),
+    }
+
+
+def check_mfu(tokenizer, texts, size, counts, device, ceiling: dict) -> dict:
+    """Algorithm 2 (bf16 on CUDA, the model held in bf16, batch 1024, cold: no warm-up) in TFLOP/s on *real* tokens
+    as a share of the matmul ceiling, the share of real tokens, and the distinct forward shapes per 1,000 rows;
+    first with our default attention (cuDNN kept out), then with cuDNN attention allowed (MMEL_HF_CUDNN_ATTENTION=1),
+    each variant meeting its kernels' shapes for the first time."""
+    from mmel_hf.attention import KEEP_CUDNN
+
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    precision = "bf16" if device.type == "cuda" else "fp32"
+    torch.manual_seed(0)
+    model = BertForMaskedLM(BertConfig(vocab_size=tokenizer.vocab_size, **size)).to(device=device, dtype=dtype).eval()
+    seen = {}
+
+    def count(module, args, kwargs):
+        mask = kwargs["attention_mask"]
+        seen["shapes"].add(tuple(mask.shape))
+        seen["sums"].append(mask.sum())  # a device tensor: read after the timing, so the hook adds no sync
+        seen["all"] += mask.numel()
+
+    handle = model.base_model.register_forward_pre_hook(count, with_kwargs=True)
+    result = {"sentences": len(texts), "precision": precision, "batch_size": counts["mfu_batch"]}
+    try:
+        for variant, keep in (("ours", None), ("cudnn_allowed", "1")):
+            seen.update(all=0, shapes=set(), sums=[])
+            if keep:
+                os.environ[KEEP_CUDNN] = keep
+            augmenter = FillMaskAugmenter(
+                model, tokenizer, num_augmented=counts["width"] - 1, batch_size=counts["mfu_batch"], precision=precision
+            )
+            seconds, _ = timed(lambda a=augmenter: a.augment(texts), device)
+            os.environ.pop(KEEP_CUDNN, None)
+            real = int(torch.stack(seen["sums"]).sum()) if seen["sums"] else 0
+            mean_length = seen["all"] / max(1, sum(shape[0] for shape in seen["shapes"]))
+            tflops = real / seconds * encoder_flops_per_token(size, mean_length) / 1e12
+            result[variant] = {
+                "sentences_per_s": round(len(texts) / seconds, 2),
+                "real_token_share": round(real / max(seen["all"], 1), 3),
+                "real_token_tflops": round(tflops, 3),
+                "mfu": round(tflops / ceiling["matmul_tflops"], 4) if ceiling.get("matmul_tflops") else None,
+                "distinct_shapes_per_1000_rows": round(1000 * len(seen["shapes"]) / len(texts), 1),
+            }
+    finally:
+        handle.remove()
+        os.environ.pop(KEEP_CUDNN, None)
+    return result
 
 
 def sentences(tokenizer, count: int) -> list[str]:
@@ -358,6 +458,15 @@ def main(argv=None) -> int:
     precisions = ["fp32", "bf16"] if bf16 or args.dry_run else ["fp32"]
     report = {"machine": machine(device), "dry_run": args.dry_run, "model": size}
     parts = {
+        "ceiling": lambda: check_ceiling(size, counts, device),
+        "mfu": lambda: check_mfu(
+            tokenizer,
+            (texts * (counts["mfu_sentences"] // len(texts) + 1))[: counts["mfu_sentences"]],
+            size,
+            counts,
+            device,
+            report.get("ceiling", {}),
+        ),  # fmt: skip
         "augment": lambda: check_augment(tokenizer, texts[: counts["sentences"]], size, counts, device, precisions),
         "teacher": lambda: check_teacher(
             tokenizer, (texts * (counts["teacher"] // len(texts) + 1))[: counts["teacher"]], size, device, precisions
