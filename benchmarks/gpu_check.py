@@ -13,6 +13,8 @@ It measures, each timing between ``torch.cuda.synchronize()`` calls:
 - ``mfu``: Algorithm 2 cold, bf16 with the model held in bf16, batch 1024: TFLOP/s on *real* tokens as a share of
   the matmul ceiling (the figure the project reports), the real-token share and the distinct forward shapes per
   1,000 rows; with our attention (cuDNN kept out) and then with cuDNN attention allowed (the A/B);
+- ``cli``: cold-process ``mmel-augment`` on an SST-2-like and an RTE-like folder made from shipped text, then
+  ``mmel-train`` hard/uniform/none with evaluation, each timed end to end (the device's defaults);
 - ``augment``: Algorithm 2 (greedy, |B| = 5, ratio 0.4) in sentences/s, fp32 and bf16, at several batch sizes,
   against the same forward shapes through the bare encoder (``limit``) and the naive per-sentence fill-mask
   pipeline; whether the samples are identical across batch sizes and between fp32 and bf16 (fractions);
@@ -64,6 +66,9 @@ BASE = dict(num_hidden_layers=12, hidden_size=768, num_attention_heads=12, inter
 TINY = dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=2, intermediate_size=128)
 # (sentences, batch sizes, pipeline sentences, teacher texts, step repeats, groups per step, |B|, chunk)
 FULL = dict(
+    cli_rows=1024,
+    cli_pairs=256,
+    cli_modes=["hard", "uniform", "none"],
     matmul=8192,
     ceiling_batch=256,
     ceiling_length=128,
@@ -81,6 +86,9 @@ FULL = dict(
     block=32,
 )
 DRY = dict(
+    cli_rows=16,
+    cli_pairs=8,
+    cli_modes=["hard"],
     matmul=128,
     ceiling_batch=4,
     ceiling_length=16,
@@ -216,6 +224,73 @@ def check_mfu(tokenizer, texts, size, counts, device, ceiling: dict) -> dict:
     finally:
         handle.remove()
         os.environ.pop(KEEP_CUDNN, None)
+    return result
+
+
+def check_cli(tokenizer, texts, size, counts) -> dict:
+    """The commands as a user runs them, each a cold process timed end to end: ``mmel-augment`` on an SST-2-like
+    and an RTE-like GLUE folder made from shipped text (models of the check's size with random weights, the
+    device's defaults), then ``mmel-train`` in each of ``cli_modes`` on the SST-2-like set with its evaluation."""
+    with tempfile.TemporaryDirectory(prefix="gpu-check-cli-") as work:
+        return _cli_runs(tokenizer, texts, size, counts, Path(work))
+
+
+def _cli_runs(tokenizer, texts, size, counts, work: Path) -> dict:
+    import subprocess
+
+    torch.manual_seed(0)
+    mlm, teacher = work / "mlm", work / "teacher"
+    BertForMaskedLM(BertConfig(vocab_size=tokenizer.vocab_size, **size)).save_pretrained(mlm)
+    BertForSequenceClassification(BertConfig(vocab_size=tokenizer.vocab_size, num_labels=2, **size)).save_pretrained(
+        teacher
+    )
+    for folder in (mlm, teacher):
+        tokenizer.save_pretrained(folder)
+    pool = (texts * (counts["cli_rows"] // len(texts) + 2))[: counts["cli_rows"] + 1]
+    sst, rte = work / "SST-2", work / "RTE"
+    for folder in (sst, rte):
+        folder.mkdir()
+    single = ["sentence\tlabel", *(f"{t}\t{i % 2}" for i, t in enumerate(pool[:-1]))]
+    pairs = ["index\tsentence1\tsentence2\tlabel"] + [
+        f"{i}\t{pool[i]}\t{pool[i + 1]}\t{('entailment', 'not_entailment')[i % 2]}" for i in range(counts["cli_pairs"])
+    ]
+    for folder, lines in ((sst, single), (rte, pairs)):
+        (folder / "train.tsv").write_text("\n".join(lines) + "\n")
+        (folder / "dev.tsv").write_text("\n".join(lines[: max(2, len(lines) // 8)]) + "\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+
+    def run(module: str, argv: list) -> float:
+        started = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", module, *map(str, argv)], env=env, capture_output=True, text=True, timeout=600
+        )
+        if done.returncode:
+            raise RuntimeError(f"{module}: {(done.stderr.strip().splitlines() or ['failed'])[-1]}")
+        return time.perf_counter() - started
+
+    result = {}
+    for task, folder, rows in (("sst2", sst, counts["cli_rows"]), ("rte", rte, counts["cli_pairs"])):
+        seconds = run(
+            "augment_cli.augment",
+            ["--task", task, "--data-dir", folder, "--mlm-model", mlm, "--teacher", teacher, "--no-progress",
+             "--cache-dir", work / "cache", "--output-dir", work / f"{task}-augmented"],
+        )  # fmt: skip
+        result[f"augment_{task}"] = {"rows": rows, "seconds": round(seconds, 2), "rows_per_s": round(rows / seconds, 2)}
+    for mode in counts["cli_modes"]:
+        data = ["--data-dir", sst] if mode == "none" else ["--augmented", work / "sst2-augmented"]
+        out = work / f"train-{mode}"
+        seconds = run(
+            "augment_cli.train",
+            ["--task", "sst2", *data, "--model", mlm, "--mmel-loss", mode, "--num-train-epochs", "1",
+             "--per-device-train-batch-size", "32", "--output-dir", out, "--disable-tqdm", "true"],
+        )  # fmt: skip
+        summary = json.loads((out / "metrics.json").read_text())
+        sequences = counts["cli_rows"] * (1 if mode == "none" else counts["width"])
+        result[f"train_{mode}"] = {
+            "seconds": round(seconds, 2),
+            "train_seconds": summary["train_seconds"],
+            "sequences_per_train_second": round(sequences / max(summary["train_seconds"], 1e-9), 1),
+        }
     return result
 
 
@@ -467,6 +542,7 @@ def main(argv=None) -> int:
             device,
             report.get("ceiling", {}),
         ),  # fmt: skip
+        "cli": lambda: check_cli(tokenizer, texts, size, counts),
         "augment": lambda: check_augment(tokenizer, texts[: counts["sentences"]], size, counts, device, precisions),
         "teacher": lambda: check_teacher(
             tokenizer, (texts * (counts["teacher"] // len(texts) + 1))[: counts["teacher"]], size, device, precisions
