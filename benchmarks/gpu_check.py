@@ -15,6 +15,7 @@ It measures, each timing between ``torch.cuda.synchronize()`` calls:
   1,000 rows; with our attention (cuDNN kept out) and then with cuDNN attention allowed (the A/B);
 - ``cli``: cold-process ``mmel-augment`` on an SST-2-like and an RTE-like folder made from shipped text, then
   ``mmel-train`` hard/uniform/none with evaluation, each timed end to end (the device's defaults);
+- ``glue_projection``: the minutes ``mmel-augment`` would take on every GLUE training set, from ``cli``'s rates;
 - ``augment``: Algorithm 2 (greedy, |B| = 5, ratio 0.4) in sentences/s, fp32 and bf16, at several batch sizes,
   against the same forward shapes through the bare encoder (``limit``) and the naive per-sentence fill-mask
   pipeline; whether the samples are identical across batch sizes and between fp32 and bf16 (fractions);
@@ -294,6 +295,28 @@ def _cli_runs(tokenizer, texts, size, counts, work: Path) -> dict:
     return result
 
 
+# The official GLUE training sets: rows, and whether a row is a sentence pair.
+GLUE_TRAIN = {
+    "cola": (8551, False), "sst2": (67349, False), "mrpc": (3668, True), "qqp": (363846, True), "stsb": (5749, True),
+    "mnli": (392702, True), "qnli": (104743, True), "rte": (2490, True), "wnli": (635, True),
+}  # fmt: skip
+
+
+def glue_projection(cli: dict) -> dict:
+    """The time ``mmel-augment`` (Algorithm 2 and the teacher) would take on every GLUE training set, projected from
+    the ``cli`` part's end-to-end rates: single sentences at the SST-2-like rate, pairs at the RTE-like rate (two
+    rt-polarity sentences, about 46 pieces: real pairs such as RTE's are longer, so this is a lower bound)."""
+    single, pair = cli["augment_sst2"]["rows_per_s"], cli["augment_rte"]["rows_per_s"]
+    minutes = {
+        task: round(rows / (pair if is_pair else single) / 60, 1) for task, (rows, is_pair) in GLUE_TRAIN.items()
+    }
+    return {
+        "minutes_by_task": minutes,
+        "total_minutes": round(sum(minutes.values()), 1),
+        "from_rows_per_s": [single, pair],
+    }
+
+
 def sentences(tokenizer, count: int) -> list[str]:
     rows = (json.loads(line) for line in open(ROOT / "mmel_hf" / "embedded" / "rt_polarity" / "train.jsonl"))
     chosen = [r["sentence"] for r in rows if 8 <= len(tokenizer.tokenize(r["sentence"])) <= 62]
@@ -543,6 +566,7 @@ def main(argv=None) -> int:
             report.get("ceiling", {}),
         ),  # fmt: skip
         "cli": lambda: check_cli(tokenizer, texts, size, counts),
+        "glue_projection": lambda: glue_projection(report["cli"]),
         "augment": lambda: check_augment(tokenizer, texts[: counts["sentences"]], size, counts, device, precisions),
         "teacher": lambda: check_teacher(
             tokenizer, (texts * (counts["teacher"] // len(texts) + 1))[: counts["teacher"]], size, device, precisions
