@@ -33,6 +33,7 @@ def test_the_gpu_check_runs_every_part_in_its_dry_mode(tmp_path):
     assert report["trainer_step"]["hard_over_plain"] > 0
     assert report["cli"]["augment_sst2"]["rows_per_s"] > 0 and report["cli"]["augment_rte"]["rows"] > 0
     assert report["cli"]["train_hard"]["sequences_per_train_second"] > 0
+    assert report["cli"]["plain_trainer"]["sequences_per_second"] > 0 and report["cli"]["mmel_hard_over_plain"] > 0
     assert set(report["glue_projection"]["minutes_by_task"]) >= {"sst2", "mnli", "qqp", "rte"}
     assert report["ceiling"]["matmul_tflops"] > 0 and report["ceiling"]["encoder_tokens_per_s"] > 0
     for variant in ("ours", "cudnn_allowed"):  # MFU on real tokens, against the ceiling just measured
