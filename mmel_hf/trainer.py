@@ -626,7 +626,7 @@ class MMELTrainer(Trainer):
     def _whole_run_train_loss(self, logs: dict) -> dict:
         """``train_loss`` of the final summary over every step of the run, the steps before a resume included
         (Trainer's own covers the steps of this call)."""
-        state = getattr(self, "_run_state", None)
+        state, self._run_state = getattr(self, "_run_state", None), None  # used once: a later train() starts afresh
         if not state or "train_loss" not in logs:
             return logs
         steps_now = self.state.global_step - state["steps_before"]
