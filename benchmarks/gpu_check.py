@@ -16,6 +16,8 @@ It measures, each timing between ``torch.cuda.synchronize()`` calls:
 - ``cli``: cold-process ``mmel-augment`` on an SST-2-like and an RTE-like folder made from shipped text, then
   ``mmel-train`` hard/uniform/none with evaluation, each timed end to end (the device's defaults), and a plain
   ``transformers.Trainer`` on the same sequences (``plain_trainer``, ``mmel_hard_over_plain``);
+- ``nan_length``: a few training steps at length 192 (64 mod 128) with padded rows, cuDNN attention allowed
+  and kept out: whether every gradient stays finite (pytorch #196678 on Hopper);
 - ``glue_projection``: the minutes ``mmel-augment`` would take on every GLUE training set, from ``cli``'s rates;
 - ``augment``: Algorithm 2 (greedy, |B| = 5, ratio 0.4) in sentences/s, fp32 and bf16, at several batch sizes,
   against the same forward shapes through the bare encoder (``limit``) and the naive per-sentence fill-mask
@@ -68,6 +70,9 @@ BASE = dict(num_hidden_layers=12, hidden_size=768, num_attention_heads=12, inter
 TINY = dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=2, intermediate_size=128)
 # (sentences, batch sizes, pipeline sentences, teacher texts, step repeats, groups per step, |B|, chunk)
 FULL = dict(
+    nan_length=192,
+    nan_rows=32,
+    nan_steps=5,
     cli_rows=1024,
     cli_pairs=256,
     cli_modes=["hard", "uniform", "none"],
@@ -88,6 +93,9 @@ FULL = dict(
     block=32,
 )
 DRY = dict(
+    nan_length=24,
+    nan_rows=4,
+    nan_steps=2,
     cli_rows=16,
     cli_pairs=8,
     cli_modes=["hard"],
@@ -356,6 +364,43 @@ def glue_projection(cli: dict) -> dict:
     }
 
 
+def check_nan_length(size, counts, device) -> dict:
+    """torch 2.11's cuDNN attention backward can give NaN gradients with a padding mask on Hopper when the sequence
+    length is 64 modulo 128 (pytorch #196678): a few training steps of a BERT classifier at length 192 with padded
+    rows, with cuDNN attention allowed and with ours (cuDNN kept out); is every gradient finite?"""
+    from mmel_hf.attention import KEEP_CUDNN, without_cudnn_attention
+
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    length, rows = counts["nan_length"], counts["nan_rows"]
+    result = {"length": length}
+    for variant, keep in (("ours", None), ("cudnn_allowed", "1")):
+        if keep:
+            os.environ[KEEP_CUDNN] = keep
+        try:
+            torch.manual_seed(0)
+            model = BertForSequenceClassification(BertConfig(vocab_size=30522, num_labels=2, **size)).to(device)
+            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+            ids = torch.randint(1000, 29000, (rows, length), device=device)
+            mask = torch.ones_like(ids)
+            mask[rows // 2 :, length // 2 :] = 0  # half the rows padded: the condition of the bug
+            labels = torch.randint(0, 2, (rows,), device=device)
+            finite = True
+            for _ in range(counts["nan_steps"]):
+                with (
+                    without_cudnn_attention(device),
+                    torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32),
+                ):
+                    loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+                loss.backward()
+                finite &= all(bool(torch.isfinite(p.grad).all()) for p in model.parameters() if p.grad is not None)
+                optimizer.step()
+                optimizer.zero_grad()
+            result[variant] = {"all_gradients_finite": finite, "last_loss": round(float(loss), 4)}
+        finally:
+            os.environ.pop(KEEP_CUDNN, None)
+    return result
+
+
 def sentences(tokenizer, count: int) -> list[str]:
     rows = (json.loads(line) for line in open(ROOT / "mmel_hf" / "embedded" / "rt_polarity" / "train.jsonl"))
     chosen = [r["sentence"] for r in rows if 8 <= len(tokenizer.tokenize(r["sentence"])) <= 62]
@@ -604,6 +649,7 @@ def main(argv=None) -> int:
             device,
             report.get("ceiling", {}),
         ),  # fmt: skip
+        "nan_length": lambda: check_nan_length(size, counts, device),
         "cli": lambda: check_cli(tokenizer, texts, size, counts),
         "glue_projection": lambda: glue_projection(report["cli"]),
         "augment": lambda: check_augment(tokenizer, texts[: counts["sentences"]], size, counts, device, precisions),

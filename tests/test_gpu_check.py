@@ -24,7 +24,18 @@ def test_the_gpu_check_runs_every_part_in_its_dry_mode(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(out.read_text())
-    parts = ("ceiling", "mfu", "cli", "glue_projection", "augment", "teacher", "trainer_step", "chunked", "layout")
+    parts = (
+        "ceiling",
+        "mfu",
+        "nan_length",
+        "cli",
+        "glue_projection",
+        "augment",
+        "teacher",
+        "trainer_step",
+        "chunked",
+        "layout",
+    )
     assert all("error" not in report[p] for p in parts), {p: report[p].get("error") for p in parts}
     assert report["dry_run"] and report["machine"]["device"] == "cpu"
     assert set(report["augment"]["rates"]) == {"fp32@4", "fp32@16", "bf16@4", "bf16@16"}
@@ -34,6 +45,9 @@ def test_the_gpu_check_runs_every_part_in_its_dry_mode(tmp_path):
     assert report["cli"]["augment_sst2"]["rows_per_s"] > 0 and report["cli"]["augment_rte"]["rows"] > 0
     assert report["cli"]["train_hard"]["sequences_per_train_second"] > 0
     assert report["cli"]["plain_trainer"]["sequences_per_second"] > 0 and report["cli"]["mmel_hard_over_plain"] > 0
+    assert (
+        report["nan_length"]["ours"]["all_gradients_finite"] and report["nan_length"]["cudnn_allowed"]["last_loss"] > 0
+    )
     assert set(report["glue_projection"]["minutes_by_task"]) >= {"sst2", "mnli", "qqp", "rte"}
     assert report["ceiling"]["matmul_tflops"] > 0 and report["ceiling"]["encoder_tokens_per_s"] > 0
     for variant in ("ours", "cudnn_allowed"):  # MFU on real tokens, against the ceiling just measured
