@@ -230,10 +230,7 @@ def _table_rows(path: Path, spec: TaskSpec, kept: tuple[str, ...] = ()) -> Itera
             _require_columns(list(row), spec, path)
             yield _parse_row(number, row, spec, path, kept=kept)
         return
-    if suffix == ".csv":  # standard CSV quoting: quoted fields may hold commas and span lines
-        reader = _Reader(_csv_lines(path), path, delimiter=",")
-    else:  # TSV has no quoting (as GLUE's files): a leading '"' is text, one line is one row
-        reader = _Reader((text for _, text in _lines(path)), path, delimiter="\t", quoting=csv.QUOTE_NONE)
+    reader = _delimited_reader(path)
     header = _header(reader, path)
     _require_columns(header, spec, path)
     for values in reader:
@@ -244,6 +241,14 @@ def _table_rows(path: Path, spec: TaskSpec, kept: tuple[str, ...] = ()) -> Itera
                 f"{path}: line {reader.line_num} has {len(values)} fields, expected {len(header)} ({header})"
             )
         yield _parse_row(reader.line_num, dict(zip(header, values)), spec, path, kept=kept)
+
+
+def _delimited_reader(path: Path) -> _Reader:
+    """The rows of a CSV file (standard quoting: quoted fields may hold commas and span lines) or of a TSV file (no
+    quoting, as GLUE's files: a leading '"' is text, one line is one row)."""
+    if path.suffix.lower() == ".csv":
+        return _Reader(_csv_lines(path), path, delimiter=",")
+    return _Reader((text for _, text in _lines(path)), path, delimiter="\t", quoting=csv.QUOTE_NONE)
 
 
 _READERS = {"glue": _glue_rows, "table": _table_rows}
@@ -267,14 +272,7 @@ def _header_columns(path: Path, reader: str, spec: TaskSpec) -> list[str]:
     layout = spec.tsv if reader == "glue" else None
     if layout is not None and not layout.has_header:
         return list(layout.columns)
-    lines = _csv_lines(path) if path.suffix.lower() == ".csv" else (text for _, text in _lines(path))
-    csv_reader = _Reader(
-        lines,
-        path,
-        delimiter="," if path.suffix.lower() == ".csv" else "\t",
-        quoting=csv.QUOTE_MINIMAL if path.suffix.lower() == ".csv" else csv.QUOTE_NONE,
-    )
-    header = _header(csv_reader, path)
+    header = _header(_delimited_reader(path), path)
     return [layout.source_columns.get(c, c) for c in header] if layout is not None else header
 
 
