@@ -60,7 +60,7 @@ class TrainingResult:
     weights: dict | None = None  # MMEL runs: how far P* moved from uniform (mmel_hf.weight_report)
 
 
-class _CurveCallback(TrainerCallback):
+class CurveCallback(TrainerCallback):
     """The dev metric against training time (Figure 2): evaluation time is not counted as training time.
 
     The curve so far and its training seconds are saved in every checkpoint (``mmel_curve.json``): a run resumed
@@ -652,7 +652,7 @@ def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path,
     }
     eval_splits = {split: dataset for split, (dataset, _) in sorted_splits.items()}
     orders = {split: order for split, (_, order) in sorted_splits.items() if order is not None}
-    curve, kept = _CurveCallback(resume), _PredictionKeeper(eval_splits, orders)
+    curve, kept = CurveCallback(resume), _PredictionKeeper(eval_splits, orders)
     trainer = RunTrainer(
         model=model,
         args=args,

@@ -169,7 +169,7 @@ def _train_vision(config: VisionConfig, args, data, resume, output) -> dict:
     from ..trainer import MMELTrainer
     from ..training_args import method_name
     from ..weight_report import run_weights
-    from .train import _CurveCallback, write_run_files
+    from .train import CurveCallback, write_run_files
 
     started = time.perf_counter()
     data = data if data is not None else load_vision_data(config, progress=not args.disable_tqdm)
@@ -200,7 +200,7 @@ def _train_vision(config: VisionConfig, args, data, resume, output) -> dict:
         optimizers = paper_optimizer_and_scheduler(
             model, kind, steps_per_epoch, args.num_train_epochs, lr=args.learning_rate, weight_decay=args.weight_decay
         )
-    curve = _CurveCallback(resume)
+    curve = CurveCallback(resume)
     trainer = MMELTrainer(
         model=model,
         args=args,
