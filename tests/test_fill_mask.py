@@ -110,7 +110,7 @@ def test_only_the_sampled_positions_change_and_specials_are_never_predicted(toke
         pieces = tokenizer(text, add_special_tokens=False)["input_ids"]
         positions = set(sample_positions(len(pieces), 0.4, 0, example_id).tolist())
         item = augmenter._single(pieces, example_id, 0)
-        filled = augmenter._search([item])[0]
+        filled = augmenter._search([item]).collect()[0]
         assert len({tuple(ids) for ids in filled}) == 4  # the i-th most likely token at p_1 differs per sample
         for ids in filled:
             content = ids[1:-1]

@@ -120,14 +120,21 @@ def test_bucketed_shapes_bound_what_a_run_meets(tokenizer):
         lambda module, args, kwargs: widths.append(kwargs["input_ids"].shape[1]), with_kwargs=True
     )
     plain = TeacherLabeler(teacher, tokenizer, batch_size=16).predict(texts)
+    widths.clear()
+    rows = []
+    teacher.register_forward_pre_hook(
+        lambda module, args, kwargs: rows.append(len(kwargs["input_ids"])), with_kwargs=True
+    )
     padded = TeacherLabeler(teacher, tokenizer, batch_size=16, shape_buckets=True).predict(texts)
-    assert all(width % 8 == 0 for width in widths[len(widths) // 2 :])
+    assert all(width % 8 == 0 for width in widths)
+    assert all(count <= 8 or count % (1 << (count.bit_length() - 4)) == 0 for count in rows)
     np.testing.assert_allclose(padded, plain, atol=1e-5)  # padding is masked: the same probabilities
 
 
 def test_defaults_fit_the_device_and_the_users_options_win(monkeypatch):
-    """On a CUDA GPU with bf16 tensor cores the commands default to bf16 and batches of 1024; on a CPU nothing
-    changes (fp32, 256); what the user gave is kept. The resolved values are what the fingerprint hashes."""
+    """On a CUDA GPU with bf16 tensor cores the commands default to bf16 and passes of up to 65,536 tokens and 4,096
+    sequences in blocks of 1,024 rows; on a CPU nothing changes (fp32, 256 sequences, no token budget); what the user
+    gave is kept. The resolved values are what the fingerprint hashes."""
     from mmel_hf import devices
     from mmel_hf.augment import AugmentConfig
     from mmel_hf.workflows.study import StudyConfig
@@ -135,12 +142,15 @@ def test_defaults_fit_the_device_and_the_users_options_win(monkeypatch):
     config = AugmentConfig(task="rte", batch_size=64)
     cpu = config.resolved_for("cpu")
     assert (cpu.precision, cpu.batch_size, cpu.teacher_batch_size, cpu.block_size) == ("fp32", 64, 256, 256)
+    assert cpu.max_tokens_per_batch is None and "max_tokens_per_batch" in cpu.result_options()
     assert AugmentConfig(task="rte").resolved_for("cpu").result_options()["precision"] == "fp32"
     assert devices.training_device_defaults({}) == {} and StudyConfig(task="rte").precision == "fp32"
 
     monkeypatch.setattr(devices, "cuda_with_fast_bf16", lambda: True)  # an H100, as the code sees it
     gpu = config.resolved_for("cuda")
-    assert (gpu.precision, gpu.batch_size, gpu.teacher_batch_size, gpu.block_size) == ("bf16", 64, 1024, 1024)
+    assert (gpu.precision, gpu.batch_size, gpu.teacher_batch_size, gpu.block_size) == ("bf16", 64, 4096, 1024)
+    assert gpu.max_tokens_per_batch == 65536
+    assert AugmentConfig(task="rte", max_tokens_per_batch=8192).resolved_for("cuda").max_tokens_per_batch == 8192
     assert AugmentConfig(task="rte", precision="fp32").resolved_for("cuda").precision == "fp32"
     assert devices.training_device_defaults({}) == {"bf16": True}
     assert (
@@ -172,3 +182,79 @@ def test_batches_of_similar_lengths_keep_padding_low(tokenizer):
     mlm.base_model.register_forward_pre_hook(count, with_kwargs=True)
     FillMaskAugmenter(mlm, tokenizer, num_augmented=2, batch_size=1024).augment(texts, range(len(texts)))
     assert counts["real"] / counts["all"] >= 0.8, counts
+
+
+def test_a_token_budget_sizes_each_pass_by_its_length(tokenizer):
+    """--max-tokens-per-batch: no forward pass of either model holds more tokens than the budget (a pass holds at
+    least one sentence's samples), so short sentences go in larger batches than long ones; the teacher's outputs
+    do not depend on the budget (padding is masked)."""
+    import random
+
+    from mmel_hf.augment.fill_mask import FillMaskAugmenter
+    from mmel_hf.augment.teacher import TeacherLabeler
+
+    from builders import make_tiny_bert, make_tiny_mlm
+
+    rng = random.Random(2)
+    words = "the a film plot cast was fine dull great long short very quite and but".split()
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(2, 40))) for _ in range(64)]
+    mlm, teacher = make_tiny_mlm(tokenizer), make_tiny_bert(tokenizer)
+    shapes = []
+
+    def hook(module, args, kwargs):
+        shapes.append(tuple(kwargs["input_ids"].shape))
+
+    mlm.base_model.register_forward_pre_hook(hook, with_kwargs=True)
+    teacher.register_forward_pre_hook(hook, with_kwargs=True)
+    budget = 600
+    samples = FillMaskAugmenter(mlm, tokenizer, num_augmented=3, batch_size=4096, max_tokens=budget).augment(
+        texts, range(len(texts))
+    )
+    assert [len(group) for group in samples] == [3] * len(texts)
+    assert all(rows * length <= budget or rows == 3 for rows, length in shapes), shapes
+    first_pass = {}
+    for rows, length in shapes:  # the first pass of each band holds all of its sentences
+        first_pass[length] = max(first_pass.get(length, 0), rows)
+    assert max(first_pass.values()) > 2 * first_pass[max(first_pass)], first_pass  # shorter: more rows a pass
+
+    shapes.clear()
+    budgeted = TeacherLabeler(teacher, tokenizer, batch_size=4096, max_tokens=budget).predict(texts)
+    assert all(rows * length <= budget for rows, length in shapes) and len(shapes) > 1
+    plain = TeacherLabeler(teacher, tokenizer, batch_size=4096).predict(texts)
+    np.testing.assert_allclose(budgeted, plain, atol=1e-5)
+
+
+def test_bands_are_pipelined_so_the_host_renders_while_the_device_computes(tokenizer, monkeypatch):
+    """A band's search is queued before the band before it is read back and rendered (on a GPU the host then
+    renders while the device computes); each band is read back once, and the samples are those of a run without
+    the pipeline (the same bands computed in the same order)."""
+    from mmel_hf.augment import fill_mask
+    from mmel_hf.augment.fill_mask import FillMaskAugmenter
+
+    from builders import make_tiny_mlm
+
+    texts = [" ".join(["film"] * n) for n in (30, 29, 12, 11, 4, 3)]
+    augmenter = FillMaskAugmenter(make_tiny_mlm(tokenizer), tokenizer, num_augmented=2, batch_size=4)
+    events = []
+    search, collect = FillMaskAugmenter._search, fill_mask._Launched.collect
+
+    def spy_search(self, items, progress=None):
+        events.append(("search", len(items[0].input_ids)))
+        return search(self, items, progress)
+
+    def spy_collect(self):
+        events.append(("collect", self.lengths[0]))
+        return collect(self)
+
+    monkeypatch.setattr(FillMaskAugmenter, "_search", spy_search)
+    monkeypatch.setattr(fill_mask._Launched, "collect", spy_collect)
+    pipelined = augmenter.augment(texts, range(len(texts)))
+    searched = [length for kind, length in events if kind == "search"]
+    assert len(searched) >= 3 and [length for kind, length in events if kind == "collect"] == searched
+    for band, length in enumerate(searched[:-1]):  # band k+1 is queued before band k is read back
+        assert events.index(("search", searched[band + 1])) < events.index(("collect", length)), events
+    monkeypatch.undo()
+    one_by_one = []
+    for band in fill_mask.length_bands([len(augmenter._pieces([t])[0]) for t in texts], 2):
+        one_by_one += augmenter.augment([texts[i] for i in band], band)
+    assert pipelined == one_by_one

@@ -17,8 +17,11 @@ def resolved_cache_dir(cache_dir: str | None = None) -> str:
     return cache_dir or default
 
 
-# The batch sizes when none is given: a CPU keeps its tested 256; a CUDA GPU with fast bf16 takes 1024.
-CPU_BATCH, GPU_BATCH = 256, 1024
+# The batching when none is given. A CPU keeps its tested 256 sequences per pass (and blocks of 256 rows), with no
+# token budget. A CUDA GPU with fast bf16 fills each pass by tokens: up to 65,536 tokens (enough to keep an
+# H100-class card's matmuls busy at BERT-base width) and at most 4,096 sequences, so short sentences go in large
+# batches and long ones in smaller, with blocks of 1,024 rows.
+CPU_BATCH, GPU_BATCH, GPU_TOKENS, GPU_BLOCK = 256, 4096, 65536, 1024
 
 # Options that change what is produced; they all go into the cache fingerprint (with the device type, see
 # cache.fingerprint_job). The batching is part of the result: a row's numbers depend on the shapes of the
@@ -49,6 +52,7 @@ RESULT_FIELDS = (
     "max_train_samples",
     "batch_size",
     "teacher_batch_size",
+    "max_tokens_per_batch",
     "block_size",
 )
 
@@ -132,9 +136,18 @@ class AugmentConfig(DataArguments):
     batch_size: int | None = field(
         default=None,
         metadata={
-            "help": "Sequences per forward pass of the fill-mask model (part of the result's fingerprint: a row's "
-            f"numbers depend on the batch it is computed in). Default: {GPU_BATCH} on a CUDA GPU with fast bf16, "
-            f"else {CPU_BATCH}."
+            "help": "Most sequences per forward pass of the fill-mask model (part of the result's fingerprint: a "
+            "row's numbers depend on the batch it is computed in). Default: "
+            f"{GPU_BATCH} on a CUDA GPU with fast bf16 (with --max-tokens-per-batch {GPU_TOKENS}), else {CPU_BATCH}."
+        },
+    )
+    max_tokens_per_batch: int | None = field(
+        default=None,
+        metadata={
+            "help": "Most tokens (sequences x padded length) per forward pass of either model, beside the sequence "
+            "count of --batch-size: short sentences then go in large batches, long ones in small. Part of the "
+            f"fingerprint. Default: {GPU_TOKENS} on a CUDA GPU with fast bf16, else none (sequences alone). Set it "
+            "lower if a long --max-length runs out of memory."
         },
     )
     teacher_batch_size: int | None = field(
@@ -149,7 +162,7 @@ class AugmentConfig(DataArguments):
         metadata={
             "help": "Rows batched together: each block of this many rows is sorted by length and batched on its own, "
             "so a row always meets the same batch-mates whatever the shards and processes (part of the "
-            "fingerprint). Default: as --batch-size's."
+            f"fingerprint). Default: {GPU_BLOCK} on a CUDA GPU with fast bf16, else {CPU_BATCH}."
         },
     )
     precision: Literal["auto", "fp32", "bf16", "fp16"] = field(
@@ -238,7 +251,7 @@ class AugmentConfig(DataArguments):
             )
         if self.max_length < 8:
             raise ValueError(f"--max-length {self.max_length}: too short to hold a sentence")
-        for name in ("batch_size", "teacher_batch_size", "shard_size", "block_size"):
+        for name in ("batch_size", "teacher_batch_size", "max_tokens_per_batch", "shard_size", "block_size"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be at least 1")
         if self.verify is not None and self.verify < 1:
@@ -276,9 +289,9 @@ class AugmentConfig(DataArguments):
         return resolved_cache_dir(self.cache_dir)
 
     def resolved_for(self, device) -> AugmentConfig:
-        """This config with the device's defaults filled in (``auto`` precision, unset batch sizes): on a CUDA GPU
-        with fast bf16, bf16 and batches of 1024 (what the H200 check measured fastest); elsewhere fp32 and 256, as
-        before. Options the user gave are kept."""
+        """This config with the device's defaults filled in (``auto`` precision, unset batching): on a CUDA GPU with
+        fast bf16, bf16 and passes of up to 65,536 tokens and 4,096 sequences in blocks of 1,024 rows; elsewhere
+        fp32 and 256 sequences, as before. Options the user gave are kept."""
         import dataclasses
 
         import torch
@@ -292,7 +305,8 @@ class AugmentConfig(DataArguments):
             precision=("bf16" if gpu else "fp32") if self.precision == "auto" else self.precision,
             batch_size=self.batch_size or batch,
             teacher_batch_size=self.teacher_batch_size or batch,
-            block_size=self.block_size or batch,
+            max_tokens_per_batch=self.max_tokens_per_batch or (GPU_TOKENS if gpu else None),
+            block_size=self.block_size or (GPU_BLOCK if gpu else CPU_BATCH),
         )
 
     def result_options(self) -> dict:

@@ -35,9 +35,9 @@ from .transform import BlockBuilder, compare_block, no_dataset_bars
 
 logger = get_logger(__name__)
 # 2: provenance in info.description; 3: exact ties in k; 4: samples rendered from the original's characters;
-# 5: rows batched within fixed blocks; 6: no cuDNN attention on CUDA (mmel_hf.attention). Bump when a change alters
+# 5: rows batched within fixed blocks; 6: no cuDNN attention on CUDA (mmel_hf.attention); 7: the teacher batched in length bands within a token budget. Bump when a change alters
 # the output for the same options.
-ALGORITHM_VERSION = "6"
+ALGORITHM_VERSION = "7"
 COMPLETE = "COMPLETE"
 write_text = write_text_atomically  # the cache's small files (config.json, COMPLETE)
 

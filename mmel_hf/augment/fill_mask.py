@@ -64,27 +64,44 @@ def sample_positions(length: int, ratio: float, seed: int, example_id: int, segm
 
 
 BAND = 0.8  # a batch's sentences are at least this share of its longest one's length (padding <= 20%)
+LENGTH_MULTIPLE = 8  # bucketed sequence lengths (shape_buckets): multiples of 8, as tensor cores like them
 
 
-def length_bands(lengths: list[int], rows: int) -> list[list[int]]:
-    """Batches of the positions of ``lengths`` (sorted longest first): at most ``rows`` each, and a new batch where
-    a length falls below :data:`BAND` of its batch's longest, so short sentences are not padded to long ones (a
-    third of the tokens were padding at 1024-row batches). The bands add few batches: about
+def padded_length(length: int, multiple: int = 1, limit: int | None = None) -> int:
+    """``length`` rounded up to a multiple of ``multiple``, never past ``limit`` (nor below ``length``).
+
+    >>> padded_length(13, 8), padded_length(13, 8, limit=14), padded_length(13)
+    (16, 14, 13)
+    """
+    rounded = -(-length // multiple) * multiple
+    return rounded if limit is None else min(rounded, max(length, limit))
+
+
+def length_bands(
+    lengths: list[int], rows: int, max_tokens: int | None = None, width: int = 1, multiple: int = 1
+) -> list[list[int]]:
+    """Batches of the positions of ``lengths`` (sorted longest first). A new batch starts where the current one
+    holds ``rows`` entries, where a length falls below :data:`BAND` of its batch's longest (so short sentences are
+    not padded to long ones: a third of the tokens were padding at 1024-row batches), and where one more entry
+    would take the batch past ``max_tokens`` tokens, counted as entries x ``width`` sequences each x the longest
+    length rounded up to ``multiple``. A batch holds at least one entry. The bands add few batches: about
     log(longest / shortest) / log(1 / BAND), a dozen from 128 pieces down to 8.
 
     >>> length_bands([40, 38, 35, 20, 19, 18, 17, 5], rows=4)
     [[0, 1, 2], [3, 4, 5, 6], [7]]
+    >>> length_bands([40, 38, 35, 20, 19, 18, 17, 5], rows=4, max_tokens=80)
+    [[0, 1], [2], [3, 4, 5, 6], [7]]
     """
     bands: list[list[int]] = []
     for position, length in enumerate(lengths):
-        if not bands or len(bands[-1]) >= rows or length < BAND * lengths[bands[-1][0]]:
-            bands.append([position])
-        else:
-            bands[-1].append(position)
+        if bands:
+            band, longest = bands[-1], lengths[bands[-1][0]]
+            over = max_tokens is not None and (len(band) + 1) * width * padded_length(longest, multiple) > max_tokens
+            if len(band) < rows and length >= BAND * longest and not over:
+                band.append(position)
+                continue
+        bands.append([position])
     return bands
-
-
-LENGTH_MULTIPLE = 8  # bucketed sequence lengths (shape_buckets): multiples of 8, as tensor cores like them
 
 
 def row_bucket(count: int) -> int:
@@ -110,6 +127,29 @@ class _Item:
     segment_starts: tuple[int, ...]  # first content index of each segment (no ## there)
     separator: int | None  # index of the [SEP] between a pair, None for one sentence
     tails: tuple[list[int], ...]  # pieces cut by max_length, per segment
+
+
+class _Launched:
+    """A band's search queued on the device: its ``[n, W, T]`` ids are copied back asynchronously (into pinned
+    memory on CUDA, an event marking the copy's end), so waiting for them waits for this band's work alone, not for
+    bands queued after it."""
+
+    def __init__(self, ids: torch.Tensor, lengths: list[int]):
+        self.lengths = lengths
+        self.event = None
+        if ids.device.type == "cuda":
+            self.host = torch.empty(ids.shape, dtype=ids.dtype, pin_memory=True)
+            self.host.copy_(ids, non_blocking=True)
+            self.event = torch.cuda.Event()
+            self.event.record()
+        else:
+            self.host = ids.cpu()
+
+    def collect(self) -> list[list[list[int]]]:
+        if self.event is not None:
+            self.event.synchronize()
+        filled = self.host.tolist()  # one copy to the host per band, not one per sample
+        return [[sample[:length] for sample in rows] for rows, length in zip(filled, self.lengths)]
 
 
 @contextmanager
@@ -149,7 +189,9 @@ class FillMaskAugmenter:
         search: ``"greedy"`` or ``"beam"``.
         seed: seeds the positions (with each example's id).
         max_length: the longest sequence the model sees, special tokens included.
-        batch_size: sequences per forward pass.
+        batch_size: most sequences per forward pass.
+        max_tokens: most tokens per forward pass (sequences x padded length), beside ``batch_size``; None: no
+            token budget. A pass holds at least one sentence's samples.
         precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (autocast; fp16 only on GPU).
         show_progress: a tqdm bar over sentences.
         shape_buckets: bound the forward shapes a run meets (default: on CUDA only, where each new shape costs
@@ -171,6 +213,7 @@ class FillMaskAugmenter:
         show_progress: bool = False,
         render: str = "original",
         shape_buckets: bool | None = None,
+        max_tokens: int | None = None,
     ):
         if render not in ("original", "decode"):
             raise ValueError(f"render={render!r} must be 'original' or 'decode'")
@@ -192,6 +235,7 @@ class FillMaskAugmenter:
         self.seed = seed
         self.max_length = max_length
         self.batch_size = max(batch_size, num_augmented)
+        self.max_tokens = max_tokens
         self.precision = precision
         self.show_progress = show_progress
         # Rendering samples from the original's characters needs character offsets (a fast tokenizer) and
@@ -366,13 +410,28 @@ class FillMaskAugmenter:
             disable=not self.show_progress,
             leave=False,
         )
-        for chunk in length_bands([len(items[i].input_ids) for i in order], per_chunk):
-            chunk = [order[i] for i in chunk]
-            filled = self._search([items[i] for i in chunk], progress=bar.update)
-            for index, rows in zip(chunk, filled):
-                results[index] = [self._decode(items[index], ids, sources[index], pairs) for ids in rows]
+        multiple = LENGTH_MULTIPLE if self.shape_buckets else 1
+        bands = length_bands(
+            [len(items[i].input_ids) for i in order], per_chunk, self.max_tokens, self.num_augmented, multiple
+        )
+        # Pipelined: a band's search is queued on the device before the band before it is read back and rendered,
+        # so on a GPU the host renders while the device computes (on a CPU the order of work is the same as without).
+        pending = None
+        for band in bands:
+            band = [order[i] for i in band]
+            launched = (band, self._search([items[i] for i in band], progress=bar.update))
+            if pending is not None:
+                self._finish(*pending, items, sources, pairs, results)
+            pending = launched
+        if pending is not None:
+            self._finish(*pending, items, sources, pairs, results)
         bar.close()
         return results
+
+    def _finish(self, band: list[int], search: _Launched, items, sources, pairs: bool, results: list) -> None:
+        """Reads a band's samples back (waiting for its device work only) and renders them into ``results``."""
+        for index, rows in zip(band, search.collect()):
+            results[index] = [self._decode(items[index], ids, sources[index], pairs) for ids in rows]
 
     def _decode(self, item: _Item, ids: list[int], source, pairs: bool):
         if not pairs:
@@ -405,11 +464,12 @@ class FillMaskAugmenter:
         return torch.log_softmax(logits, dim=-1) if self.search == "beam" else logits
 
     @torch.inference_mode()
-    def _search(self, items: list[_Item], progress=None) -> list[list[list[int]]]:
+    def _search(self, items: list[_Item], progress=None) -> _Launched:
+        """Queues the search of one band on the device; :meth:`_Launched.collect` reads its samples back."""
         n, width, device = len(items), self.num_augmented, self.device
         length = max(len(it.input_ids) for it in items)
         if self.shape_buckets:  # a multiple of 8 (never past --max-length): a bounded set of lengths
-            length = min(-(-length // LENGTH_MULTIPLE) * LENGTH_MULTIPLE, max(length, self.max_length))
+            length = padded_length(length, LENGTH_MULTIPLE, self.max_length)
         steps = max(len(it.fill_order) for it in items)
         pad = self.tokenizer.pad_token_id or 0
         ids = torch.full((n, length), pad, dtype=torch.long)
@@ -480,6 +540,4 @@ class FillMaskAugmenter:
                 chosen.scatter_(2, position.view(-1, 1, 1).expand(-1, width, 1), token.unsqueeze(-1))
                 ids[active] = chosen
                 scores[active] = best_scores
-        lengths = [len(it.input_ids) for it in items]
-        filled = ids.cpu().tolist()  # one copy to the host, not one per sample
-        return [[filled[r][w][: lengths[r]] for w in range(width)] for r in range(n)]
+        return _Launched(ids, [len(it.input_ids) for it in items])

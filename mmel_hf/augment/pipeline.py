@@ -246,6 +246,7 @@ def _deliver(
         "precision": config.precision,
         "batch_size": config.batch_size,
         "teacher_batch_size": config.teacher_batch_size,
+        "max_tokens_per_batch": config.max_tokens_per_batch,
         "block_size": config.block_size,
     }
     result.summary.update(

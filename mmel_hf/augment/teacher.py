@@ -2,7 +2,8 @@
 
 Classification teachers give class probabilities (softmax of the logits); regression teachers
 (``num_labels == 1``) give their prediction. Inputs are sorted by length and run in batches of similar
-length under ``torch.inference_mode``, so little compute goes to padding.
+length (the length bands of Algorithm 2's batches, within a token budget) under ``torch.inference_mode``, so
+little compute goes to padding.
 
 How to get a teacher: fine-tune any ``AutoModelForSequenceClassification`` on the task's original
 training data with this project's own training path in plain mode,
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 
 from ..attention import without_cudnn_attention
+from .fill_mask import LENGTH_MULTIPLE, length_bands, padded_length, row_bucket
 from .precision import autocast
 
 __all__ = ["TeacherLabeler"]
@@ -29,12 +31,13 @@ class TeacherLabeler:
     Args:
         model: an ``AutoModelForSequenceClassification``.
         tokenizer: its tokenizer.
-        batch_size: sequences per forward pass.
+        batch_size: most sequences per forward pass.
         max_length: truncation length (special tokens included).
+        max_tokens: most tokens per forward pass (sequences x padded width), beside ``batch_size``; None: none.
         precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (autocast).
         show_progress: a tqdm bar over batches.
-        shape_buckets: pad each batch to a multiple of 8 positions (default: on CUDA only), so a run meets a
-            bounded set of shapes.
+        shape_buckets: pad each batch to a multiple of 8 positions and its rows to :func:`row_bucket` (copies
+            whose outputs are dropped; default: on CUDA only), so a run meets a bounded set of shapes.
     """
 
     def __init__(
@@ -46,10 +49,12 @@ class TeacherLabeler:
         precision: str = "fp32",
         show_progress: bool = False,
         shape_buckets: bool | None = None,
+        max_tokens: int | None = None,
     ):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.batch_size = batch_size
+        self.max_tokens = max_tokens
         self.max_length = max_length
         self.precision = precision
         self.show_progress = show_progress
@@ -74,13 +79,15 @@ class TeacherLabeler:
         pad_id = self.tokenizer.pad_token_id or 0
         left = getattr(self.tokenizer, "padding_side", "right") == "left"
         outputs = np.empty((len(lengths), self.num_outputs), dtype=np.float32)
-        starts = range(0, len(order), self.batch_size)
+        multiple = LENGTH_MULTIPLE if self.shape_buckets else 1
+        bands = length_bands(lengths[order].tolist(), self.batch_size, self.max_tokens, 1, multiple)
         kept = []
-        for start in tqdm(starts, desc="Teacher labelling", unit="batch", disable=not self.show_progress, leave=False):
-            index = order[start : start + self.batch_size]
+        for band in tqdm(bands, desc="Teacher labelling", unit="batch", disable=not self.show_progress, leave=False):
+            index = order[band]
             width = int(lengths[index[0]])  # sorted: the first row is the longest
-            if self.shape_buckets:  # a multiple of 8, never past max_length: a bounded set of shapes on CUDA
-                width = min(-(-width // 8) * 8, max(width, self.max_length))
+            if self.shape_buckets:  # bounded shapes on CUDA: widths in multiples of 8, rows in buckets (copies)
+                width = padded_length(width, multiple, self.max_length)
+                index = np.concatenate([index, np.repeat(index[:1], row_bucket(len(index)) - len(index))])
             batch = {}
             for key in keys:
                 padded = np.full((len(index), width), pad_id if key == "input_ids" else 0, dtype=np.int64)
@@ -95,7 +102,7 @@ class TeacherLabeler:
                 host = host.pin_memory() if self.device.type == "cuda" else host
                 batch[key] = host.to(self.device, non_blocking=True)
             with autocast(self.precision, self.device), without_cudnn_attention(self.device):
-                logits = self.model(**batch).logits.float()
+                logits = self.model(**batch).logits[: len(band)].float()
             kept.append(logits if self.num_outputs == 1 else logits.softmax(dim=-1))
         if kept:  # one copy back to the host at the end, not one wait per batch
             outputs[order] = torch.cat(kept).cpu().numpy()

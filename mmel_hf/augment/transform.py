@@ -80,6 +80,7 @@ class BlockBuilder:
             seed=config.seed,
             max_length=config.max_length,
             batch_size=config.batch_size,
+            max_tokens=config.max_tokens_per_batch,
             precision=config.precision,
             show_progress=show_progress,
         )
@@ -89,6 +90,7 @@ class BlockBuilder:
                 teacher_pair[1],
                 teacher_pair[0],
                 batch_size=config.teacher_batch_size,
+                max_tokens=config.max_tokens_per_batch,
                 max_length=config.max_length,
                 precision=config.precision,
                 show_progress=show_progress,
