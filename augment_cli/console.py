@@ -2,20 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-
-
-def quiet_libraries(progress: bool, level: int = logging.WARNING) -> None:
-    """Log at ``level``; without ``progress`` also no per-stage bars or load reports (each run's folder keeps its log)."""
-    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=level)
-    if progress:
-        return
-    import datasets
-    import transformers
-
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
-    datasets.disable_progress_bars()
+from mmel_hf.workflows.console import quiet_libraries  # noqa: F401  (the CLIs' import of it)
 
 
 def build_parser(dataclass_types, prog: str, doc: str):

@@ -10,9 +10,10 @@ It measures, each timing between ``torch.cuda.synchronize()`` calls:
 
 - ``ceiling``: the card's bf16 matmul rate (TFLOP/s) and a warm BERT encoder at one fixed large shape (tokens/s,
   TFLOP/s, their share of the matmul rate): what every other figure is measured against;
-- ``mfu``: Algorithm 2 cold, bf16 with the model held in bf16, batch 1024: TFLOP/s on *real* tokens as a share of
-  the matmul ceiling (the figure the project reports), the real-token share and the distinct forward shapes per
-  1,000 rows; with our attention (cuDNN kept out) and then with cuDNN attention allowed (the A/B);
+- ``mfu``: Algorithm 2 cold, bf16 with the model held in bf16: TFLOP/s on *real* tokens as a share of the matmul
+  ceiling (the figure the project reports), the real-token share and the distinct forward shapes per 1,000 rows;
+  at the CUDA defaults (passes of up to 65,536 tokens and 4,096 sequences, cuDNN attention kept out), at the former
+  1,024 sequences a pass, and with cuDNN attention allowed (the A/Bs);
 - ``cli``: cold-process ``mmel-augment`` on an SST-2-like and an RTE-like folder made from shipped text, then
   ``mmel-train`` hard/uniform/none with evaluation, each timed end to end (the device's defaults), and a plain
   ``transformers.Trainer`` on the same sequences (``plain_trainer``, ``mmel_hard_over_plain``);

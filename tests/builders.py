@@ -109,6 +109,32 @@ def write_rte_dir(folder):
     return folder
 
 
+def write_glue_dir(root, rows=10):
+    """The four GLUE task folders of ../shared/glue in their own layouts, tiny: CoLA (no header; source, label,
+    mark, sentence), MRPC (a BOM before the header; Quality, ids, strings), RTE, STS-B (10 columns, score last)."""
+    texts = [t for pair in PAIRS for t in pair[:2]] + POSITIVE + NEGATIVE
+    pairs = [(texts[i % len(texts)], texts[(3 * i + 1) % len(texts)]) for i in range(rows)]
+    layouts = {
+        "CoLA": (None, lambda i, a, b: f"gj04\t{i % 2}\t\t{a}"),
+        "MRPC": (
+            "\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String",
+            lambda i, a, b: f"{i % 2}\t{i}\t{i + 100}\t{a}\t{b}",
+        ),
+        "RTE": (RTE_HEADER, lambda i, a, b: f"{i}\t{a}\t{b}\t{'entailment' if i % 2 else 'not_entailment'}"),
+        "STS-B": (
+            "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore",
+            lambda i, a, b: f"{i}\tmain-captions\tMSRvid\t2012test\t{i}\tnone\tnone\t{a}\t{b}\t{(i * 0.7) % 5:.3f}",
+        ),
+    }
+    for folder, (header, row) in layouts.items():
+        path = root / folder
+        path.mkdir(parents=True, exist_ok=True)
+        lines = [row(i, a, b) for i, (a, b) in enumerate(pairs)]
+        for split, part in (("train.tsv", lines), ("dev.tsv", lines[: max(4, rows // 2)])):
+            (path / split).write_text("\n".join(([header] if header else []) + part) + "\n", encoding="utf-8")
+    return root
+
+
 # -- shared by several test modules (trainer steps, CIFAR files, killed runs) --------------------------------
 
 

@@ -141,6 +141,33 @@ def test_tiny_study_end_to_end_and_resumable(models, rte_dir, tmp_path, capsys):
     assert out.count("(done before)") == 14 and "teacher: fine-tuning" not in out and "(cache hit)" in out
 
 
+def test_runs_trained_side_by_side_give_what_they_give_one_by_one(models, rte_dir, tmp_path, capsys):
+    """--parallel-runs: the student runs train in worker processes, each as it would alone (same seed, data and
+    settings), and the report is the same; 0 is refused."""
+    common = ["--task", "rte", "--data-dir", str(rte_dir), "--max-train-samples", "8", "--teacher-model", models[0],
+              "--teacher-layers", "1", "--teacher-epochs", "1", "--mlm-model", models[0], "--student-model", models[0],
+              "--student-layers", "1", "--epochs", "1", "--batch-size", "4", "--group-size", "3", "--cache-dir",
+              str(tmp_path / "cache"), "--seeds", "0", "1", "--methods", "none", "hard"]  # fmt: skip
+    found = {}
+    for workers in ("1", "2"):
+        output = tmp_path / f"study-{workers}"
+        assert study_main([*common, "--output-dir", str(output), "--parallel-runs", workers]) == 0
+        assert "[4/4]" in capsys.readouterr().out
+        found[workers] = json.loads((output / "results.json").read_text())["methods"]
+        for method in ("none", "hard"):
+            for seed in (0, 1):
+                run = json.loads((output / "runs" / method / f"seed-{seed}" / "metrics.json").read_text())
+                found[workers][(method, seed)] = run["metrics"]["validation"]["validation_loss"]
+    for method in ("none", "hard"):
+        assert (
+            found["1"][method]["metrics"]["accuracy"]["values"] == found["2"][method]["metrics"]["accuracy"]["values"]
+        )
+        for seed in (0, 1):
+            assert found["2"][(method, seed)] == pytest.approx(found["1"][(method, seed)], abs=1e-5)
+    with pytest.raises(ValueError, match="--parallel-runs 0"):
+        StudyConfig(task="rte", parallel_runs=0)
+
+
 def test_study_help_and_bad_method(capsys):
     result = subprocess.run(
         [sys.executable, "-m", "augment_cli.study", "--help"],

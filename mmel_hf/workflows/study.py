@@ -145,6 +145,14 @@ class StudyConfig(DataArguments):
     )
     cache_dir: str | None = field(default=None, metadata={"help": "Augmentation cache (default ~/.cache/mmel_hf)."})
     progress: bool = field(default=False, metadata={"help": "Progress bars inside each run (a line per run always)."})
+    parallel_runs: int = field(
+        default=1,
+        metadata={
+            "help": "Student runs trained at once, each in its own process on the same device. A small student "
+            "leaves a large GPU idle between its steps (the host is the limit), so several runs together finish "
+            "the study sooner; each run's result is the same as alone. On a CPU the cores are shared out."
+        },
+    )
 
     def __post_init__(self):
         self.check_task_options()
@@ -177,6 +185,8 @@ class StudyConfig(DataArguments):
                 raise ValueError(f"--{name.replace('_', '-')} {value:g}: must be a positive number (a run must train)")
         if self.batch_size < 1:
             raise ValueError(f"--batch-size {self.batch_size}: must be at least 1")
+        if self.parallel_runs < 1:
+            raise ValueError(f"--parallel-runs {self.parallel_runs}: must be at least 1")
         if self.max_train_samples == 0:
             self.max_train_samples = None
         if self.precision == "auto":  # resolved here: the runs' keys and study_config.json record the value
@@ -404,8 +414,6 @@ def run_study(config: StudyConfig, say: Callable[[str], None] = logger.info) -> 
     """
     from ..augment import AugmentConfig, run_augmentation
     from .study_report import write_report
-    from .train import run_training
-    from .train_config import TrainConfig
 
     _refuse_launchers()
     spec, data = _check_task_and_data(config)  # a bad file or flag: one line, nothing written
@@ -422,6 +430,7 @@ def run_study(config: StudyConfig, say: Callable[[str], None] = logger.info) -> 
         started = time.perf_counter()
         data_key = {name: dataset._fingerprint for name, dataset in data.items()}
         teacher = train_teacher(config, say, data_key)
+        stages = {"teacher": time.perf_counter() - started}
         say(
             f"augmentation: Algorithm 2 on {len(data['train'])} examples (|B| = {config.group_size}, ratio "
             f"{config.ratio}), labelled by the teacher"
@@ -450,10 +459,45 @@ def run_study(config: StudyConfig, say: Callable[[str], None] = logger.info) -> 
             f"{' (cache hit)' if summary['cache_hit'] else ''}"
         )
 
-        runs = [(method, seed) for method in config.method_specs for seed in config.seeds]
-        keys = {}
-        for number, (method, seed) in enumerate(runs, start=1):
-            folder = output / "runs" / method.key / f"seed-{seed}"
+        stages["augmentation"] = time.perf_counter() - augment_started
+        runs_started = time.perf_counter()
+        keys = _train_students(config, output, augmented.cache_path, say)
+        stages["students"] = time.perf_counter() - runs_started
+        report = write_report(
+            output,
+            config,
+            spec=spec,
+            teacher_summary=_done(Path(teacher)) if config.teacher is None else None,
+            augmentation=_public_summary(summary),
+            evaluation=evaluation,
+            keys=keys,
+        )
+        report["total_seconds"] = round(time.perf_counter() - started, 1)
+        # Wall-clock seconds of each stage of this call (a reused teacher or cache takes seconds)
+        report["stage_seconds"] = {name: round(seconds, 1) for name, seconds in stages.items()}
+        return report
+
+
+@dataclass
+class _StudentRun:
+    """One student run of the study: what it trains and where, and the key it is reused by."""
+
+    method: MethodSpec
+    seed: int
+    folder: Path
+    train_config: object  # TrainConfig
+    options: dict
+    settings: dict
+    key: str
+
+
+def _student_runs(config: StudyConfig, output: Path, cache_path: Path) -> list[_StudentRun]:
+    """Every method x seed of the study, with the settings that key it."""
+    from .train_config import TrainConfig
+
+    runs = []
+    for method in config.method_specs:
+        for seed in config.seeds:
             options = _training_options(
                 config,
                 method.mode,
@@ -467,7 +511,7 @@ def run_study(config: StudyConfig, say: Callable[[str], None] = logger.info) -> 
                 num_layers=config.student_layers,
                 attn_implementation=config.attn_implementation,
                 max_eval_samples=config.max_eval_samples,
-                augmented=str(augmented.cache_path),
+                augmented=str(cache_path),
                 save_model=False,
                 overwrite_output_dir=True,
             )
@@ -475,32 +519,79 @@ def run_study(config: StudyConfig, say: Callable[[str], None] = logger.info) -> 
                 "student": {
                     **asdict(train_config),
                     "model": _model_key(config.student_model),
-                    "augmented": augmented.cache_path.name,
+                    "augmented": cache_path.name,
                 },
                 "training": options,
             }
-            keys[(method.key, seed)] = key = _run_key(settings)
-            done = _done(folder, key)
-            if done is None:
-                _prepare_run_folder(folder)
-                run_training(train_config, _training_args(config, folder, options), quiet=not config.progress)
-                _mark_done(folder, key, settings)
-                done = _done(folder, key)
-                status = ""
-            else:
-                status = " (done before)"
-            say(f"[{number}/{len(runs)}] {method.title}, seed {seed}: {_headline(done)}{status}")
-        report = write_report(
-            output,
-            config,
-            spec=spec,
-            teacher_summary=_done(Path(teacher)) if config.teacher is None else None,
-            augmentation=_public_summary(summary),
-            evaluation=evaluation,
-            keys=keys,
+            folder = output / "runs" / method.key / f"seed-{seed}"
+            runs.append(_StudentRun(method, seed, folder, train_config, options, settings, _run_key(settings)))
+    return runs
+
+
+def _train_student(config: StudyConfig, run: _StudentRun, worker: bool = False, threads: int | None = None) -> None:
+    """Trains one student run into its folder and marks it done (in this process or a worker of the pool)."""
+    from .train import run_training
+
+    if worker:  # a spawned process: the console as the study's own, and on a CPU its share of the cores
+        from .console import quiet_libraries
+
+        quiet_libraries(config.progress)
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
+    _prepare_run_folder(run.folder)
+    run_training(run.train_config, _training_args(config, run.folder, run.options), quiet=not config.progress)
+    _mark_done(run.folder, run.key, run.settings)
+
+
+def _train_students(config: StudyConfig, output: Path, cache_path: Path, say: Callable[[str], None]) -> dict:
+    """Every student run not done before: one after another, or ``parallel_runs`` at a time, each in its own
+    process (spawned, so no CUDA state is shared). Returns the runs' keys by (method, seed)."""
+    runs = _student_runs(config, output, cache_path)
+    numbers = {id(run): number for number, run in enumerate(runs, start=1)}
+
+    def report(run: _StudentRun, status: str = "") -> None:
+        say(
+            f"[{numbers[id(run)]}/{len(runs)}] {run.method.title}, seed {run.seed}: {_headline(_done(run.folder, run.key))}{status}"
         )
-        report["total_seconds"] = round(time.perf_counter() - started, 1)
-        return report
+
+    todo = []
+    for run in runs:
+        if _done(run.folder, run.key) is None:
+            todo.append(run)
+        else:
+            report(run, " (done before)")
+    workers = min(config.parallel_runs, len(todo))
+    if workers <= 1:
+        for run in todo:
+            _train_student(config, run)
+            report(run)
+    else:
+        _train_in_parallel(config, todo, workers, report)
+    return {(run.method.key, run.seed): run.key for run in runs}
+
+
+def _train_in_parallel(config: StudyConfig, todo: list[_StudentRun], workers: int, report) -> None:
+    import multiprocessing
+    import os
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+
+    from ..devices import runs_on_cpu
+
+    threads = max(1, (os.cpu_count() or 1) // workers) if runs_on_cpu(None) else None
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending = {pool.submit(_train_student, config, run, True, threads): run for run in todo}
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_EXCEPTION)
+            for future in finished:
+                run = pending.pop(future)
+                error = future.exception()
+                if error is not None:
+                    for other in pending:
+                        other.cancel()
+                    raise DataError(f"{run.method.title}, seed {run.seed} failed in its worker: {error}") from error
+                report(run)
 
 
 def _public_summary(summary: dict) -> dict:

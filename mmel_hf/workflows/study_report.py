@@ -23,7 +23,7 @@ import numpy as np
 
 from ..significance import VECTORISED_METRICS, collapsed, paired_bootstrap, seed_bootstrap
 
-__all__ = ["compare", "primary_metric", "summarise_runs", "verdict", "write_report"]
+__all__ = ["compare", "cross_task_tables", "primary_metric", "summarise_runs", "verdict", "write_report"]
 
 BASELINE_OF_MMEL = "uniform"  # DA+UNI isolates the reweighting: same samples, labels and cost
 # (A, B, the question the comparison answers): the readings of every report, in this order.
@@ -410,3 +410,65 @@ def write_report(
     }
     (output / "results.json").write_text(json.dumps(report, indent=2, default=str))
     return report
+
+
+TABLE_ORDER = ("none", "long", "uniform", "max", "hard", "soft", "hard-original")  # the paper's row order
+# The differences a cross-task report reads, in the words of Tables 3 and 4.
+CROSS_TASK_COMPARISONS = (
+    ("hard", BASELINE_OF_MMEL, "MMEL-H − DA+UNI"),
+    ("soft", BASELINE_OF_MMEL, "MMEL-S − DA+UNI"),
+    (BASELINE_OF_MMEL, "none", "DA+UNI − Baseline"),
+    ("hard", "hard-original", "MMEL-H: teacher − original labels"),
+)
+
+
+def cross_task_tables(reports: dict[str, dict]) -> list[str]:
+    """Markdown for several tasks' study reports (``results.json`` of each) side by side: Table 3's layout (rows:
+    methods; columns: tasks, each judged by its own metric, mean ± std over seeds, ×100), the per-seed values, and
+    the paired differences with each report's interval and reading."""
+    keys = [k for k in TABLE_ORDER if any(k in r["methods"] for r in reports.values())]
+    keys += sorted({k for r in reports.values() for k in r["methods"]} - set(keys))
+    titles = {k: next(r["methods"][k]["title"] for r in reports.values() if k in r["methods"]) for k in keys}
+    header = "| method | " + " | ".join(f"{task} ({r['metric']})" for task, r in reports.items()) + " |"
+    rule = "|" + "---|" * (len(reports) + 1)
+    table, seeds = [header, rule], [header, rule]
+    for key in keys:
+        cells, per_seed = [], []
+        for report in reports.values():
+            entry = report["methods"].get(key)
+            found = entry and entry["metrics"][report["metric"]]
+            cells.append(f"{100 * found['mean']:.2f} ± {100 * found['std']:.2f}" if found else "—")
+            per_seed.append(", ".join(f"{100 * v:.2f}" for v in found["values"]) if found else "—")
+        table.append(f"| {titles[key]} | " + " | ".join(cells) + " |")
+        seeds.append(f"| {titles[key]} | " + " | ".join(per_seed) + " |")
+    differences = [
+        "| difference (points) | " + " | ".join(reports) + " |",
+        rule,
+    ]
+    for a, b, name in CROSS_TASK_COMPARISONS:
+        cells = []
+        for report in reports.values():
+            found = next((c for c in report.get("comparisons", []) if (c["a"], c["b"]) == (a, b)), None)
+            if found is None:
+                cells.append("—")
+                continue
+            low, high = found["interval"]
+            reading = "beyond noise" if found["beyond_noise"] else "inconclusive"
+            cells.append(f"{_points(found['mean'])} [{_points(low)}, {_points(high)}] {reading}")
+        differences.append(f"| {name} | " + " | ".join(cells) + " |")
+    return [
+        "### Table 3 layout (dev, ×100, mean ± std over seeds)",
+        "",
+        *table,
+        "",
+        "### Per seed",
+        "",
+        *seeds,
+        "",
+        "### Paired differences (mean over seeds, [interval] over seeds × evaluation examples, reading)",
+        "",
+        'Each task\'s intervals hold together at 95% over its comparisons (Bonferroni); "beyond noise" only when '
+        "the interval excludes 0 with 3 or more seeds.",
+        "",
+        *differences,
+    ]
