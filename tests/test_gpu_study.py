@@ -107,3 +107,20 @@ def test_the_dry_run_runs_the_whole_call_on_the_cpu(tmp_path):
                  "## Study: cola", "## Study: stsb"):  # fmt: skip
         assert text in markdown, text
     assert str(tmp_path) not in markdown and str(tmp_path) not in (out / "gpu_study.json").read_text()
+
+
+def test_the_readmes_paper_settings_command_is_one_the_script_takes(tmp_path, capsys, gpu_study):
+    """The README's command for the study at the paper's settings, as written (the GLUE folder swapped for a tiny
+    one), planned without running: every flag exists, and without a budget nothing is cut."""
+    import re
+    import shlex
+
+    text = (ROOT / "README.md").read_text()
+    command = re.search(r"python benchmarks/gpu_study\.py (?:[^\n]*\\\n)*[^\n]*", text).group(0)
+    words = shlex.split(command.split("#")[0].replace("\\\n", " "))
+    assert words[:2] == ["python", "benchmarks/gpu_study.py"]
+    glue = write_glue_dir(tmp_path / "glue", rows=4)
+    arguments = [str(glue) if word == "glue_data" else word for word in words[2:]]
+    assert gpu_study.main([*arguments, "--plan-only"]) == 0
+    out = capsys.readouterr().out
+    assert "students 10 epoch(s), teacher 10" in out and "seeds [0, 1, 2, 3, 4]" in out and "cut:" not in out
