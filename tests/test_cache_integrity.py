@@ -47,7 +47,7 @@ def tables(result):
 def count_blocks(monkeypatch) -> list:
     """Record every block computed from here on."""
     real, done = transform_module.augment_split, []
-    monkeypatch.setattr(transform_module, "augment_split", lambda *a, **k: done.append(a[5]) or real(*a, **k))
+    monkeypatch.setattr(transform_module, "augment_split", lambda *a, **k: done.append(a[4]) or real(*a, **k))
     return done
 
 

@@ -42,6 +42,9 @@ RESULT_FIELDS = (
     "teacher",
     "teacher_revision",
     "label_source",
+    "augmenter",
+    "augmented_file_key",
+    "allow_missing_samples",
     "group_size",
     "ratio",
     "search",
@@ -82,6 +85,37 @@ class AugmentConfig(DataArguments):
         },
     )
 
+    augmenter: Literal["fill-mask", "file"] = field(
+        default="fill-mask",
+        metadata={
+            "help": "Where the augmented samples come from: 'fill-mask' (Algorithm 2 or beam search with --mlm-model, the "
+            "paper's) or 'file' (samples made anywhere, read from --augmented-file). The teacher, the cache, the "
+            "shards and the card are the same for both.",
+            "choices": ["fill-mask", "file"],
+        },
+    )
+    augmented_file: str | None = field(
+        default=None,
+        metadata={
+            "help": "--augmenter file: a JSON-lines file (one object per original: its 'row' or 'id' and a list of "
+            "samples per text column) or a CSV/TSV file (one row per sample); see mmel_hf.augment.file_source."
+        },
+    )
+    augmented_file_key: str | None = field(
+        default=None,
+        metadata={
+            "help": "--augmenter file: the field that names each sample's original: 'row' (its 0-based position in "
+            "the training split) or an id column the training data keeps. Default: the first of row, id, idx the "
+            "file has."
+        },
+    )
+    allow_missing_samples: bool = field(
+        default=False,
+        metadata={
+            "help": "--augmenter file: keep training rows the file gives no sample for (the original alone) instead "
+            "of refusing the file."
+        },
+    )
     mlm_model: str | None = field(
         default=None,
         metadata={
@@ -273,7 +307,30 @@ class AugmentConfig(DataArguments):
                 "--teacher is not used with --label-source original (the original labels stand in for the teacher's "
                 "outputs): drop one of them"
             )
+        self._check_augmenter_options()
         self.check_data_sources()
+
+    def _check_augmenter_options(self) -> None:
+        """Options of one augmenter are refused with another: a flag that cannot act is never ignored."""
+        if self.augmenter != "file":
+            given = [f for f in ("augmented_file", "augmented_file_key") if getattr(self, f) is not None]
+            given += ["allow_missing_samples"] if self.allow_missing_samples else []
+            if given:
+                flags = ", ".join("--" + f.replace("_", "-") for f in given)
+                raise ValueError(f"{flags}: for --augmenter file only (this job's augmenter is {self.augmenter})")
+            return
+        if self.augmented_file is None:
+            raise ValueError("--augmenter file needs --augmented-file PATH (the samples, keyed by row or id)")
+        fill_mask_only = {"mlm_model": None, "mlm_revision": None, "ratio": 0.4, "search": "greedy", "separate": True}
+        given = [name for name, default in fill_mask_only.items() if getattr(self, name) != default]
+        if self.group_size != 5:
+            given.append("group_size")
+        if given:
+            flags = ", ".join("--" + (f.replace("_", "-") if f != "separate" else "no-separate") for f in given)
+            raise ValueError(
+                f"{flags}: options of the fill-mask augmenter, which --augmenter file does not run (the file decides "
+                "the samples and how many each example has)"
+            )
 
     @property
     def num_augmented(self) -> int:

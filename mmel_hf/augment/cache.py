@@ -57,13 +57,21 @@ def model_identity(name_or_path: str, model=None, revision: str | None = None) -
 
 
 def fingerprint_job(
-    config: AugmentConfig, data, mlm_identity: str, teacher_identity: str | None, device_type: str = "cpu"
+    config: AugmentConfig,
+    data,
+    mlm_identity: str | None,
+    teacher_identity: str | None,
+    device_type: str = "cpu",
+    augmenter_identity: dict | None = None,
 ) -> str:
-    """The cache key: options, both models, the source data, the algorithm's version and the device type (a CPU
-    and a GPU never share blocks; machines of one device type compare before sharing, see the module doc)."""
+    """The cache key: options, the models, what else determines the augmenter's samples (a file's digest), the source
+    data, the algorithm's version and the device type (a CPU and a GPU never share blocks; machines of one device
+    type compare before sharing, see the module doc)."""
     from datasets.fingerprint import Hasher
 
     options = config.result_options()
+    if augmenter_identity:  # fill-mask's is empty: the fingerprints of its caches stay as they were
+        options["augmenter_identity"] = augmenter_identity
     options.update(
         mlm_model=mlm_identity,
         teacher=teacher_identity,
@@ -179,8 +187,9 @@ def assemble(
     data,
     spec: TaskSpec,
     config: AugmentConfig,
-    mlm_name: str,
+    mlm_name: str | None,
     teacher_name: str | None,
+    made: dict | None = None,
 ):
     """The finished dataset: built from the blocks by the first process to get here, loaded by the others.
 
@@ -200,7 +209,7 @@ def assemble(
             if train._indices is not None:  # --max-train-samples on a shuffled source: rows in order, once
                 train = train.flatten_indices()
             augmented_train = concatenate_datasets([train, concatenate_datasets(blocks)], axis=1)
-            augmented_train.info.description = json.dumps(provenance(spec, config, mlm_name, teacher_name))
+            augmented_train.info.description = json.dumps(provenance(spec, config, mlm_name, teacher_name, made))
             # The same fingerprint whatever the shards and processes, so what users map() on it is cached alike.
             augmented_train._fingerprint = Hasher.hash([fingerprint, "train"])
             dataset = DatasetDict({"train": augmented_train, **{s: data[s] for s in data if s != "train"}})

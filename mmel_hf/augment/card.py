@@ -137,6 +137,8 @@ def build_dataset_card(
     options.update({k: summary[k] for k in ("mlm_model", "teacher") if k in options and summary.get(k)})
     _, _, source_text = _source(config, spec)
     teacher_labels = config.label_source == "teacher"
+    made = (provenance or {}).get("augmenter") or {"augmenter": config.augmenter}
+    from_file = made["augmenter"] == "file"
     return DatasetCard.from_template(
         card_metadata(config, spec, summary, hub_metadata, provenance),
         template_path=template_path("dataset_card.md"),
@@ -147,7 +149,16 @@ def build_dataset_card(
         bibtex=PAPER_BIBTEX,
         repo_id=repo_id or config.push_to_hub or "<user>/<dataset>",
         task=spec.name,
-        samples_per_example=config.group_size - 1,
+        made_by=(
+            "Augmented samples made elsewhere, read from a file and labelled"
+            if from_file
+            else "Augmented with MMEL's Algorithm 2"
+        ),
+        samples_per_example="" if from_file else config.group_size - 1,
+        augmenter=made["augmenter"],
+        augmented_file=made.get("augmented_file"),
+        augmented_file_sha256=made.get("augmented_file_sha256"),
+        key=made.get("key"),
         label_text="the teacher's outputs" if teacher_labels else "the original label copied",
         text_columns=list(spec.text_columns),
         task_kind="regression" if spec.is_regression else f"{spec.num_labels} classes",

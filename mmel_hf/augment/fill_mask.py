@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from ..attention import without_cudnn_attention
+from .augmenter import Augmenter
 from .precision import PRECISIONS, autocast
 
 __all__ = ["FillMaskAugmenter", "num_positions", "sample_positions"]
@@ -175,8 +176,9 @@ def _encoder_output_at(encoder, positions: torch.Tensor):
             encoder.forward = own
 
 
-class FillMaskAugmenter:
-    """Augment sentences with a masked language model by Algorithm 2 (greedy) or beam search.
+class FillMaskAugmenter(Augmenter):
+    """Augment sentences with a masked language model by Algorithm 2 (greedy) or beam search (``--augmenter
+    fill-mask``, the default).
 
     Args:
         model: any ``AutoModelForMaskedLM``; its head runs only at the positions being filled (``[rows, V]``
@@ -194,6 +196,8 @@ class FillMaskAugmenter:
             token budget. A pass holds at least one sentence's samples.
         precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (autocast; fp16 only on GPU).
         show_progress: a tqdm bar over sentences.
+        separate: for pairs in :meth:`augment_rows`, augment each sentence on its own (the paper's choice) or both
+            together.
         shape_buckets: bound the forward shapes a run meets (default: on CUDA only, where each new shape costs
             kernel choices): lengths padded to a multiple of 8, the rows of a step topped up to
             :func:`row_bucket` (copies whose outputs are dropped). The CPU keeps exact shapes.
@@ -214,6 +218,7 @@ class FillMaskAugmenter:
         render: str = "original",
         shape_buckets: bool | None = None,
         max_tokens: int | None = None,
+        separate: bool = True,
     ):
         if render not in ("original", "decode"):
             raise ValueError(f"render={render!r} must be 'original' or 'decode'")
@@ -236,6 +241,7 @@ class FillMaskAugmenter:
         self.max_length = max_length
         self.batch_size = max(batch_size, num_augmented)
         self.max_tokens = max_tokens
+        self.separate = separate
         self.precision = precision
         self.show_progress = show_progress
         # Rendering samples from the original's characters needs character offsets (a fast tokenizer) and
@@ -352,6 +358,22 @@ class FillMaskAugmenter:
         content = np.array([*range(1, len(a) + 1), *range(len(a) + 2, len(a) + 2 + len(b))])
         order = content[sample_positions(len(content), self.ratio, self.seed, example_id, 0)]
         return _Item(ids, types, order.tolist(), (1, len(a) + 2), len(a) + 1, (tail_a, tail_b))
+
+    # -- The augmenter interface (mmel_hf.augment.augmenter) ----------------------------------------
+
+    name = "fill-mask"
+
+    def augment_rows(self, columns, example_ids):
+        return self.augment(columns[0], example_ids, columns[1] if len(columns) > 1 else None, self.separate)
+
+    def identity(self) -> dict:
+        return {}  # the model's identity and every option are in the fingerprint already
+
+    def describe(self) -> dict:
+        return {"augmenter": self.name, "search": self.search, "ratio": self.ratio, "separate": self.separate}
+
+    def normalise(self, texts):
+        return self.round_trip(texts)
 
     # -- Public API ---------------------------------------------------------------------------------
 

@@ -17,6 +17,8 @@ def resolve_models(config: AugmentConfig) -> tuple[str, str | None]:
 
     spec = get_task(config.task) if is_registered(config.task) else None
     mlm = config.mlm_model or (spec.default_mlm if spec else "bert-base-uncased")
+    if config.augmenter != "fill-mask":
+        mlm = None  # no fill-mask model runs
     teacher = config.teacher or (spec.default_teacher if spec else None)
     if config.label_source == "original":
         teacher = None
@@ -108,28 +110,31 @@ def inference_dtype(precision: str, device):
     return torch.float32
 
 
-def load_models(config: AugmentConfig, device, mlm_name: str, teacher_name: str | None):
+def _load(config: AugmentConfig, device, kind: str, name: str, revision: str | None):
+    """(tokenizer, model) of the fill-mask model or the teacher, held in the dtype of :func:`inference_dtype`."""
     import torch
     from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
 
     from ..adapters import is_adapter_folder, load_adapter_classifier
 
-    def load(kind, cls, name, revision):
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(
-                name, revision=revision, trust_remote_code=config.trust_remote_code
-            )
-            options = dict(revision=revision, trust_remote_code=config.trust_remote_code, dtype=torch.float32)
-            if cls is AutoModelForSequenceClassification and is_adapter_folder(name):  # mmel-train --use-peft
-                model = load_adapter_classifier(name, **options)  # the adapters merged: the teacher that was trained
-            else:
-                model = cls.from_pretrained(name, **options)  # weights may be stored in half precision
-        except OSError as err:
-            raise model_error(kind, name, err) from err
-        return tokenizer, model.to(device=device, dtype=inference_dtype(config.precision, device))
+    cls = AutoModelForMaskedLM if kind == "fill-mask model" else AutoModelForSequenceClassification
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name, revision=revision, trust_remote_code=config.trust_remote_code)
+        options = dict(revision=revision, trust_remote_code=config.trust_remote_code, dtype=torch.float32)
+        if cls is AutoModelForSequenceClassification and is_adapter_folder(name):  # mmel-train --use-peft
+            model = load_adapter_classifier(name, **options)  # the adapters merged: the teacher that was trained
+        else:
+            model = cls.from_pretrained(name, **options)  # weights may be stored in half precision
+    except OSError as err:
+        raise model_error(kind, name, err) from err
+    return tokenizer, model.to(device=device, dtype=inference_dtype(config.precision, device))
 
-    mlm = load("fill-mask model", AutoModelForMaskedLM, mlm_name, config.mlm_revision)
-    teacher = None
-    if teacher_name is not None:
-        teacher = load("teacher", AutoModelForSequenceClassification, teacher_name, config.teacher_revision)
-    return mlm, teacher
+
+def load_fill_mask(config: AugmentConfig, device, mlm_name: str):
+    """(tokenizer, model) of the fill-mask model."""
+    return _load(config, device, "fill-mask model", mlm_name, config.mlm_revision)
+
+
+def load_teacher(config: AugmentConfig, device, teacher_name: str | None):
+    """(tokenizer, model) of the teacher, or None under --label-source original."""
+    return None if teacher_name is None else _load(config, device, "teacher", teacher_name, config.teacher_revision)

@@ -47,7 +47,8 @@ from .cache import (
 )
 from .models import (
     check_model_lengths,
-    load_models,
+    load_fill_mask,
+    load_teacher,
     recorded_teacher_task,
     resolve_models,
     teacher_num_labels,
@@ -56,7 +57,7 @@ from .numerics import describe_numerics, short_description
 from .provenance import display_name, provenance, read_provenance
 from .saving import atomic_save, check_output_dir
 from .shards import BlockPlan
-from .transform import BlockBuilder, augment_split, compare_block, no_dataset_bars
+from .transform import BlockBuilder, augment_split, build_augmenter, compare_block, no_dataset_bars
 
 __all__ = [
     "AugmentationResult",
@@ -108,12 +109,14 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
     state, device = _set_up_process(config)
     config = config.resolved_for(device)  # auto precision and batch sizes: the device's, before the fingerprint
     spec, data, mlm_name, teacher_name = _load_task_and_data(config, state)
-    (mlm_tokenizer, mlm), teacher_pair = load_models(config, device, mlm_name, teacher_name)  # data is good: load
-    cache_root, fingerprint = _identify_cache(
-        config, state, spec, data, mlm_name, mlm, teacher_name, teacher_pair, device
-    )
     inner_bars = config.progress and state.num_processes == 1  # a bar per batch, within the block being done
-    builder = BlockBuilder(config, spec, data["train"], mlm, mlm_tokenizer, teacher_pair, inner_bars)
+    # The data is good: the augmenter (a file is checked whole first; a fill-mask model loads), then the teacher.
+    augmenter = build_augmenter(
+        config, spec, data["train"], lambda: load_fill_mask(config, device, mlm_name), inner_bars
+    )
+    teacher_pair = load_teacher(config, device, teacher_name)
+    builder = BlockBuilder(config, spec, data["train"], augmenter, teacher_pair, inner_bars)
+    cache_root, fingerprint = _identify_cache(config, state, spec, data, mlm_name, builder, teacher_name, device)
     numerics = describe_numerics(device)
     if config.verify is not None:
         if state.num_processes > 1:
@@ -187,14 +190,17 @@ def _load_task_and_data(config: AugmentConfig, state):
     return spec, data, mlm_name, teacher_name
 
 
-def _identify_cache(config: AugmentConfig, state, spec, data, mlm_name, mlm, teacher_name, teacher_pair, device):
+def _identify_cache(config: AugmentConfig, state, spec, data, mlm_name, builder: BlockBuilder, teacher_name, device):
     """Step 4: the fingerprint of everything that determines the result; --overwrite clears what it owns."""
+    mlm = getattr(builder.augmenter, "model", None)
+    teacher = builder.labeler.model if builder.labeler is not None else None
     fingerprint = fingerprint_job(
         config,
         data,
-        model_identity(mlm_name, mlm, config.mlm_revision),
-        model_identity(teacher_name, teacher_pair[1], config.teacher_revision) if teacher_pair else None,
+        model_identity(mlm_name, mlm, config.mlm_revision) if mlm_name else None,
+        model_identity(teacher_name, teacher, config.teacher_revision) if teacher_name else None,
         device.type,
+        builder.augmenter.identity(),
     )
     cache_root = Path(config.resolved_cache_dir()) / spec.name
     if config.overwrite:
@@ -216,11 +222,12 @@ def _reuse_or_compute(config, state, spec, data, cache_root, fingerprint, builde
         )
         compute_blocks(plan, builder, numerics, state, show_bar=config.progress and state.is_main_process)
     notes.extend(plan.discarded)
-    dataset, counts, assembled = assemble(plan, fingerprint, data, spec, config, mlm_name, teacher_name)
+    made = builder.augmenter.describe()
+    dataset, counts, assembled = assemble(plan, fingerprint, data, spec, config, mlm_name, teacher_name, made)
     cache_hit = not plan.computed and not assembled
     logger.info("%s: %s", "cache hit" if cache_hit else "finished", cache_path)
     result = AugmentationResult(dataset, cache_path, cache_hit)
-    result.summary = dict(counts)
+    result.summary = {**counts, "augmenter": made}
     return result, plan, notes
 
 
@@ -250,7 +257,8 @@ def _deliver(
         "block_size": config.block_size,
     }
     result.summary.update(
-        mlm_model=display_name(mlm_name), teacher=display_name(teacher_name) if teacher_name else None
+        mlm_model=display_name(mlm_name) if mlm_name else None,
+        teacher=display_name(teacher_name) if teacher_name else None,
     )
     if save_here:
         result.summary["saved_to"] = str(Path(config.output_dir).resolve())
@@ -310,7 +318,7 @@ def _verified(
         "made_on": [short_description(m) for m in record.get("made_on", [])],
         "checked_on": short_description(numerics),
         "seconds": round(time.perf_counter() - started, 2),
-        "mlm_model": display_name(mlm_name),
+        "mlm_model": display_name(mlm_name) if mlm_name else None,
         "teacher": display_name(teacher_name) if teacher_name else None,
     }
     return AugmentationResult(dataset, cache_path, True, {"verify": summary, "process_index": 0})

@@ -9,18 +9,22 @@ from ..tasks.registry import TaskSpec, describe_task, is_registered
 from .augment_config import AugmentConfig
 
 
-def provenance(spec: TaskSpec, config: AugmentConfig, mlm_name: str, teacher_name: str | None) -> dict:
-    """What made an augmented dataset; stored in its ``info.description`` and read back by ``mmel-train``."""
+def provenance(
+    spec: TaskSpec, config: AugmentConfig, mlm_name: str | None, teacher_name: str | None, made: dict | None = None
+) -> dict:
+    """What made an augmented dataset; stored in its ``info.description`` and read back by ``mmel-train``.
+    ``made``: the augmenter's own description (:meth:`Augmenter.describe`)."""
     return {
         "mmel_hf_task": spec.name,
         "task": describe_task(spec),
         "num_labels": spec.num_labels,
-        "mlm_model": display_name(mlm_name),
+        "augmenter": made or {"augmenter": config.augmenter},
+        "mlm_model": display_name(mlm_name) if mlm_name else None,
         "teacher": display_name(teacher_name) if teacher_name else None,
         "label_source": config.label_source,
         "group_size": config.group_size,
-        "ratio": config.ratio,
-        "search": config.search,
+        "ratio": config.ratio if config.augmenter == "fill-mask" else None,
+        "search": config.search if config.augmenter == "fill-mask" else None,
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import contextmanager
 
 import numpy as np
@@ -9,27 +10,23 @@ import numpy as np
 from ..schema import TEACHER_AUGMENTED_COLUMN, TEACHER_ORIGINAL_COLUMN, augmented_column
 from ..tasks.registry import TaskSpec
 from .augment_config import AugmentConfig
+from .augmenter import Augmenter
 from .counts import shard_counts
+from .file_source import FileAugmenter
 from .fill_mask import FillMaskAugmenter
 from .numerics import compare_blocks
 from .shards import BlockPlan
 from .teacher import TeacherLabeler
 
 
-def augment_split(
-    train,
-    spec: TaskSpec,
-    augmenter: FillMaskAugmenter,
-    teacher: TeacherLabeler | None,
-    separate: bool = True,
-    start: int = 0,
-):
-    """Augment and label ``train`` (rows ``start``.. of the full split): the new columns as a Dataset."""
+def augment_split(train, spec: TaskSpec, augmenter: Augmenter, teacher: TeacherLabeler | None, start: int = 0):
+    """Augment and label ``train`` (rows ``start``.. of the full split) with any :class:`Augmenter`: the new columns
+    as a Dataset."""
     from datasets import Dataset
 
     texts = [list(train[column]) for column in spec.text_columns]
     ids = range(start, start + len(train))
-    samples = augmenter.augment(texts[0], ids, texts[1] if spec.is_pair else None, separate=separate)
+    samples = augmenter.augment_rows(texts, ids)
     columns = {
         augmented_column(c): [[s[j] for s in group] for group in samples] for j, c in enumerate(spec.text_columns)
     }
@@ -54,36 +51,46 @@ def augment_split(
     return Dataset.from_dict(columns)
 
 
+def build_augmenter(
+    config: AugmentConfig, spec: TaskSpec, train, load_mlm: Callable[[], tuple], show_progress: bool = False
+) -> Augmenter:
+    """The job's augmenter (``--augmenter``): the one place that knows them by name. A file is read and checked
+    whole here, before any model is loaded; ``load_mlm`` loads the fill-mask model's (tokenizer, model)."""
+    if config.augmenter == "file":
+        return FileAugmenter(
+            config.augmented_file,
+            spec,
+            train,
+            key=config.augmented_file_key,
+            allow_missing=config.allow_missing_samples,
+            limited=config.max_train_samples is not None,
+        )
+    mlm_tokenizer, mlm = load_mlm()
+    return FillMaskAugmenter(
+        mlm,
+        mlm_tokenizer,
+        num_augmented=config.num_augmented,
+        ratio=config.ratio,
+        search=config.search,
+        seed=config.seed,
+        max_length=config.max_length,
+        batch_size=config.batch_size,
+        max_tokens=config.max_tokens_per_batch,
+        precision=config.precision,
+        show_progress=show_progress,
+        separate=config.separate,
+    )
+
+
 class BlockBuilder:
-    """Computes one block: Algorithm 2 and the teacher over its rows, and the counts of what came out.
+    """Computes one block: the augmenter and the teacher over its rows, and the counts of what came out.
 
     Used for the job's blocks, by ``--verify`` and when a cache begun on another machine is checked, so all
     three compute a block the same way."""
 
-    def __init__(
-        self,
-        config: AugmentConfig,
-        spec: TaskSpec,
-        train,
-        mlm,
-        mlm_tokenizer,
-        teacher_pair,
-        show_progress: bool = False,
-    ):
-        self.spec, self.train, self.separate = spec, train, config.separate
-        self.augmenter = FillMaskAugmenter(
-            mlm,
-            mlm_tokenizer,
-            num_augmented=config.num_augmented,
-            ratio=config.ratio,
-            search=config.search,
-            seed=config.seed,
-            max_length=config.max_length,
-            batch_size=config.batch_size,
-            max_tokens=config.max_tokens_per_batch,
-            precision=config.precision,
-            show_progress=show_progress,
-        )
+    def __init__(self, config: AugmentConfig, spec: TaskSpec, train, augmenter: Augmenter, teacher_pair,
+                 show_progress: bool = False):  # fmt: skip
+        self.spec, self.train, self.augmenter = spec, train, augmenter
         self.labeler = None
         if teacher_pair is not None:
             self.labeler = TeacherLabeler(
@@ -99,8 +106,8 @@ class BlockBuilder:
     def build(self, rows: range):
         """(the block's new columns as a Dataset, its counts)."""
         part = self.train.select(rows)
-        new = augment_split(part, self.spec, self.augmenter, self.labeler, self.separate, rows.start)
-        return new, shard_counts(part, new, self.spec, self.augmenter.round_trip)
+        new = augment_split(part, self.spec, self.augmenter, self.labeler, rows.start)
+        return new, shard_counts(part, new, self.spec, self.augmenter.normalise)
 
 
 def _text_columns(spec: TaskSpec) -> list[str]:

@@ -28,7 +28,16 @@ from ..errors import DataError
 from ..files import damaged, file_digest, seal, sync_path, unseal, write_text_atomically
 from .registry import TaskSpec, get_task  # noqa: F401  (get_task: used by the doctest)
 
-__all__ = ["DataError", "check_task_columns", "load_task_data", "read_glue_tsv", "read_table_file"]
+__all__ = [
+    "DataError",
+    "check_task_columns",
+    "delimited_reader",
+    "file_lines",
+    "load_task_data",
+    "read_glue_tsv",
+    "read_header",
+    "read_table_file",
+]
 
 csv.field_size_limit(1 << 24)
 
@@ -38,7 +47,7 @@ logger = logging.getLogger(__name__)
 SOURCE_FORMAT = 2  # bump when parsing a file changes: it keys the Arrow copies of local files (2: numeric class names)
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
+def file_lines(path: Path) -> Iterator[tuple[int, str]]:
     """(line number, text) for every line of ``path``, streamed: split at ``\n`` only (``str.splitlines`` would
     also break at U+2028, U+0085, form feeds ... which are text inside a sentence or a JSON string), one
     trailing ``\r`` removed, each line checked as UTF-8 (a leading byte-order mark is dropped)."""
@@ -59,7 +68,7 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
 
 def _csv_lines(path: Path) -> Iterator[str]:
     """The lines of a CSV file with their ``\n``, as ``csv.reader`` needs them for quoted fields that span lines."""
-    for _, text in _lines(path):
+    for _, text in file_lines(path):
         yield text + "\n"
 
 
@@ -187,7 +196,7 @@ class _Reader:
             ) from None
 
 
-def _header(reader, path: Path) -> list[str]:
+def read_header(reader, path: Path) -> list[str]:
     try:
         return next(reader)
     except StopIteration:
@@ -197,8 +206,8 @@ def _header(reader, path: Path) -> list[str]:
 def _glue_rows(path: Path, spec: TaskSpec, kept: tuple[str, ...] = ()) -> Iterator[tuple[int, dict]]:
     """The rows of a GLUE TSV file (``spec.tsv`` says its quirks): no quoting, so one line is one row."""
     layout = spec.tsv
-    reader = _Reader((text for _, text in _lines(path)), path, delimiter="\t", quoting=csv.QUOTE_NONE)
-    header = list(layout.columns) if not layout.has_header else _header(reader, path)
+    reader = _Reader((text for _, text in file_lines(path)), path, delimiter="\t", quoting=csv.QUOTE_NONE)
+    header = list(layout.columns) if not layout.has_header else read_header(reader, path)
     renamed = [layout.source_columns.get(c, c) for c in header]
     file_columns = {task: file for file, task in zip(header, renamed) if task != file}
     _require_columns(header, spec, path, layout.source_columns)
@@ -218,7 +227,7 @@ def _table_rows(path: Path, spec: TaskSpec, kept: tuple[str, ...] = ()) -> Itera
     """The rows of a CSV/TSV file with a header, or of a JSON-lines file."""
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
-        for number, line in _lines(path):
+        for number, line in file_lines(path):
             if not line.strip():
                 continue
             try:
@@ -230,8 +239,8 @@ def _table_rows(path: Path, spec: TaskSpec, kept: tuple[str, ...] = ()) -> Itera
             _require_columns(list(row), spec, path)
             yield _parse_row(number, row, spec, path, kept=kept)
         return
-    reader = _delimited_reader(path)
-    header = _header(reader, path)
+    reader = delimited_reader(path)
+    header = read_header(reader, path)
     _require_columns(header, spec, path)
     for values in reader:
         if not values:
@@ -243,12 +252,12 @@ def _table_rows(path: Path, spec: TaskSpec, kept: tuple[str, ...] = ()) -> Itera
         yield _parse_row(reader.line_num, dict(zip(header, values)), spec, path, kept=kept)
 
 
-def _delimited_reader(path: Path) -> _Reader:
+def delimited_reader(path: Path) -> _Reader:
     """The rows of a CSV file (standard quoting: quoted fields may hold commas and span lines) or of a TSV file (no
     quoting, as GLUE's files: a leading '"' is text, one line is one row)."""
     if path.suffix.lower() == ".csv":
         return _Reader(_csv_lines(path), path, delimiter=",")
-    return _Reader((text for _, text in _lines(path)), path, delimiter="\t", quoting=csv.QUOTE_NONE)
+    return _Reader((text for _, text in file_lines(path)), path, delimiter="\t", quoting=csv.QUOTE_NONE)
 
 
 _READERS = {"glue": _glue_rows, "table": _table_rows}
@@ -261,7 +270,7 @@ ID_COLUMNS = ("id", "idx")
 def _header_columns(path: Path, reader: str, spec: TaskSpec) -> list[str]:
     """The columns a file has, as the task names them: its header (GLUE's renamed), or the first JSON object's keys."""
     if reader == "table" and path.suffix.lower() in (".jsonl", ".json"):
-        for _, line in _lines(path):
+        for _, line in file_lines(path):
             if line.strip():
                 try:
                     first = json.loads(line)
@@ -272,7 +281,7 @@ def _header_columns(path: Path, reader: str, spec: TaskSpec) -> list[str]:
     layout = spec.tsv if reader == "glue" else None
     if layout is not None and not layout.has_header:
         return list(layout.columns)
-    header = _header(_delimited_reader(path), path)
+    header = read_header(delimited_reader(path), path)
     return [layout.source_columns.get(c, c) for c in header] if layout is not None else header
 
 
@@ -339,7 +348,7 @@ def _stream_to_arrow(
 
     if not path.is_file():
         raise DataError(f"{path}: not found")
-    if not any(text.strip() for _, text in _lines(path)):  # stops at the first line with text
+    if not any(text.strip() for _, text in file_lines(path)):  # stops at the first line with text
         raise DataError(f"{path}: the file is empty")
     kept = _kept_columns(path, reader, spec, keep)
     features = Features(
