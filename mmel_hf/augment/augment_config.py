@@ -90,7 +90,8 @@ class AugmentConfig(DataArguments):
         metadata={
             "help": "Where the augmented samples come from: 'fill-mask' (Algorithm 2 or beam search with --mlm-model, the "
             "paper's) or 'file' (samples made anywhere, read from --augmented-file). The teacher, the cache, the "
-            "shards and the card are the same for both.",
+            "shards and the card are the same for both. (From Python, an object implementing "
+            "mmel_hf.augment.Augmenter also goes here.)",
             "choices": ["fill-mask", "file"],
         },
     )
@@ -312,14 +313,21 @@ class AugmentConfig(DataArguments):
 
     def _check_augmenter_options(self) -> None:
         """Options of one augmenter are refused with another: a flag that cannot act is never ignored."""
+        from .augmenter import Augmenter
+
+        if not isinstance(self.augmenter, Augmenter) and self.augmenter not in ("fill-mask", "file"):
+            raise ValueError(
+                f"--augmenter {self.augmenter!r}: expected fill-mask, file, or (from Python) an Augmenter object"
+            )
         if self.augmenter != "file":
             given = [f for f in ("augmented_file", "augmented_file_key") if getattr(self, f) is not None]
             given += ["allow_missing_samples"] if self.allow_missing_samples else []
             if given:
                 flags = ", ".join("--" + f.replace("_", "-") for f in given)
                 raise ValueError(f"{flags}: for --augmenter file only (this job's augmenter is {self.augmenter})")
-            return
-        if self.augmented_file is None:
+            if self.augmenter == "fill-mask":
+                return
+        elif self.augmented_file is None:
             raise ValueError("--augmenter file needs --augmented-file PATH (the samples, keyed by row or id)")
         fill_mask_only = {"mlm_model": None, "mlm_revision": None, "ratio": 0.4, "search": "greedy", "separate": True}
         given = [name for name, default in fill_mask_only.items() if getattr(self, name) != default]
@@ -328,9 +336,14 @@ class AugmentConfig(DataArguments):
         if given:
             flags = ", ".join("--" + (f.replace("_", "-") if f != "separate" else "no-separate") for f in given)
             raise ValueError(
-                f"{flags}: options of the fill-mask augmenter, which --augmenter file does not run (the file decides "
-                "the samples and how many each example has)"
+                f"{flags}: options of the fill-mask augmenter, which --augmenter {self.augmenter_name} does not run "
+                "(it decides the samples and how many each example has)"
             )
+
+    @property
+    def augmenter_name(self) -> str:
+        """``fill-mask``, ``file``, or the name of an :class:`~mmel_hf.augment.Augmenter` object given from Python."""
+        return self.augmenter if isinstance(self.augmenter, str) else self.augmenter.name
 
     @property
     def num_augmented(self) -> int:
@@ -368,4 +381,6 @@ class AugmentConfig(DataArguments):
 
     def result_options(self) -> dict:
         """The options that determine the output (hashed into the cache fingerprint)."""
-        return {name: getattr(self, name) for name in RESULT_FIELDS}
+        options = {name: getattr(self, name) for name in RESULT_FIELDS}
+        options["augmenter"] = self.augmenter_name  # an object given from Python: its identity is hashed apart
+        return options

@@ -137,8 +137,8 @@ def build_dataset_card(
     options.update({k: summary[k] for k in ("mlm_model", "teacher") if k in options and summary.get(k)})
     _, _, source_text = _source(config, spec)
     teacher_labels = config.label_source == "teacher"
-    made = (provenance or {}).get("augmenter") or {"augmenter": config.augmenter}
-    from_file = made["augmenter"] == "file"
+    made = (provenance or {}).get("augmenter") or {"augmenter": config.augmenter_name}
+    from_file = made["augmenter"] != "fill-mask"
     return DatasetCard.from_template(
         card_metadata(config, spec, summary, hub_metadata, provenance),
         template_path=template_path("dataset_card.md"),
@@ -149,11 +149,10 @@ def build_dataset_card(
         bibtex=PAPER_BIBTEX,
         repo_id=repo_id or config.push_to_hub or "<user>/<dataset>",
         task=spec.name,
-        made_by=(
-            "Augmented samples made elsewhere, read from a file and labelled"
-            if from_file
-            else "Augmented with MMEL's Algorithm 2"
-        ),
+        made_by={
+            "fill-mask": "Augmented with MMEL's Algorithm 2",
+            "file": "Augmented samples made elsewhere, read from a file",
+        }.get(made["augmenter"], f"Augmented by the `{made['augmenter']}` augmenter"),
         samples_per_example="" if from_file else config.group_size - 1,
         augmenter=made["augmenter"],
         augmented_file=made.get("augmented_file"),

@@ -121,6 +121,8 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
     if config.verify is not None:
         if state.num_processes > 1:
             raise DataError("--verify runs in one process: start it without accelerate launch/torchrun")
+        if not augmenter.deterministic:
+            raise DataError(f"--verify: the augmenter {augmenter.name!r} declares its samples not deterministic")
         return _verified(
             config, cache_root / fingerprint, builder, data, spec, numerics, started, mlm_name, teacher_name
         )
@@ -200,7 +202,7 @@ def _identify_cache(config: AugmentConfig, state, spec, data, mlm_name, builder:
         model_identity(mlm_name, mlm, config.mlm_revision) if mlm_name else None,
         model_identity(teacher_name, teacher, config.teacher_revision) if teacher_name else None,
         device.type,
-        builder.augmenter.identity(),
+        _augmenter_identity(builder.augmenter),
     )
     cache_root = Path(config.resolved_cache_dir()) / spec.name
     if config.overwrite:
@@ -208,6 +210,15 @@ def _identify_cache(config: AugmentConfig, state, spec, data, mlm_name, builder:
             if state.is_main_process:
                 clear_cache(cache_root, fingerprint)
     return cache_root, fingerprint
+
+
+def _augmenter_identity(augmenter) -> dict:
+    """What the fingerprint hashes of the augmenter: its own identity, and for one given from Python its class too
+    (two classes of one name are two augmenters)."""
+    found = dict(augmenter.identity())
+    if type(augmenter).__module__.split(".")[0] != "mmel_hf":
+        found.update(name=augmenter.name, cls=f"{type(augmenter).__module__}.{type(augmenter).__qualname__}")
+    return found
 
 
 def _reuse_or_compute(config, state, spec, data, cache_root, fingerprint, builder, numerics, mlm_name, teacher_name):

@@ -18,13 +18,13 @@ def provenance(
         "mmel_hf_task": spec.name,
         "task": describe_task(spec),
         "num_labels": spec.num_labels,
-        "augmenter": made or {"augmenter": config.augmenter},
+        "augmenter": made or {"augmenter": config.augmenter_name},
         "mlm_model": display_name(mlm_name) if mlm_name else None,
         "teacher": display_name(teacher_name) if teacher_name else None,
         "label_source": config.label_source,
         "group_size": config.group_size,
-        "ratio": config.ratio if config.augmenter == "fill-mask" else None,
-        "search": config.search if config.augmenter == "fill-mask" else None,
+        "ratio": config.ratio if config.augmenter_name == "fill-mask" else None,
+        "search": config.search if config.augmenter_name == "fill-mask" else None,
     }
 
 

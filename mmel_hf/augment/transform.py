@@ -56,6 +56,8 @@ def build_augmenter(
 ) -> Augmenter:
     """The job's augmenter (``--augmenter``): the one place that knows them by name. A file is read and checked
     whole here, before any model is loaded; ``load_mlm`` loads the fill-mask model's (tokenizer, model)."""
+    if isinstance(config.augmenter, Augmenter):  # an object given from Python
+        return config.augmenter
     if config.augmenter == "file":
         return FileAugmenter(
             config.augmented_file,

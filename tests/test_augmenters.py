@@ -1,4 +1,5 @@
-"""--augmenter file: samples made anywhere, keyed by row or id, labelled by the teacher, cached and trained on."""
+"""Augmenters other than fill-mask: --augmenter file (samples made anywhere, keyed by row or id) and an Augmenter
+object from Python, each labelled by the teacher, cached, carded and trained on like fill-mask's samples."""
 
 import json
 
@@ -159,3 +160,49 @@ def test_missing_rows_allowed_keep_the_original_alone_and_options_that_cannot_ac
     code, err = run_augment(capsys, common(models, rte_dir, tmp_path, "--augmenter", "file", "--augmented-file",
                                            str(tmp_path / "none.jsonl")))  # fmt: skip
     assert code == 1 and "no such file" in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_augmenter_object_from_python_runs_the_whole_job(models, rte_dir, tmp_path):
+    """AugmentConfig(augmenter=<an Augmenter>): a user's own augmenter (here: the halves of each text swapped, one or
+    two samples per example) goes through the same blocks, teacher, cache and provenance; its identity keys the
+    cache."""
+    from mmel_hf.augment import AugmentConfig, Augmenter, run_augmentation
+
+    class Swap(Augmenter):
+        name = "swap-halves"
+
+        def __init__(self, salt):
+            self.salt = salt
+
+        def augment_rows(self, columns, example_ids):
+            def swap(text, k):
+                words = text.split()
+                cut = (len(words) + k) // 2
+                return " ".join(words[cut:] + words[:cut])
+
+            return [
+                [tuple(swap(column[i], k) for column in columns) for k in range(1 + row % 2)]
+                for i, row in enumerate(example_ids)
+            ]
+
+        def identity(self):
+            return {"salt": self.salt}
+
+    def run(salt, block_size):
+        config = AugmentConfig(task="rte", data_dir=str(rte_dir), teacher=models[1], augmenter=Swap(salt),
+                               cache_dir=str(tmp_path / "cache"), progress=False, block_size=block_size)  # fmt: skip
+        return run_augmentation(config)
+
+    first = run(1, 4)
+    train = first.dataset["train"]
+    assert [len(g) for g in train[augmented_column("sentence1")]] == [1, 2] * 5
+    assert train[augmented_column("sentence1")][0][0] != train["sentence1"][0]
+    made = json.loads(train.info.description)["augmenter"]
+    assert made == {"augmenter": "swap-halves"} and first.summary["augmenter"] == made
+    assert run(1, 4).cache_hit  # the same object and options: the cached result
+    other = run(2, 4)  # another identity: another cache
+    assert not other.cache_hit and other.cache_path != first.cache_path
+    with pytest.raises(ValueError, match="--mlm-model"):
+        AugmentConfig(task="rte", data_dir=str(rte_dir), augmenter=Swap(1), mlm_model=models[0])
+    with pytest.raises(ValueError, match="expected fill-mask, file"):
+        AugmentConfig(task="rte", data_dir=str(rte_dir), augmenter="paraphrase")
