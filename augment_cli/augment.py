@@ -57,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         f"in {summary['seconds']:.1f}s"
         f"{' (cache hit)' if summary['cache_hit'] else ''}"
     )
+    from mmel_hf.augment.card import label_safety_sentence
+
+    safety = label_safety_sentence(summary)
+    if safety:
+        print(safety[0].upper() + safety[1:])
     print(f"cache: {summary['cache']}")
     if "saved_to" in summary:
         print(f"saved to: {summary['saved_to']}")

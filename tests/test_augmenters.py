@@ -206,3 +206,79 @@ def test_an_augmenter_object_from_python_runs_the_whole_job(models, rte_dir, tmp
         AugmentConfig(task="rte", data_dir=str(rte_dir), augmenter=Swap(1), mlm_model=models[0])
     with pytest.raises(ValueError, match="expected fill-mask, file"):
         AugmentConfig(task="rte", data_dir=str(rte_dir), augmenter="paraphrase")
+
+
+# -- Label safety (issue 20, part 3) ---------------------------------------------------------------------------
+
+
+def test_the_summary_reports_how_often_the_teacher_disagrees_and_drop_disagreeing_leaves_those_out(
+    models, rte_dir, tmp_path, capsys
+):
+    """The share of samples the teacher labels another class than their original, counted as the trainer's
+    mmel/teacher_disagreement counts it; --drop-disagreeing leaves exactly those out (groups become ragged)."""
+    import numpy as np
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from mmel_hf.augment import AugmentConfig, run_augmentation
+
+    # A sharper tiny teacher: a random one gives every text nearly the same output, so its class would never change.
+    # Its margin scaled up and centred on the training pairs' median: the class then depends on the words.
+    tokenizer = AutoTokenizer.from_pretrained(models[1])
+    teacher = AutoModelForSequenceClassification.from_pretrained(models[1]).eval()
+    encoded = tokenizer([a for a, _, _ in PAIRS], [b for _, b, _ in PAIRS], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        teacher.classifier.weight.mul_(1e4)
+        teacher.classifier.bias.zero_()
+        logits = teacher(**encoded).logits
+        teacher.classifier.bias[1] = -(logits[:, 1] - logits[:, 0]).median()
+    teacher.save_pretrained(tmp_path / "teacher")
+    tokenizer.save_pretrained(tmp_path / "teacher")
+    settings = dict(task="rte", data_dir=str(rte_dir), mlm_model=models[0], teacher=str(tmp_path / "teacher"),
+                    group_size=5, cache_dir=str(tmp_path / "cache"), progress=False)  # fmt: skip
+    kept = run_augmentation(AugmentConfig(**settings))
+    train = kept.dataset["train"]
+    originals = np.argmax(np.array(train["teacher_original"]), axis=-1)
+    flags = [np.argmax(np.array(group), axis=-1) != o for group, o in zip(train["teacher_augmented"], originals)]
+    share = sum(f.sum() for f in flags) / sum(len(f) for f in flags)
+    assert kept.summary["teacher_disagreement"] == pytest.approx(share)
+    assert 0 < share < 1  # the tiny random teacher disagrees on some samples, not all: the test can fail both ways
+
+    dropped = run_augmentation(AugmentConfig(**settings, drop_disagreeing=True))
+    assert not dropped.cache_hit and dropped.cache_path != kept.cache_path
+    assert dropped.summary["dropped_disagreeing"] == sum(f.sum() for f in flags)
+    left = dropped.dataset["train"]
+    for group, original, flag in zip(left["teacher_augmented"], originals, flags):
+        assert len(group) == int((~flag).sum())
+        assert all(np.argmax(sample) == original for sample in group)
+    assert left[augmented_column("sentence1")][0] == [t for t, f in zip(train[augmented_column("sentence1")][0],
+                                                                         flags[0]) if not f]  # fmt: skip
+
+    with pytest.raises(ValueError, match="--drop-disagreeing needs the teacher"):
+        AugmentConfig(task="rte", data_dir=str(rte_dir), label_source="original", drop_disagreeing=True)
+
+
+def test_regression_groups_count_predictions_more_than_half_a_point_away():
+    from mmel_hf.augment.counts import label_safety
+    from mmel_hf.augment.transform import disagreeing, label_counts
+
+    originals = [[2.0], [4.0], [1.0]]
+    augmented = [[[2.4], [2.6]], [], [[0.2], [1.0], [1.5]]]
+    flags = disagreeing(originals, augmented, regression=True)
+    assert flags == [[False, True], [], [True, False, False]]
+    counts = label_counts(originals, augmented, flags, regression=True)
+    assert counts == {"teacher_labelled_samples": 5, "teacher_disagreements": 2,
+                      "teacher_shift_sum": pytest.approx(0.4 + 0.6 + 0.8 + 0.0 + 0.5)}  # fmt: skip
+    found = label_safety([counts])
+    assert found == {"teacher_shift": 0.4, "teacher_mean_shift": pytest.approx(2.3 / 5)}
+    assert disagreeing([[0.9, 0.1]], [[[0.2, 0.8], [0.6, 0.4]]], regression=False) == [[True, False]]
+
+
+def test_copied_labels_come_with_a_warning_about_what_mmel_weights_up(models, rte_dir, tmp_path):
+    from mmel_hf.augment import AugmentConfig, run_augmentation
+
+    result = run_augmentation(AugmentConfig(task="rte", data_dir=str(rte_dir), mlm_model=models[0],
+                                            label_source="original", cache_dir=str(tmp_path / "cache"),
+                                            progress=False))  # fmt: skip
+    assert any("Table 4" in note and "copied label is wrong" in note for note in result.summary["notes"])
+    assert "teacher_disagreement" not in result.summary  # no teacher: nothing to report

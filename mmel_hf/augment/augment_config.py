@@ -45,6 +45,7 @@ RESULT_FIELDS = (
     "augmenter",
     "augmented_file_key",
     "allow_missing_samples",
+    "drop_disagreeing",
     "group_size",
     "ratio",
     "search",
@@ -115,6 +116,14 @@ class AugmentConfig(DataArguments):
         metadata={
             "help": "--augmenter file: keep training rows the file gives no sample for (the original alone) instead "
             "of refusing the file."
+        },
+    )
+    drop_disagreeing: bool = field(
+        default=False,
+        metadata={
+            "help": "Leave out the samples the teacher labels otherwise than their original (another class; for "
+            "regression, a prediction more than 0.5 away), so groups become ragged. Off by default: MMEL's soft loss "
+            "uses such samples' teacher labels. The share is reported either way (teacher_disagreement)."
         },
     )
     mlm_model: str | None = field(
@@ -303,6 +312,10 @@ class AugmentConfig(DataArguments):
             from ..hub import check_push_possible
 
             check_push_possible()
+        if self.drop_disagreeing and self.label_source == "original":
+            raise ValueError(
+                "--drop-disagreeing needs the teacher's labels: under --label-source original no sample disagrees"
+            )
         if self.label_source == "original" and self.teacher is not None:
             raise ValueError(
                 "--teacher is not used with --label-source original (the original labels stand in for the teacher's "

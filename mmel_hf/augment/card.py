@@ -169,6 +169,7 @@ def build_dataset_card(
         ratio=config.ratio,
         pairs="augmented separately" if config.separate else "concatenated",
         seed=config.seed,
+        label_safety=label_safety_sentence(summary),
         examples=summary.get("examples"),
         augmented_samples=summary.get("augmented_samples"),
         distinct_ratio=f"{summary.get('distinct_ratio', 0):.4f}",
@@ -177,6 +178,24 @@ def build_dataset_card(
         evaluation_config=EVALUATION_CONFIG,
         options_json=json.dumps(options, indent=2, default=str),
     )
+
+
+def label_safety_sentence(summary: dict) -> str:
+    """How the teacher's labels of the samples compare with its labels of their originals, in words ("" without a
+    teacher)."""
+    dropped = summary.get("dropped_disagreeing")
+    left_out = f"; {dropped} of them left out (--drop-disagreeing)" if dropped is not None else ""
+    if "teacher_disagreement" in summary:
+        return (
+            f"the teacher labels {100 * summary['teacher_disagreement']:.1f}% of the samples another class than their "
+            f"original{left_out}"
+        )
+    if "teacher_shift" in summary:
+        return (
+            f"the teacher's prediction for {100 * summary['teacher_shift']:.1f}% of the samples is more than 0.5 from "
+            f"its prediction for their original (mean distance {summary['teacher_mean_shift']:.3f}){left_out}"
+        )
+    return ""
 
 
 def push_to_hub(dataset, config: AugmentConfig, spec: TaskSpec, summary: dict) -> None:

@@ -32,10 +32,31 @@ def job_counts(shard_counts: list[dict], dataset) -> dict:
     keys = ("examples", "augmented_samples", "distinct_samples", "original_duplicates")
     sums = {key: sum(counts[key] for counts in shard_counts) for key in keys}
     total = sums["augmented_samples"]
-    return {
+    found = {
         "examples": sums["examples"],
         "augmented_samples": total,
         "distinct_ratio": sums.pop("distinct_samples") / total if total else 0.0,
         "original_duplicates": sums["original_duplicates"],
         "splits": {s: len(d) for s, d in dataset.items()},
     }
+    return {**found, **label_safety(shard_counts)}
+
+
+def label_safety(shard_counts: list[dict]) -> dict:
+    """The teacher's verdict on the samples (not under --label-source original), named as the trainer logs it: the
+    share it labels another class than their original (``teacher_disagreement``), for regression the share more
+    than 0.5 away (``teacher_shift``) and the mean distance; and how many --drop-disagreeing left out."""
+    labelled = sum(counts.get("teacher_labelled_samples", 0) for counts in shard_counts)
+    if not labelled:
+        return {}
+    share = sum(c.get("teacher_disagreements", 0) for c in shard_counts) / labelled
+    if any("teacher_shift_sum" in counts for counts in shard_counts):  # the trainer's names: mmel/teacher_shift
+        found = {
+            "teacher_shift": share,
+            "teacher_mean_shift": sum(c.get("teacher_shift_sum", 0.0) for c in shard_counts) / labelled,
+        }
+    else:  # mmel/teacher_disagreement
+        found = {"teacher_disagreement": share}
+    if any("dropped_disagreeing" in counts for counts in shard_counts):
+        found["dropped_disagreeing"] = sum(c.get("dropped_disagreeing", 0) for c in shard_counts)
+    return found

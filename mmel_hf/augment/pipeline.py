@@ -246,6 +246,14 @@ def _deliver(
     result: AugmentationResult, config: AugmentConfig, state, spec, plan, notes, started, mlm_name, teacher_name
 ) -> AugmentationResult:
     """Step 6: saved to --output-dir and pushed to the Hub (by the main process), with the summary."""
+    if config.label_source == "original":
+        note = (
+            "--label-source original: every sample keeps its original's label, and MMEL weights up the samples with the "
+            "largest loss, which are most often those whose copied label is wrong (the paper's Table 4: about 6 "
+            "points lost); label them with a teacher where you can"
+        )
+        logger.warning(note)
+        notes.append(note)
     save_here = config.output_dir and state.is_main_process
     if save_here:
         atomic_save(result.dataset, Path(config.output_dir))

@@ -19,36 +19,93 @@ from .shards import BlockPlan
 from .teacher import TeacherLabeler
 
 
-def augment_split(train, spec: TaskSpec, augmenter: Augmenter, teacher: TeacherLabeler | None, start: int = 0):
+def augment_split(
+    train,
+    spec: TaskSpec,
+    augmenter: Augmenter,
+    teacher: TeacherLabeler | None,
+    start: int = 0,
+    drop_disagreeing: bool = False,
+):
     """Augment and label ``train`` (rows ``start``.. of the full split) with any :class:`Augmenter`: the new columns
-    as a Dataset."""
+    as a Dataset, and how the teacher's labels of the samples compare with its labels of their originals
+    (:func:`label_counts`); with ``drop_disagreeing`` the samples it labels otherwise are left out."""
     from datasets import Dataset
 
     texts = [list(train[column]) for column in spec.text_columns]
     ids = range(start, start + len(train))
     samples = augmenter.augment_rows(texts, ids)
-    columns = {
-        augmented_column(c): [[s[j] for s in group] for group in samples] for j, c in enumerate(spec.text_columns)
-    }
-    sizes = [len(group) for group in samples]
-    if teacher is not None:
+    if teacher is None:  # --label-source original: the original label stands in for the teacher (Table 4)
+        labels = list(train[spec.label_column])
+        originals = [
+            [float(v)] if spec.is_regression else np.eye(spec.num_labels, dtype=np.float32)[v].tolist() for v in labels
+        ]
+        augmented = [[v] * len(group) for v, group in zip(originals, samples)]
+        counts = {}
+    else:
         per_column = [[] for _ in spec.text_columns]  # every original and its samples, flat, column by column
         for i, group in enumerate(samples):
             for sample in [tuple(t[i] for t in texts), *group]:
                 for j, text in enumerate(sample):
                     per_column[j].append(text)
         outputs = teacher.predict(per_column[0], per_column[1] if spec.is_pair else None)
-        bounds = np.cumsum([0] + [n + 1 for n in sizes])
-        columns[TEACHER_ORIGINAL_COLUMN] = [outputs[b].tolist() for b in bounds[:-1]]
-        columns[TEACHER_AUGMENTED_COLUMN] = [outputs[b + 1 : e].tolist() for b, e in zip(bounds[:-1], bounds[1:])]
-    else:  # --label-source original: the original label stands in for the teacher (Table 4, "Original")
-        labels = list(train[spec.label_column])
-        vectors = [
-            [float(v)] if spec.is_regression else np.eye(spec.num_labels, dtype=np.float32)[v].tolist() for v in labels
-        ]
-        columns[TEACHER_ORIGINAL_COLUMN] = vectors
-        columns[TEACHER_AUGMENTED_COLUMN] = [[v] * n for v, n in zip(vectors, sizes)]
-    return Dataset.from_dict(columns)
+        bounds = np.cumsum([0] + [len(group) + 1 for group in samples])
+        originals = [outputs[b].tolist() for b in bounds[:-1]]
+        augmented = [outputs[b + 1 : e].tolist() for b, e in zip(bounds[:-1], bounds[1:])]
+        disagree = disagreeing(originals, augmented, spec.is_regression)
+        counts = label_counts(originals, augmented, disagree, spec.is_regression)
+        if drop_disagreeing:
+            samples = [[s for s, d in zip(g, flags) if not d] for g, flags in zip(samples, disagree)]
+            augmented = [[a for a, d in zip(g, flags) if not d] for g, flags in zip(augmented, disagree)]
+            counts["dropped_disagreeing"] = counts["teacher_disagreements"]
+    columns = {
+        augmented_column(c): [[s[j] for s in group] for group in samples] for j, c in enumerate(spec.text_columns)
+    }
+    columns[TEACHER_ORIGINAL_COLUMN] = originals
+    columns[TEACHER_AUGMENTED_COLUMN] = augmented
+    return Dataset.from_dict(columns), counts
+
+
+REGRESSION_THRESHOLD = 0.5  # the paper's (Section 4.2) and MMELTrainingArguments.mmel_regression_threshold's default
+
+
+def disagreeing(originals: list, augmented: list[list], regression: bool) -> list[list[bool]]:
+    """Per group, which samples the teacher labels otherwise than their original: another class, or (regression) a
+    prediction more than :data:`REGRESSION_THRESHOLD` away. The rule of :func:`mmel_hf.losses.teacher_disagreement`
+    (the trainer's ``mmel/teacher_disagreement``), applied to the ragged groups of a block."""
+    import torch
+
+    from ..losses import teacher_disagreement
+
+    sizes = [len(group) for group in augmented]
+    width = max(sizes, default=0)
+    if width == 0:
+        return [[] for _ in augmented]
+    outputs = len(originals[0])
+    teacher = torch.zeros(len(originals), width + 1, outputs)
+    mask = torch.zeros(len(originals), width + 1, dtype=torch.bool)
+    teacher[:, 0] = torch.tensor(originals)
+    mask[:, 0] = True
+    for i, group in enumerate(augmented):
+        if group:
+            teacher[i, 1 : len(group) + 1] = torch.tensor(group)
+            mask[i, 1 : len(group) + 1] = True
+    found = teacher_disagreement(teacher, mask, regression, REGRESSION_THRESHOLD).tolist()
+    return [row[:size] for row, size in zip(found, sizes)]
+
+
+def label_counts(originals: list, augmented: list[list], disagree: list[list[bool]], regression: bool) -> dict:
+    """How many samples the teacher labels otherwise than their original (and, for regression, the summed distance
+    between the two predictions), for the job's label-safety report."""
+    counts = {
+        "teacher_labelled_samples": sum(len(group) for group in augmented),
+        "teacher_disagreements": sum(sum(flags) for flags in disagree),
+    }
+    if regression:
+        counts["teacher_shift_sum"] = float(
+            sum(abs(a[0] - o[0]) for o, group in zip(originals, augmented) for a in group)
+        )
+    return counts
 
 
 def build_augmenter(
@@ -93,6 +150,7 @@ class BlockBuilder:
     def __init__(self, config: AugmentConfig, spec: TaskSpec, train, augmenter: Augmenter, teacher_pair,
                  show_progress: bool = False):  # fmt: skip
         self.spec, self.train, self.augmenter = spec, train, augmenter
+        self.drop_disagreeing = config.drop_disagreeing
         self.labeler = None
         if teacher_pair is not None:
             self.labeler = TeacherLabeler(
@@ -108,8 +166,8 @@ class BlockBuilder:
     def build(self, rows: range):
         """(the block's new columns as a Dataset, its counts)."""
         part = self.train.select(rows)
-        new = augment_split(part, self.spec, self.augmenter, self.labeler, rows.start)
-        return new, shard_counts(part, new, self.spec, self.augmenter.normalise)
+        new, labels = augment_split(part, self.spec, self.augmenter, self.labeler, rows.start, self.drop_disagreeing)
+        return new, {**shard_counts(part, new, self.spec, self.augmenter.normalise), **labels}
 
 
 def _text_columns(spec: TaskSpec) -> list[str]:
