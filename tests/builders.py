@@ -100,6 +100,31 @@ PAIRS = [
 ]
 
 
+def make_tiny_seq2seq(tokenizer, seed=0):
+    """A tiny random-weight BART speaking the bert-base-uncased vocabulary: a stand-in translation model."""
+    from transformers import BartConfig, BartForConditionalGeneration
+
+    torch.manual_seed(seed)
+    ids = dict(pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.cls_token_id,
+               eos_token_id=tokenizer.sep_token_id, decoder_start_token_id=tokenizer.cls_token_id,
+               forced_eos_token_id=tokenizer.sep_token_id)  # fmt: skip
+    config = BartConfig(vocab_size=tokenizer.vocab_size, d_model=32, encoder_layers=1, decoder_layers=1,
+                        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
+                        max_position_embeddings=128, **ids)  # fmt: skip
+    return BartForConditionalGeneration(config).eval()
+
+
+def make_tiny_causal(tokenizer, seed=0):
+    """A tiny random-weight GPT-2 speaking the bert-base-uncased vocabulary: a stand-in paraphrase model."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(seed)
+    config = GPT2Config(vocab_size=tokenizer.vocab_size, n_embd=32, n_layer=1, n_head=2, n_positions=256,
+                        bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id,
+                        pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+    return GPT2LMHeadModel(config).eval()
+
+
 def write_rte_dir(folder):
     """A tiny GLUE RTE folder (train.tsv with 10 rows, dev.tsv with 3) in GLUE's own layout."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -149,7 +149,7 @@ def test_missing_rows_allowed_keep_the_original_alone_and_options_that_cannot_ac
 
     for flags, message in (
         (["--augmenter", "file"], "needs --augmented-file"),
-        (["--augmented-file", str(samples)], "for --augmenter file only"),
+        (["--augmented-file", str(samples)], "--augmented-file (file): option(s) of another augmenter than fill-mask"),
         (["--augmenter", "file", "--augmented-file", str(samples), "--mlm-model", models[0]], "--mlm-model"),
         (["--augmenter", "file", "--augmented-file", str(samples), "--ratio", "0.2"], "--ratio"),
     ):
@@ -204,7 +204,7 @@ def test_an_augmenter_object_from_python_runs_the_whole_job(models, rte_dir, tmp
     assert not other.cache_hit and other.cache_path != first.cache_path
     with pytest.raises(ValueError, match="--mlm-model"):
         AugmentConfig(task="rte", data_dir=str(rte_dir), augmenter=Swap(1), mlm_model=models[0])
-    with pytest.raises(ValueError, match="expected fill-mask, file"):
+    with pytest.raises(ValueError, match="expected one of fill-mask, file, back-translation, generate"):
         AugmentConfig(task="rte", data_dir=str(rte_dir), augmenter="paraphrase")
 
 

@@ -43,6 +43,15 @@ RESULT_FIELDS = (
     "teacher_revision",
     "label_source",
     "augmenter",
+    "translation_models",
+    "source_language",
+    "pivot_language",
+    "generator_model",
+    "prompt_template",
+    "sampling",
+    "temperature",
+    "top_k",
+    "num_candidates",
     "augmented_file_key",
     "allow_missing_samples",
     "drop_disagreeing",
@@ -59,6 +68,24 @@ RESULT_FIELDS = (
     "max_tokens_per_batch",
     "block_size",
 )
+
+
+# Each augmenter's own options and their defaults: given to another augmenter, they are refused.
+AUGMENTER_OPTIONS = {
+    "fill-mask": {"mlm_model": None, "mlm_revision": None, "ratio": 0.4, "search": "greedy", "separate": True},
+    "file": {"augmented_file": None, "augmented_file_key": None, "allow_missing_samples": False},
+    "back-translation": {
+        "translation_models": None,
+        "source_language": None,
+        "pivot_language": None,
+        "sampling": "sample",
+    },  # fmt: skip
+    "generate": {"generator_model": None, "prompt_template": None},
+}
+GENERATING = ("back-translation", "generate")
+GENERATING_SHARED = {"temperature": 1.0, "top_k": None, "num_candidates": None}  # options of both generating ones
+AUGMENTER_OPTIONS["back-translation"].update(GENERATING_SHARED)
+AUGMENTER_OPTIONS["generate"].update(GENERATING_SHARED)
 
 
 @dataclass
@@ -86,14 +113,63 @@ class AugmentConfig(DataArguments):
         },
     )
 
-    augmenter: Literal["fill-mask", "file"] = field(
+    augmenter: Literal["fill-mask", "file", "back-translation", "generate"] = field(
         default="fill-mask",
         metadata={
             "help": "Where the augmented samples come from: 'fill-mask' (Algorithm 2 or beam search with --mlm-model, the "
-            "paper's) or 'file' (samples made anywhere, read from --augmented-file). The teacher, the cache, the "
-            "shards and the card are the same for both. (From Python, an object implementing "
-            "mmel_hf.augment.Augmenter also goes here.)",
-            "choices": ["fill-mask", "file"],
+            "paper's), 'file' (samples made anywhere, read from --augmented-file), 'back-translation' (through a "
+            "pivot language and back, --translation-models) or 'generate' (paraphrases from a language model, "
+            "--generator-model). The teacher, the cache, the shards and the card are the same for all. (From "
+            "Python, an object implementing mmel_hf.augment.Augmenter also goes here.)",
+            "choices": ["fill-mask", "file", "back-translation", "generate"],
+        },
+    )
+    translation_models: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "--augmenter back-translation: two translation models (Hub ids or folders), source to pivot and "
+            "pivot to source: Helsinki-NLP/opus-mt-en-de Helsinki-NLP/opus-mt-de-en (Marian), or one multilingual "
+            "model twice (NLLB, M2M100) with --source-language and --pivot-language.",
+            "nargs": 2,
+        },
+    )
+    source_language: str | None = field(
+        default=None, metadata={"help": "back-translation with NLLB/M2M100: the texts' language (eng_Latn, __en__)."}
+    )
+    pivot_language: str | None = field(
+        default=None, metadata={"help": "back-translation with NLLB/M2M100: the pivot language (deu_Latn, __de__)."}
+    )
+    generator_model: str | None = field(
+        default=None,
+        metadata={
+            "help": "--augmenter generate: a causal or seq2seq language model (Hub id or folder) that paraphrases."
+        },
+    )
+    prompt_template: str | None = field(
+        default=None,
+        metadata={
+            "help": "--augmenter generate: the question, with {text} where the text goes (through the tokenizer's "
+            "chat template where it has one). Default: 'Paraphrase the sentence, keeping its meaning.\\nSentence: "
+            "{text}\\nParaphrase:'."
+        },
+    )
+    sampling: Literal["sample", "beam"] = field(
+        default="sample",
+        metadata={
+            "help": "back-translation: seeded sampling of the pivots (each sample depends only on seed, row and "
+            "column) or beam search; generate samples always.",
+            "choices": ["sample", "beam"],
+        },
+    )
+    temperature: float = field(default=1.0, metadata={"help": "back-translation and generate: sampling temperature."})
+    top_k: int | None = field(
+        default=None, metadata={"help": "back-translation and generate: sample among the k likeliest tokens."}
+    )
+    num_candidates: int | None = field(
+        default=None,
+        metadata={
+            "help": "back-translation and generate: candidates made per text before those equal to the original or "
+            "to each other are removed (default: 2 x (|B|-1)); the first |B|-1 left are kept."
         },
     )
     augmented_file: str | None = field(
@@ -328,30 +404,40 @@ class AugmentConfig(DataArguments):
         """Options of one augmenter are refused with another: a flag that cannot act is never ignored."""
         from .augmenter import Augmenter
 
-        if not isinstance(self.augmenter, Augmenter) and self.augmenter not in ("fill-mask", "file"):
+        name = self.augmenter if isinstance(self.augmenter, str) else None
+        if name is None and not isinstance(self.augmenter, Augmenter) or name not in (None, *AUGMENTER_OPTIONS):
             raise ValueError(
-                f"--augmenter {self.augmenter!r}: expected fill-mask, file, or (from Python) an Augmenter object"
+                f"--augmenter {self.augmenter!r}: expected one of {', '.join(AUGMENTER_OPTIONS)}, or (from Python) an "
+                "Augmenter object"
             )
-        if self.augmenter != "file":
-            given = [f for f in ("augmented_file", "augmented_file_key") if getattr(self, f) is not None]
-            given += ["allow_missing_samples"] if self.allow_missing_samples else []
-            if given:
-                flags = ", ".join("--" + f.replace("_", "-") for f in given)
-                raise ValueError(f"{flags}: for --augmenter file only (this job's augmenter is {self.augmenter})")
-            if self.augmenter == "fill-mask":
-                return
-        elif self.augmented_file is None:
-            raise ValueError("--augmenter file needs --augmented-file PATH (the samples, keyed by row or id)")
-        fill_mask_only = {"mlm_model": None, "mlm_revision": None, "ratio": 0.4, "search": "greedy", "separate": True}
-        given = [name for name, default in fill_mask_only.items() if getattr(self, name) != default]
-        if self.group_size != 5:
-            given.append("group_size")
-        if given:
-            flags = ", ".join("--" + (f.replace("_", "-") if f != "separate" else "no-separate") for f in given)
+        owners: dict[str, list[str]] = {}
+        for owner, options in AUGMENTER_OPTIONS.items():
+            for option, default in options.items():
+                shared = name in GENERATING and option in GENERATING_SHARED
+                if owner != name and not shared and getattr(self, option) != default:
+                    owners.setdefault(option, []).append(owner)
+        if name not in ("fill-mask", *GENERATING) and self.group_size != 5:
+            owners["group_size"] = ["fill-mask", *GENERATING]
+        if owners:
+            flags = ", ".join(
+                f"--{'no-separate' if option == 'separate' else option.replace('_', '-')} ({' or '.join(found)})"
+                for option, found in owners.items()
+            )
             raise ValueError(
-                f"{flags}: options of the fill-mask augmenter, which --augmenter {self.augmenter_name} does not run "
-                "(it decides the samples and how many each example has)"
+                f"{flags}: option(s) of another augmenter than {self.augmenter_name}, the one this job runs "
+                "(--augmenter; each augmenter's options are in mmel-augment --help)"
             )
+        required = {"file": "augmented_file", "back-translation": "translation_models", "generate": "generator_model"}
+        if name in required and getattr(self, required[name]) is None:
+            flag = "--" + required[name].replace("_", "-")
+            raise ValueError(f"--augmenter {name} needs {flag}")
+        if (self.source_language is None) != (self.pivot_language is None):
+            raise ValueError("--source-language and --pivot-language go together (NLLB/M2M100 need both)")
+        if not self.temperature > 0:
+            raise ValueError(f"--temperature {self.temperature}: must be > 0")
+        for option in ("top_k", "num_candidates"):
+            if getattr(self, option) is not None and getattr(self, option) < 1:
+                raise ValueError(f"--{option.replace('_', '-')} {getattr(self, option)}: must be at least 1")
 
     @property
     def augmenter_name(self) -> str:

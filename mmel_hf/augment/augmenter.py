@@ -47,6 +47,11 @@ class Augmenter(ABC):
         """What made the samples, for the summary, the provenance and the card: no local path."""
         return {"augmenter": self.name}
 
+    def take_counts(self) -> dict:
+        """Counts of what the augmenter did since the last call (``removed_*``: candidates it left out), kept with
+        each block and summed for the job."""
+        return {}
+
     def normalise(self, texts: Sequence[str]) -> list[str]:
         """The originals as the samples are written (for the counts): as they are, unless an augmenter rewrites."""
         return list(texts)

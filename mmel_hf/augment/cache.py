@@ -15,7 +15,6 @@ discarded and recomputed, with a one-line warning.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
@@ -23,10 +22,11 @@ from pathlib import Path
 
 from accelerate.logging import get_logger
 
-from ..files import content_digests, damaged, file_digest, seal, unseal, write_text_atomically
+from ..files import content_digests, damaged, seal, unseal, write_text_atomically
 from ..tasks.registry import TaskSpec
 from .augment_config import AugmentConfig
 from .counts import job_counts
+from .models import model_identity  # noqa: F401  (the fingerprint's model identities; imported from here before)
 from .numerics import numerics_key, short_description
 from .provenance import provenance
 from .saving import atomic_save
@@ -40,20 +40,6 @@ logger = get_logger(__name__)
 ALGORITHM_VERSION = "7"
 COMPLETE = "COMPLETE"
 write_text = write_text_atomically  # the cache's small files (config.json, COMPLETE)
-
-
-def model_identity(name_or_path: str, model=None, revision: str | None = None) -> str:
-    """A string that changes whenever the weights change: a hash of local files, or the Hub commit."""
-    path = Path(name_or_path)
-    if path.is_dir():
-        digest = hashlib.sha256()
-        for file in sorted(path.iterdir()):
-            if file.suffix in (".safetensors", ".bin", ".json", ".txt", ".model") and file.is_file():
-                digest.update(file.name.encode())
-                digest.update(file_digest(file).encode())
-        return f"local:{digest.hexdigest()[:32]}"
-    commit = getattr(getattr(model, "config", None), "_commit_hash", None)
-    return f"hub:{name_or_path}@{commit or revision or 'main'}"
 
 
 def fingerprint_job(

@@ -39,6 +39,9 @@ def job_counts(shard_counts: list[dict], dataset) -> dict:
         "original_duplicates": sums["original_duplicates"],
         "splits": {s: len(d) for s, d in dataset.items()},
     }
+    removed = sorted({k for counts in shard_counts for k in counts if k.startswith("removed_")})
+    if removed:  # candidates a generating augmenter left out (the same as the original, repeated, empty)
+        found["removed"] = {k.removeprefix("removed_"): sum(c.get(k, 0) for c in shard_counts) for k in removed}
     return {**found, **label_safety(shard_counts)}
 
 

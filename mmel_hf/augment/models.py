@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
+from ..files import file_digest
 from ..tasks.registry import get_task, is_registered
 from ..tasks.sources import DataError
 from .augment_config import AugmentConfig
 from .provenance import display_name
+
+
+def model_identity(name_or_path: str, model=None, revision: str | None = None) -> str:
+    """A string that changes whenever the weights change: a hash of local files, or the Hub commit."""
+    path = Path(name_or_path)
+    if path.is_dir():
+        digest = hashlib.sha256()
+        for file in sorted(path.iterdir()):
+            if file.suffix in (".safetensors", ".bin", ".json", ".txt", ".model") and file.is_file():
+                digest.update(file.name.encode())
+                digest.update(file_digest(file).encode())
+        return f"local:{digest.hexdigest()[:32]}"
+    commit = getattr(getattr(model, "config", None), "_commit_hash", None)
+    return f"hub:{name_or_path}@{commit or revision or 'main'}"
 
 
 def resolve_models(config: AugmentConfig) -> tuple[str, str | None]:
@@ -110,14 +126,16 @@ def inference_dtype(precision: str, device):
     return torch.float32
 
 
-def _load(config: AugmentConfig, device, kind: str, name: str, revision: str | None):
-    """(tokenizer, model) of the fill-mask model or the teacher, held in the dtype of :func:`inference_dtype`."""
+def _load(config: AugmentConfig, device, kind: str, name: str, revision: str | None, cls=None):
+    """(tokenizer, model) of the fill-mask model, the teacher or a generating augmenter's model (``cls``), held in
+    the dtype of :func:`inference_dtype`."""
     import torch
     from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
 
     from ..adapters import is_adapter_folder, load_adapter_classifier
 
-    cls = AutoModelForMaskedLM if kind == "fill-mask model" else AutoModelForSequenceClassification
+    if cls is None:
+        cls = AutoModelForMaskedLM if kind == "fill-mask model" else AutoModelForSequenceClassification
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, revision=revision, trust_remote_code=config.trust_remote_code)
         options = dict(revision=revision, trust_remote_code=config.trust_remote_code, dtype=torch.float32)
@@ -138,3 +156,17 @@ def load_fill_mask(config: AugmentConfig, device, mlm_name: str):
 def load_teacher(config: AugmentConfig, device, teacher_name: str | None):
     """(tokenizer, model) of the teacher, or None under --label-source original."""
     return None if teacher_name is None else _load(config, device, "teacher", teacher_name, config.teacher_revision)
+
+
+def load_generator(config: AugmentConfig, device, kind: str, name: str):
+    """(tokenizer, model) of a translation or paraphrase model: seq2seq where the config says encoder-decoder, else
+    causal; with its identity and display name for the fingerprint and the card."""
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    try:
+        encoder_decoder = model_config(name, None, config.trust_remote_code).is_encoder_decoder
+    except (OSError, ValueError, KeyError) as err:
+        raise model_error(kind, name, err) from err
+    cls = AutoModelForSeq2SeqLM if encoder_decoder else AutoModelForCausalLM
+    pair = _load(config, device, kind, name, None, cls)
+    return pair, model_identity(name, pair[1]), display_name(name)

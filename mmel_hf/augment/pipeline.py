@@ -48,6 +48,7 @@ from .cache import (
 from .models import (
     check_model_lengths,
     load_fill_mask,
+    load_generator,
     load_teacher,
     recorded_teacher_task,
     resolve_models,
@@ -112,7 +113,12 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
     inner_bars = config.progress and state.num_processes == 1  # a bar per batch, within the block being done
     # The data is good: the augmenter (a file is checked whole first; a fill-mask model loads), then the teacher.
     augmenter = build_augmenter(
-        config, spec, data["train"], lambda: load_fill_mask(config, device, mlm_name), inner_bars
+        config,
+        spec,
+        data["train"],
+        lambda: load_fill_mask(config, device, mlm_name),
+        inner_bars,
+        lambda kind, name: load_generator(config, device, kind, name),
     )
     teacher_pair = load_teacher(config, device, teacher_name)
     builder = BlockBuilder(config, spec, data["train"], augmenter, teacher_pair, inner_bars)

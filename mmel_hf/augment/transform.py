@@ -109,12 +109,20 @@ def label_counts(originals: list, augmented: list[list], disagree: list[list[boo
 
 
 def build_augmenter(
-    config: AugmentConfig, spec: TaskSpec, train, load_mlm: Callable[[], tuple], show_progress: bool = False
+    config: AugmentConfig,
+    spec: TaskSpec,
+    train,
+    load_mlm: Callable[[], tuple],
+    show_progress: bool = False,
+    load_model: Callable[[str, str], tuple] | None = None,
 ) -> Augmenter:
     """The job's augmenter (``--augmenter``): the one place that knows them by name. A file is read and checked
-    whole here, before any model is loaded; ``load_mlm`` loads the fill-mask model's (tokenizer, model)."""
+    whole here, before any model is loaded; ``load_mlm`` loads the fill-mask model's (tokenizer, model) and
+    ``load_model(kind, name)`` a generating augmenter's ((tokenizer, model), identity, display name)."""
     if isinstance(config.augmenter, Augmenter):  # an object given from Python
         return config.augmenter
+    if config.augmenter in ("back-translation", "generate"):
+        return _generating_augmenter(config, load_model)
     if config.augmenter == "file":
         return FileAugmenter(
             config.augmented_file,
@@ -138,6 +146,40 @@ def build_augmenter(
         precision=config.precision,
         show_progress=show_progress,
         separate=config.separate,
+    )
+
+
+def _generating_augmenter(config: AugmentConfig, load_model) -> Augmenter:
+    from .back_translation import BackTranslationAugmenter
+    from .paraphrase import DEFAULT_PROMPT, ParaphraseAugmenter
+
+    shared = dict(
+        num_augmented=config.num_augmented,
+        seed=config.seed,
+        num_candidates=config.num_candidates,
+        temperature=config.temperature,
+        top_k=config.top_k,
+        batch_size=config.batch_size,
+        max_tokens=config.max_tokens_per_batch,
+        max_length=config.max_length,
+        precision=config.precision,
+    )
+    if config.augmenter == "generate":
+        pair, identity, shown = load_model("paraphrase model", config.generator_model)
+        return ParaphraseAugmenter(pair, config.prompt_template or DEFAULT_PROMPT,
+                                   identity={"model": identity, "model_name": shown}, **shared)  # fmt: skip
+    forward, forward_identity, forward_name = load_model("translation model", config.translation_models[0])
+    backward, backward_identity, backward_name = load_model("translation model", config.translation_models[1])
+    identity = {"forward": forward_identity, "backward": backward_identity, "forward_name": forward_name,
+                "backward_name": backward_name}  # fmt: skip
+    return BackTranslationAugmenter(
+        forward,
+        backward,
+        sampling=config.sampling == "sample",
+        source_language=config.source_language,
+        pivot_language=config.pivot_language,
+        identity=identity,
+        **shared,
     )
 
 
@@ -166,8 +208,10 @@ class BlockBuilder:
     def build(self, rows: range):
         """(the block's new columns as a Dataset, its counts)."""
         part = self.train.select(rows)
+        self.augmenter.take_counts()  # what an earlier, unfinished block left counted
         new, labels = augment_split(part, self.spec, self.augmenter, self.labeler, rows.start, self.drop_disagreeing)
-        return new, {**shard_counts(part, new, self.spec, self.augmenter.normalise), **labels}
+        counts = {**shard_counts(part, new, self.spec, self.augmenter.normalise), **labels}
+        return new, {**counts, **self.augmenter.take_counts()}
 
 
 def _text_columns(spec: TaskSpec) -> list[str]:

@@ -274,7 +274,7 @@ def _mark_done(folder: Path, key: str, settings: dict) -> None:
 
 def _model_key(name: str | None) -> str | None:
     """A model's identity for a key: its files' hash for a folder (so a retrained teacher is a new one)."""
-    from ..augment.cache import model_identity
+    from ..augment.models import model_identity
     from .train import resolve_model_path
 
     return None if name is None else model_identity(resolve_model_path(name))
