@@ -158,3 +158,58 @@ def test_options_of_another_augmenter_are_refused(rte_dir, tmp_path, capsys, fla
         main(["--task", "rte", "--data-dir", str(rte_dir), "--label-source", "original", *flags])
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert exit_.value.code == 2 and message in last, last
+
+
+# -- eda: EDA's word edits from nlpaug -------------------------------------------------------------------------
+
+
+def test_eda_edits_are_seeded_per_row_and_leave_the_callers_random_state_alone(rte_dir, tmp_path):
+    import random
+
+    import numpy as np
+
+    pytest.importorskip("nlpaug")
+    from mmel_hf.augment import AugmentConfig, run_augmentation
+    from mmel_hf.augment.eda import EdaAugmenter
+
+    augmenter = EdaAugmenter(["swap", "delete"], alpha=0.3, num_augmented=3, seed=5)
+    texts = ["the quick brown fox jumps over the lazy dog", "a fine and honest film about two old friends"]
+    random.seed(1)
+    np.random.seed(1)
+    before = (random.random(), np.random.rand())
+    random.seed(1)
+    np.random.seed(1)
+    together = augmenter.augment_rows([texts], [10, 11])
+    assert (random.random(), np.random.rand()) == before  # the caller's random state is as it was
+    assert augmenter.augment_rows([texts[1:]], [11]) == together[1:]  # a row's samples: its own, on any block
+    for text, group in zip(texts, together):
+        assert 1 <= len(group) <= 3 and all(s[0] != text for s in group)
+        words = sorted(text.split())  # a swap keeps the words (nlpaug may capitalise the first), a deletion drops some
+        assert all(sorted(s[0].lower().split()) == words or len(s[0].split()) < len(words) for s in group), group
+
+    result = run_augmentation(AugmentConfig(task="rte", data_dir=str(rte_dir), label_source="original",
+                                            augmenter="eda", eda_alpha=0.3, group_size=3,
+                                            cache_dir=str(tmp_path / "cache"), progress=False))  # fmt: skip
+    made = json.loads(result.dataset["train"].info.description)["augmenter"]
+    assert made["augmenter"] == "eda" and made["operations"] == ["swap", "delete"]
+    assert sum(map(len, result.dataset["train"][augmented_column("sentence1")])) == result.summary["augmented_samples"]
+
+
+def test_eda_synonyms_without_the_wordnet_lexicon_is_one_clear_error(monkeypatch):
+    pytest.importorskip("nlpaug")
+    import sys
+
+    from mmel_hf.augment.eda import EdaAugmenter
+    from mmel_hf.errors import DataError
+
+    class NoLexicon:
+        class data:
+            @staticmethod
+            def find(name):
+                raise LookupError(name)
+
+    monkeypatch.setitem(sys.modules, "nltk", NoLexicon)
+    with pytest.raises(DataError, match="needs the WordNet lexicon, which is not installed"):
+        EdaAugmenter(["synonym"])
+    with pytest.raises(ValueError, match="choose from swap, delete, synonym"):
+        EdaAugmenter(["insert"])

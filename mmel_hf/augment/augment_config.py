@@ -52,6 +52,8 @@ RESULT_FIELDS = (
     "temperature",
     "top_k",
     "num_candidates",
+    "eda_operations",
+    "eda_alpha",
     "augmented_file_key",
     "allow_missing_samples",
     "drop_disagreeing",
@@ -81,11 +83,13 @@ AUGMENTER_OPTIONS = {
         "sampling": "sample",
     },  # fmt: skip
     "generate": {"generator_model": None, "prompt_template": None},
+    "eda": {"eda_operations": ["swap", "delete"], "eda_alpha": 0.1},
 }
-GENERATING = ("back-translation", "generate")
-GENERATING_SHARED = {"temperature": 1.0, "top_k": None, "num_candidates": None}  # options of both generating ones
+GENERATING = ("back-translation", "generate", "eda")  # take |B| - 1 and --num-candidates
+GENERATING_SHARED = {"temperature": 1.0, "top_k": None, "num_candidates": None}  # options of the model-based ones
 AUGMENTER_OPTIONS["back-translation"].update(GENERATING_SHARED)
 AUGMENTER_OPTIONS["generate"].update(GENERATING_SHARED)
+AUGMENTER_OPTIONS["eda"]["num_candidates"] = None
 
 
 @dataclass
@@ -113,16 +117,28 @@ class AugmentConfig(DataArguments):
         },
     )
 
-    augmenter: Literal["fill-mask", "file", "back-translation", "generate"] = field(
+    augmenter: Literal["fill-mask", "file", "back-translation", "generate", "eda"] = field(
         default="fill-mask",
         metadata={
             "help": "Where the augmented samples come from: 'fill-mask' (Algorithm 2 or beam search with --mlm-model, the "
             "paper's), 'file' (samples made anywhere, read from --augmented-file), 'back-translation' (through a "
             "pivot language and back, --translation-models) or 'generate' (paraphrases from a language model, "
-            "--generator-model). The teacher, the cache, the shards and the card are the same for all. (From "
+            "--generator-model) or 'eda' (EDA's word edits from nlpaug, --eda-operations). The teacher, the cache, the "
+            "shards and the card are the same for all. (From "
             "Python, an object implementing mmel_hf.augment.Augmenter also goes here.)",
-            "choices": ["fill-mask", "file", "back-translation", "generate"],
+            "choices": ["fill-mask", "file", "back-translation", "generate", "eda"],
         },
+    )
+    eda_operations: list[str] = field(
+        default_factory=lambda: ["swap", "delete"],
+        metadata={
+            "help": "--augmenter eda: the edits samples take in turn: swap, delete, synonym (synonym needs nltk's "
+            "WordNet lexicon).",
+            "choices": ["swap", "delete", "synonym"],
+        },
+    )
+    eda_alpha: float = field(
+        default=0.1, metadata={"help": "--augmenter eda: the share of words each edit changes (EDA's alpha)."}
     )
     translation_models: list[str] | None = field(
         default=None,
@@ -413,8 +429,8 @@ class AugmentConfig(DataArguments):
         owners: dict[str, list[str]] = {}
         for owner, options in AUGMENTER_OPTIONS.items():
             for option, default in options.items():
-                shared = name in GENERATING and option in GENERATING_SHARED
-                if owner != name and not shared and getattr(self, option) != default:
+                own = option in AUGMENTER_OPTIONS.get(name, {})  # the temperature of back-translation and generate
+                if not own and getattr(self, option) != default:
                     owners.setdefault(option, []).append(owner)
         if name not in ("fill-mask", *GENERATING) and self.group_size != 5:
             owners["group_size"] = ["fill-mask", *GENERATING]

@@ -123,6 +123,11 @@ def build_augmenter(
         return config.augmenter
     if config.augmenter in ("back-translation", "generate"):
         return _generating_augmenter(config, load_model)
+    if config.augmenter == "eda":
+        from .eda import EdaAugmenter
+
+        return EdaAugmenter(config.eda_operations, config.eda_alpha, config.num_augmented, config.seed,
+                            config.num_candidates)  # fmt: skip
     if config.augmenter == "file":
         return FileAugmenter(
             config.augmented_file,
