@@ -228,3 +228,20 @@ def test_a_read_only_output_is_one_line_in_words(rte_dir, tmp_path, capsys, monk
     err = capsys.readouterr().err
     assert code == 1 and f"could not write {tmp_path / 'study'}: read-only file system" in err, err
     assert "Errno" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_study_on_another_augmenters_samples(models, rte_dir, tmp_path, capsys):
+    """mmel-study --augmenter eda: the protocol on EDA's edits; a flag of another augmenter is refused before the
+    teacher trains."""
+    pytest.importorskip("nlpaug")
+    output = tmp_path / "study"
+    common = ["--task", "rte", "--data-dir", str(rte_dir), "--max-train-samples", "8", "--teacher-model", models[0],
+              "--teacher-layers", "1", "--teacher-epochs", "1", "--student-model", models[0], "--student-layers", "1",
+              "--epochs", "1", "--batch-size", "4", "--group-size", "3", "--cache-dir", str(tmp_path / "cache"),
+              "--seeds", "0", "--methods", "uniform", "hard", "--output-dir", str(output)]  # fmt: skip
+    assert study_main([*common, "--augmenter", "eda", "--eda-alpha", "0.3"]) == 0
+    results = json.loads((output / "results.json").read_text())
+    assert results["augmentation"]["augmenter"]["augmenter"] == "eda" and set(results["methods"]) == {"uniform", "hard"}
+    with pytest.raises(SystemExit):
+        study_main([*common, "--augmenter", "file"])
+    assert "needs --augmented-file" in capsys.readouterr().err

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 from ..tasks.registry import DataArguments
@@ -93,29 +93,9 @@ AUGMENTER_OPTIONS["eda"]["num_candidates"] = None
 
 
 @dataclass
-class AugmentConfig(DataArguments):
-    """Options of the augmentation job (Section 3.3 and Appendix C of the paper).
-
-    The defaults are the paper's: |B| = 5, greedy search, ratio 0.4, each sentence of a pair augmented on
-    its own, ``bert-base-uncased`` as the fill-mask model.
-    """
-
-    dataset_name: str | None = field(
-        default=None, metadata={"help": "A Hub dataset id (default for GLUE tasks: nyu-mll/glue)."}
-    )
-    dataset_config: str | None = field(default=None, metadata={"help": "The Hub dataset's configuration."})
-    dataset_revision: str | None = field(default=None, metadata={"help": "The Hub dataset's revision."})
-    max_train_samples: int | None = field(
-        default=None, metadata={"help": "Augment only the first N training examples (quick runs)."}
-    )
-    keep_columns: list[str] | None = field(
-        default=None,
-        metadata={
-            "help": "Columns of local files kept beside the task's in every split (as text), to join the results "
-            "back to your rows. Default: an 'id' or 'idx' column where the file has one. Hub and save_to_disk "
-            "datasets keep all their columns."
-        },
-    )
+class AugmenterArguments:
+    """Which augmenter makes the samples, and the options of the augmenters other than fill-mask (whose options are
+    the paper's: --mlm-model, --ratio, --search ...). Shared by ``mmel-augment`` and ``mmel-study``."""
 
     augmenter: Literal["fill-mask", "file", "back-translation", "generate", "eda"] = field(
         default="fill-mask",
@@ -210,6 +190,81 @@ class AugmentConfig(DataArguments):
             "of refusing the file."
         },
     )
+
+    def check_augmenter_options(self) -> None:
+        """Options of one augmenter are refused with another: a flag that cannot act is never ignored."""
+        from .augmenter import Augmenter
+
+        name = self.augmenter if isinstance(self.augmenter, str) else None
+        if name is None and not isinstance(self.augmenter, Augmenter) or name not in (None, *AUGMENTER_OPTIONS):
+            raise ValueError(
+                f"--augmenter {self.augmenter!r}: expected one of {', '.join(AUGMENTER_OPTIONS)}, or (from Python) an "
+                "Augmenter object"
+            )
+        required = {"file": "augmented_file", "back-translation": "translation_models", "generate": "generator_model"}
+        if name in required and getattr(self, required[name]) is None:
+            flag = "--" + required[name].replace("_", "-")
+            raise ValueError(f"--augmenter {name} needs {flag}")
+        owners: dict[str, list[str]] = {}
+        for owner, options in AUGMENTER_OPTIONS.items():
+            for option, default in options.items():
+                own = option in AUGMENTER_OPTIONS.get(name, {})  # the temperature of back-translation and generate
+                if not own and getattr(self, option) != default:
+                    owners.setdefault(option, []).append(owner)
+        if name not in ("fill-mask", *GENERATING) and self.group_size != 5:
+            owners["group_size"] = ["fill-mask", *GENERATING]
+        if owners:
+            flags = ", ".join(
+                f"--{'no-separate' if option == 'separate' else option.replace('_', '-')} ({' or '.join(found)})"
+                for option, found in owners.items()
+            )
+            raise ValueError(
+                f"{flags}: option(s) of another augmenter than {self.augmenter_name}, the one this job runs "
+                "(--augmenter; each augmenter's options are in mmel-augment --help)"
+            )
+        if (self.source_language is None) != (self.pivot_language is None):
+            raise ValueError("--source-language and --pivot-language go together (NLLB/M2M100 need both)")
+        if not self.temperature > 0:
+            raise ValueError(f"--temperature {self.temperature}: must be > 0")
+        for option in ("top_k", "num_candidates"):
+            if getattr(self, option) is not None and getattr(self, option) < 1:
+                raise ValueError(f"--{option.replace('_', '-')} {getattr(self, option)}: must be at least 1")
+
+    @property
+    def augmenter_name(self) -> str:
+        """``fill-mask``, ``file``, ... or the name of an :class:`~mmel_hf.augment.Augmenter` object from Python."""
+        return self.augmenter if isinstance(self.augmenter, str) else self.augmenter.name
+
+    def augmenter_options(self) -> dict:
+        """These arguments as keyword arguments (of :class:`AugmentConfig`)."""
+        return {f.name: getattr(self, f.name) for f in fields(AugmenterArguments)}
+
+
+@dataclass
+class AugmentConfig(AugmenterArguments, DataArguments):
+    """Options of the augmentation job (Section 3.3 and Appendix C of the paper).
+
+    The defaults are the paper's: |B| = 5, greedy search, ratio 0.4, each sentence of a pair augmented on
+    its own, ``bert-base-uncased`` as the fill-mask model.
+    """
+
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "A Hub dataset id (default for GLUE tasks: nyu-mll/glue)."}
+    )
+    dataset_config: str | None = field(default=None, metadata={"help": "The Hub dataset's configuration."})
+    dataset_revision: str | None = field(default=None, metadata={"help": "The Hub dataset's revision."})
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Augment only the first N training examples (quick runs)."}
+    )
+    keep_columns: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Columns of local files kept beside the task's in every split (as text), to join the results "
+            "back to your rows. Default: an 'id' or 'idx' column where the file has one. Hub and save_to_disk "
+            "datasets keep all their columns."
+        },
+    )
+
     drop_disagreeing: bool = field(
         default=False,
         metadata={
@@ -413,52 +468,8 @@ class AugmentConfig(DataArguments):
                 "--teacher is not used with --label-source original (the original labels stand in for the teacher's "
                 "outputs): drop one of them"
             )
-        self._check_augmenter_options()
+        self.check_augmenter_options()
         self.check_data_sources()
-
-    def _check_augmenter_options(self) -> None:
-        """Options of one augmenter are refused with another: a flag that cannot act is never ignored."""
-        from .augmenter import Augmenter
-
-        name = self.augmenter if isinstance(self.augmenter, str) else None
-        if name is None and not isinstance(self.augmenter, Augmenter) or name not in (None, *AUGMENTER_OPTIONS):
-            raise ValueError(
-                f"--augmenter {self.augmenter!r}: expected one of {', '.join(AUGMENTER_OPTIONS)}, or (from Python) an "
-                "Augmenter object"
-            )
-        owners: dict[str, list[str]] = {}
-        for owner, options in AUGMENTER_OPTIONS.items():
-            for option, default in options.items():
-                own = option in AUGMENTER_OPTIONS.get(name, {})  # the temperature of back-translation and generate
-                if not own and getattr(self, option) != default:
-                    owners.setdefault(option, []).append(owner)
-        if name not in ("fill-mask", *GENERATING) and self.group_size != 5:
-            owners["group_size"] = ["fill-mask", *GENERATING]
-        if owners:
-            flags = ", ".join(
-                f"--{'no-separate' if option == 'separate' else option.replace('_', '-')} ({' or '.join(found)})"
-                for option, found in owners.items()
-            )
-            raise ValueError(
-                f"{flags}: option(s) of another augmenter than {self.augmenter_name}, the one this job runs "
-                "(--augmenter; each augmenter's options are in mmel-augment --help)"
-            )
-        required = {"file": "augmented_file", "back-translation": "translation_models", "generate": "generator_model"}
-        if name in required and getattr(self, required[name]) is None:
-            flag = "--" + required[name].replace("_", "-")
-            raise ValueError(f"--augmenter {name} needs {flag}")
-        if (self.source_language is None) != (self.pivot_language is None):
-            raise ValueError("--source-language and --pivot-language go together (NLLB/M2M100 need both)")
-        if not self.temperature > 0:
-            raise ValueError(f"--temperature {self.temperature}: must be > 0")
-        for option in ("top_k", "num_candidates"):
-            if getattr(self, option) is not None and getattr(self, option) < 1:
-                raise ValueError(f"--{option.replace('_', '-')} {getattr(self, option)}: must be at least 1")
-
-    @property
-    def augmenter_name(self) -> str:
-        """``fill-mask``, ``file``, or the name of an :class:`~mmel_hf.augment.Augmenter` object given from Python."""
-        return self.augmenter if isinstance(self.augmenter, str) else self.augmenter.name
 
     @property
     def num_augmented(self) -> int:

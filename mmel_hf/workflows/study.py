@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..augment.augment_config import AugmenterArguments
 from ..errors import DataError
 from ..files import write_json_atomically
 from ..privacy import public_options, public_value
@@ -79,7 +80,7 @@ def parse_method(text: str) -> MethodSpec:
 
 
 @dataclass
-class StudyConfig(DataArguments):
+class StudyConfig(AugmenterArguments, DataArguments):
     """Options of ``mmel-study``. Settings are shared by every method: nothing is tuned per method.
 
     The task flags (``--task``, ``--text-columns``, ``--label-column``, ``--class-names``, ``--num-labels``) are
@@ -189,10 +190,32 @@ class StudyConfig(DataArguments):
             raise ValueError(f"--parallel-runs {self.parallel_runs}: must be at least 1")
         if self.max_train_samples == 0:
             self.max_train_samples = None
+        self.augment_config(teacher=None)  # the augmenter's options, checked before the teacher trains
         if self.precision == "auto":  # resolved here: the runs' keys and study_config.json record the value
             from ..devices import cuda_with_fast_bf16
 
             self.precision = "bf16" if cuda_with_fast_bf16() else "fp32"
+
+    def augment_config(self, teacher: str | None):
+        """The study's augmentation job: any augmenter (``--augmenter``), its samples labelled by ``teacher``."""
+        from ..augment import AugmentConfig
+
+        fill_mask = self.augmenter == "fill-mask"
+        return AugmentConfig(
+            **self.task_options(),
+            **self.augmenter_options(),
+            teacher=teacher,
+            mlm_model=self.mlm_model if fill_mask else None,
+            ratio=self.ratio if fill_mask else 0.4,
+            max_train_samples=self.max_train_samples,
+            group_size=self.group_size,  # refused with a file, which decides |B|
+            seed=self.augment_seed,
+            max_length=self.max_length,
+            precision=self.precision,
+            cache_dir=self.cache_dir,
+            progress=self.progress,
+            **self.data_sources(),
+        )
 
     def to_dict(self) -> dict:
         """The options as written into ``study_config.json`` and ``results.json``: no local paths."""
@@ -412,7 +435,7 @@ def run_study(config: StudyConfig, say: Callable[[str], None] = logger.info) -> 
     the augmentation (its cache fingerprint), each run (its settings and the augmentation's fingerprint). A
     rerun with other settings redoes exactly what changed, and the report describes only matching runs.
     """
-    from ..augment import AugmentConfig, run_augmentation
+    from ..augment import run_augmentation
     from .study_report import write_report
 
     _refuse_launchers()
@@ -436,22 +459,7 @@ def run_study(config: StudyConfig, say: Callable[[str], None] = logger.info) -> 
             f"{config.ratio}), labelled by the teacher"
         )
         augment_started = time.perf_counter()
-        augmented = run_augmentation(
-            AugmentConfig(
-                **config.task_options(),
-                teacher=teacher,
-                mlm_model=config.mlm_model,
-                max_train_samples=config.max_train_samples,
-                group_size=config.group_size,
-                ratio=config.ratio,
-                seed=config.augment_seed,
-                max_length=config.max_length,
-                precision=config.precision,
-                cache_dir=config.cache_dir,
-                progress=config.progress,
-                **config.data_sources(),
-            )
-        )
+        augmented = run_augmentation(config.augment_config(teacher))
         summary = augmented.summary
         say(
             f"augmentation: {summary['examples']} examples, {summary['augmented_samples']} samples "
