@@ -454,10 +454,12 @@ def run_study(config: StudyConfig, say: Callable[[str], None] = logger.info) -> 
         data_key = {name: dataset._fingerprint for name, dataset in data.items()}
         teacher = train_teacher(config, say, data_key)
         stages = {"teacher": time.perf_counter() - started}
-        say(
-            f"augmentation: Algorithm 2 on {len(data['train'])} examples (|B| = {config.group_size}, ratio "
-            f"{config.ratio}), labelled by the teacher"
+        method = (
+            f"Algorithm 2 (|B| = {config.group_size}, ratio {config.ratio})"
+            if config.augmenter_name == "fill-mask"
+            else f"the {config.augmenter_name} augmenter"
         )
+        say(f"augmentation: {method} on {len(data['train'])} examples, labelled by the teacher")
         augment_started = time.perf_counter()
         augmented = run_augmentation(config.augment_config(teacher))
         summary = augmented.summary

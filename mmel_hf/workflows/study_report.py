@@ -237,6 +237,16 @@ def _plot(output: Path, summary: dict, metric: str, split: str, title: str) -> P
     return path
 
 
+def _augmenter_text(augmentation: dict, config) -> str:
+    """What made the samples, in words: fill-mask's model and options, or another augmenter's description."""
+    made = dict(augmentation.get("augmenter") or {"augmenter": "fill-mask"})
+    name = made.pop("augmenter")
+    if name == "fill-mask":
+        return f"fill-mask `{augmentation.get('mlm_model')}`, greedy, |B| = {config.group_size}, ratio {config.ratio}"
+    details = ", ".join(f"{k} {v}" for k, v in made.items() if v not in (None, [], {}) and not k.endswith("sha256"))
+    return f"`{name}` augmenter" + (f" ({details})" if details else "")
+
+
 def _scored(evaluation: dict | None) -> str:
     if not evaluation:
         return ""
@@ -364,8 +374,8 @@ def write_report(
         f"- Training examples: {augmentation.get('examples')} (teacher and every student see the same ones); "
         f"evaluation: `{split}`" + _scored(evaluation),
         f"- Teacher: {teacher_line}",
-        f"- Augmentation: fill-mask `{augmentation.get('mlm_model')}`, greedy, |B| = {config.group_size}, ratio "
-        f"{config.ratio}; {augmentation.get('augmented_samples')} samples, {100 * augmentation.get('distinct_ratio', 0):.1f}% distinct",
+        f"- Augmentation: {_augmenter_text(augmentation, config)}; {augmentation.get('augmented_samples')} samples, "
+        f"{100 * augmentation.get('distinct_ratio', 0):.1f}% distinct",
         f"- Students: `{public_value(config.student_model)}`"
         + (f", first {config.student_layers} layers" if config.student_layers else "")
         + f"; {config.epochs:g} epochs, lr {config.learning_rate}, batch {config.batch_size}, weight decay "
