@@ -17,7 +17,6 @@ The report (:mod:`mmel_hf.workflows.study_report`) is written from the runs' ``m
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -31,6 +30,8 @@ from ..errors import DataError
 from ..files import write_json_atomically
 from ..privacy import public_options, public_value
 from ..tasks.registry import DataArguments
+from .study_report import write_report
+from .study_runs import finished_run, mark_done, prepare_run_folder, run_key
 
 __all__ = ["MethodSpec", "StudyConfig", "parse_method", "run_study"]
 
@@ -262,38 +263,6 @@ def _training_args(config: StudyConfig, output: Path, options: dict):
 
 # -- Reuse, keyed by what determines each artefact --------------------------------------------------------
 
-KEY_FILE = "study_key.json"  # beside a run's metrics.json: the settings it was trained with, and their hash
-
-
-def _run_key(settings: dict) -> str:
-    from datasets.fingerprint import Hasher
-
-    return Hasher.hash(json.loads(json.dumps(settings, sort_keys=True, default=str)))
-
-
-def _done(folder: Path, key: str | None = None) -> dict | None:
-    """A finished run's summary: its ``metrics.json`` is readable and (with ``key``) it was trained with exactly
-    these settings. An unreadable file (a full disk, a killed write) or other settings mean: not done."""
-    try:
-        summary = json.loads((folder / "metrics.json").read_text())
-        if key is not None and json.loads((folder / KEY_FILE).read_text()).get("key") != key:
-            return None
-    except (OSError, ValueError):
-        return None
-    return summary if isinstance(summary, dict) and "metrics" in summary else None
-
-
-def _prepare_run_folder(folder: Path) -> None:
-    """A run folder of the study is the study's own: a stale or unfinished run in it is cleared before redoing."""
-    import shutil
-
-    if folder.exists():
-        shutil.rmtree(folder)
-
-
-def _mark_done(folder: Path, key: str, settings: dict) -> None:
-    write_json_atomically(folder / KEY_FILE, {"key": key, "settings": public_options(settings)})
-
 
 def _model_key(name: str | None) -> str | None:
     """A model's identity for a key: its files' hash for a folder (so a retrained teacher is a new one)."""
@@ -344,14 +313,14 @@ def train_teacher(config: StudyConfig, say: Callable[[str], None], data_key: dic
         },
         "training": options,
     }
-    key = _run_key(settings)
-    done = _done(folder, key)
+    key = run_key(settings)
+    done = finished_run(folder, key)
     if done is None or not (folder / "config.json").exists():
         say(f"teacher: fine-tuning {config.teacher_model} on {config.max_train_samples or 'all'} examples")
-        _prepare_run_folder(folder)
+        prepare_run_folder(folder)
         run_training(train_config, _training_args(config, folder, options), quiet=not config.progress)
-        _mark_done(folder, key, settings)
-        done = _done(folder, key)
+        mark_done(folder, key, settings)
+        done = finished_run(folder, key)
     say(f"teacher: {_headline(done)} -> {folder}")
     return str(folder)
 
@@ -436,7 +405,6 @@ def run_study(config: StudyConfig, say: Callable[[str], None] = logger.info) -> 
     rerun with other settings redoes exactly what changed, and the report describes only matching runs.
     """
     from ..augment import run_augmentation
-    from .study_report import write_report
 
     _refuse_launchers()
     spec, data = _check_task_and_data(config)  # a bad file or flag: one line, nothing written
@@ -477,7 +445,7 @@ def run_study(config: StudyConfig, say: Callable[[str], None] = logger.info) -> 
             output,
             config,
             spec=spec,
-            teacher_summary=_done(Path(teacher)) if config.teacher is None else None,
+            teacher_summary=finished_run(Path(teacher)) if config.teacher is None else None,
             augmentation=_public_summary(summary),
             evaluation=evaluation,
             keys=keys,
@@ -534,7 +502,7 @@ def _student_runs(config: StudyConfig, output: Path, cache_path: Path) -> list[_
                 "training": options,
             }
             folder = output / "runs" / method.key / f"seed-{seed}"
-            runs.append(_StudentRun(method, seed, folder, train_config, options, settings, _run_key(settings)))
+            runs.append(_StudentRun(method, seed, folder, train_config, options, settings, run_key(settings)))
     return runs
 
 
@@ -550,9 +518,9 @@ def _train_student(config: StudyConfig, run: _StudentRun, worker: bool = False, 
             import torch
 
             torch.set_num_threads(threads)
-    _prepare_run_folder(run.folder)
+    prepare_run_folder(run.folder)
     run_training(run.train_config, _training_args(config, run.folder, run.options), quiet=not config.progress)
-    _mark_done(run.folder, run.key, run.settings)
+    mark_done(run.folder, run.key, run.settings)
 
 
 def _train_students(config: StudyConfig, output: Path, cache_path: Path, say: Callable[[str], None]) -> dict:
@@ -563,12 +531,12 @@ def _train_students(config: StudyConfig, output: Path, cache_path: Path, say: Ca
 
     def report(run: _StudentRun, status: str = "") -> None:
         say(
-            f"[{numbers[id(run)]}/{len(runs)}] {run.method.title}, seed {run.seed}: {_headline(_done(run.folder, run.key))}{status}"
+            f"[{numbers[id(run)]}/{len(runs)}] {run.method.title}, seed {run.seed}: {_headline(finished_run(run.folder, run.key))}{status}"
         )
 
     todo = []
     for run in runs:
-        if _done(run.folder, run.key) is None:
+        if finished_run(run.folder, run.key) is None:
             todo.append(run)
         else:
             report(run, " (done before)")

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..significance import VECTORISED_METRICS, collapsed, paired_bootstrap, seed_bootstrap
+from .study_runs import finished_run
 
 __all__ = ["compare", "cross_task_tables", "primary_metric", "summarise_runs", "verdict", "write_report"]
 
@@ -88,7 +89,6 @@ def summarise_runs(
     whose run collapsed, and (under ``_predictions``, not written to results.json) each run's predictions.
 
     With ``keys`` ((method key, seed) -> run key) only runs trained with exactly the study's settings count."""
-    from .study import _done
 
     summary = {}
     for method in methods:
@@ -98,7 +98,7 @@ def summarise_runs(
             if keys is not None and key is None:
                 continue
             folder = Path(output) / "runs" / method.key / f"seed-{seed}"
-            found = _done(folder, key)
+            found = finished_run(folder, key)
             if found is not None:
                 runs.append((seed, found, _read_predictions(folder, split)))
         if not runs:
@@ -332,7 +332,6 @@ def write_report(
     settings (others in the folder are left out)."""
     from ..privacy import public_value
     from ..tasks.registry import get_task
-    from .study import _done
 
     output = Path(output)
     spec = spec if spec is not None else get_task(config.task)
@@ -340,7 +339,7 @@ def write_report(
     metric_keys = [spec.metric]
     for method in config.method_specs:
         for seed in config.seeds:
-            found = _done(output / "runs" / method.key / f"seed-{seed}", (keys or {}).get((method.key, seed)))
+            found = finished_run(output / "runs" / method.key / f"seed-{seed}", (keys or {}).get((method.key, seed)))
             if found is not None and metric_keys == [spec.metric]:
                 scored = found["metrics"].get(split, {})
                 metric_keys = [spec.metric] + sorted(
