@@ -3,12 +3,11 @@
 >>> from mmel_hf import MMELTrainer, MMELTrainingArguments  # instead of Trainer, TrainingArguments
 """
 
-__version__ = "0.1.0"
-
 from .collator import MMELDataCollator
 from .schema import AugmentedSchema, SchemaError, validate_augmented_dataset
 from .trainer import MMELTrainer
 from .training_args import MMELTrainingArguments
+from .version import __version__
 
 __all__ = [
     "AugmentedSchema",

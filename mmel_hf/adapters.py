@@ -27,8 +27,7 @@ SEQUENCE_CLASSIFICATION = "SEQ_CLS"
 def labels_of(train_dataset) -> tuple[int, list[str] | None]:
     """``(num_labels, label names or None)`` of an augmented training set: the task ``mmel-augment`` recorded in
     it, else the width of its teacher outputs (1 = regression)."""
-    from .augment.provenance import read_provenance
-    from .schema import TEACHER_ORIGINAL_COLUMN
+    from .schema import TEACHER_ORIGINAL_COLUMN, read_provenance
     from .tasks.registry import task_from_description
 
     recorded = read_provenance(train_dataset).get("task") if train_dataset is not None else None

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import __version__
-from .augment.provenance import display_name
+from .privacy import display_name
+from .version import __version__
 
 __all__ = ["MODEL_TAGS", "build_model_card", "push_folder", "render_model_card", "trainer_model_card"]
 
@@ -132,7 +132,7 @@ def build_model_card(summary: dict, spec, args, config) -> str:
 def trainer_model_card(trainer, model_name: str | None = None, dataset_name: str | None = None, tags=()) -> str:
     """The card :meth:`MMELTrainer.create_model_card` writes (what ``Trainer.push_to_hub`` uploads): the method,
     lambdas, data provenance, the last evaluation and the whole-run weight diagnostics the trainer knows."""
-    from .augment.provenance import read_provenance
+    from .schema import read_provenance
     from .training_args import method_name
     from .weight_report import trainer_weights
 

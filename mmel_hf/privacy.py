@@ -52,3 +52,19 @@ def shareable_state(state: dict) -> dict:
         return value
 
     return {key: clean(key, value) for key, value in state.items()}
+
+
+def display_name(name: str) -> str:
+    """Model names for cards and summaries: Hub ids as they are, the embedded models by name, no local paths
+    (a folder, even one gone from this machine, is ``local:<last component>``).
+
+    >>> display_name("google-bert/bert-base-uncased"), display_name("/home/me/runs/teacher")
+    ('google-bert/bert-base-uncased', 'local:teacher')
+    """
+    from ..embedded import EMBEDDED_DIR
+
+    path = Path(name)
+    if path.is_dir():
+        return f"mmel_hf embedded {path.name}" if path.resolve().parent == EMBEDDED_DIR else f"local:{path.name}"
+    looks_like_a_path = path.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1 or "\\" in name
+    return f"local:{path.name}" if looks_like_a_path else name

@@ -39,6 +39,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -291,3 +292,12 @@ def validate_labels(dataset, num_labels: int, label_column: str | None = None) -
             f"row {int(bad[0])}, column '{label_column}': label {labels[int(bad[0])].as_py()!r} is not a "
             f"class id 0..{num_labels - 1} (the model has {num_labels} labels)"
         )
+
+
+def read_provenance(dataset) -> dict:
+    """The :func:`provenance` of an augmented split, or ``{}`` for data made elsewhere."""
+    try:
+        found = json.loads(dataset.info.description or "")
+    except (TypeError, ValueError):
+        return {}
+    return found if isinstance(found, dict) and "mmel_hf_task" in found else {}

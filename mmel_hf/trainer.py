@@ -93,7 +93,7 @@ def padding_multiple(device) -> int | None:
 def recorded_label_column(train_dataset) -> str | None:
     """The label column of the task an augmented training set records (``mmel-augment`` keeps the task's own
     column, ``stars`` ...), or None for data that records no task."""
-    from .augment.provenance import recorded_task
+    from .tasks.registry import recorded_task
 
     return (recorded_task(train_dataset) or {}).get("label_column") if hasattr(train_dataset, "info") else None
 

@@ -45,6 +45,70 @@ def test_the_library_does_not_import_the_workflows():
     assert offenders == []
 
 
+def _imports_of_the_package():
+    """Each module of mmel_hf and the package modules it imports, function-local imports included (from the source)."""
+    import ast
+    from pathlib import Path
+
+    package = Path(importlib.import_module("mmel_hf").__file__).parent
+    modules = {}
+    for path in package.rglob("*.py"):
+        parts = ["mmel_hf", *path.relative_to(package).with_suffix("").parts]
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {}
+    for name, path in modules.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+                base = base[: len(base) - max(node.level - 1, 0)] if node.level else []
+                target = ".".join(base + ([node.module] if node.module else []))
+                for alias in node.names:
+                    found.add(f"{target}.{alias.name}" if f"{target}.{alias.name}" in modules else target)
+            elif isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+        graph[name] = {module for module in found if module in modules and module != name}
+    return graph
+
+
+def test_no_module_of_the_package_imports_itself_back():
+    """No import cycle, function-local imports counted (they hid two): each strongly connected set is one module."""
+    graph = _imports_of_the_package()
+    index, low, stack, cycles = {}, {}, [], []
+
+    def visit(module):
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for other in graph[module]:
+            if other not in index:
+                visit(other)
+                low[module] = min(low[module], low[other])
+            elif other in stack:
+                low[module] = min(low[module], index[other])
+        if low[module] == index[module]:
+            cycle = []
+            while not cycle or cycle[-1] != module:
+                cycle.append(stack.pop())
+            if len(cycle) > 1:
+                cycles.append(sorted(cycle))
+
+    for module in graph:
+        if module not in index:
+            visit(module)
+    assert cycles == []
+
+
+def test_the_drop_in_library_never_imports_the_offline_pipeline():
+    """The trainer and what it is made of (collator, losses, schema, model card, adapters ...) never import augment/:
+    the two meet in the dataset contract (schema) alone."""
+    graph = _imports_of_the_package()
+    drop_in = [m for m in graph if m.count(".") == 1 or m.startswith("mmel_hf.losses")]
+    drop_in = [m for m in drop_in if m not in ("mmel_hf._moved", "mmel_hf.augment", "mmel_hf.workflows", "mmel_hf.tasks",
+                                               "mmel_hf.vision", "mmel_hf.embedded", "mmel_hf.templates")]  # fmt: skip
+    offenders = {m: sorted(d for d in graph[m] if d.startswith("mmel_hf.augment")) for m in drop_in if m not in MOVED}
+    assert {m: found for m, found in offenders.items() if found} == {}
+
+
 def test_arguments_pickled_under_an_old_module_name_still_load(tmp_path):
     """training_args.bin of older runs names mmel_hf.mmel_config: resuming them still unpickles."""
     import pickle

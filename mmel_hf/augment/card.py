@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import json
 
-from .. import __version__
 from ..citation import PAPER_ARXIV_ID, PAPER_BIBTEX, PAPER_TITLE, PAPER_URL
+from ..schema import read_provenance
 from ..tasks.registry import TaskSpec
 from ..templates import template_path
+from ..version import __version__
 from .augment_config import AugmentConfig
-from .provenance import read_provenance
 
 __all__ = ["EVALUATION_CONFIG", "PROVENANCE_FIELD", "build_dataset_card", "card_metadata", "push_to_hub"]
 

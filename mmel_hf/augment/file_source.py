@@ -29,10 +29,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..files import file_digest
+from ..privacy import display_name
 from ..tasks.registry import TaskSpec
 from ..tasks.sources import DataError, delimited_reader, file_lines, read_header
 from .augmenter import Augmenter
-from .provenance import display_name
 
 __all__ = ["FileAugmenter"]
 

@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 from ..files import file_digest
+from ..privacy import display_name
 from ..tasks.registry import get_task, is_registered
 from ..tasks.sources import DataError
 from .augment_config import AugmentConfig
-from .provenance import display_name
 
 
 def model_identity(name_or_path: str, model=None, revision: str | None = None) -> str:

@@ -30,7 +30,8 @@ from accelerate.logging import get_logger
 
 from ..devices import runs_on_cpu
 from ..files import unseal
-from ..privacy import public_options
+from ..privacy import display_name, public_options
+from ..schema import read_provenance
 from ..tasks.registry import TaskSpec, reconcile_task
 from ..tasks.sources import DataError, load_task_data
 from .augment_config import AugmentConfig
@@ -55,7 +56,7 @@ from .models import (
     teacher_num_labels,
 )
 from .numerics import describe_numerics, short_description
-from .provenance import display_name, provenance, read_provenance
+from .provenance import provenance
 from .saving import atomic_save, check_output_dir
 from .shards import BlockPlan
 from .transform import BlockBuilder, augment_split, build_augmenter, compare_block, no_dataset_bars

@@ -581,3 +581,16 @@ class DataArguments(TaskArguments):
             raise ValueError(f"give one data source, got {['--' + name.replace('_', '-') for name in given]}")
         if self.validation_file is not None and self.train_file is None:
             raise ValueError("--validation-file goes with --train-file")
+
+
+def recorded_task(dataset) -> dict | None:
+    """The task description an augmented split records (mmel-augment writes it), or None for data made elsewhere."""
+    from ..schema import read_provenance
+
+    found = read_provenance(dataset)
+    if isinstance(found.get("task"), dict):
+        return found["task"]
+    name = found.get("mmel_hf_task")  # made by an older mmel_hf: the name alone, enough for a registered task
+    if name is not None and is_registered(name):
+        return {"name": name}
+    return None

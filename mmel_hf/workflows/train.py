@@ -30,15 +30,14 @@ import numpy as np
 from transformers import TrainerCallback
 
 from ..adapters import name_base_in_adapter_config, newly_initialised_modules
-from ..augment.provenance import read_provenance, recorded_task
 from ..checkpoints import checkpoint_problem
 from ..embedded import resolve_model_path
 from ..errors import DataError
 from ..files import write_json_atomically
 from ..hub import check_push_possible
 from ..privacy import public_options
-from ..schema import TEACHER_ORIGINAL_COLUMN, augmented_column, label_column_named_label
-from ..tasks.registry import TaskSpec, describe_task, metric_task, reconcile_task
+from ..schema import TEACHER_ORIGINAL_COLUMN, augmented_column, label_column_named_label, read_provenance
+from ..tasks.registry import TaskSpec, describe_task, metric_task, reconcile_task, recorded_task
 from ..tasks.sources import load_task_data
 from ..training_args import GROUPED_LOSSES, METHOD_NAMES, method_name  # noqa: F401  (also imported from here)
 from ..weight_report import run_weights
