@@ -61,7 +61,7 @@ def display_name(name: str) -> str:
     >>> display_name("google-bert/bert-base-uncased"), display_name("/home/me/runs/teacher")
     ('google-bert/bert-base-uncased', 'local:teacher')
     """
-    from ..embedded import EMBEDDED_DIR
+    from .embedded import EMBEDDED_DIR
 
     path = Path(name)
     if path.is_dir():

@@ -113,10 +113,10 @@ def test_paraphrases_from_a_causal_model_with_a_chat_template(models, generators
     tokenizer.save_pretrained(chat)
     make_tiny_causal(tokenizer, seed=1).save_pretrained(chat)
     seen = []
-    import mmel_hf.augment.paraphrase as paraphrase
+    import mmel_hf.augment.generation as generation
 
-    real = paraphrase.generate_texts
-    paraphrase.generate_texts = lambda model, tok, prompts, *a, **k: seen.extend(prompts) or real(model, tok, prompts,
+    real = generation.generate_texts
+    generation.generate_texts = lambda model, tok, prompts, *a, **k: seen.extend(prompts) or real(model, tok, prompts,
                                                                                                   *a, **k)  # fmt: skip
     try:
         result = run_augmentation(AugmentConfig(task="rte", data_dir=str(rte_dir), teacher=models[1],
@@ -124,7 +124,7 @@ def test_paraphrases_from_a_causal_model_with_a_chat_template(models, generators
                                                 max_length=12, cache_dir=str(tmp_path / "cache"), progress=False,
                                                 prompt_template="Say it again: {text}"))  # fmt: skip
     finally:
-        paraphrase.generate_texts = real
+        generation.generate_texts = real
     assert seen and all(p.startswith("[user] Say it again: ") and p.endswith("[assistant]") for p in seen)
     train = result.dataset["train"]
     assert all("\n" not in s for g in train[augmented_column("sentence2")] for s in g)

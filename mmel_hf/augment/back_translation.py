@@ -9,7 +9,7 @@ depend only on (seed, row, column), whatever the batch or process.
 
 from __future__ import annotations
 
-from .generation import GeneratingAugmenter, example_keys, generate_texts
+from .generation import GeneratingAugmenter, GenerationSettings, example_keys
 
 __all__ = ["BackTranslationAugmenter"]
 
@@ -28,7 +28,8 @@ class BackTranslationAugmenter(GeneratingAugmenter):
     """Args:
     forward, backward: ``(tokenizer, model)`` of the two translation models (source -> pivot, pivot -> source).
     num_augmented: |B|-1, the samples kept per text. num_candidates: pivots made per text (default 2 x that).
-    sampling: seeded sampling of the pivots at ``temperature`` (and ``top_k``); False: beam search.
+    sampling: seeded sampling of the pivots (at the settings' temperature and top-k); False: beam search.
+    settings: how ``generate`` runs (:class:`GenerationSettings`).
     source_language, pivot_language: language codes for multilingual models (NLLB, M2M100); None for Marian.
     identity: what the fingerprint hashes of the models (their file hashes or Hub commits)."""
 
@@ -42,12 +43,7 @@ class BackTranslationAugmenter(GeneratingAugmenter):
         seed: int = 0,
         num_candidates: int | None = None,
         sampling: bool = True,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        batch_size: int = 64,
-        max_tokens: int | None = None,
-        max_length: int = 128,
-        precision: str = "fp32",
+        settings: GenerationSettings | None = None,
         source_language: str | None = None,
         pivot_language: str | None = None,
         identity: dict | None = None,
@@ -55,13 +51,7 @@ class BackTranslationAugmenter(GeneratingAugmenter):
         super().__init__(num_augmented, seed)
         self.forward, self.backward = forward, backward
         self.num_candidates = num_candidates or 2 * num_augmented
-        self.sampling, self.temperature, self.top_k = sampling, temperature, top_k
-        self.batch_size, self.max_tokens, self.max_length, self.precision = (
-            batch_size,
-            max_tokens,
-            max_length,
-            precision,
-        )
+        self.sampling, self.settings = sampling, settings or GenerationSettings()
         self._identity = identity or {}
         self.languages = (source_language, pivot_language)
         if source_language is not None:
@@ -70,22 +60,8 @@ class BackTranslationAugmenter(GeneratingAugmenter):
         self._to_source = language_token(backward[0], source_language, "--source-language")
 
     def _generate(self, pair, prompts, keys, beams, returned, bos):
-        tokenizer, model = pair
-        return generate_texts(
-            model,
-            tokenizer,
-            prompts,
-            keys,
-            num_beams=beams,
-            num_return=returned,
-            max_new_tokens=self.max_length,
-            batch_size=self.batch_size,
-            max_tokens=self.max_tokens,
-            precision=self.precision,
-            temperature=self.temperature,
-            top_k=self.top_k,
-            generate_options={"forced_bos_token_id": bos} if bos is not None else None,
-        )
+        options = {"generate_options": {"forced_bos_token_id": bos}} if bos is not None else {}
+        return self.settings.generate(pair, prompts, keys, beams, returned, **options)
 
     def candidates(self, texts, example_ids, segment):
         n = self.num_candidates

@@ -14,6 +14,7 @@ each sample is a draw that depends only on those, on any batch, device or proces
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
@@ -22,7 +23,7 @@ from .augmenter import Augmenter
 from .fill_mask import length_bands
 from .precision import autocast
 
-__all__ = ["GeneratingAugmenter", "SeededGumbel", "generate_texts", "hash_uniform"]
+__all__ = ["GeneratingAugmenter", "GenerationSettings", "SeededGumbel", "generate_texts", "hash_uniform"]
 
 MASK32 = 0xFFFFFFFF
 
@@ -132,6 +133,38 @@ def generate_texts(
         for position, row in enumerate(rows):
             results[row] = texts[position * per : (position + 1) * per]
     return results
+
+
+@dataclass
+class GenerationSettings:
+    """How a model-based augmenter runs ``generate``: sampling temperature and top-k, the batching (most prompts and
+    tokens a batch), the longest answer, the precision."""
+
+    temperature: float = 1.0
+    top_k: int | None = None
+    batch_size: int = 64
+    max_tokens: int | None = None
+    max_length: int = 128
+    precision: str = "fp32"
+
+    def generate(self, pair, prompts, keys, num_beams=1, num_return=1, **options) -> list[list[str]]:
+        """:func:`generate_texts` with these settings, for ``pair`` = (tokenizer, model)."""
+        tokenizer, model = pair
+        return generate_texts(
+            model,
+            tokenizer,
+            prompts,
+            keys,
+            num_beams=num_beams,
+            num_return=num_return,
+            max_new_tokens=self.max_length,
+            batch_size=self.batch_size,
+            max_tokens=self.max_tokens,
+            precision=self.precision,
+            temperature=self.temperature,
+            top_k=self.top_k,
+            **options,
+        )
 
 
 def _normalised(text: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from .generation import GeneratingAugmenter, example_keys, generate_texts
+from .generation import GeneratingAugmenter, GenerationSettings, example_keys
 
 __all__ = ["DEFAULT_PROMPT", "ParaphraseAugmenter", "one_sentence"]
 
@@ -33,7 +33,7 @@ class ParaphraseAugmenter(GeneratingAugmenter):
     """Args:
     generator: ``(tokenizer, model)``, a causal LM (``AutoModelForCausalLM``) or a seq2seq one.
     prompt_template: the question, with ``{text}`` where the text goes.
-    num_augmented, num_candidates, temperature, top_k, batch sizes, precision: as :class:`BackTranslationAugmenter`.
+    num_augmented, num_candidates, settings: as :class:`BackTranslationAugmenter`.
     identity: what the fingerprint hashes of the model."""
 
     name = "generate"
@@ -45,12 +45,7 @@ class ParaphraseAugmenter(GeneratingAugmenter):
         num_augmented: int = 4,
         seed: int = 0,
         num_candidates: int | None = None,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        batch_size: int = 64,
-        max_tokens: int | None = None,
-        max_length: int = 128,
-        precision: str = "fp32",
+        settings: GenerationSettings | None = None,
         identity: dict | None = None,
     ):
         super().__init__(num_augmented, seed)
@@ -58,13 +53,7 @@ class ParaphraseAugmenter(GeneratingAugmenter):
             raise ValueError(f"--prompt-template {prompt_template!r}: put {{text}} where the text goes")
         self.generator, self.prompt_template = generator, prompt_template
         self.num_candidates = num_candidates or 2 * num_augmented
-        self.temperature, self.top_k = temperature, top_k
-        self.batch_size, self.max_tokens, self.max_length, self.precision = (
-            batch_size,
-            max_tokens,
-            max_length,
-            precision,
-        )
+        self.settings = settings or GenerationSettings()
         self._identity = identity or {}
         tokenizer = generator[0]
         self.chat = bool(getattr(tokenizer, "chat_template", None)) and not generator[1].config.is_encoder_decoder
@@ -80,20 +69,7 @@ class ParaphraseAugmenter(GeneratingAugmenter):
         n = self.num_candidates
         prompts = [self.prompt(text) for text in texts for _ in range(n)]
         keys = example_keys(self.seed, example_ids, n, segment)
-        tokenizer, model = self.generator
-        answers = generate_texts(
-            model,
-            tokenizer,
-            prompts,
-            keys,
-            max_new_tokens=self.max_length,
-            batch_size=self.batch_size,
-            max_tokens=self.max_tokens,
-            precision=self.precision,
-            temperature=self.temperature,
-            top_k=self.top_k,
-            add_special_tokens=not self.chat,  # a chat template writes its own
-        )
+        answers = self.settings.generate(self.generator, prompts, keys, add_special_tokens=not self.chat)
         flat = [one_sentence(found[0]) for found in answers]
         return [flat[i * n : (i + 1) * n] for i in range(len(texts))]
 

@@ -156,19 +156,13 @@ def build_augmenter(
 
 def _generating_augmenter(config: AugmentConfig, load_model) -> Augmenter:
     from .back_translation import BackTranslationAugmenter
+    from .generation import GenerationSettings
     from .paraphrase import DEFAULT_PROMPT, ParaphraseAugmenter
 
-    shared = dict(
-        num_augmented=config.num_augmented,
-        seed=config.seed,
-        num_candidates=config.num_candidates,
-        temperature=config.temperature,
-        top_k=config.top_k,
-        batch_size=config.batch_size,
-        max_tokens=config.max_tokens_per_batch,
-        max_length=config.max_length,
-        precision=config.precision,
-    )
+    settings = GenerationSettings(config.temperature, config.top_k, config.batch_size, config.max_tokens_per_batch,
+                                  config.max_length, config.precision)  # fmt: skip
+    shared = dict(num_augmented=config.num_augmented, seed=config.seed, num_candidates=config.num_candidates,
+                  settings=settings)  # fmt: skip
     if config.augmenter == "generate":
         pair, identity, shown = load_model("paraphrase model", config.generator_model)
         return ParaphraseAugmenter(pair, config.prompt_template or DEFAULT_PROMPT,
