@@ -213,3 +213,18 @@ def test_eda_synonyms_without_the_wordnet_lexicon_is_one_clear_error(monkeypatch
         EdaAugmenter(["synonym"])
     with pytest.raises(ValueError, match="choose from swap, delete, synonym"):
         EdaAugmenter(["insert"])
+
+
+def test_a_rows_eda_samples_do_not_depend_on_the_block_it_is_in(rte_dir, tmp_path):
+    """Seeded per row: EDA's samples computed in blocks of 2 rows (shards of 2) or of 5 (one shard) are the same
+    dataset (a shared random stream would give each row other edits in other blocks)."""
+    pytest.importorskip("nlpaug")
+    from mmel_hf.augment import AugmentConfig, run_augmentation
+
+    found = []
+    for block_size, shard_size in ((2, 2), (5, 10)):
+        config = AugmentConfig(task="rte", data_dir=str(rte_dir), label_source="original", augmenter="eda",
+                               eda_alpha=0.3, block_size=block_size, shard_size=shard_size, progress=False,
+                               cache_dir=str(tmp_path / f"cache-{block_size}"))  # fmt: skip
+        found.append(run_augmentation(config).dataset["train"].to_list())
+    assert found[0] == found[1]
