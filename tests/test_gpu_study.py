@@ -57,6 +57,16 @@ def test_the_plan_cuts_epochs_then_seeds_then_tasks_and_says_so(gpu_study):
     assert wide.total < narrow.total
 
 
+def test_every_tasks_layout_is_counted_as_glue_writes_it(gpu_study, tmp_path):
+    """CoLA without a header, MRPC with a byte-order mark, RTE, STS-B's ten columns: the rows the plan counts."""
+    glue = write_glue_dir(tmp_path / "glue", rows=7)
+    found = gpu_study.task_sizes(glue, list(gpu_study.TASKS), None)
+    assert {name: (s.train, s.dev, s.segments) for name, s in found.items()} == {
+        "cola": (7, 4, 1), "mrpc": (7, 4, 2), "rte": (7, 4, 2), "stsb": (7, 4, 2)
+    }  # fmt: skip
+    assert gpu_study.task_sizes(glue, ["rte"], 5)["rte"].train == 5
+
+
 def test_the_default_plan_fits_seven_minutes_on_the_estimated_rates(gpu_study):
     """Issue 32: the whole call in 7 minutes on an H100/H200 (estimated rates until a GPU run measures them): every
     task, the five methods, 3 seeds."""
@@ -79,32 +89,30 @@ def test_row_counts_of_the_real_glue_files_are_the_official_sizes(gpu_study):
 
 
 def test_the_dry_run_runs_the_whole_call_on_the_cpu(tmp_path):
-    """The script as the GPU machine runs it, with tiny models and a few rows of each task's own layout: every task,
-    every method, two runs at a time; one JSON and one Markdown report in the layout of Tables 3 and 4."""
+    """The script as the GPU machine runs it, with tiny models and a few rows: a pair classification task and the
+    regression one (the other layouts are read in the plan's test), every method, two runs at a time; one JSON and
+    one Markdown report in the layout of Tables 3 and 4."""
     glue = write_glue_dir(tmp_path / "glue", rows=8)
     out = tmp_path / "out"
     command = [sys.executable, str(ROOT / "benchmarks" / "gpu_study.py"), "--dry-run", "--glue-dir", str(glue),
                "--out", str(out), "--seeds", "0", "1", "--epochs", "1", "--teacher-epochs", "1", "--batch-size", "4",
-               "--parallel-runs", "2", "--max-length", "32"]  # fmt: skip
+               "--parallel-runs", "2", "--max-length", "32", "--tasks", "rte", "stsb"]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.startswith("plan: tasks cola, mrpc, rte, stsb")  # printed before anything runs
+    assert result.stdout.startswith("plan: tasks rte, stsb")  # printed before anything runs
     report = json.loads((out / "gpu_study.json").read_text())
-    assert report["tasks_done"] == ["cola", "mrpc", "rte", "stsb"] and report["dry_run"]
+    assert report["tasks_done"] == ["rte", "stsb"] and report["dry_run"]
     for task, found in report["results"].items():
         assert set(found["methods"]) == {"none", "uniform", "hard", "soft", "hard-original"}, task
         assert all(m["seeds"] == [0, 1] for m in found["methods"].values())
         pairs = {(c["a"], c["b"]) for c in found["comparisons"]}
         assert {("hard", "uniform"), ("soft", "uniform"), ("uniform", "none"), ("hard", "hard-original")} <= pairs
         assert set(report["stage_seconds"][task]) == {"teacher", "augmentation", "students", "total"}
-    assert (
-        report["results"]["stsb"]["metric"] == "spearmanr"
-        and report["results"]["cola"]["metric"] == "matthews_correlation"
-    )
+    assert report["results"]["stsb"]["metric"] == "spearmanr" and report["results"]["rte"]["metric"] == "accuracy"
     assert report["measured_rates"]["augment_segments_per_s"] > 0 and "step_s" in report["measured_rates"]
     markdown = (out / "gpu_study.md").read_text()
     for text in ("### Table 3 layout", "| MMEL-H: teacher − original labels |", "| MMEL-S − DA+UNI |", "dry run",
-                 "## Study: cola", "## Study: stsb"):  # fmt: skip
+                 "## Study: rte", "## Study: stsb"):  # fmt: skip
         assert text in markdown, text
     assert str(tmp_path) not in markdown and str(tmp_path) not in (out / "gpu_study.json").read_text()
 
