@@ -191,45 +191,6 @@ class AugmenterArguments:
         },
     )
 
-    def check_augmenter_options(self) -> None:
-        """Options of one augmenter are refused with another: a flag that cannot act is never ignored."""
-        from .augmenter import Augmenter
-
-        name = self.augmenter if isinstance(self.augmenter, str) else None
-        if name is None and not isinstance(self.augmenter, Augmenter) or name not in (None, *AUGMENTER_OPTIONS):
-            raise ValueError(
-                f"--augmenter {self.augmenter!r}: expected one of {', '.join(AUGMENTER_OPTIONS)}, or (from Python) an "
-                "Augmenter object"
-            )
-        required = {"file": "augmented_file", "back-translation": "translation_models", "generate": "generator_model"}
-        if name in required and getattr(self, required[name]) is None:
-            flag = "--" + required[name].replace("_", "-")
-            raise ValueError(f"--augmenter {name} needs {flag}")
-        owners: dict[str, list[str]] = {}
-        for owner, options in AUGMENTER_OPTIONS.items():
-            for option, default in options.items():
-                own = option in AUGMENTER_OPTIONS.get(name, {})  # the temperature of back-translation and generate
-                if not own and getattr(self, option) != default:
-                    owners.setdefault(option, []).append(owner)
-        if name not in ("fill-mask", *GENERATING) and self.group_size != 5:
-            owners["group_size"] = ["fill-mask", *GENERATING]
-        if owners:
-            flags = ", ".join(
-                f"--{'no-separate' if option == 'separate' else option.replace('_', '-')} ({' or '.join(found)})"
-                for option, found in owners.items()
-            )
-            raise ValueError(
-                f"{flags}: option(s) of another augmenter than {self.augmenter_name}, the one this job runs "
-                "(--augmenter; each augmenter's options are in mmel-augment --help)"
-            )
-        if (self.source_language is None) != (self.pivot_language is None):
-            raise ValueError("--source-language and --pivot-language go together (NLLB/M2M100 need both)")
-        if not self.temperature > 0:
-            raise ValueError(f"--temperature {self.temperature}: must be > 0")
-        for option in ("top_k", "num_candidates"):
-            if getattr(self, option) is not None and getattr(self, option) < 1:
-                raise ValueError(f"--{option.replace('_', '-')} {getattr(self, option)}: must be at least 1")
-
     @property
     def augmenter_name(self) -> str:
         """``fill-mask``, ``file``, ... or the name of an :class:`~mmel_hf.augment.Augmenter` object from Python."""
@@ -470,6 +431,46 @@ class AugmentConfig(AugmenterArguments, DataArguments):
             )
         self.check_augmenter_options()
         self.check_data_sources()
+
+    def check_augmenter_options(self) -> None:
+        """Options of one augmenter are refused with another (the fill-mask ones included): a flag that cannot act is
+        never ignored."""
+        from .augmenter import Augmenter
+
+        name = self.augmenter if isinstance(self.augmenter, str) else None
+        if name is None and not isinstance(self.augmenter, Augmenter) or name not in (None, *AUGMENTER_OPTIONS):
+            raise ValueError(
+                f"--augmenter {self.augmenter!r}: expected one of {', '.join(AUGMENTER_OPTIONS)}, or (from Python) an "
+                "Augmenter object"
+            )
+        required = {"file": "augmented_file", "back-translation": "translation_models", "generate": "generator_model"}
+        if name in required and getattr(self, required[name]) is None:
+            flag = "--" + required[name].replace("_", "-")
+            raise ValueError(f"--augmenter {name} needs {flag}")
+        owners: dict[str, list[str]] = {}
+        for owner, options in AUGMENTER_OPTIONS.items():
+            for option, default in options.items():
+                own = option in AUGMENTER_OPTIONS.get(name, {})  # the temperature of back-translation and generate
+                if not own and getattr(self, option) != default:
+                    owners.setdefault(option, []).append(owner)
+        if name not in ("fill-mask", *GENERATING) and self.group_size != 5:
+            owners["group_size"] = ["fill-mask", *GENERATING]
+        if owners:
+            flags = ", ".join(
+                f"--{'no-separate' if option == 'separate' else option.replace('_', '-')} ({' or '.join(found)})"
+                for option, found in owners.items()
+            )
+            raise ValueError(
+                f"{flags}: option(s) of another augmenter than {self.augmenter_name}, the one this job runs "
+                "(--augmenter; each augmenter's options are in mmel-augment --help)"
+            )
+        if (self.source_language is None) != (self.pivot_language is None):
+            raise ValueError("--source-language and --pivot-language go together (NLLB/M2M100 need both)")
+        if not self.temperature > 0:
+            raise ValueError(f"--temperature {self.temperature}: must be > 0")
+        for option in ("top_k", "num_candidates"):
+            if getattr(self, option) is not None and getattr(self, option) < 1:
+                raise ValueError(f"--{option.replace('_', '-')} {getattr(self, option)}: must be at least 1")
 
     @property
     def num_augmented(self) -> int:
