@@ -330,21 +330,12 @@ def write_report(
     ``spec``: the study's task (default: the registered ``config.task``); ``evaluation``: the split, how many
     examples were scored and whether that is only part of it; ``keys``: the runs that match the study's
     settings (others in the folder are left out)."""
-    from ..privacy import public_value
     from ..tasks.registry import get_task
 
     output = Path(output)
     spec = spec if spec is not None else get_task(config.task)
     split = spec.eval_splits[0]
-    metric_keys = [spec.metric]
-    for method in config.method_specs:
-        for seed in config.seeds:
-            found = finished_run(output / "runs" / method.key / f"seed-{seed}", (keys or {}).get((method.key, seed)))
-            if found is not None and metric_keys == [spec.metric]:
-                scored = found["metrics"].get(split, {})
-                metric_keys = [spec.metric] + sorted(
-                    k[len(split) + 1 :] for k in scored if k != f"{split}_{spec.metric}" and not k.endswith("_loss")
-                )
+    metric_keys = _metric_keys(output, config, spec.metric, split, keys)
     summary = summarise_runs(output, config.method_specs, config.seeds, split, metric_keys, keys, spec.is_regression)
     comparisons = readings(summary, spec.metric)
     sentences = [found["sentence"] for found in comparisons]
@@ -353,52 +344,9 @@ def write_report(
         if summary
         else None
     )
-    teacher_line = (
-        (
-            f"{public_value(config.teacher_model)}"
-            + (f", first {config.teacher_layers} layers" if config.teacher_layers else "")
-            + f", fine-tuned on the same {augmentation.get('examples')} examples: "
-            + ", ".join(
-                f"{k.split('_', 1)[1]} {100 * v:.2f}"
-                for k, v in next(iter(teacher_summary["metrics"].values())).items()
-                if not k.endswith("_loss")
-            )
-        )
-        if teacher_summary
-        else f"given: {public_value(config.teacher)}"
-    )
     lines = [
-        f"# Study: {spec.name}",
-        "",
-        f"- Training examples: {augmentation.get('examples')} (teacher and every student see the same ones); "
-        f"evaluation: `{split}`" + _scored(evaluation),
-        f"- Teacher: {teacher_line}",
-        f"- Augmentation: {_augmenter_text(augmentation, config)}; {augmentation.get('augmented_samples')} samples, "
-        f"{100 * augmentation.get('distinct_ratio', 0):.1f}% distinct",
-        f"- Students: `{public_value(config.student_model)}`"
-        + (f", first {config.student_layers} layers" if config.student_layers else "")
-        + f"; {config.epochs:g} epochs, lr {config.learning_rate}, batch {config.batch_size}, weight decay "
-        f"{config.weight_decay}, warm-up {config.warmup_ratio}; seeds {config.seeds}; lambda_P = 1 unless named",
-        "",
-        f"## Table 3 layout ({split}, ×100, mean ± std over seeds)",
-        "",
-        *_table(summary, metric_keys),
-        "",
-    ]
-    table4 = {k: v for k, v in summary.items() if v["mode"] == "hard" and v["lambda_p"] == 1.0}
-    if len(table4) > 1:
-        lines += ["## Table 4 layout (MMEL-H with teacher vs original labels)", "", *_table(table4, metric_keys), ""]
-    lines += _weights_table(summary, spec.metric)
-    lines += [
-        "## Reading",
-        "",
-        "Paired by seed; the mean difference with a bootstrap confidence interval over seeds × evaluation "
-        "examples (the intervals of this report hold together at 95%, Bonferroni). Beyond noise = the interval "
-        "excludes 0 with 3 or more seeds; otherwise inconclusive, with the smallest difference this design "
-        "detects 80% of the time.",
-        "",
-        *[f"- {s}" for s in sentences],
-        "",
+        *_setting_lines(config, spec.name, split, teacher_summary, augmentation, evaluation),
+        *_result_lines(summary, metric_keys, spec.metric, split, sentences),
     ]
     if plot is not None:
         lines += [f"![{spec.metric} against training time]({plot.name})", ""]
@@ -419,6 +367,70 @@ def write_report(
     }
     (output / "results.json").write_text(json.dumps(report, indent=2, default=str))
     return report
+
+
+def _metric_keys(output: Path, config, metric: str, split: str, keys: dict | None) -> list[str]:
+    """The task's metric first, then the other metrics the first finished run that has any scored (losses left out)."""
+    for method in config.method_specs:
+        for seed in config.seeds:
+            found = finished_run(output / "runs" / method.key / f"seed-{seed}", (keys or {}).get((method.key, seed)))
+            if found is not None:
+                scored = found["metrics"].get(split, {})
+                others = [k[len(split) + 1 :] for k in scored if k != f"{split}_{metric}" and not k.endswith("_loss")]
+                if others:
+                    return [metric, *sorted(others)]
+    return [metric]
+
+
+def _setting_lines(config, task: str, split: str, teacher_summary, augmentation: dict, evaluation) -> list[str]:
+    """The report's head: the examples, the teacher, the augmentation and the students' settings."""
+    from ..privacy import public_value
+
+    if teacher_summary:
+        scores = next(iter(teacher_summary["metrics"].values())).items()
+        teacher = (
+            f"{public_value(config.teacher_model)}"
+            + (f", first {config.teacher_layers} layers" if config.teacher_layers else "")
+            + f", fine-tuned on the same {augmentation.get('examples')} examples: "
+            + ", ".join(f"{k.split('_', 1)[1]} {100 * v:.2f}" for k, v in scores if not k.endswith("_loss"))
+        )
+    else:
+        teacher = f"given: {public_value(config.teacher)}"
+    return [
+        f"# Study: {task}",
+        "",
+        f"- Training examples: {augmentation.get('examples')} (teacher and every student see the same ones); "
+        f"evaluation: `{split}`" + _scored(evaluation),
+        f"- Teacher: {teacher}",
+        f"- Augmentation: {_augmenter_text(augmentation, config)}; {augmentation.get('augmented_samples')} samples, "
+        f"{100 * augmentation.get('distinct_ratio', 0):.1f}% distinct",
+        f"- Students: `{public_value(config.student_model)}`"
+        + (f", first {config.student_layers} layers" if config.student_layers else "")
+        + f"; {config.epochs:g} epochs, lr {config.learning_rate}, batch {config.batch_size}, weight decay "
+        f"{config.weight_decay}, warm-up {config.warmup_ratio}; seeds {config.seeds}; lambda_P = 1 unless named",
+        "",
+    ]
+
+
+def _result_lines(summary: dict, metric_keys: list[str], metric: str, split: str, sentences: list[str]) -> list[str]:
+    """Tables 3 and 4, how far the weights moved, and the readings."""
+    lines = [f"## Table 3 layout ({split}, ×100, mean ± std over seeds)", "", *_table(summary, metric_keys), ""]
+    table4 = {k: v for k, v in summary.items() if v["mode"] == "hard" and v["lambda_p"] == 1.0}
+    if len(table4) > 1:
+        lines += ["## Table 4 layout (MMEL-H with teacher vs original labels)", "", *_table(table4, metric_keys), ""]
+    return [
+        *lines,
+        *_weights_table(summary, metric),
+        "## Reading",
+        "",
+        "Paired by seed; the mean difference with a bootstrap confidence interval over seeds × evaluation "
+        "examples (the intervals of this report hold together at 95%, Bonferroni). Beyond noise = the interval "
+        "excludes 0 with 3 or more seeds; otherwise inconclusive, with the smallest difference this design "
+        "detects 80% of the time.",
+        "",
+        *[f"- {s}" for s in sentences],
+        "",
+    ]
 
 
 TABLE_ORDER = ("none", "long", "uniform", "max", "hard", "soft", "hard-original")  # the paper's row order
