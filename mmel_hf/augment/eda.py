@@ -26,16 +26,20 @@ EDA_OPERATIONS = ("swap", "delete", "synonym")
 
 
 @contextmanager
-def _seeded(seed: int):
-    """``random`` and numpy's global generator seeded, the caller's state restored after."""
+def _callers_random_state_kept():
+    """Within it, ``random`` and numpy's global generator may be seeded at will: the caller's state returns after."""
     python_state, numpy_state = random.getstate(), np.random.get_state()
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
     try:
         yield
     finally:
         random.setstate(python_state)
         np.random.set_state(numpy_state)
+
+
+def _reseed(seed: int) -> None:
+    """nlpaug draws from both ``random`` and numpy's global generator."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
 
 
 def _nlpaug_word():
@@ -97,13 +101,14 @@ class EdaAugmenter(GeneratingAugmenter):
         n = self.num_candidates
         keys = example_keys(self.seed, example_ids, n, segment)
         found = []
-        for i, text in enumerate(texts):
-            edits = []
-            for j in range(n):
-                with _seeded(keys[i * n + j]):
+        with _callers_random_state_kept():
+            for i, text in enumerate(texts):
+                edits = []
+                for j in range(n):
+                    _reseed(keys[i * n + j])
                     result = self._edits[j % len(self._edits)].augment(text)
-                edits.append(result[0] if isinstance(result, list) else result)
-            found.append(edits)
+                    edits.append(result[0] if isinstance(result, list) else result)
+                found.append(edits)
         return found
 
     def identity(self) -> dict:
