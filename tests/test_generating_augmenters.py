@@ -211,20 +211,57 @@ def test_eda_synonyms_without_the_wordnet_lexicon_is_one_clear_error(monkeypatch
     monkeypatch.setitem(sys.modules, "nltk", NoLexicon)
     with pytest.raises(DataError, match="needs the WordNet lexicon, which is not installed"):
         EdaAugmenter(["synonym"])
-    with pytest.raises(ValueError, match="choose from swap, delete, synonym"):
+    with pytest.raises(DataError, match="--eda-operations insert needs the WordNet lexicon"):
         EdaAugmenter(["insert"])
+    with pytest.raises(ValueError, match="choose from swap, delete, synonym, insert"):
+        EdaAugmenter(["shuffle"])
 
 
-def test_a_rows_eda_samples_do_not_depend_on_the_block_it_is_in(rte_dir, tmp_path):
-    """Seeded per row: EDA's samples computed in blocks of 2 rows (shards of 2) or of 5 (one shard) are the same
-    dataset (a shared random stream would give each row other edits in other blocks)."""
-    pytest.importorskip("nlpaug")
-    from mmel_hf.augment import AugmentConfig, run_augmentation
+def test_eda_random_insertion_puts_a_synonym_of_a_word_of_the_text_somewhere_in_it():
+    """EDA's insertion over a lexicon (WordNet in use; a fixed one here, which the test can check against)."""
+    import random
 
-    found = []
-    for block_size, shard_size in ((2, 2), (5, 10)):
-        config = AugmentConfig(task="rte", data_dir=str(rte_dir), label_source="original", augmenter="eda",
-                               eda_alpha=0.3, block_size=block_size, shard_size=shard_size, progress=False,
-                               cache_dir=str(tmp_path / f"cache-{block_size}"))  # fmt: skip
-        found.append(run_augmentation(config).dataset["train"].to_list())
-    assert found[0] == found[1]
+    from mmel_hf.augment.eda import SynonymInsertion
+
+    class Lexicon:
+        table = {"film": ["movie", "picture"], "good": ["fine"], "plot": ["story_line"]}
+
+        def predict(self, word, pos=None):
+            return self.table.get(word, [])
+
+    from collections import Counter
+
+    insertion = SynonymInsertion(alpha=0.25, lexicon=Lexicon())
+    text = "a good film with a thin plot"
+    originals, seen = text.split(), set()
+    for seed in range(20):
+        random.seed(seed)
+        words = insertion.augment(text).split()
+        remaining = iter(words)
+        assert all(word in remaining for word in originals)  # the text's words, in their order
+        extra = Counter(words) - Counter(originals)  # round(0.25 x 7) = 2 synonyms ("story line" is two words)
+        assert set(extra) <= {"movie", "picture", "fine", "story", "line"} and 2 <= sum(extra.values()) <= 4
+        seen.update(extra)
+    assert seen == {"movie", "picture", "fine", "story", "line"}  # random words, random synonyms
+
+
+@pytest.mark.parametrize("flags", [["--augmenter", "eda", "--eda-alpha", "0.3"], ["--augmenter", "generate"]])
+def test_eda_and_generate_through_the_cli_into_the_trainer(models, generators, rte_dir, tmp_path, capsys, flags):
+    """Every augmenter's dataset trains MMEL-H through mmel-train, as fill-mask's does."""
+    from augment_cli.train import main as train_main
+
+    if "eda" in flags:
+        pytest.importorskip("nlpaug")
+    else:
+        flags = [*flags, "--generator-model", generators["causal"], "--max-length", "12"]
+    out = tmp_path / "augmented"
+    code, _, err = augment(capsys, ["--task", "rte", "--data-dir", str(rte_dir), "--teacher", models[1], "--no-progress",
+                                    "--cache-dir", str(tmp_path / "cache"), "--group-size", "3", *flags,
+                                    "--output-dir", str(out)])  # fmt: skip
+    assert code == 0, err
+    assert sum(map(len, load_from_disk(str(out))["train"][augmented_column("sentence1")])) > 0
+    code = train_main(["--task", "rte", "--augmented", str(out), "--model", models[0], "--num-layers", "1",
+                       "--mmel-loss", "hard", "--max-steps", "2", "--per-device-train-batch-size", "4",
+                       "--output-dir", str(tmp_path / "student"), "--use-cpu", "true", "--disable-tqdm", "true",
+                       "--no-save-model"])  # fmt: skip
+    assert code == 0

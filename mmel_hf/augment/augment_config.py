@@ -112,9 +112,9 @@ class AugmenterArguments:
     eda_operations: list[str] = field(
         default_factory=lambda: ["swap", "delete"],
         metadata={
-            "help": "--augmenter eda: the edits samples take in turn: swap, delete, synonym (synonym needs nltk's "
-            "WordNet lexicon).",
-            "choices": ["swap", "delete", "synonym"],
+            "help": "--augmenter eda: the edits samples take in turn: swap, delete, synonym, insert (synonym and "
+            "insert need nltk's WordNet lexicon).",
+            "choices": ["swap", "delete", "synonym", "insert"],
         },
     )
     eda_alpha: float = field(

@@ -1,13 +1,13 @@
 """``--augmenter eda``: the word edits of EDA (Wei & Zou, 2019) from nlpaug, the established library
-(``pip install "mmel_hf[eda]"``): random swap and random deletion always, synonym replacement from WordNet where
-``nltk`` and its WordNet lexicon are installed (a clear error otherwise).
+(``pip install "mmel_hf[eda]"``): random swap and random deletion always; synonym replacement and random insertion
+of a synonym from WordNet where ``nltk`` and its WordNet lexicon are installed (a clear error otherwise).
 
 Each sample is one operation applied to a share ``alpha`` of the words (EDA's α, 0.1 by default), the operations
 taken in turn; nlpaug's random draws are seeded per (seed, row, column, sample) and the caller's random state is
 restored after, so a text's samples are the same on any block, batch or process. Candidates equal to the original
-or to each other are removed and counted (:class:`.generation.GeneratingAugmenter`). EDA's fourth operation,
-random insertion of a synonym, is not in nlpaug (its insertions take a word-embedding or a BERT model instead),
-so it is not offered.
+or to each other are removed and counted (:class:`.generation.GeneratingAugmenter`). nlpaug has no synonym
+insertion (its insertions take a word-embedding or a BERT model), so ``insert`` is EDA's own rule written here over
+nlpaug's WordNet lexicon: a synonym of a random word of the text, at a random position, ``alpha`` of the words times.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from .generation import GeneratingAugmenter, example_keys
 
 __all__ = ["EDA_OPERATIONS", "EdaAugmenter"]
 
-EDA_OPERATIONS = ("swap", "delete", "synonym")
+EDA_OPERATIONS = ("swap", "delete", "synonym", "insert")
 
 
 @contextmanager
@@ -50,24 +50,53 @@ def _nlpaug_word():
     return word
 
 
-def _synonyms(word_module, alpha: float):
+def _check_wordnet(operation: str) -> None:
     try:
         import nltk
 
         nltk.data.find("corpora/wordnet")
     except ImportError:
-        raise DataError('--eda-operations synonym needs nltk: pip install "mmel_hf[eda]" nltk') from None
+        raise DataError(f'--eda-operations {operation} needs nltk: pip install "mmel_hf[eda]" nltk') from None
     except LookupError:
         raise DataError(
-            "--eda-operations synonym needs the WordNet lexicon, which is not installed: run "
-            "python -m nltk.downloader wordnet omw-1.4 (or leave synonym out: swap and delete need no lexicon)"
+            f"--eda-operations {operation} needs the WordNet lexicon, which is not installed: run "
+            f"python -m nltk.downloader wordnet omw-1.4 (or leave {operation} out: swap and delete need no lexicon)"
         ) from None
+
+
+def _synonyms(word_module, alpha: float):
+    _check_wordnet("synonym")
     return word_module.SynonymAug(aug_src="wordnet", aug_p=alpha, aug_min=1)
+
+
+class SynonymInsertion:
+    """EDA's random insertion: ``max(1, round(alpha * words))`` times, a synonym of a random word of the text (one
+    that has one) inserted at a random position; synonyms from nlpaug's WordNet lexicon, draws from ``random``."""
+
+    def __init__(self, alpha: float, lexicon=None):
+        if lexicon is None:
+            _check_wordnet("insert")
+            from nlpaug.model.word_dict import WordNet
+
+            lexicon = WordNet(lang="eng", is_synonym=True)
+        self.alpha, self.lexicon = alpha, lexicon
+
+    def augment(self, text: str) -> str:
+        words = text.split()
+        for _ in range(max(1, round(self.alpha * len(words)))):
+            candidates = [w for w in dict.fromkeys(words) if w.isalpha()]
+            random.shuffle(candidates)
+            for word in candidates:
+                synonyms = sorted({s.replace("_", " ") for s in self.lexicon.predict(word) or []} - {word})
+                if synonyms:
+                    words.insert(random.randint(0, len(words)), random.choice(synonyms))
+                    break
+        return " ".join(words)
 
 
 class EdaAugmenter(GeneratingAugmenter):
     """Args:
-    operations: a sequence of ``swap``, ``delete``, ``synonym``; samples take them in turn.
+    operations: a sequence of ``swap``, ``delete``, ``synonym``, ``insert``; samples take them in turn.
     alpha: the share of words each operation changes (at least one word).
     num_augmented: |B|-1; num_candidates: edits made per text before de-duplication (default 2 x |B|-1)."""
 
@@ -92,6 +121,7 @@ class EdaAugmenter(GeneratingAugmenter):
             "swap": lambda: word.RandomWordAug(action="swap", aug_p=alpha, aug_min=1),
             "delete": lambda: word.RandomWordAug(action="delete", aug_p=alpha, aug_min=1),
             "synonym": lambda: _synonyms(word, alpha),
+            "insert": lambda: SynonymInsertion(alpha),
         }
         self.operations, self.alpha = list(operations), alpha
         self._edits = [made[op]() for op in self.operations]
