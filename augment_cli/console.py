@@ -16,7 +16,46 @@ def build_parser(dataclass_types, prog: str, doc: str):
     parser.prog = prog
     parser.description = doc
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    introduce(parser)
     return parser
+
+
+def introduce(parser) -> None:
+    """``--version`` (mmel_hf's, with torch's and transformers'), and usage errors in one line: an unknown or
+    mistyped flag named with the closest valid one, instead of the whole usage before the line that matters."""
+    import types
+
+    import torch
+    import transformers
+
+    from mmel_hf import __version__
+
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"{parser.prog} (mmel_hf) {__version__}; torch {torch.__version__}, transformers {transformers.__version__}",
+        help="Print the version of mmel_hf (and of torch and transformers) and exit.",
+    )
+    parser.error = types.MethodType(_one_line_error, parser)
+
+
+def _one_line_error(parser, message: str) -> None:
+    """argparse's ``error``, in one line (exit 2)."""
+    import difflib
+    import re
+    import sys
+
+    if "unrecognized arguments" in message or "not used by the HfArgumentParser" in message:
+        flags = [o for action in parser._actions for o in action.option_strings if o.startswith("--")]
+        unknown = [f for f in re.findall(r"(--?[A-Za-z][\w-]*)", message.split(":", 1)[-1])]
+        named = []
+        for flag in unknown:
+            close = difflib.get_close_matches(flag.replace("_", "-"), flags, n=1, cutoff=0.6)
+            named.append(f"{flag} (did you mean {close[0]}?)" if close else flag)
+        if named:
+            message = f"unknown option(s): {', '.join(named)}; {parser.prog} --help lists every option"
+    sys.stderr.write(f"{parser.prog}: error: {' '.join(message.split())}\n")
+    sys.exit(2)
 
 
 def name_help_for_negations(parser) -> None:
@@ -36,6 +75,9 @@ def parse_into_dataclasses(parser, argv: list[str]):
             return parser.parse_yaml_file(argv[0])
         if len(argv) == 1 and argv[0].endswith(".json"):
             return parser.parse_json_file(argv[0])
+        _, unknown = parser.parse_known_args(argv)
+        if unknown:  # before the dataclasses check their fields: a mistyped flag is the error to show
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         return parser.parse_args_into_dataclasses(args=argv)
     except ValueError as err:
         parser.error(str(err))

@@ -22,7 +22,7 @@ import sys
 def make_parser():
     from transformers import HfArgumentParser
 
-    from augment_cli.console import name_help_for_negations
+    from augment_cli.console import introduce, name_help_for_negations
     from mmel_hf.training_args import MMELTrainingArguments
     from mmel_hf.workflows.train_vision import VisionConfig
 
@@ -31,6 +31,7 @@ def make_parser():
     parser.prog = "mmel-train-vision"
     parser.description = __doc__
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    introduce(parser)
     # Text-only options are hidden (and refused if given); the modes' help says what each does with images.
     from mmel_hf.workflows.train_vision import TEXT_ONLY_OPTIONS
 

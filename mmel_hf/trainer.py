@@ -16,10 +16,15 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from transformers import PreTrainedTokenizerBase, Trainer
+
+if TYPE_CHECKING:  # the constructor's types, as Trainer's (peft and datasets are not needed to import this module)
+    import datasets
+    from peft import PeftConfig
+    from transformers import BaseImageProcessor, DataCollator, PreTrainedModel, ProcessorMixin
 
 from .adapters import model_from_name, with_adapters
 from .attention import without_cudnn_attention
@@ -147,16 +152,16 @@ class MMELTrainer(Trainer):
 
     def __init__(
         self,
-        model=None,
+        model: PreTrainedModel | torch.nn.Module | str | None = None,
         args: MMELTrainingArguments | None = None,
-        data_collator=None,
-        train_dataset=None,
-        eval_dataset=None,
-        processing_class=None,
-        peft_config=None,
-        model_init_kwargs: dict | None = None,
-        **kwargs,
-    ):
+        data_collator: DataCollator | None = None,
+        train_dataset: datasets.Dataset | torch.utils.data.Dataset | None = None,
+        eval_dataset: datasets.Dataset | torch.utils.data.Dataset | dict[str, datasets.Dataset] | None = None,
+        processing_class: PreTrainedTokenizerBase | ProcessorMixin | BaseImageProcessor | None = None,
+        peft_config: PeftConfig | None = None,
+        model_init_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         _require_transformers_with_ga_flag()
         if args is None:
             args = MMELTrainingArguments(output_dir="trainer_output")

@@ -138,3 +138,28 @@ def test_the_modes_are_listed_once():
     hints = typing.get_type_hints(MMELTrainingArguments)
     assert set(typing.get_args(hints["mmel_loss"])) == set(MMEL_LOSSES) == set(field.metadata["choices"])
     assert set(study._MODES) == set(MMEL_LOSSES) == set(METHOD_NAMES) and "none" not in GROUPED_LOSSES
+
+
+def test_the_public_api_is_typed_and_says_so():
+    """py.typed ships (PEP 561) and MMELTrainer's constructor is typed as Trainer's, every annotation resolvable."""
+    import configparser
+    import typing
+    from pathlib import Path
+
+    import datasets
+    import torch  # noqa: F401
+    from transformers import BaseImageProcessor, DataCollator, PreTrainedModel, ProcessorMixin
+
+    import mmel_hf.trainer as trainer_module
+    from mmel_hf import MMELTrainer
+
+    package = Path(trainer_module.__file__).parent
+    assert (package / "py.typed").exists()
+    setup = configparser.ConfigParser()
+    setup.read(package.parent / "setup.cfg")
+    assert "py.typed" in setup["options.package_data"]["mmel_hf"]
+    names = dict(vars(trainer_module), datasets=datasets, PeftConfig=object, BaseImageProcessor=BaseImageProcessor,
+                 DataCollator=DataCollator, PreTrainedModel=PreTrainedModel, ProcessorMixin=ProcessorMixin)  # fmt: skip
+    hints = typing.get_type_hints(MMELTrainer.__init__, globalns=names)
+    assert set(hints) >= {"model", "args", "data_collator", "train_dataset", "eval_dataset", "processing_class",
+                          "peft_config", "model_init_kwargs"}  # fmt: skip
