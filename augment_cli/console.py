@@ -37,6 +37,62 @@ def introduce(parser) -> None:
         help="Print the version of mmel_hf (and of torch and transformers) and exit.",
     )
     parser.error = types.MethodType(_one_line_error, parser)
+    group_help(parser)
+
+
+# --help in groups, in this order; an option's group is found by its field name (dest).
+HELP_GROUPS = {
+    "task and data": """task text_columns label_column class_names num_labels label_range data_dir train_file
+        validation_file dataset_path dataset_name dataset_config dataset_revision max_train_samples max_eval_samples
+        keep_columns augmented train_examples eval_examples""",
+    "augmenter": """augmenter augmented_file augmented_file_key allow_missing_samples translation_models
+        source_language pivot_language generator_model prompt_template sampling temperature top_k num_candidates
+        eda_operations eda_alpha drop_disagreeing""",
+    "fill-mask (Algorithm 2)": "mlm_model mlm_revision group_size ratio search separate seed augment_seed",
+    "teacher": """teacher teacher_revision label_source teacher_model teacher_layers teacher_epochs
+        teacher_learning_rate""",
+    "models": "model model_revision num_layers attn_implementation trust_remote_code student_model student_layers",
+    "PEFT (LoRA)": "use_peft lora_r lora_alpha lora_dropout lora_target_modules lora_modules_to_save",
+    "images": "dataset num_views original_first schedule image_size layer_type depth",
+    "study": "methods seeds epochs learning_rate weight_decay warmup_ratio parallel_runs",
+    "batching, precision and device": """max_length batch_size max_tokens_per_batch teacher_batch_size block_size
+        precision device shard_size""",
+    "output and cache": """output_dir cache_dir overwrite overwrite_output_dir save_model verify verify_atol
+        progress""",
+    "Hub": "push_to_hub hub_private license language",
+}
+_GROUP_OF = {name: title for title, names in HELP_GROUPS.items() for name in names.split()}
+
+
+def group_help(parser) -> None:
+    """Regroup ``parser``'s options by :data:`HELP_GROUPS` (Trainer's own in one group, MMEL's in another), so
+    ``--help`` reads by topic instead of one flat list."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    # Trainer's own options where the command takes them (mmel-train, mmel-train-vision), MMEL's beside them.
+    training = any(action.dest == "mmel_loss" for action in parser._actions)
+    trainer_fields = {f.name for f in dataclasses.fields(TrainingArguments)} if training else set()
+    groups = {}
+    for action in list(parser._actions):
+        if not action.option_strings or action.dest in ("help", "version"):
+            continue
+        if action.dest.startswith("mmel_"):
+            title = "MMEL (MMELTrainingArguments)"
+        elif action.dest in trainer_fields and action.dest != "output_dir":
+            title = "training (transformers.TrainingArguments)"
+        else:
+            title = _GROUP_OF.get(action.dest, "other options")
+        groups.setdefault(title, []).append(action)
+    order = [*HELP_GROUPS, "MMEL (MMELTrainingArguments)", "training (transformers.TrainingArguments)", "other options"]
+    for title in sorted(groups, key=order.index):
+        group = parser.add_argument_group(title)
+        for action in groups[title]:
+            for container in parser._action_groups:
+                if action in container._group_actions and container is not group:
+                    container._group_actions.remove(action)
+            group._group_actions.append(action)
 
 
 def _one_line_error(parser, message: str) -> None:

@@ -38,3 +38,22 @@ def test_a_mistyped_flag_from_the_shell_is_one_line():
         "mmel-train: error: unknown option(s): --lerning-rate (did you mean --learning-rate?); mmel-train --help "
         "lists every option\n"
     )
+
+
+def test_help_is_grouped_by_topic(capsys):
+    """mmel-augment --help reads by topic: each option in its group (the augmenter's, fill-mask's, the Hub's ...)."""
+    from augment_cli.augment import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    sections = {}
+    for line in out.splitlines():
+        if line and not line.startswith(" ") and line.endswith(":"):
+            current = sections.setdefault(line[:-1], [])
+        elif line.startswith("  --") and sections:
+            current.append(line.split()[0].rstrip(","))
+    assert "--augmented_file" in sections["augmenter"] and "--ratio" in sections["fill-mask (Algorithm 2)"]
+    assert "--push_to_hub" in sections["Hub"] and "--teacher" in sections["teacher"]
+    assert "--max_tokens_per_batch" in sections["batching, precision and device"]
+    assert "other options" not in sections and len(sections["options"]) <= 2  # -h and --version only
