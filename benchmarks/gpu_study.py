@@ -243,17 +243,10 @@ def tiny_models(work: Path) -> dict:
     folder = work / "tiny-mlm"
     if not (folder / "config.json").exists():
         import torch
+        from gpu_check import TINY  # the GPU check's tiny size, for its dry run too
 
         torch.manual_seed(0)
-        config = BertConfig(
-            vocab_size=tokenizer.vocab_size,
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=64,
-            max_position_embeddings=512,
-        )
-        BertForMaskedLM(config).save_pretrained(folder)
+        BertForMaskedLM(BertConfig(vocab_size=tokenizer.vocab_size, **TINY)).save_pretrained(folder)
         tokenizer.save_pretrained(folder)
     return {"model": str(folder), "mlm": str(folder)}
 
