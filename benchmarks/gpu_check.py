@@ -25,6 +25,7 @@ It measures, each timing between ``torch.cuda.synchronize()`` calls:
   pipeline; whether the samples are identical across batch sizes and between fp32 and bf16 (fractions);
 - ``teacher``: TeacherLabeler texts/s (fp32, bf16) against raw batched inference of the same batches;
 - ``trainer_step``: MMELTrainer (hard, soft) training-step time against plain Trainer on the same S*|B| sequences;
+- ``generators``: back-translation (Marian-sized random BART pair, bf16) batched against one text at a time;
 - ``chunked``: peak memory of one training step with and without ``mmel_chunk_size``, and the largest gradient
   difference between the chunked step and the same chunks with every activation kept, dropout on (the CUDA
   random state must be replayed in the recomputation);
@@ -94,6 +95,10 @@ FULL = dict(
     chunk=32,
     layout_rows=96,
     block=32,
+    generator_size=(512, 6, 8),
+    generator_length=32,
+    generator_sentences=256,
+    generator_single=16,
 )
 DRY = dict(
     nan_length=24,
@@ -119,6 +124,10 @@ DRY = dict(
     chunk=4,
     layout_rows=10,
     block=4,
+    generator_size=(32, 1, 2),
+    generator_length=6,
+    generator_sentences=6,
+    generator_single=2,
 )
 
 
@@ -469,6 +478,43 @@ def check_teacher(tokenizer, texts, size, device, precisions) -> dict:
     return found
 
 
+def check_generators(tokenizer, texts, counts, device) -> dict:
+    """Back-translation (issue 20) on the device: two random-weight BART models of Marian's size (of the check's
+    size on the dry run) held in bf16 on CUDA, the augmenter's batched generate against the same augmenter one text
+    at a time, in sentences/s (random weights never stop early: every answer runs to ``generator_length`` tokens,
+    the same work both ways)."""
+    from transformers import BartConfig, BartForConditionalGeneration
+
+    from mmel_hf.augment.back_translation import BackTranslationAugmenter
+    from mmel_hf.augment.generation import GenerationSettings
+
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    size = counts["generator_size"]
+    ids = dict(pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.cls_token_id,
+               eos_token_id=tokenizer.sep_token_id, decoder_start_token_id=tokenizer.cls_token_id)  # fmt: skip
+
+    def model(seed):
+        torch.manual_seed(seed)
+        config = BartConfig(vocab_size=tokenizer.vocab_size, d_model=size[0], encoder_layers=size[1],
+                            decoder_layers=size[1], encoder_attention_heads=size[2], decoder_attention_heads=size[2],
+                            encoder_ffn_dim=4 * size[0], decoder_ffn_dim=4 * size[0], max_position_embeddings=512,
+                            **ids)  # fmt: skip
+        return BartForConditionalGeneration(config).to(device=device, dtype=dtype).eval()
+
+    forward, backward = (tokenizer, model(0)), (tokenizer, model(1))
+    found = {"dtype": str(dtype).removeprefix("torch."), "answer_tokens": counts["generator_length"]}
+    for name, batch, sentences in (("batched", 256, counts["generator_sentences"]),
+                                   ("one_at_a_time", 1, counts["generator_single"])):  # fmt: skip
+        settings = GenerationSettings(batch_size=batch, max_length=counts["generator_length"])
+        augmenter = BackTranslationAugmenter(forward, backward, num_augmented=2, num_candidates=2, settings=settings)
+        seconds, _ = timed(lambda a=augmenter, t=texts[:sentences]: a.augment_rows([t], range(len(t))), device)
+        found[f"{name}_sentences_per_s"] = round(sentences / seconds, 2)
+    found["batched_over_one_at_a_time"] = round(
+        found["batched_sentences_per_s"] / found["one_at_a_time_sentences_per_s"], 2
+    )
+    return found
+
+
 def grouped_batch(tokenizer, texts, groups: int, width: int):
     from datasets import Dataset
 
@@ -669,6 +715,7 @@ def main(argv=None) -> int:
             tokenizer, (texts * (counts["teacher"] // len(texts) + 1))[: counts["teacher"]], size, device, precisions
         ),
         "trainer_step": lambda: check_trainer_step(tokenizer, texts, size, counts, device),
+        "generators": lambda: check_generators(tokenizer, texts, counts, device),
         "chunked": lambda: check_chunked(tokenizer, texts, size, counts, device),
         "layout": lambda: check_layout(
             tokenizer, texts, TINY if args.dry_run else size, counts, device, precisions[-1]

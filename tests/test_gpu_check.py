@@ -42,6 +42,9 @@ def test_the_gpu_check_runs_every_part_in_its_dry_mode(tmp_path):
     assert report["augment"]["rates"]["fp32@4"]["limit_sentences_per_s"] > 0
     assert report["augment"]["pipeline_sentences_per_s"] > 0 and report["teacher"]["fp32_texts_per_s"] > 0
     assert report["trainer_step"]["hard_over_plain"] > 0
+    assert (
+        report["generators"]["batched_sentences_per_s"] > 0 and report["generators"]["batched_over_one_at_a_time"] > 0
+    )
     assert report["cli"]["augment_sst2"]["rows_per_s"] > 0 and report["cli"]["augment_rte"]["rows"] > 0
     assert report["cli"]["train_hard"]["sequences_per_train_second"] > 0
     assert report["cli"]["plain_trainer"]["sequences_per_second"] > 0 and report["cli"]["mmel_hard_over_plain"] > 0
