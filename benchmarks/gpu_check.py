@@ -248,8 +248,8 @@ def check_mfu(tokenizer, texts, size, counts, device, ceiling: dict) -> dict:
             result[variant] = {
                 "sentences_per_s": round(len(texts) / seconds, 2),
                 "real_token_share": round(real / max(seen["all"], 1), 3),
-                "real_token_tflops": round(tflops, 3),
-                "mfu": round(tflops / ceiling["matmul_tflops"], 4) if ceiling.get("matmul_tflops") else None,
+                "real_token_tflops": float(f"{tflops:.4g}"),  # significant digits: the dry run's are tiny, not 0
+                "mfu": float(f"{tflops / ceiling['matmul_tflops']:.4g}") if ceiling.get("matmul_tflops") else None,
                 "distinct_shapes_per_1000_rows": round(1000 * len(seen["shapes"]) / len(texts), 1),
             }
     finally:
