@@ -394,7 +394,7 @@ def main(argv=None) -> int:
     task_reports = {}
     for name in plan.tasks:
         elapsed = time.perf_counter() - started
-        done = [t for t in report["tasks_done"]]
+        done = report["tasks_done"]
         off = (
             sum(report["stage_seconds"][t]["total"] for t in done) / sum(plan.estimates[t]["total"] for t in done)
             if done
