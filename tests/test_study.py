@@ -243,3 +243,19 @@ def test_a_study_on_another_augmenters_samples(models, rte_dir, tmp_path, capsys
     with pytest.raises(SystemExit):
         study_main([*common, "--augmenter", "file"])
     assert "needs --augmented-file" in capsys.readouterr().err
+
+
+def test_a_study_on_a_file_keyed_by_the_datas_own_id_column(models, rte_dir, tmp_path, capsys):
+    """mmel-study --augmenter file --augmented-file-key index: the study reads the key column itself (mmel-augment
+    takes --keep-columns; a study has no such flag)."""
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("".join(json.dumps({"index": str(i), "sentence2": ["a paraphrase."]}) + "\n" for i in range(10)))
+    output = tmp_path / "study"
+    args = ["--task", "rte", "--data-dir", str(rte_dir), "--teacher-model", models[0], "--teacher-layers", "1",
+            "--teacher-epochs", "1", "--student-model", models[0], "--student-layers", "1", "--epochs", "1",
+            "--batch-size", "4", "--cache-dir", str(tmp_path / "cache"), "--seeds", "0", "--methods", "uniform",
+            "--augmenter", "file", "--augmented-file", str(samples), "--augmented-file-key", "index",
+            "--output-dir", str(output)]  # fmt: skip
+    assert study_main(args) == 0, capsys.readouterr().err
+    results = json.loads((output / "results.json").read_text())
+    assert results["augmentation"]["augmented_samples"] == 10 and results["augmentation"]["augmenter"]["key"] == "index"

@@ -202,7 +202,11 @@ class StudyConfig(AugmenterArguments, DataArguments):
         from ..augment import AugmentConfig
 
         fill_mask = self.augmenter == "fill-mask"
+        key = self.augmented_file_key
+        # A file keyed by an id column needs that column read (mmel-augment takes --keep-columns; a study keeps it).
+        keep = {"keep_columns": [key]} if key not in (None, "row", "id", "idx") else {}
         return AugmentConfig(
+            **keep,
             **self.task_options(),
             **self.augmenter_options(),
             teacher=teacher,
