@@ -70,7 +70,7 @@ def copy_action(action):
 def parse(argv: list[str]):
     """(TrainConfig, MMELTrainingArguments) with the paper's defaults under the user's options."""
     from augment_cli.console import expand_bare_resume
-    from mmel_hf.devices import training_device_defaults
+    from mmel_hf.utils.devices import training_device_defaults
     from mmel_hf.workflows.train_config import paper_defaults
 
     argv = expand_bare_resume(argv)

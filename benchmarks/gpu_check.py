@@ -210,7 +210,7 @@ def check_mfu(tokenizer, texts, size, counts, device, ceiling: dict) -> dict:
     ``ours`` (the CUDA defaults: passes of up to 65,536 tokens and 4,096 sequences, cuDNN attention kept out),
     ``rows_1024`` (the former default: 1,024 sequences a pass, no token budget) and ``cudnn_allowed`` (ours with
     MMEL_HF_CUDNN_ATTENTION=1), each meeting its kernels' shapes for the first time."""
-    from mmel_hf.attention import KEEP_CUDNN
+    from mmel_hf.utils.attention import KEEP_CUDNN
 
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     precision = "bf16" if device.type == "cuda" else "fp32"
@@ -339,7 +339,7 @@ def plain_trainer(tokenizer, model_folder: Path, augmented: Path, counts, output
     from datasets import Dataset, load_from_disk
     from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding
 
-    from mmel_hf.devices import cuda_with_fast_bf16
+    from mmel_hf.utils.devices import cuda_with_fast_bf16
 
     train = load_from_disk(str(augmented))["train"]
     texts, labels = [], []
@@ -389,7 +389,7 @@ def check_nan_length(size, counts, device) -> dict:
     """torch 2.11's cuDNN attention backward can give NaN gradients with a padding mask on Hopper when the sequence
     length is 64 modulo 128 (pytorch #196678): a few training steps of a BERT classifier at length 192 with padded
     rows, with cuDNN attention allowed and with ours (cuDNN kept out); is every gradient finite?"""
-    from mmel_hf.attention import KEEP_CUDNN, without_cudnn_attention
+    from mmel_hf.utils.attention import KEEP_CUDNN, without_cudnn_attention
 
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     length, rows = counts["nan_length"], counts["nan_rows"]

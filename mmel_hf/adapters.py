@@ -17,6 +17,11 @@ from __future__ import annotations
 import copy
 import logging
 
+from .embedded import resolve_model_path
+from .schema import TEACHER_ORIGINAL_COLUMN, read_provenance
+from .tasks.registry import task_from_description
+from .utils.files import write_json_atomically
+
 __all__ = ["labels_of", "model_from_name", "with_adapters"]
 
 logger = logging.getLogger(__name__)
@@ -27,8 +32,6 @@ SEQUENCE_CLASSIFICATION = "SEQ_CLS"
 def labels_of(train_dataset) -> tuple[int, list[str] | None]:
     """``(num_labels, label names or None)`` of an augmented training set: the task ``mmel-augment`` recorded in
     it, else the width of its teacher outputs (1 = regression)."""
-    from .schema import TEACHER_ORIGINAL_COLUMN, read_provenance
-    from .tasks.registry import task_from_description
 
     recorded = read_provenance(train_dataset).get("task") if train_dataset is not None else None
     if isinstance(recorded, dict):
@@ -52,8 +55,6 @@ def model_from_name(name: str, train_dataset, model_init_kwargs: dict | None = N
     ``trust_remote_code`` stays off unless they turn it on.
     """
     from transformers import AutoConfig, AutoModelForSequenceClassification
-
-    from .embedded import resolve_model_path
 
     name = resolve_model_path(name)  # "embedded", as every command takes it
     options = dict(model_init_kwargs or {})
@@ -137,8 +138,6 @@ def name_base_in_adapter_config(folder, base: str) -> None:
     """Set the ``base_model_name_or_path`` the folder's adapter config names (what PEFT's loader builds)."""
     import json
     from pathlib import Path
-
-    from .files import write_json_atomically
 
     path = Path(folder) / ADAPTER_CONFIG
     settings = json.loads(path.read_text())

@@ -8,67 +8,84 @@ token is ever handled here: ``huggingface_hub`` takes it from the login, ``HF_TO
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from .privacy import display_name
+from huggingface_hub import ModelCard, ModelCardData
+
+from .adapters import ADAPTER_CONFIG, adapter_config_naming, is_adapter_folder
+from .diagnostics import trainer_weights
+from .schema import read_provenance
+from .templates import template_path
+from .training_args import method_name
+from .utils.citation import PAPER_BIBTEX, PAPER_TITLE, PAPER_URL
+from .utils.privacy import display_name
 from .version import __version__
 
-__all__ = ["MODEL_TAGS", "build_model_card", "push_folder", "render_model_card", "trainer_model_card"]
+__all__ = ["MODEL_TAGS", "MMELCardData", "push_folder", "render_model_card", "run_card_data", "trainer_card_data"]
 
 
 MODEL_TAGS = ["mmel", "text-classification", "data-augmentation"]
 
 
-def render_model_card(
-    *,
-    title: str,
-    trained_with: str,
-    mode: str,
-    method: str,
-    label_source: str,
-    lambda_p: float,
-    lambda_t: float,
-    base_model: str | None,
-    metrics: dict,
-    settings: str,
-    weights: dict | None = None,
-    provenance: dict | None = None,
-    data_text: str = "",
-    num_layers: int | None = None,
-    adapters: str | None = None,
-    train_seconds: float | None = None,
-    tags=(),
-    dataset_id: str | None = None,
-    pipeline_tag: str = "text-classification",
-) -> str:
-    """The model card (Markdown with its YAML header) from ``templates/model_card.md``; ``mmel-train`` and
-    :meth:`MMELTrainer.create_model_card` both render it. ``base_model`` is a Hub id or a display name (never a
-    local path)."""
-    from huggingface_hub import ModelCard, ModelCardData
+@dataclass
+class MMELCardData:
+    """What a model card says beyond the training arguments (sentence-transformers'
+    ``SentenceTransformerModelCardData`` is the model). :class:`~mmel_hf.MMELTrainer` fills it from what it knows
+    (:func:`trainer_card_data`); a workflow that knows more (``mmel-train``: the task, the final metrics of every
+    split, the layers kept, the LoRA rank) sets ``trainer.model_card_data``, whose set fields win."""
 
-    from .citation import PAPER_BIBTEX, PAPER_TITLE, PAPER_URL
-    from .templates import template_path
+    title: str | None = None
+    trained_with: str = "`MMELTrainer`"
+    base_model: str | None = None  # a Hub id or a display name (privacy.display_name), never a local path
+    metrics: dict = field(default_factory=dict)
+    data_text: str = ""
+    num_layers: int | None = None
+    adapters: str | None = None  # "r = 8, alpha = 16": the repo holds LoRA adapters
+    train_seconds: float | None = None
+    tags: list[str] = field(default_factory=list)
+    dataset_id: str | None = None  # a Hub dataset id
+    pipeline_tag: str = "text-classification"
+    weights: dict | None = None  # diagnostics.summarise_weights
+    provenance: dict | None = None  # schema.read_provenance of the training set
 
-    hub_base = base_model if base_model and not base_model.startswith(("local:", "mmel_hf")) else None  # a Hub id
-    if label_source == "teacher" and (provenance or {}).get("label_source") == "original":
+    def merged(self, over: MMELCardData | None) -> MMELCardData:
+        """This card data with the fields ``over`` sets (not None, not empty, not a default) put over it."""
+        if over is None:
+            return self
+        defaults = MMELCardData()
+        given = {f.name: getattr(over, f.name) for f in fields(over)}
+        return replace(
+            self, **{k: v for k, v in given.items() if v not in (None, "", [], {}) and v != getattr(defaults, k)}
+        )
+
+
+def render_model_card(data: MMELCardData, args) -> str:
+    """The model card (Markdown with its YAML header) from ``templates/model_card.md``: the method and its
+    settings from the training arguments ``args``, the rest from ``data``."""
+    hub_base = data.base_model if data.base_model and not data.base_model.startswith(("local:", "mmel_hf")) else None
+    label_source = args.mmel_label_source
+    if label_source == "teacher" and (data.provenance or {}).get("label_source") == "original":
         # The dataset's "teacher" columns hold the original labels (mmel-augment --label-source original).
         label_source = "the original labels (the augmented dataset was made with --label-source original)"
+    mode = args.mmel_loss
     lambdas = None
     if mode in ("hard", "soft"):
-        lambdas = f"lambda_P = {lambda_p}" + (f", lambda_T = {lambda_t}" if mode == "soft" else "")
-    base_tags = [pipeline_tag if tag == "text-classification" else tag for tag in MODEL_TAGS]
+        lambdas = f"lambda_P = {args.mmel_lambda_p}" + (f", lambda_T = {args.mmel_lambda_t}" if mode == "soft" else "")
+    base_tags = [data.pipeline_tag if tag == "text-classification" else tag for tag in MODEL_TAGS]
     card_data = ModelCardData(
-        library_name="peft" if adapters else "transformers",
-        pipeline_tag=pipeline_tag,
-        tags=list(dict.fromkeys([*base_tags, *tags, *(["lora"] if adapters else [])])),
+        library_name="peft" if data.adapters else "transformers",
+        pipeline_tag=data.pipeline_tag,
+        tags=list(dict.fromkeys([*base_tags, *data.tags, *(["lora"] if data.adapters else [])])),
         base_model=hub_base,
-        datasets=[dataset_id] if dataset_id else None,
+        datasets=[data.dataset_id] if data.dataset_id else None,
     )
+    method = method_name(mode, args.mmel_label_source)
     card = ModelCard.from_template(
         card_data,
         template_path=template_path("model_card.md"),
-        title=title,
-        trained_with=trained_with,
+        title=data.title or method,
+        trained_with=data.trained_with,
         version=__version__,
         paper_title=PAPER_TITLE,
         paper_url=PAPER_URL,
@@ -77,16 +94,16 @@ def render_model_card(
         method=method,
         label_source=label_source,
         lambdas=lambdas,
-        weights=weights,
-        base_model_text=base_model or "unknown",
-        num_layers=num_layers,
-        adapters=adapters,
-        data_text=data_text or "not recorded",
-        augmentation=provenance or None,
-        settings=settings,
-        train_seconds=train_seconds,
-        metrics=metrics,
-        metrics_json=json.dumps(metrics, indent=2),
+        weights=data.weights,
+        base_model_text=data.base_model or "unknown",
+        num_layers=data.num_layers,
+        adapters=data.adapters,
+        data_text=data.data_text or "not recorded",
+        augmentation=data.provenance or None,
+        settings=training_settings(args),
+        train_seconds=data.train_seconds,
+        metrics=data.metrics,
+        metrics_json=json.dumps(data.metrics, indent=2),
     )
     return str(card)
 
@@ -100,43 +117,33 @@ def training_settings(args) -> str:
     )
 
 
-def build_model_card(summary: dict, spec, args, config) -> str:
-    """The card of the folder written by ``run_training``."""
+def run_card_data(summary: dict, spec, config) -> MMELCardData:
+    """What ``mmel-train`` knows of its run beyond the trainer: the task, every split's final metrics, the base
+    model as named, the layers kept, the LoRA settings, the augmented dataset."""
     use_peft = getattr(config, "use_peft", False)
-    base = display_name(config.model) if config.model != "embedded" else "mmel_hf embedded encoder"
     data_text = f"{summary['train_examples']} examples of `{spec.name}`" + (
         f" from the augmented dataset `{display_name(config.augmented)}`" if config.augmented else ""
     )
-    return render_model_card(
+    return MMELCardData(
         title=f"{spec.name}: {summary['method']}",
         trained_with="`mmel-train`",
-        mode=summary["mmel_loss"],
-        method=summary["method"],
-        label_source=args.mmel_label_source,
-        lambda_p=args.mmel_lambda_p,
-        lambda_t=args.mmel_lambda_t,
-        base_model=base,
+        base_model=display_name(config.model) if config.model != "embedded" else "mmel_hf embedded encoder",
         metrics=summary["metrics"],
-        settings=training_settings(args),
-        weights=summary.get("mmel_weights"),
-        provenance=summary.get("augmented_dataset"),
         data_text=data_text,
         num_layers=config.num_layers,
         adapters=f"r = {config.lora_r}, alpha = {config.lora_alpha}" if use_peft else None,
         train_seconds=summary["train_seconds"],
         tags=[spec.name],
         dataset_id=config.augmented if config.augmented and not Path(config.augmented).exists() else None,
+        weights=summary.get("mmel_weights"),
+        provenance=summary.get("augmented_dataset"),  # the data as given (Baseline(DA+Long) trains on a flattening)
     )
 
 
-def trainer_model_card(trainer, model_name: str | None = None, dataset_name: str | None = None, tags=()) -> str:
-    """The card :meth:`MMELTrainer.create_model_card` writes (what ``Trainer.push_to_hub`` uploads): the method,
-    lambdas, data provenance, the last evaluation and the whole-run weight diagnostics the trainer knows."""
-    from .schema import read_provenance
-    from .training_args import method_name
-    from .weight_report import trainer_weights
-
-    args = trainer.args
+def trainer_card_data(trainer, model_name: str | None = None, dataset_name: str | None = None, tags=()) -> MMELCardData:
+    """What a trained :class:`~mmel_hf.MMELTrainer` knows for its card: the base model (and its adapters), the data
+    provenance, the last evaluation, the whole-run weight diagnostics; ``trainer.model_card_data``'s set fields
+    over it."""
     model = trainer.accelerator.unwrap_model(trainer.model) if hasattr(trainer, "accelerator") else trainer.model
     base = getattr(getattr(model, "config", None), "_name_or_path", None) or None
     peft_config = getattr(model, "peft_config", None)
@@ -159,28 +166,22 @@ def trainer_model_card(trainer, model_name: str | None = None, dataset_name: str
         + (f" of `{task}`" if task else "")
         + (f" (`{dataset_name}`)" if dataset_name else "")
     )
-    method = method_name(args.mmel_loss, args.mmel_label_source)
-    return render_model_card(
+    method = method_name(trainer.args.mmel_loss, trainer.args.mmel_label_source)
+    found = MMELCardData(
         title=model_name or (f"{task}: {method}" if task else method),
-        trained_with="`MMELTrainer`",
-        mode=args.mmel_loss,
-        method=method,
-        label_source=args.mmel_label_source,
-        lambda_p=args.mmel_lambda_p,
-        lambda_t=args.mmel_lambda_t,
         base_model=display_name(base) if base else None,
         metrics=metrics,
-        settings=training_settings(args),
-        weights=trainer_weights(trainer),
-        provenance=provenance or None,
         data_text=data_text,
         adapters=adapters,
         tags=[*tags, *([task] if task else [])],
         dataset_id=dataset_name,
         pipeline_tag="image-classification"
         if getattr(model, "main_input_name", "") == "pixel_values"
-        else ("text-classification"),
+        else "text-classification",
+        weights=trainer_weights(trainer),
+        provenance=provenance or None,
     )
+    return found.merged(getattr(trainer, "model_card_data", None))
 
 
 # What a trained folder shares: the model, its tokenizer, the card, metrics and log, and the (token-free,
@@ -198,8 +199,6 @@ def push_folder(folder: Path, repo_id: str, private: bool | None = None, token: 
     from huggingface_hub import CommitOperationAdd, HfApi
     from huggingface_hub.utils import filter_repo_objects
     from huggingface_hub.utils._paths import DEFAULT_IGNORE_PATTERNS
-
-    from .adapters import ADAPTER_CONFIG, adapter_config_naming, is_adapter_folder
 
     folder = Path(folder)
     files = filter_repo_objects(

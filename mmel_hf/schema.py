@@ -45,6 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from datasets import Dataset, DatasetDict
 
 __all__ = [
     "AUGMENTED_PREFIX",
@@ -131,8 +132,29 @@ def validate_augmented_dataset(dataset, require_teacher: bool = True, num_labels
     Raises:
         SchemaError: with a message that says what is missing and how to fix it.
     """
-    from datasets import Dataset, DatasetDict
+    label_column, sample_columns = _check_columns(dataset)
+    table = dataset.data.table if hasattr(dataset.data, "table") else dataset.data
+    if dataset._indices is not None:  # a selected/shuffled view: validate what the user will train on
+        table = dataset.flatten_indices().data.table
+    lengths = _sample_counts(table, sample_columns)
+    columns = dataset.column_names
+    has_teacher = TEACHER_ORIGINAL_COLUMN in columns and TEACHER_AUGMENTED_COLUMN in columns
+    if require_teacher and not has_teacher:
+        missing = [c for c in (TEACHER_ORIGINAL_COLUMN, TEACHER_AUGMENTED_COLUMN) if c not in columns]
+        raise SchemaError(
+            f"missing teacher column(s) {missing}: teacher targets (mmel_label_source='teacher', Section 3.3) "
+            "need the teacher's outputs for every sample. Label the dataset with `mmel-augment --teacher ...`, "
+            "or train with mmel_label_source='original'."
+        )
+    teacher_width = _check_teacher_columns(table, lengths, num_labels) if has_teacher else None
+    if num_labels is not None:
+        validate_labels(dataset, num_labels, label_column)
+    return AugmentedSchema(sample_columns, label_column, has_teacher, teacher_width)
 
+
+def _check_columns(dataset) -> tuple[str, list[str]]:
+    """One non-empty split with a label column and an ``augmented_<column>`` beside each text column it augments:
+    the label column and the augmented text columns."""
     if isinstance(dataset, DatasetDict):
         raise SchemaError(
             f"expected one split but got a DatasetDict with splits {list(dataset)}; did you mean dataset['train']?"
@@ -142,11 +164,9 @@ def validate_augmented_dataset(dataset, require_teacher: bool = True, num_labels
     columns = list(dataset.column_names)
     if len(dataset) == 0:
         raise SchemaError("the augmented dataset is empty")
-
     label_column = next((c for c in LABEL_COLUMNS if c in columns), None)
     if label_column is None:
         raise SchemaError(f"no label column: expected one of {list(LABEL_COLUMNS)}, found columns {columns}")
-
     orphans = [c for c in columns if c.startswith(AUGMENTED_PREFIX) and c[len(AUGMENTED_PREFIX) :] not in columns]
     if orphans:
         raise SchemaError(
@@ -160,20 +180,19 @@ def validate_augmented_dataset(dataset, require_teacher: bool = True, num_labels
             f"text column, found columns {columns}. Produce the dataset with `mmel-augment`, or train with "
             "mmel_loss='none' on plain data."
         )
+    return label_column, sample_columns
 
-    table = dataset.data.table if hasattr(dataset.data, "table") else dataset.data
-    if dataset._indices is not None:  # a selected/shuffled view: validate what the user will train on
-        table = dataset.flatten_indices().data.table
+
+def _sample_counts(table: pa.Table, sample_columns: list[str]) -> pa.Array:
+    """Each augmented column is a list per row, not empty everywhere, and lists as many samples as the others on
+    every row: that count per row."""
     lengths = None
     for column in sample_columns:
         aug = augmented_column(column)
-        if not pa.types.is_list(table.schema.field(aug).type) and not pa.types.is_large_list(
-            table.schema.field(aug).type
-        ):
-            raise SchemaError(
-                f"column '{aug}' must be a list of samples per row, found type {table.schema.field(aug).type}"
-            )
-        if pa.types.is_null(table.schema.field(aug).type.value_type):
+        kind = table.schema.field(aug).type
+        if not pa.types.is_list(kind) and not pa.types.is_large_list(kind):
+            raise SchemaError(f"column '{aug}' must be a list of samples per row, found type {kind}")
+        if pa.types.is_null(kind.value_type):
             raise SchemaError(
                 f"column '{aug}': every row's list is empty, so there are no augmented samples to train on; "
                 "re-run mmel-augment, or train on the originals with mmel_loss='none'"
@@ -188,50 +207,43 @@ def validate_augmented_dataset(dataset, require_teacher: bool = True, num_labels
                 f"row {bad}: '{aug}' has {column_lengths[bad].as_py()} samples but '{first_aug}' has "
                 f"{lengths[bad].as_py()}; every augmented column must list the same samples"
             )
+    return lengths
 
-    has_teacher = TEACHER_ORIGINAL_COLUMN in columns and TEACHER_AUGMENTED_COLUMN in columns
-    teacher_width = None
-    if require_teacher and not has_teacher:
-        missing = [c for c in (TEACHER_ORIGINAL_COLUMN, TEACHER_AUGMENTED_COLUMN) if c not in columns]
+
+def _check_teacher_columns(table: pa.Table, lengths: pa.Array, num_labels: int | None) -> int:
+    """The teacher's vectors: one per original and one per sample, each of ``num_labels`` values (the first
+    row's width when not given), finite probabilities for classification. Returns the width."""
+    original_widths = pc.list_value_length(table[TEACHER_ORIGINAL_COLUMN])
+    teacher_width = original_widths[0].as_py()
+    expected = num_labels if num_labels is not None else teacher_width
+    bad = _first_bad_row(pc.equal(original_widths, expected))
+    if bad is not None:
         raise SchemaError(
-            f"missing teacher column(s) {missing}: teacher targets (mmel_label_source='teacher', Section 3.3) "
-            "need the teacher's outputs for every sample. Label the dataset with `mmel-augment --teacher ...`, "
-            "or train with mmel_label_source='original'."
+            f"row {bad}: '{TEACHER_ORIGINAL_COLUMN}' has {original_widths[bad].as_py()} values, expected "
+            f"{expected} (the number of labels; 1 for regression)"
         )
-    if has_teacher:
-        original_widths = pc.list_value_length(table[TEACHER_ORIGINAL_COLUMN])
-        teacher_width = original_widths[0].as_py()
-        expected = num_labels if num_labels is not None else teacher_width
-        bad = _first_bad_row(pc.equal(original_widths, expected))
-        if bad is not None:
+    teacher_augmented = table[TEACHER_AUGMENTED_COLUMN].combine_chunks()  # row indices below are global
+    augmented_counts = pc.list_value_length(teacher_augmented)
+    bad = _first_bad_row(pc.equal(augmented_counts, lengths))
+    if bad is not None:
+        raise SchemaError(
+            f"row {bad}: '{TEACHER_AUGMENTED_COLUMN}' has {augmented_counts[bad].as_py()} entries but there are "
+            f"{lengths[bad].as_py()} augmented samples"
+        )
+    inner = pc.list_flatten(teacher_augmented)
+    if not pa.types.is_null(inner.type):
+        inner_widths = pc.list_value_length(inner)
+        bad_inner = _first_bad_row(pc.equal(inner_widths, expected))
+        if bad_inner is not None:
+            parents = pc.list_parent_indices(teacher_augmented)
             raise SchemaError(
-                f"row {bad}: '{TEACHER_ORIGINAL_COLUMN}' has {original_widths[bad].as_py()} values, expected "
-                f"{expected} (the number of labels; 1 for regression)"
+                f"row {parents[bad_inner].as_py()}: an entry of '{TEACHER_AUGMENTED_COLUMN}' has "
+                f"{inner_widths[bad_inner].as_py()} values, expected {expected}"
             )
-        teacher_augmented = table[TEACHER_AUGMENTED_COLUMN].combine_chunks()  # row indices below are global
-        augmented_counts = pc.list_value_length(teacher_augmented)
-        bad = _first_bad_row(pc.equal(augmented_counts, lengths))
-        if bad is not None:
-            raise SchemaError(
-                f"row {bad}: '{TEACHER_AUGMENTED_COLUMN}' has {augmented_counts[bad].as_py()} entries but there are "
-                f"{lengths[bad].as_py()} augmented samples"
-            )
-        inner = pc.list_flatten(teacher_augmented)
-        if not pa.types.is_null(inner.type):
-            inner_widths = pc.list_value_length(inner)
-            bad_inner = _first_bad_row(pc.equal(inner_widths, expected))
-            if bad_inner is not None:
-                parents = pc.list_parent_indices(teacher_augmented)
-                raise SchemaError(
-                    f"row {parents[bad_inner].as_py()}: an entry of '{TEACHER_AUGMENTED_COLUMN}' has "
-                    f"{inner_widths[bad_inner].as_py()} values, expected {expected}"
-                )
-        _check_teacher_values(table[TEACHER_ORIGINAL_COLUMN].combine_chunks(), TEACHER_ORIGINAL_COLUMN, expected)
-        if not pa.types.is_null(inner.type):
-            _check_teacher_values(inner, TEACHER_AUGMENTED_COLUMN, expected, pc.list_parent_indices(teacher_augmented))
-    if num_labels is not None:
-        validate_labels(dataset, num_labels, label_column)
-    return AugmentedSchema(sample_columns, label_column, has_teacher, teacher_width)
+    _check_teacher_values(table[TEACHER_ORIGINAL_COLUMN].combine_chunks(), TEACHER_ORIGINAL_COLUMN, expected)
+    if not pa.types.is_null(inner.type):
+        _check_teacher_values(inner, TEACHER_AUGMENTED_COLUMN, expected, pc.list_parent_indices(teacher_augmented))
+    return teacher_width
 
 
 def _check_teacher_values(vectors: pa.Array, column: str, width: int, rows: pa.Array | None = None) -> None:

@@ -14,6 +14,7 @@ are the one-pass gradients and the peak activation memory is one chunk's.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 from typing import TYPE_CHECKING, Any
@@ -27,11 +28,11 @@ if TYPE_CHECKING:  # the constructor's types, as Trainer's (peft and datasets ar
     from transformers import BaseImageProcessor, DataCollator, PreTrainedModel, ProcessorMixin
 
 from .adapters import model_from_name, with_adapters
-from .attention import without_cudnn_attention
 from .chunking import chunked_forward, flat_size, logits_of, refuse_batch_statistics
 from .collator import GROUP_MASK_KEY, TARGET_KEY, TEACHER_KEY, MMELDataCollator
 from .da_long import flatten_groups
 from .losses import mmel_hard_loss, mmel_soft_loss, sample_losses, teacher_disagreement, to_groups, weight_entropy
+from .model_card import MODEL_TAGS, MMELCardData, render_model_card, trainer_card_data
 from .schema import (
     LABEL_COLUMNS,
     SchemaError,
@@ -40,7 +41,9 @@ from .schema import (
     validate_augmented_dataset,
     validate_labels,
 )
+from .tasks.registry import recorded_task
 from .training_args import MMELTrainingArguments
+from .utils.attention import without_cudnn_attention
 
 __all__ = ["MMELTrainer", "NonFiniteTrainingError"]
 
@@ -98,7 +101,6 @@ def padding_multiple(device) -> int | None:
 def recorded_label_column(train_dataset) -> str | None:
     """The label column of the task an augmented training set records (``mmel-augment`` keeps the task's own
     column, ``stars`` ...), or None for data that records no task."""
-    from .tasks.registry import recorded_task
 
     return (recorded_task(train_dataset) or {}).get("label_column") if hasattr(train_dataset, "info") else None
 
@@ -193,25 +195,17 @@ class MMELTrainer(Trainer):
                 "of Eq. 6-9): pass one of them — a custom loss with mmel_loss='none', or no compute_loss_func"
             )
         if hasattr(model, "add_model_tags"):  # the Hub lists the model under these tags (as TRL's trainers tag theirs)
-            from .model_card import MODEL_TAGS
-
             model.add_model_tags(MODEL_TAGS)
         if args.mmel_chunk_size is not None and isinstance(model, torch.nn.Module):
             refuse_batch_statistics(model)  # before any work, not at the first step
         num_labels = getattr(getattr(model, "config", None), "num_labels", None)  # checks labels and teacher widths
-        if (
-            args.mmel_loss == "long"
-            and hasattr(train_dataset, "column_names")
-            and TARGET_KEY not in train_dataset.column_names
-        ):
-            # Baseline(DA+Long): the groups become independent examples before anything else sees them.
-            if num_labels is None:
-                raise ValueError("mmel_loss='long' needs model.config.num_labels to build the per-sample targets")
-            train_dataset = flatten_groups(train_dataset, num_labels, args.mmel_label_source)
+        train_dataset, text_columns = self._prepare_dataset(train_dataset, args, num_labels, data_collator is None)
         if data_collator is None:
-            data_collator = self._default_collator(args, train_dataset, processing_class, num_labels)
-        elif num_labels is not None and hasattr(train_dataset, "column_names") and hasattr(train_dataset, "data"):
-            validate_labels(train_dataset, num_labels)
+            data_collator = self._default_collator(args, processing_class, text_columns)
+        self._group_lengths: dict[tuple, list[int]] = {}  # length-grouped sampling: measured once per dataset
+        self._teacher_is_regression = False  # what the disagreement diagnostic is called (set by the first group)
+        # What the card says beyond what the trainer knows (set fields win): see mmel_hf.model_card.MMELCardData.
+        self.model_card_data: MMELCardData | None = None
         super().__init__(
             model=model,
             args=args,
@@ -260,31 +254,48 @@ class MMELTrainer(Trainer):
             )
 
     @staticmethod
-    def _default_collator(args, train_dataset, processing_class, num_labels: int | None = None) -> MMELDataCollator:
+    def _prepare_dataset(train_dataset, args: MMELTrainingArguments, num_labels: int | None, checked: bool):
+        """What the training set is in this mode, decided once (TRL's ``_prepare_dataset``): under
+        ``mmel_loss='long'`` the groups become independent examples (Baseline(DA+Long)) before anything else sees
+        them; the set is checked against the schema (grouped modes) or its labels (``none``). Returns the set and
+        the text columns the default collator tokenizes (None: pre-tokenized rows, or a dataset without column
+        names). ``checked=False``: a collator of the user's reads the rows its own way, only the labels are
+        checked."""
+        columns = getattr(train_dataset, "column_names", None)
+        if args.mmel_loss == "long" and columns is not None and TARGET_KEY not in columns:
+            if num_labels is None:
+                raise ValueError("mmel_loss='long' needs model.config.num_labels to build the per-sample targets")
+            train_dataset = flatten_groups(train_dataset, num_labels, args.mmel_label_source)
+            columns = train_dataset.column_names
+        text_columns = tuple(args.mmel_text_columns) if args.mmel_text_columns else None
+        if columns is None:
+            if checked and args.mmel_loss != "none" and train_dataset is not None:
+                logger.warning("the training set has no column names (an IterableDataset?); its schema is not checked")
+            return train_dataset, text_columns
+        if args.mmel_loss == "long" and checked:
+            text_columns = text_columns or tuple(c for c in columns if c not in (*LABEL_COLUMNS, TARGET_KEY))
+        elif args.mmel_loss not in ("none", "long") and checked:
+            schema = validate_augmented_dataset(
+                train_dataset, require_teacher=args.mmel_label_source == "teacher", num_labels=num_labels
+            )
+            text_columns = text_columns or schema.sample_columns
+        else:
+            if checked:
+                text_columns = text_columns or find_sample_columns(list(columns)) or None
+            if num_labels is not None and hasattr(train_dataset, "data"):
+                validate_labels(train_dataset, num_labels)
+        if text_columns and "input_ids" in text_columns:
+            text_columns = None  # pre-tokenized: nothing to tokenize
+        return train_dataset, text_columns
+
+    @staticmethod
+    def _default_collator(args: MMELTrainingArguments, processing_class, text_columns) -> MMELDataCollator:
+        """The grouped collator of the prepared training set (:meth:`_prepare_dataset`'s text columns)."""
         if not isinstance(processing_class, PreTrainedTokenizerBase):
             raise ValueError(
                 "MMELTrainer builds its grouped data collator from a tokenizer: pass processing_class=tokenizer, "
                 "or a data_collator that emits grouped batches (see MMELTrainer's docstring)"
             )
-        text_columns = tuple(args.mmel_text_columns) if args.mmel_text_columns else None
-        if train_dataset is not None and hasattr(train_dataset, "column_names"):
-            if args.mmel_loss == "long" and TARGET_KEY in train_dataset.column_names:
-                text_columns = text_columns or tuple(
-                    c for c in train_dataset.column_names if c not in (*LABEL_COLUMNS, TARGET_KEY)
-                )
-            elif args.mmel_loss != "none":
-                schema = validate_augmented_dataset(
-                    train_dataset, require_teacher=args.mmel_label_source == "teacher", num_labels=num_labels
-                )
-                text_columns = text_columns or schema.sample_columns
-            else:
-                text_columns = text_columns or find_sample_columns(list(train_dataset.column_names)) or None
-                if num_labels is not None and hasattr(train_dataset, "data"):
-                    validate_labels(train_dataset, num_labels)
-            if text_columns and "input_ids" in text_columns:
-                text_columns = None  # pre-tokenized: nothing to tokenize
-        elif args.mmel_loss != "none" and train_dataset is not None:
-            logger.warning("the training set has no column names (an IterableDataset?); its schema is not checked")
         return MMELDataCollator(
             processing_class,
             text_columns=text_columns,
@@ -343,7 +354,7 @@ class MMELTrainer(Trainer):
             or not hasattr(self.data_collator, "lengths")
         ):
             return dataset
-        cache = self.__dict__.setdefault("_group_lengths", {})
+        cache = self._group_lengths
         key = (dataset._fingerprint, len(dataset))
         if key not in cache:
             logger.info(
@@ -371,10 +382,12 @@ class MMELTrainer(Trainer):
     def _run_epoch(self, *args, **kwargs):
         # Collators that draw random views (images) learn where the epoch starts, so a resumed run draws the
         # views of the uninterrupted one (Trainer skips the batches it already trained on without collating).
+        # Trainer's arguments by name, bound to its signature: a renamed one fails here, loudly.
         start_epoch = getattr(self.data_collator, "start_epoch", None)
-        if start_epoch is not None and "epoch" in kwargs:
-            resumed = kwargs["epoch"] == kwargs.get("epochs_trained") and kwargs.get("resume_from_checkpoint")
-            start_epoch(kwargs["epoch"], kwargs.get("steps_trained_in_current_epoch", 0) if resumed else 0)
+        if start_epoch is not None:
+            given = inspect.signature(super()._run_epoch).bind(*args, **kwargs).arguments
+            resumed = given["epoch"] == given["epochs_trained"] and given["resume_from_checkpoint"]
+            start_epoch(given["epoch"], given["steps_trained_in_current_epoch"] if resumed else 0)
         return super()._run_epoch(*args, **kwargs)
 
     def _get_num_items_in_batch(self, batch_samples: list, device: torch.device):
@@ -391,7 +404,7 @@ class MMELTrainer(Trainer):
     # -- Loss -------------------------------------------------------------------------------------------
 
     # Trainer's steps, with scaled-dot-product attention kept off cuDNN's per-shape plans on CUDA (forward, backward and
-    # the chunked recomputation alike; see mmel_hf.attention). A no-op on other devices.
+    # the chunked recomputation alike; see mmel_hf.utils.attention). A no-op on other devices.
     def training_step(self, model, inputs, num_items_in_batch=None):
         with without_cudnn_attention(self.args.device):
             return super().training_step(model, inputs, num_items_in_batch)
@@ -522,10 +535,9 @@ class MMELTrainer(Trainer):
             return
         from pathlib import Path
 
-        from .model_card import trainer_model_card
-
         tags = [tags] if isinstance(tags, str) else list(tags or [])
-        card = trainer_model_card(self, model_name=model_name, dataset_name=dataset_name, tags=tags)
+        data = trainer_card_data(self, model_name=model_name, dataset_name=dataset_name, tags=tags)
+        card = render_model_card(data, self.args)
         Path(self.args.output_dir).mkdir(parents=True, exist_ok=True)
         (Path(self.args.output_dir) / "README.md").write_text(card)
 
@@ -670,7 +682,7 @@ class MMELTrainer(Trainer):
         if totals["augmented"] > 0:
             # Regression compares the teacher with itself (z vs x_i), not with f(x_i) as the soft rule does: its
             # own name, so it is not read as the share of targets replaced.
-            name = "teacher_shift" if getattr(self, "_teacher_is_regression", False) else "teacher_disagreement"
+            name = "teacher_shift" if self._teacher_is_regression else "teacher_disagreement"
             metrics[f"{prefix}mmel/{name}"] = totals["disagreements"] / totals["augmented"]
         self._diagnostics[mode] = None
         super().log({**logs, **metrics}, start_time)

@@ -10,6 +10,9 @@ from typing import Literal
 
 from transformers import TrainingArguments
 
+from .utils import devices  # device facts by module: the tests model other machines there
+from .utils.privacy import shareable_state
+
 __all__ = ["GROUPED_LOSSES", "METHOD_NAMES", "MMEL_LOSSES", "MMELTrainingArguments", "method_name"]
 
 logger = logging.getLogger(__name__)
@@ -194,10 +197,9 @@ class MMELTrainingArguments(TrainingArguments):
         run into the same folder (transformers logs "process group is initialized, but parallel_mode !=
         ParallelMode.DISTRIBUTED"). There is no device but the CPU to choose from, so the launch means DDP on
         the CPU; say so once, from the main process."""
-        from .devices import launched_processes, runs_on_cpu
 
-        processes = launched_processes()
-        if self.use_cpu or processes < 2 or not runs_on_cpu(None):
+        processes = devices.launched_processes()
+        if self.use_cpu or processes < 2 or not devices.runs_on_cpu(None):
             return
         self.use_cpu = True
         if os.environ.get("RANK", "0") == "0":
@@ -238,7 +240,6 @@ class MMELTrainingArguments(TrainingArguments):
     # has its token and folders.
 
     def __getstate__(self):
-        from .privacy import shareable_state
 
         return shareable_state(self.__dict__)
 

@@ -21,7 +21,7 @@ from mmel_hf.augment import pipeline as pipeline_module
 from mmel_hf.augment import transform as transform_module
 from mmel_hf.augment.numerics import compare_blocks
 from mmel_hf.augment.teacher import TeacherLabeler
-from mmel_hf.files import seal, unseal
+from mmel_hf.utils.files import seal, unseal
 
 
 def settings(models, rte_dir, cache, **overrides):

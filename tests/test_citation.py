@@ -5,7 +5,7 @@ from pathlib import Path
 import yaml
 
 from mmel_hf import __version__
-from mmel_hf.citation import PAPER_ARXIV_ID, PAPER_BIBTEX, PAPER_TITLE
+from mmel_hf.utils.citation import PAPER_ARXIV_ID, PAPER_BIBTEX, PAPER_TITLE
 
 ROOT = Path(__file__).resolve().parents[1]
 

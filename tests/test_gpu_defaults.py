@@ -18,7 +18,7 @@ def test_bf16_counts_as_fast_only_on_cards_with_bf16_tensor_cores(monkeypatch):
 
 def test_a_study_trains_on_any_accelerator_torch_knows(monkeypatch, tmp_path):
     """Not only CUDA: on a Mac the runs use MPS (as the augmentation does), the CPU only without an accelerator."""
-    from mmel_hf import devices
+    from mmel_hf.utils import devices
     from mmel_hf.workflows.study import StudyConfig, _training_args
 
     config = StudyConfig(task="rte", output_dir=str(tmp_path))
@@ -48,9 +48,10 @@ def test_our_passes_run_without_cudnn_attention_and_leave_the_users_settings(mon
     """On CUDA, SDPA's cuDNN kernel plans every new shape (the GPU idled ~80% of the time): the fill-mask model, the
     teacher and MMELTrainer's steps run with it switched off, inside a scope; the user's own setting returns.
     The CUDA choice is forced here on the CPU (the flag is the same) and seen from inside each forward pass."""
-    from mmel_hf import MMELTrainer, attention
+    from mmel_hf import MMELTrainer
     from mmel_hf.augment.fill_mask import FillMaskAugmenter
     from mmel_hf.augment.teacher import TeacherLabeler
+    from mmel_hf.utils import attention
 
     from builders import make_args, make_augmented_dataset, make_tiny_bert, make_tiny_mlm
 
@@ -135,8 +136,8 @@ def test_defaults_fit_the_device_and_the_users_options_win(monkeypatch):
     """On a CUDA GPU with bf16 tensor cores the commands default to bf16 and passes of up to 65,536 tokens and 4,096
     sequences in blocks of 1,024 rows; on a CPU nothing changes (fp32, 256 sequences, no token budget); what the user
     gave is kept. The resolved values are what the fingerprint hashes."""
-    from mmel_hf import devices
     from mmel_hf.augment import AugmentConfig
+    from mmel_hf.utils import devices
     from mmel_hf.workflows.study import StudyConfig
 
     config = AugmentConfig(task="rte", batch_size=64)

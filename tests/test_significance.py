@@ -8,7 +8,7 @@ import pytest
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import f1_score, matthews_corrcoef
 
-from mmel_hf.significance import collapsed, metric_on_resamples, paired_bootstrap, seed_bootstrap
+from mmel_hf.workflows.significance import collapsed, metric_on_resamples, paired_bootstrap, seed_bootstrap
 
 
 def runs(references, accuracy: float, seeds: int, generator) -> np.ndarray:

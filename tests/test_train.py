@@ -551,7 +551,7 @@ def test_a_half_written_checkpoint_is_refused_naming_the_file(chain, capsys, tmp
             if not extra:  # the bare flag names the whole checkpoint to resume from instead
                 assert str(earlier) in err
         (latest / name).write_bytes(pristine[name])
-    from mmel_hf.checkpoints import checkpoint_problem
+    from mmel_hf.workflows.checkpoints import checkpoint_problem
 
     assert checkpoint_problem(latest) is None and checkpoint_problem(earlier) is None
 
@@ -666,13 +666,13 @@ def test_every_rank_takes_part_in_saving_the_model(chain, monkeypatch, tmp_path)
 def test_the_card_names_original_labels_when_the_dataset_was_made_with_them():
     """A student trained in teacher mode on a dataset made with --label-source original learnt the original labels
     (the teacher columns hold them): the card says so, not "labels of augmented samples: teacher"."""
-    from mmel_hf.model_card import render_model_card
+    from mmel_hf import MMELTrainingArguments
+    from mmel_hf.model_card import MMELCardData, render_model_card
 
     provenance = {"label_source": "original", "mlm_model": "m", "teacher": None, "search": "greedy", "group_size": 3,
                   "ratio": 0.4}  # fmt: skip
-    common = dict(title="t", trained_with="x", mode="hard", method="MMEL-H", lambda_p=1.0, lambda_t=1.0,
-                  base_model=None, metrics={}, settings="")  # fmt: skip
-    card = render_model_card(label_source="teacher", provenance=provenance, **common)
+    args = MMELTrainingArguments(output_dir="unused", mmel_loss="hard", mmel_label_source="teacher", report_to="none")
+    card = render_model_card(MMELCardData(title="t", provenance=provenance), args)
     assert "labels of augmented samples: the original labels (the augmented dataset was made with" in card
-    card = render_model_card(label_source="teacher", provenance={**provenance, "label_source": "teacher"}, **common)
+    card = render_model_card(MMELCardData(title="t", provenance={**provenance, "label_source": "teacher"}), args)
     assert "labels of augmented samples: teacher" in card

@@ -179,7 +179,7 @@ def test_weights_that_are_uniform_read_uniform_in_every_mode(tmp_path, tokenizer
     """MMEL-S spreads P* over the |B|-1 augmented samples only (Eq. 9), MMEL-H over all |B|: at lambda_P = 1e6 the
     weights are uniform over those, and the entropy and effective share say 1 (not (|B|-1)/|B|), so the run
     reads "behaved like DA+UNI"."""
-    from mmel_hf.weight_report import trainer_weights
+    from mmel_hf.diagnostics import trainer_weights
 
     dataset = make_augmented_dataset(num_rows=8, ragged=False, num_augmented=3)
     args = make_args(tmp_path, mmel_loss=mode, mmel_lambda_p=1e6, max_steps=-1, num_train_epochs=1, logging_steps=2)

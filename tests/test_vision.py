@@ -350,7 +350,7 @@ def test_train_vision_counts_every_process_in_the_steps_per_epoch(tmp_path, monk
         seen.update(steps_per_epoch=steps_per_epoch, lr=lr, weight_decay=weight_decay)
         raise RuntimeError("stop")
 
-    monkeypatch.setattr("mmel_hf.vision.schedules.paper_optimizer_and_scheduler", spy)
+    monkeypatch.setattr("mmel_hf.workflows.train_vision.paper_optimizer_and_scheduler", spy)  # where it is used
     data = load_cifar("cifar10", write_cifar10(tmp_path / "c10", per_batch=8))  # 40 training images
     args = MMELTrainingArguments(
         output_dir=str(tmp_path / "o"),

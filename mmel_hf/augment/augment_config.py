@@ -7,6 +7,9 @@ from dataclasses import dataclass, field, fields
 from typing import Literal
 
 from ..tasks.registry import DataArguments
+from ..utils import devices  # device facts by module: the tests model other machines there
+from ..utils.hub import check_push_possible
+from .augmenter import Augmenter
 
 __all__ = ["AugmentConfig", "resolved_cache_dir"]
 
@@ -417,8 +420,6 @@ class AugmentConfig(AugmenterArguments, DataArguments):
         if self.max_train_samples is not None and self.max_train_samples < 1:
             raise ValueError(f"--max-train-samples {self.max_train_samples}: must be at least 1")
         if self.push_to_hub:
-            from ..hub import check_push_possible
-
             check_push_possible()
         if self.drop_disagreeing and self.label_source == "original":
             raise ValueError(
@@ -435,7 +436,6 @@ class AugmentConfig(AugmenterArguments, DataArguments):
     def check_augmenter_options(self) -> None:
         """Options of one augmenter are refused with another (the fill-mask ones included): a flag that cannot act is
         never ignored."""
-        from .augmenter import Augmenter
 
         name = self.augmenter if isinstance(self.augmenter, str) else None
         if name is None and not isinstance(self.augmenter, Augmenter) or name not in (None, *AUGMENTER_OPTIONS):
@@ -493,9 +493,7 @@ class AugmentConfig(AugmenterArguments, DataArguments):
 
         import torch
 
-        from ..devices import cuda_with_fast_bf16
-
-        gpu = torch.device(device).type == "cuda" and cuda_with_fast_bf16()
+        gpu = torch.device(device).type == "cuda" and devices.cuda_with_fast_bf16()
         batch = GPU_BATCH if gpu else CPU_BATCH
         return dataclasses.replace(
             self,

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from accelerate.logging import get_logger
 
-from ..files import content_digests, damaged, seal, unseal, write_text_atomically
 from ..tasks.registry import TaskSpec
+from ..utils.files import content_digests, damaged, seal, unseal, write_text_atomically
 from .augment_config import AugmentConfig
 from .counts import job_counts
 from .models import model_identity  # noqa: F401  (the fingerprint's model identities; imported from here before)
@@ -35,7 +35,7 @@ from .transform import BlockBuilder, compare_block, no_dataset_bars
 
 logger = get_logger(__name__)
 # 2: provenance in info.description; 3: exact ties in k; 4: samples rendered from the original's characters;
-# 5: rows batched within fixed blocks; 6: no cuDNN attention on CUDA (mmel_hf.attention); 7: the teacher batched in length bands within a token budget. Bump when a change alters
+# 5: rows batched within fixed blocks; 6: no cuDNN attention on CUDA (mmel_hf.utils.attention); 7: the teacher batched in length bands within a token budget. Bump when a change alters
 # the output for the same options.
 ALGORITHM_VERSION = "7"
 COMPLETE = "COMPLETE"

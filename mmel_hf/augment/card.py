@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import json
 
-from ..citation import PAPER_ARXIV_ID, PAPER_BIBTEX, PAPER_TITLE, PAPER_URL
 from ..schema import read_provenance
 from ..tasks.registry import TaskSpec
 from ..templates import template_path
+from ..utils.citation import PAPER_ARXIV_ID, PAPER_BIBTEX, PAPER_TITLE, PAPER_URL
 from ..version import __version__
 from .augment_config import AugmentConfig
 

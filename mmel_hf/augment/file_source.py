@@ -28,10 +28,10 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..files import file_digest
-from ..privacy import display_name
 from ..tasks.registry import TaskSpec
 from ..tasks.sources import DataError, delimited_reader, file_lines, read_header
+from ..utils.files import file_digest
+from ..utils.privacy import display_name
 from .augmenter import Augmenter
 
 __all__ = ["FileAugmenter"]

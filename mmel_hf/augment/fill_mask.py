@@ -39,7 +39,7 @@ from fractions import Fraction
 import numpy as np
 import torch
 
-from ..attention import without_cudnn_attention
+from ..utils.attention import without_cudnn_attention
 from .augmenter import Augmenter
 from .precision import PRECISIONS, autocast
 
@@ -251,24 +251,10 @@ class FillMaskAugmenter(Augmenter):
         # On CUDA every new (rows, length) shape costs kernel choices and launches; bucketed shapes repeat.
         self.shape_buckets = self.device.type == "cuda" if shape_buckets is None else shape_buckets
         self._encoder, self._head = self._split_model(model)
-        vocab = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
-        banned = torch.zeros(len(tokenizer), dtype=torch.bool)
-        banned[[i for i, t in enumerate(vocab) if t is not None and _BRACKETED.match(t)]] = True
-        banned[[i for i in tokenizer.all_special_ids if i < len(banned)]] = True
-        if tokenizer.unk_token_id is not None:
-            banned[tokenizer.unk_token_id] = True
-        continuation = torch.tensor([t is not None and t.startswith("##") for t in vocab])
-        self._vocab = vocab
-        if not bool(continuation.any()):
+        self._vocab = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+        self._banned, self._banned_at_start, has_continuations = self._banned_tokens(model, tokenizer, self._vocab)
+        if not has_continuations:
             self.render = "decode"
-        num_logits = (
-            model.get_output_embeddings().weight.shape[0] if model.get_output_embeddings() is not None else len(banned)
-        )
-        pad = max(0, num_logits - len(banned))  # vocabularies padded to a multiple of 8 ...
-        self._banned = torch.cat([banned, torch.ones(pad, dtype=torch.bool)]).to(self.device)
-        self._banned_at_start = self._banned | torch.cat([continuation, torch.zeros(pad, dtype=torch.bool)]).to(
-            self.device
-        )
         allowed = int((~self._banned_at_start).sum())  # the first piece of a sentence has the fewest choices
         if allowed < num_augmented:
             raise ValueError(
@@ -276,6 +262,23 @@ class FillMaskAugmenter(Augmenter):
                 f"bracketed and ## tokens are never predicted), fewer than the {num_augmented} augmented samples "
                 f"asked for (|B| - 1): use a larger vocabulary or a smaller --group-size"
             )
+
+    def _banned_tokens(self, model, tokenizer, vocab: list) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """The tokens never predicted (bracketed and special tokens, [UNK], the padding of a vocabulary padded to a
+        multiple of 8), those never predicted first (the same and the ``##`` continuations), and whether the
+        vocabulary has continuations at all (WordPiece's; else samples render by decoding)."""
+        banned = torch.zeros(len(tokenizer), dtype=torch.bool)
+        banned[[i for i, t in enumerate(vocab) if t is not None and _BRACKETED.match(t)]] = True
+        banned[[i for i in tokenizer.all_special_ids if i < len(banned)]] = True
+        if tokenizer.unk_token_id is not None:
+            banned[tokenizer.unk_token_id] = True
+        continuation = torch.tensor([t is not None and t.startswith("##") for t in vocab])
+        output = model.get_output_embeddings()
+        num_logits = output.weight.shape[0] if output is not None else len(banned)
+        pad = max(0, num_logits - len(banned))  # vocabularies padded to a multiple of 8 ...
+        never = torch.cat([banned, torch.ones(pad, dtype=torch.bool)]).to(self.device)
+        never_first = never | torch.cat([continuation, torch.zeros(pad, dtype=torch.bool)]).to(self.device)
+        return never, never_first, bool(continuation.any())
 
     @staticmethod
     def _split_model(model):
@@ -485,10 +488,10 @@ class FillMaskAugmenter(Augmenter):
         logits = logits.float().masked_fill_(banned, float("-inf"))
         return torch.log_softmax(logits, dim=-1) if self.search == "beam" else logits
 
-    @torch.inference_mode()
-    def _search(self, items: list[_Item], progress=None) -> _Launched:
-        """Queues the search of one band on the device; :meth:`_Launched.collect` reads its samples back."""
-        n, width, device = len(items), self.num_augmented, self.device
+    def _band_on_device(self, items: list[_Item]):
+        """One band's masked sentences as padded tensors on the device (one pinned copy on CUDA), with the rows still
+        filling at each step after the first (known on the host; all steps' indices go over in the same copy)."""
+        n = len(items)
         length = max(len(it.input_ids) for it in items)
         if self.shape_buckets:  # a multiple of 8 (never past --max-length): a bounded set of lengths
             length = padded_length(length, LENGTH_MULTIPLE, self.max_length)
@@ -511,13 +514,19 @@ class FillMaskAugmenter(Augmenter):
             # Pad the order with p_1: entries past k_i are never used (the sentence is inactive by then).
             order[row] = torch.tensor(it.fill_order + [it.fill_order[0]] * (steps - len(it.fill_order)))
             starts[row, list(it.segment_starts)] = True
-        # The sentences still filling at each step, known on the host: all steps' indices go over in one copy.
         actives = [[r for r in range(n) if num_steps[r] > step] for step in range(1, steps)]
         active_all = torch.tensor([r for active in actives for r in active], dtype=torch.long)
         host = (ids, types, attention, order, starts, active_all)
-        if device.type == "cuda":  # pinned: the copies overlap with the first forward pass
+        if self.device.type == "cuda":  # pinned: the copies overlap with the first forward pass
             host = tuple(t.pin_memory() for t in host)
-        ids, types, attention, order, starts, active_all = (t.to(device, non_blocking=True) for t in host)
+        return (*(t.to(self.device, non_blocking=True) for t in host), actives)
+
+    @torch.inference_mode()
+    def _search(self, items: list[_Item], progress=None) -> _Launched:
+        """Queues the search of one band on the device; :meth:`_Launched.collect` reads its samples back."""
+        n, width, device = len(items), self.num_augmented, self.device
+        ids, types, attention, order, starts, active_all, actives = self._band_on_device(items)
+        length = ids.shape[1]
         rows = torch.arange(n, device=device)
 
         # Step 1, shared by every sample of a sentence: the |B|-1 most likely tokens at p_1.

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..attention import without_cudnn_attention
+from ..utils.attention import without_cudnn_attention
 from .augmenter import Augmenter
 from .fill_mask import length_bands
 from .precision import autocast

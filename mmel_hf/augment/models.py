@@ -6,10 +6,13 @@ import hashlib
 import json
 from pathlib import Path
 
-from ..files import file_digest
-from ..privacy import display_name
+from ..adapters import ADAPTER_CONFIG, is_adapter_folder, load_adapter_classifier
+from ..embedded import embedded_mlm_path, embedded_teacher_path
 from ..tasks.registry import get_task, is_registered
 from ..tasks.sources import DataError
+from ..utils.files import file_digest
+from ..utils.model_limits import check_max_length
+from ..utils.privacy import display_name
 from .augment_config import AugmentConfig
 
 
@@ -29,7 +32,6 @@ def model_identity(name_or_path: str, model=None, revision: str | None = None) -
 
 def resolve_models(config: AugmentConfig) -> tuple[str, str | None]:
     """The fill-mask model and teacher to use: the user's, else the task's defaults ("embedded" = shipped)."""
-    from ..embedded import embedded_mlm_path, embedded_teacher_path
 
     spec = get_task(config.task) if is_registered(config.task) else None
     mlm = config.mlm_model or (spec.default_mlm if spec else "bert-base-uncased")
@@ -76,8 +78,6 @@ def model_config(name: str, revision: str | None, trust_remote_code: bool):
     a Hub encoder), the config of the base its adapter config names (the labels are the same)."""
     from transformers import AutoConfig
 
-    from ..adapters import ADAPTER_CONFIG, is_adapter_folder
-
     if is_adapter_folder(name) and not (Path(name) / "config.json").exists():
         name = json.loads((Path(name) / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
         revision = None
@@ -95,7 +95,6 @@ def teacher_num_labels(config: AugmentConfig, teacher_name: str | None) -> int |
 
 def check_model_lengths(config: AugmentConfig, mlm_name: str, teacher_name: str | None) -> None:
     """--max-length must fit both models' positions: checked from their config files, before any weights load."""
-    from ..model_limits import check_max_length
 
     for kind, name, revision in (
         ("fill-mask model", mlm_name, config.mlm_revision),
@@ -131,8 +130,6 @@ def _load(config: AugmentConfig, device, kind: str, name: str, revision: str | N
     the dtype of :func:`inference_dtype`."""
     import torch
     from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
-
-    from ..adapters import is_adapter_folder, load_adapter_classifier
 
     if cls is None:
         cls = AutoModelForMaskedLM if kind == "fill-mask model" else AutoModelForSequenceClassification

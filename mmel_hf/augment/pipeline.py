@@ -4,6 +4,7 @@
 split follows :mod:`mmel_hf.schema` (what :class:`mmel_hf.MMELTrainer` reads) and whose evaluation splits
 are untouched. This module only orchestrates; each concept has its own module:
 
+- :mod:`.job`: the one object the steps share and fill in;
 - :mod:`.models`: which fill-mask model and teacher, checked from their config files, loaded;
 - :mod:`.cache`: the fingerprint, the cache folder's life and the ``COMPLETE`` record;
 - :mod:`.shards`: the fixed blocks and how processes share them;
@@ -26,14 +27,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
+from accelerate import PartialState
 from accelerate.logging import get_logger
+from datasets import load_from_disk
 
-from ..devices import runs_on_cpu
-from ..files import unseal
-from ..privacy import display_name, public_options
 from ..schema import read_provenance
 from ..tasks.registry import TaskSpec, reconcile_task
 from ..tasks.sources import DataError, load_task_data
+from ..utils import devices  # device facts by module: the tests model other machines there
+from ..utils.files import unseal
+from ..utils.privacy import display_name, public_options
 from .augment_config import AugmentConfig
 from .cache import (
     COMPLETE,
@@ -46,6 +50,8 @@ from .cache import (
     model_identity,
     write_text,
 )
+from .card import push_to_hub
+from .job import AugmentJob
 from .models import (
     check_model_lengths,
     load_fill_mask,
@@ -104,71 +110,52 @@ def run_augmentation(config: AugmentConfig) -> AugmentationResult:
 
     Under ``accelerate launch``/``torchrun`` every rank runs this function: the ranks share the shards out
     (each on its own device), one assembles the result, and the main process alone saves and pushes it.
-    Six steps, each a function below: the process, the task and its data, the models, the cache's identity,
-    the result (reused or computed), and its delivery (saved, summarised, pushed).
+    Six steps, each a function below taking the one :class:`~.job.AugmentJob` they fill in: the process, the task
+    and its data, the models, the cache's identity, the result (reused or computed), and its delivery (saved,
+    summarised, pushed).
     """
+    job = _set_up_process(config)
+    _load_task_and_data(job)
+    _load_models(job)
+    _identify_cache(job)
+    if job.config.verify is not None:
+        return _verified(job)
+    result, plan, notes = _reuse_or_compute(job)
+    return _deliver(job, result, plan, notes)
+
+
+def _set_up_process(config: AugmentConfig) -> AugmentJob:
+    """Step 1: this rank (under accelerate launch/torchrun) and its device, the device's defaults resolved; an
+    --output-dir refused before any work."""
     started = time.perf_counter()
-    state, device = _set_up_process(config)
-    config = config.resolved_for(device)  # auto precision and batch sizes: the device's, before the fingerprint
-    spec, data, mlm_name, teacher_name = _load_task_and_data(config, state)
-    inner_bars = config.progress and state.num_processes == 1  # a bar per batch, within the block being done
-    # The data is good: the augmenter (a file is checked whole first; a fill-mask model loads), then the teacher.
-    augmenter = build_augmenter(
-        config,
-        spec,
-        data["train"],
-        lambda: load_fill_mask(config, device, mlm_name),
-        inner_bars,
-        lambda kind, name: load_generator(config, device, kind, name),
-    )
-    teacher_pair = load_teacher(config, device, teacher_name)
-    builder = BlockBuilder(config, spec, data["train"], augmenter, teacher_pair, inner_bars)
-    cache_root, fingerprint = _identify_cache(config, state, spec, data, mlm_name, builder, teacher_name, device)
-    numerics = describe_numerics(device)
-    if config.verify is not None:
-        if state.num_processes > 1:
-            raise DataError("--verify runs in one process: start it without accelerate launch/torchrun")
-        if not augmenter.deterministic:
-            raise DataError(f"--verify: the augmenter {augmenter.name!r} declares its samples not deterministic")
-        return _verified(
-            config, cache_root / fingerprint, builder, data, spec, numerics, started, mlm_name, teacher_name
-        )
-    result, plan, notes = _reuse_or_compute(
-        config, state, spec, data, cache_root, fingerprint, builder, numerics, mlm_name, teacher_name
-    )
-    return _deliver(result, config, state, spec, plan, notes, started, mlm_name, teacher_name)
-
-
-def _set_up_process(config: AugmentConfig):
-    """Step 1: this rank (under accelerate launch/torchrun) and its device; an --output-dir refused before any work."""
-    import torch
-    from accelerate import PartialState
-
     # PartialState is shared by the whole process (a Trainer built later reuses it), so it is pinned to the CPU
     # only where several CPU processes need gloo to be set up.
     several = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    state = PartialState(cpu=several and runs_on_cpu(config.device))
+    state = PartialState(cpu=several and devices.runs_on_cpu(config.device))
     if config.output_dir:  # refuse before any work, never after
         check_output_dir(config.output_dir, config.dataset_path)
     requested = torch.device(config.device) if config.device else None
     # Each rank its own device: --device cuda (no index) means this rank's GPU, as no --device does.
     same_kind = requested is not None and requested.index is None and requested.type == state.device.type
-    return state, state.device if requested is None or same_kind else requested
+    device = state.device if requested is None or same_kind else requested
+    # auto precision and batch sizes: the device's, before the fingerprint
+    return AugmentJob(config.resolved_for(device), state, device, started)
 
 
-def _load_task_and_data(config: AugmentConfig, state):
+def _load_task_and_data(job: AugmentJob) -> None:
     """Step 2: the models' names, the task and its data, checked before any model is fetched (only a custom task
     without --num-labels needs the teacher's label count: its config file, not its weights)."""
-    mlm_name, teacher_name = resolve_models(config)
-    teacher_task = recorded_teacher_task(teacher_name, config.task)
+    config, state = job.config, job.state
+    job.mlm_name, job.teacher_name = resolve_models(config)
+    teacher_task = recorded_teacher_task(job.teacher_name, config.task)
     labels_from_teacher = (
         teacher_task is None
         and config.text_columns is not None
         and config.num_labels is None
         and not config.class_names
     )
-    teacher_labels = teacher_num_labels(config, teacher_name) if labels_from_teacher else None
-    spec = _resolve_task(config, teacher_labels, teacher_task)
+    teacher_labels = teacher_num_labels(config, job.teacher_name) if labels_from_teacher else None
+    job.spec = spec = _resolve_task(config, teacher_labels, teacher_task)
     # --overwrite reads the sources again: the main process does, the other ranks then read its copies.
     with (
         no_dataset_bars() if not config.progress else nullcontext(),
@@ -189,34 +176,52 @@ def _load_task_and_data(config: AugmentConfig, state):
         )
     if config.max_train_samples is not None:
         data["train"] = data["train"].select(range(min(config.max_train_samples, len(data["train"]))))
-    teacher_labels = teacher_labels or teacher_num_labels(config, teacher_name)
+    job.data = data
+    teacher_labels = teacher_labels or teacher_num_labels(config, job.teacher_name)
     if teacher_labels is not None and teacher_labels != spec.num_labels:
         raise DataError(
-            f"the teacher {display_name(teacher_name)!r} has {teacher_labels} output(s) but task {spec.name} "
+            f"the teacher {display_name(job.teacher_name)!r} has {teacher_labels} output(s) but task {spec.name} "
             f"has {spec.num_labels} label(s) (1 = regression)"
         )
-    check_model_lengths(config, mlm_name, teacher_name)
-    return spec, data, mlm_name, teacher_name
+    check_model_lengths(config, job.mlm_name, job.teacher_name)
 
 
-def _identify_cache(config: AugmentConfig, state, spec, data, mlm_name, builder: BlockBuilder, teacher_name, device):
+def _load_models(job: AugmentJob) -> None:
+    """Step 3, the data being good: the augmenter (a file is checked whole first; a fill-mask model loads), then
+    the teacher, and the block builder that runs them."""
+    config, device = job.config, job.device
+    inner_bars = config.progress and job.state.num_processes == 1  # a bar per batch, within the block being done
+    augmenter = build_augmenter(
+        config,
+        job.spec,
+        job.data["train"],
+        lambda: load_fill_mask(config, device, job.mlm_name),
+        inner_bars,
+        lambda kind, name: load_generator(config, device, kind, name),
+    )
+    teacher_pair = load_teacher(config, device, job.teacher_name)
+    job.builder = BlockBuilder(config, job.spec, job.data["train"], augmenter, teacher_pair, inner_bars)
+    job.numerics = describe_numerics(device)
+
+
+def _identify_cache(job: AugmentJob) -> None:
     """Step 4: the fingerprint of everything that determines the result; --overwrite clears what it owns."""
+    config, builder = job.config, job.builder
     mlm = getattr(builder.augmenter, "model", None)
     teacher = builder.labeler.model if builder.labeler is not None else None
-    fingerprint = fingerprint_job(
+    job.fingerprint = fingerprint_job(
         config,
-        data,
-        model_identity(mlm_name, mlm, config.mlm_revision) if mlm_name else None,
-        model_identity(teacher_name, teacher, config.teacher_revision) if teacher_name else None,
-        device.type,
+        job.data,
+        model_identity(job.mlm_name, mlm, config.mlm_revision) if job.mlm_name else None,
+        model_identity(job.teacher_name, teacher, config.teacher_revision) if job.teacher_name else None,
+        job.device.type,
         _augmenter_identity(builder.augmenter),
     )
-    cache_root = Path(config.resolved_cache_dir()) / spec.name
+    job.cache_root = Path(config.resolved_cache_dir()) / job.spec.name
     if config.overwrite:
-        with state.main_process_first():  # the other ranks start once the main one has cleared the cache
-            if state.is_main_process:
-                clear_cache(cache_root, fingerprint)
-    return cache_root, fingerprint
+        with job.state.main_process_first():  # the other ranks start once the main one has cleared the cache
+            if job.state.is_main_process:
+                clear_cache(job.cache_root, job.fingerprint)
 
 
 def _augmenter_identity(augmenter) -> dict:
@@ -228,20 +233,23 @@ def _augmenter_identity(augmenter) -> dict:
     return found
 
 
-def _reuse_or_compute(config, state, spec, data, cache_root, fingerprint, builder, numerics, mlm_name, teacher_name):
+def _reuse_or_compute(job: AugmentJob) -> tuple[AugmentationResult, BlockPlan, list[str]]:
     """Step 5: the finished result if it checks out, else this rank's blocks computed and the result assembled."""
+    config, state, builder = job.config, job.state, job.builder
     notes: list[str] = []
-    cache_path = choose_cache(cache_root, fingerprint, builder, numerics, config, notes)
-    plan = BlockPlan(cache_path, len(data["train"]), config.block_size, config.shard_size)
+    cache_path = choose_cache(job.cache_root, job.fingerprint, builder, job.numerics, config, notes)
+    plan = BlockPlan(cache_path, job.train_rows, config.block_size, config.shard_size)
     if not is_finished(cache_path, notes):
         cache_path.mkdir(parents=True, exist_ok=True)
         write_text(
             cache_path / "config.json", json.dumps(public_options(config.result_options()), indent=2, default=str)
         )
-        compute_blocks(plan, builder, numerics, state, show_bar=config.progress and state.is_main_process)
+        compute_blocks(plan, builder, job.numerics, state, show_bar=config.progress and state.is_main_process)
     notes.extend(plan.discarded)
     made = builder.augmenter.describe()
-    dataset, counts, assembled = assemble(plan, fingerprint, data, spec, config, mlm_name, teacher_name, made)
+    dataset, counts, assembled = assemble(
+        plan, job.fingerprint, job.data, job.spec, config, job.mlm_name, job.teacher_name, made
+    )
     cache_hit = not plan.computed and not assembled
     logger.info("%s: %s", "cache hit" if cache_hit else "finished", cache_path)
     result = AugmentationResult(dataset, cache_path, cache_hit)
@@ -249,10 +257,9 @@ def _reuse_or_compute(config, state, spec, data, cache_root, fingerprint, builde
     return result, plan, notes
 
 
-def _deliver(
-    result: AugmentationResult, config: AugmentConfig, state, spec, plan, notes, started, mlm_name, teacher_name
-) -> AugmentationResult:
+def _deliver(job: AugmentJob, result: AugmentationResult, plan: BlockPlan, notes: list[str]) -> AugmentationResult:
     """Step 6: saved to --output-dir and pushed to the Hub (by the main process), with the summary."""
+    config, state = job.config, job.state
     if config.label_source == "original":
         note = (
             "--label-source original: every sample keeps its original's label, and MMEL weights up the samples with the "
@@ -265,9 +272,9 @@ def _deliver(
     if save_here:
         atomic_save(result.dataset, Path(config.output_dir))
     result.summary = {
-        "task": spec.name,
+        "task": job.spec.name,
         **result.summary,
-        "seconds": round(time.perf_counter() - started, 2),
+        "seconds": round(time.perf_counter() - job.started, 2),
         "cache": str(result.cache_path),
         "cache_hit": result.cache_hit,
         "blocks": plan.num_blocks,
@@ -281,35 +288,25 @@ def _deliver(
         "teacher_batch_size": config.teacher_batch_size,
         "max_tokens_per_batch": config.max_tokens_per_batch,
         "block_size": config.block_size,
+        **job.model_names(),
     }
-    result.summary.update(
-        mlm_model=display_name(mlm_name) if mlm_name else None,
-        teacher=display_name(teacher_name) if teacher_name else None,
-    )
     if save_here:
         result.summary["saved_to"] = str(Path(config.output_dir).resolve())
     if config.push_to_hub and state.is_main_process:
-        from .card import push_to_hub
-
-        push_to_hub(result.dataset, config, spec, result.summary)
+        push_to_hub(result.dataset, config, job.spec, result.summary)
         result.summary["pushed_to"] = config.push_to_hub
     return result
 
 
-def _verified(
-    config: AugmentConfig,
-    cache_path: Path,
-    builder: BlockBuilder,
-    data,
-    spec: TaskSpec,
-    numerics: dict,
-    started: float,
-    mlm_name: str,
-    teacher_name: str | None,
-) -> AugmentationResult:
+def _verified(job: AugmentJob) -> AugmentationResult:
     """--verify N: recompute N random blocks of the finished cache and compare them with what it holds."""
-    from datasets import load_from_disk
-
+    config, cache_path = job.config, job.cache_path
+    if job.state.num_processes > 1:
+        raise DataError("--verify runs in one process: start it without accelerate launch/torchrun")
+    if not job.builder.augmenter.deterministic:
+        raise DataError(
+            f"--verify: the augmenter {job.builder.augmenter.name!r} declares its samples not deterministic"
+        )
     notes: list[str] = []
     if not is_finished(cache_path, notes, next_step="it was discarded"):
         raise DataError(
@@ -318,21 +315,21 @@ def _verified(
         )
     record = unseal((cache_path / COMPLETE).read_text())
     dataset = load_from_disk(str(cache_path / "dataset"))
-    plan = BlockPlan(cache_path, len(data["train"]), config.block_size, config.shard_size)
+    plan = BlockPlan(cache_path, job.train_rows, config.block_size, config.shard_size)
     if len(dataset["train"]) != plan.num_rows:
         raise DataError(f"--verify: the cache holds {len(dataset['train'])} training rows, the data {plan.num_rows}")
     chosen = sorted(
         int(b)
         for b in np.random.default_rng().choice(plan.num_blocks, min(config.verify, plan.num_blocks), replace=False)
     )
-    new_columns = [c for c in dataset["train"].column_names if c not in data["train"].column_names]
+    new_columns = [c for c in dataset["train"].column_names if c not in job.data["train"].column_names]
     results = {}
     for number in chosen:
         stored = dataset["train"].select(plan.rows(number)).select_columns(new_columns)
-        results[number] = compare_block(plan, number, stored, builder, config.tolerance())
+        results[number] = compare_block(plan, number, stored, job.builder, config.tolerance())
     mismatched = [number for number, found in results.items() if not found["matches"]]
     summary = {
-        "task": spec.name,
+        "task": job.spec.name,
         "cache": str(cache_path),
         "matches": not mismatched,
         "blocks_checked": chosen,
@@ -342,9 +339,8 @@ def _verified(
         "max_abs_difference": max(found["max_abs_difference"] for found in results.values()),
         "first_mismatch": next((f"block {n}: {results[n]['first_mismatch']}" for n in mismatched), None),
         "made_on": [short_description(m) for m in record.get("made_on", [])],
-        "checked_on": short_description(numerics),
-        "seconds": round(time.perf_counter() - started, 2),
-        "mlm_model": display_name(mlm_name) if mlm_name else None,
-        "teacher": display_name(teacher_name) if teacher_name else None,
+        "checked_on": short_description(job.numerics),
+        "seconds": round(time.perf_counter() - job.started, 2),
+        **job.model_names(),
     }
     return AugmentationResult(dataset, cache_path, True, {"verify": summary, "process_index": 0})

@@ -6,7 +6,7 @@ from contextlib import nullcontext
 
 import torch
 
-from ..devices import fast_bf16_available  # noqa: F401  (where the augmentation looks for it)
+from ..utils.devices import fast_bf16_available  # noqa: F401  (where the augmentation looks for it)
 
 __all__ = ["PRECISIONS", "autocast", "fast_bf16_available"]
 

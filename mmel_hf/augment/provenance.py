@@ -1,12 +1,12 @@
 """What made an augmented dataset, as stored in it and shown on cards: no local paths, no secrets.
 
 Reading it back is the dataset contract's (:func:`mmel_hf.schema.read_provenance`, used by the trainer too);
-model and file names go through :func:`mmel_hf.privacy.display_name`."""
+model and file names go through :func:`mmel_hf.utils.privacy.display_name`."""
 
 from __future__ import annotations
 
-from ..privacy import display_name
 from ..tasks.registry import TaskSpec, describe_task
+from ..utils.privacy import display_name
 from .augment_config import AugmentConfig
 
 

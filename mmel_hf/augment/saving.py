@@ -7,8 +7,8 @@ import os
 import shutil
 from pathlib import Path
 
-from ..files import content_digests, seal, sync_path, sync_tree
 from ..tasks.sources import DataError
+from ..utils.files import content_digests, seal, sync_path, sync_tree
 from .shards import MANIFEST
 
 
@@ -17,7 +17,7 @@ def atomic_save(dataset, target: Path, manifest: dict | None = None) -> None:
     leaves nothing.
 
     ``manifest``: written into the folder before the rename as :data:`~.shards.MANIFEST`, with the row count and
-    the sha256 of every file saved added, and sealed (:func:`~mmel_hf.files.seal`), so an edit is seen too."""
+    the sha256 of every file saved added, and sealed (:func:`~mmel_hf.utils.files.seal`), so an edit is seen too."""
     temporary = target.with_name(target.name + f".tmp-{os.getpid()}")
     shutil.rmtree(temporary, ignore_errors=True)
     try:

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from ..files import damaged, unseal
+from ..utils.files import damaged, unseal
 
 __all__ = ["MANIFEST", "BlockPlan", "claim_order", "run_blocks"]
 

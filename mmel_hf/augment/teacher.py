@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..attention import without_cudnn_attention
+from ..utils.attention import without_cudnn_attention
 from .fill_mask import LENGTH_MULTIPLE, length_bands, padded_length, row_bucket
 from .precision import autocast
 

@@ -7,14 +7,19 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from ..losses import teacher_disagreement
 from ..schema import TEACHER_AUGMENTED_COLUMN, TEACHER_ORIGINAL_COLUMN, augmented_column
 from ..tasks.registry import TaskSpec
 from .augment_config import AugmentConfig
 from .augmenter import Augmenter
+from .back_translation import BackTranslationAugmenter
 from .counts import shard_counts
+from .eda import EdaAugmenter
 from .file_source import FileAugmenter
 from .fill_mask import FillMaskAugmenter
+from .generation import GenerationSettings
 from .numerics import compare_blocks
+from .paraphrase import DEFAULT_PROMPT, ParaphraseAugmenter
 from .shards import BlockPlan
 from .teacher import TeacherLabeler
 
@@ -75,8 +80,6 @@ def disagreeing(originals: list, augmented: list[list], regression: bool) -> lis
     (the trainer's ``mmel/teacher_disagreement``), applied to the ragged groups of a block."""
     import torch
 
-    from ..losses import teacher_disagreement
-
     sizes = [len(group) for group in augmented]
     width = max(sizes, default=0)
     if width == 0:
@@ -124,8 +127,6 @@ def build_augmenter(
     if config.augmenter in ("back-translation", "generate"):
         return _generating_augmenter(config, load_model)
     if config.augmenter == "eda":
-        from .eda import EdaAugmenter
-
         return EdaAugmenter(config.eda_operations, config.eda_alpha, config.num_augmented, config.seed,
                             config.num_candidates)  # fmt: skip
     if config.augmenter == "file":
@@ -155,10 +156,6 @@ def build_augmenter(
 
 
 def _generating_augmenter(config: AugmentConfig, load_model) -> Augmenter:
-    from .back_translation import BackTranslationAugmenter
-    from .generation import GenerationSettings
-    from .paraphrase import DEFAULT_PROMPT, ParaphraseAugmenter
-
     settings = GenerationSettings(config.temperature, config.top_k, config.batch_size, config.max_tokens_per_batch,
                                   config.max_length, config.precision)  # fmt: skip
     shared = dict(num_augmented=config.num_augmented, seed=config.seed, num_candidates=config.num_candidates,

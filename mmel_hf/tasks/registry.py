@@ -17,6 +17,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
+from ..embedded import rt_polarity_files
+from ..errors import DataError
+from ..schema import read_provenance
+from .metrics import GLUE_METRIC_TASKS
+
 __all__ = [
     "DataArguments",
     "EMBEDDED_TASKS",
@@ -214,7 +219,6 @@ GLUE_TASKS: dict[str, TaskSpec] = {
 
 
 def _rt_polarity() -> TaskSpec:
-    from ..embedded import rt_polarity_files
 
     return TaskSpec(
         "rt-polarity",
@@ -434,7 +438,6 @@ def reconcile_task(
     ``options`` has the fields of :class:`TaskArguments` (``task``, ``text_columns`` ...; None = not given).
     A flag that disagrees with the record is refused in one line that names it; nothing needs repeating.
     """
-    from ..errors import DataError
 
     if recorded is None:
         if options.task is None:
@@ -536,7 +539,6 @@ class TaskArguments:
 
 def metric_task(spec: TaskSpec) -> str:
     """The GLUE metric set that fits ``spec`` (a GLUE task's own; accuracy or Pearson/Spearman otherwise)."""
-    from .metrics import GLUE_METRIC_TASKS
 
     if spec.name in GLUE_METRIC_TASKS:
         return spec.name
@@ -585,7 +587,6 @@ class DataArguments(TaskArguments):
 
 def recorded_task(dataset) -> dict | None:
     """The task description an augmented split records (mmel-augment writes it), or None for data made elsewhere."""
-    from ..schema import read_provenance
 
     found = read_provenance(dataset)
     if isinstance(found.get("task"), dict):

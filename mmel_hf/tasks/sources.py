@@ -20,12 +20,24 @@ import codecs
 import csv
 import json
 import logging
+import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import datasets.config
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Value, load_dataset, load_from_disk
+from datasets.arrow_writer import ArrowWriter
+from datasets.fingerprint import Hasher
+from datasets.utils import are_progress_bars_disabled
+from filelock import FileLock
+from tqdm.auto import tqdm
+
 from ..errors import DataError
-from ..files import damaged, file_digest, seal, sync_path, unseal, write_text_atomically
+from ..utils.files import damaged, file_digest, seal, sync_path, unseal, write_text_atomically
 from .registry import TaskSpec, get_task  # noqa: F401  (get_task: used by the doctest)
 
 __all__ = [
@@ -77,7 +89,6 @@ FLOAT32_MAX = 3.4028234663852886e38
 
 def check_regression_label(value: float, spec: TaskSpec, where: str) -> float:
     """A regression label must be a finite float32 number, inside the task's range (STS-B: 0-5) when it has one."""
-    import math
 
     if not math.isfinite(value) or abs(value) > FLOAT32_MAX:
         raise DataError(f"{where}: regression label {value!r} is not a finite number")
@@ -338,41 +349,12 @@ def _stream_to_arrow(
     bytes and how they are parsed, and is reused while they do not change. It is written to a temporary file
     renamed into place when complete; bad input leaves nothing behind (not even the folders it created).
     """
-    import datasets.config
-    from datasets import Dataset, Features, Value
-    from datasets.arrow_writer import ArrowWriter
-    from datasets.fingerprint import Hasher
-    from datasets.utils import are_progress_bars_disabled
-    from filelock import FileLock
-    from tqdm.auto import tqdm
-
     if not path.is_file():
         raise DataError(f"{path}: not found")
     if not any(text.strip() for _, text in file_lines(path)):  # stops at the first line with text
         raise DataError(f"{path}: the file is empty")
     kept = _kept_columns(path, reader, spec, keep)
-    features = Features(
-        {
-            **{c: Value("string") for c in spec.text_columns},
-            spec.label_column: Value("float64" if spec.is_regression else "int64"),
-            **{c: Value("string") for c in kept},
-        }
-    )
-    # The content, not the file's place, names the data (the cache fingerprint of mmel-augment builds on it).
-    key = Hasher.hash(
-        [
-            "mmel_hf source",
-            SOURCE_FORMAT,
-            reader,
-            file_digest(path),
-            spec.text_columns,
-            spec.label_column,
-            spec.num_labels,
-            spec.label_names,
-            *([spec.label_range] if spec.label_range else []),
-            *([["kept", *kept]] if kept else []),
-        ]
-    )
+    key = _source_key(path, reader, spec, kept)
     folder = Path(cache_dir) if cache_dir else Path(datasets.config.HF_DATASETS_CACHE) / "mmel_hf_sources"
     final = folder / f"source-{key}.arrow"
     record = final.with_suffix(".json")
@@ -386,21 +368,7 @@ def _stream_to_arrow(
                 final.unlink(missing_ok=True)
                 record.unlink(missing_ok=True)
             if not _intact_copy(final, record):
-                rows = 0
-                with ArrowWriter(features=features, path=str(temporary), writer_batch_size=1000) as writer:
-                    for _, row in tqdm(
-                        _READERS[reader](path, spec, kept),
-                        desc=f"Reading {path.name}",
-                        unit=" rows",
-                        leave=False,
-                        disable=are_progress_bars_disabled(),
-                        delay=1.0,
-                    ):  # none if quick
-                        writer.write(row)
-                        rows += 1
-                    if rows == 0:
-                        raise DataError(f"{path}: no data rows")
-                    writer.finalize()
+                rows = _write_rows(path, reader, spec, kept, temporary)
                 sync_path(temporary)
                 os.replace(temporary, final)
                 write_text_atomically(
@@ -421,6 +389,52 @@ def _stream_to_arrow(
     dataset = Dataset.from_file(str(final))
     dataset._fingerprint = key
     return dataset
+
+
+def _source_key(path: Path, reader: str, spec: TaskSpec, kept: list[str]) -> str:
+    """The Arrow copy's name: the file's content (not its place) and how it is parsed; the cache fingerprint of
+    mmel-augment builds on it."""
+    return Hasher.hash(
+        [
+            "mmel_hf source",
+            SOURCE_FORMAT,
+            reader,
+            file_digest(path),
+            spec.text_columns,
+            spec.label_column,
+            spec.num_labels,
+            spec.label_names,
+            *([spec.label_range] if spec.label_range else []),
+            *([["kept", *kept]] if kept else []),
+        ]
+    )
+
+
+def _write_rows(path: Path, reader: str, spec: TaskSpec, kept: list[str], temporary: Path) -> int:
+    """The rows of ``path`` parsed into the Arrow file ``temporary``, a batch of rows at a time: their count."""
+    features = Features(
+        {
+            **{c: Value("string") for c in spec.text_columns},
+            spec.label_column: Value("float64" if spec.is_regression else "int64"),
+            **{c: Value("string") for c in kept},
+        }
+    )
+    rows = 0
+    with ArrowWriter(features=features, path=str(temporary), writer_batch_size=1000) as writer:
+        for _, row in tqdm(
+            _READERS[reader](path, spec, kept),
+            desc=f"Reading {path.name}",
+            unit=" rows",
+            leave=False,
+            disable=are_progress_bars_disabled(),
+            delay=1.0,
+        ):  # none if quick
+            writer.write(row)
+            rows += 1
+        if rows == 0:
+            raise DataError(f"{path}: no data rows")
+        writer.finalize()
+    return rows
 
 
 def read_glue_tsv(
@@ -456,7 +470,6 @@ def read_table_file(
 def check_task_columns(dataset, spec: TaskSpec, where: str, require_text: bool = False, locate=None) -> None:
     """Check a loaded split: the task's columns exist and hold text; with ``require_text`` none is empty.
     ``locate(row)``: where a row is, for a split read from a file (``<file>: line N``)."""
-    from datasets import Value
 
     missing = [c for c in (*spec.text_columns, spec.label_column) if c not in dataset.column_names]
     if missing:
@@ -473,7 +486,6 @@ def check_task_columns(dataset, spec: TaskSpec, where: str, require_text: bool =
 
 def _refuse_blank_text(dataset, column: str, where: str, locate=None, batch_size: int = 10_000) -> None:
     """Refuse empty or blank texts in ``column``, batch by batch (memory does not grow with the rows)."""
-    import pyarrow.compute as pc
 
     offset, first, count = 0, None, 0
     for batch in dataset.select_columns([column]).with_format("arrow").iter(batch_size=batch_size):
@@ -520,7 +532,6 @@ def load_task_data(
             text; default: an ``id`` or ``idx`` column where a file has one). Hub and ``save_to_disk`` datasets
             keep all their columns.
     """
-    from datasets import DatasetDict, load_dataset, load_from_disk
 
     chosen = [
         name
@@ -530,51 +541,19 @@ def load_task_data(
     if len(chosen) > 1:
         raise DataError(f"give one data source, got {chosen}")
     keep = tuple(keep_columns) if keep_columns is not None else None
-    files = {}  # split -> (path, reader): read by this module's file readers, which parse every label on the way in
+    # files: split -> (path, reader), read by this module's file readers, which parse every label on the way in
     if data_dir is not None:
-        folder = Path(data_dir)
-        if spec.tsv is None:
-            raise DataError(f"--data-dir reads GLUE TSV folders; task {spec.name} is not a GLUE task")
-        splits = {}
-        for split in ("train", *spec.eval_splits):
-            file = folder / spec.tsv.files.get(split, f"{split}.tsv")
-            if not file.exists():
-                if split == "train":
-                    raise DataError(f"{file}: not found (expected the GLUE {spec.name} training file)")
-                continue
-            splits[split], files[split] = read_glue_tsv(file, spec, cache_dir, refresh, keep), (file, "glue")
-        data = DatasetDict(splits)
+        data, files = _from_glue_folder(Path(data_dir), spec, cache_dir, refresh, keep)
     elif train_file is not None:
-        for split, file in {"train": train_file, **(validation_files or {})}.items():
-            files[split] = (Path(file), "table")
-        data = DatasetDict(
-            {split: read_table_file(file, spec, cache_dir, refresh, keep) for split, (file, _) in files.items()}
-        )
+        splits = {"train": train_file, **(validation_files or {})}
+        data, files = _from_files({split: Path(file) for split, file in splits.items()}, spec, cache_dir, refresh, keep)
     elif dataset_path is not None:
-        try:
-            loaded = load_from_disk(str(dataset_path))
-        except FileNotFoundError as err:
-            raise DataError(f"{dataset_path}: not a dataset folder written by save_to_disk ({err})") from None
-        data = loaded if isinstance(loaded, DatasetDict) else DatasetDict(train=loaded)
+        data, files = _from_saved(dataset_path), {}
     elif spec.local_files and hub_path is None:  # the embedded task: files shipped with mmel_hf
-        files = {split: (Path(file), "table") for split, file in spec.local_files}
-        data = DatasetDict(
-            {split: read_table_file(file, spec, cache_dir, refresh, keep) for split, (file, _) in files.items()}
-        )
+        local = {split: Path(file) for split, file in spec.local_files}
+        data, files = _from_files(local, spec, cache_dir, refresh, keep)
     else:
-        path, config = hub_path or spec.hub_path, hub_config or spec.hub_config
-        if path is None:
-            raise DataError(f"task {spec.name} has no Hub dataset: give --data-dir, --train-file or --dataset-path")
-        try:
-            data = load_dataset(path, config, revision=revision, download_mode="force_redownload" if refresh else None)
-        except Exception as err:  # offline, unknown id, gated ...: say how to go on with local data
-            raise DataError(
-                f"could not load {path}{'/' + config if config else ''} from the Hugging Face Hub "
-                f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). Without Hub access, use local "
-                "data: --data-dir (a GLUE task folder of TSV files), --train-file/--validation-file (CSV or JSON lines) "
-                "or --dataset-path (a save_to_disk folder), or run the embedded task that ships with mmel_hf: "
-                "--task rt-polarity."
-            ) from err
+        data, files = _from_hub(spec, hub_path, hub_config, revision, refresh), {}
     for split, dataset in data.items() if keep and not files else ():
         missing = [c for c in keep if c not in dataset.column_names]
         if missing:
@@ -584,12 +563,59 @@ def load_task_data(
     return _checked(data, spec, f"{dataset_path}: " if dataset_path is not None else "", files)
 
 
+def _from_glue_folder(folder: Path, spec: TaskSpec, cache_dir, refresh: bool, keep):
+    """A GLUE task folder: its training file and whichever evaluation files it has."""
+    if spec.tsv is None:
+        raise DataError(f"--data-dir reads GLUE TSV folders; task {spec.name} is not a GLUE task")
+    splits, files = {}, {}
+    for split in ("train", *spec.eval_splits):
+        file = folder / spec.tsv.files.get(split, f"{split}.tsv")
+        if not file.exists():
+            if split == "train":
+                raise DataError(f"{file}: not found (expected the GLUE {spec.name} training file)")
+            continue
+        splits[split], files[split] = read_glue_tsv(file, spec, cache_dir, refresh, keep), (file, "glue")
+    return DatasetDict(splits), files
+
+
+def _from_files(paths: dict[str, Path], spec: TaskSpec, cache_dir, refresh: bool, keep):
+    """CSV/TSV/JSON-lines files, one per split."""
+    files = {split: (path, "table") for split, path in paths.items()}
+    data = DatasetDict({split: read_table_file(path, spec, cache_dir, refresh, keep) for split, path in paths.items()})
+    return data, files
+
+
+def _from_saved(dataset_path) -> DatasetDict:
+    """A ``save_to_disk`` folder (one dataset is its training split)."""
+    try:
+        loaded = load_from_disk(str(dataset_path))
+    except FileNotFoundError as err:
+        raise DataError(f"{dataset_path}: not a dataset folder written by save_to_disk ({err})") from None
+    return loaded if isinstance(loaded, DatasetDict) else DatasetDict(train=loaded)
+
+
+def _from_hub(spec: TaskSpec, hub_path, hub_config, revision, refresh: bool):
+    """A Hub dataset, by default the task's own; offline, the error says how to go on with local data."""
+    path, config = hub_path or spec.hub_path, hub_config or spec.hub_config
+    if path is None:
+        raise DataError(f"task {spec.name} has no Hub dataset: give --data-dir, --train-file or --dataset-path")
+    try:
+        return load_dataset(path, config, revision=revision, download_mode="force_redownload" if refresh else None)
+    except Exception as err:  # offline, unknown id, gated ...: say how to go on with local data
+        raise DataError(
+            f"could not load {path}{'/' + config if config else ''} from the Hugging Face Hub "
+            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). Without Hub access, use local "
+            "data: --data-dir (a GLUE task folder of TSV files), --train-file/--validation-file (CSV or JSON lines) "
+            "or --dataset-path (a save_to_disk folder), or run the embedded task that ships with mmel_hf: "
+            "--task rt-polarity."
+        ) from err
+
+
 def _checked(data, spec: TaskSpec, source: str = "", files: dict | None = None):
     """The train split and the task's evaluation splits, their columns checked and labels normalised.
 
     ``files``: split -> ``(path, reader)`` for the splits this module's file readers read; they parsed every label
     already (their Arrow copies hold class ids, not read a second time), and errors name their file and line."""
-    from datasets import DatasetDict
 
     if "train" not in data:
         raise DataError(f"{source}the data has no 'train' split (splits: {list(data)})")
@@ -619,11 +645,6 @@ def normalise_labels(dataset, spec: TaskSpec, where: str):
 
     Reads only the label column (one number per row), vectorised; a column already right is returned as is.
     """
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    from datasets import ClassLabel, Value
-
     column = spec.label_column
     at = f"{where}, column '{column}'"
     feature = dataset.features[column]
@@ -633,39 +654,13 @@ def normalise_labels(dataset, spec: TaskSpec, where: str):
         raise DataError(
             f"{where}, row {pc.indices_nonzero(pc.is_null(values))[0].as_py()}, column '{column}': missing label"
         )
-
-    def first_bad(mask) -> int:
-        return int(np.flatnonzero(mask)[0])
-
     if isinstance(feature, ClassLabel):
-        if spec.is_regression:
-            raise DataError(f"{at}: class labels ({feature.names}) but task {spec.name} is a regression task")
-        if feature.num_classes != spec.num_labels:
-            raise DataError(
-                f"{at}: {feature.num_classes} classes ({feature.names}) but task {spec.name} has {spec.num_labels}"
-            )
-        if spec.label_names and list(feature.names) != list(spec.label_names):
-            raise DataError(f"{at}: classes {feature.names} are not the task's {list(spec.label_names)} (in id order)")
+        _check_class_label(feature, spec, at)
     dtype = feature.dtype if isinstance(feature, Value) else None
     text = dtype in ("string", "large_string")
     numeric = (dtype or "").startswith(("int", "uint", "float"))
     if text or (numeric and spec.names_are_numbers and not isinstance(feature, ClassLabel)):
-        if spec.is_regression:
-            raise DataError(f"{at}: labels are text but task {spec.name} is a regression task")
-        names = list(spec.label_names or [])
-        if not names:
-            raise DataError(
-                f"{where}, row 0, column '{column}': label {values[0].as_py()!r} is text; name the "
-                "classes in id order with --class-names"
-            )
-        # Each distinct value is looked up once (TaskSpec.class_of: the one meaning every reader uses).
-        distinct, inverse = np.unique(values.to_numpy(zero_copy_only=False), return_inverse=True)
-        classes = np.array([-1 if (c := spec.class_of(v)) is None else c for v in distinct.tolist()], np.int64)
-        array = classes[inverse.reshape(-1)]
-        if (array < 0).any():
-            row = first_bad(array < 0)
-            why = _NOT_A_NAME.format(names=names) if spec.names_are_numbers else f"is not one of {names}"
-            raise DataError(f"{where}, row {row}, column '{column}': label {values[row].as_py()!r} {why}")
+        array = _classes_of_names(values, spec, where, at)
     elif dtype == "bool":
         raise DataError(
             f"{at}: labels are booleans; give class ids 0..{spec.num_labels - 1}"
@@ -675,25 +670,7 @@ def normalise_labels(dataset, spec: TaskSpec, where: str):
         array = values.to_numpy(zero_copy_only=False)
     else:
         raise DataError(f"{at}: labels must be numbers (class ids, or floats for regression), found {feature}")
-    if spec.is_regression:
-        numbers = array.astype(np.float64)
-        bad = ~np.isfinite(numbers) | (np.abs(numbers) > FLOAT32_MAX)
-        if spec.label_range is not None:
-            bad |= (numbers < spec.label_range[0]) | (numbers > spec.label_range[1])
-        if bad.any():
-            row = first_bad(bad)
-            check_regression_label(float(numbers[row]), spec, f"{where}, row {row}, column '{column}'")
-        target = numbers
-    else:
-        numbers = array.astype(np.float64)
-        bad = (numbers != np.round(numbers)) | (numbers < 0) | (numbers >= spec.num_labels) | ~np.isfinite(numbers)
-        if bad.any():
-            row = first_bad(bad)
-            raise DataError(
-                f"{where}, row {row}, column '{column}': label {array[row].item()!r} is not a class id "
-                f"0..{spec.num_labels - 1} (task {spec.name})"
-            )
-        target = numbers.astype(np.int64)
+    target = _checked_targets(array, spec, lambda row: f"{where}, row {row}, column '{column}'")
     wanted = "float64" if spec.is_regression else "int64"
     unchanged = dtype == wanted or (isinstance(feature, ClassLabel) and not spec.is_regression)
     if unchanged and not (numeric and spec.names_are_numbers):  # numbers read as names were mapped to ids
@@ -703,3 +680,62 @@ def normalise_labels(dataset, spec: TaskSpec, where: str):
         .add_column(column, target.tolist(), feature=Value(wanted))
         .select_columns(dataset.column_names)
     )
+
+
+def _first_bad(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def _check_class_label(feature: ClassLabel, spec: TaskSpec, at: str) -> None:
+    """A ``ClassLabel`` column must name the task's classes, in id order."""
+    if spec.is_regression:
+        raise DataError(f"{at}: class labels ({feature.names}) but task {spec.name} is a regression task")
+    if feature.num_classes != spec.num_labels:
+        raise DataError(
+            f"{at}: {feature.num_classes} classes ({feature.names}) but task {spec.name} has {spec.num_labels}"
+        )
+    if spec.label_names and list(feature.names) != list(spec.label_names):
+        raise DataError(f"{at}: classes {feature.names} are not the task's {list(spec.label_names)} (in id order)")
+
+
+def _classes_of_names(values: pa.Array, spec: TaskSpec, where: str, at: str) -> np.ndarray:
+    """Labels that are class names (or numbers read as names) as class ids; each distinct value is looked up once
+    (:meth:`TaskSpec.class_of`: the one meaning every reader uses)."""
+    if spec.is_regression:
+        raise DataError(f"{at}: labels are text but task {spec.name} is a regression task")
+    names = list(spec.label_names or [])
+    column = spec.label_column
+    if not names:
+        raise DataError(
+            f"{where}, row 0, column '{column}': label {values[0].as_py()!r} is text; name the "
+            "classes in id order with --class-names"
+        )
+    distinct, inverse = np.unique(values.to_numpy(zero_copy_only=False), return_inverse=True)
+    classes = np.array([-1 if (c := spec.class_of(v)) is None else c for v in distinct.tolist()], np.int64)
+    array = classes[inverse.reshape(-1)]
+    if (array < 0).any():
+        row = _first_bad(array < 0)
+        why = _NOT_A_NAME.format(names=names) if spec.names_are_numbers else f"is not one of {names}"
+        raise DataError(f"{where}, row {row}, column '{column}': label {values[row].as_py()!r} {why}")
+    return array
+
+
+def _checked_targets(array: np.ndarray, spec: TaskSpec, at_row: Callable[[int], str]) -> np.ndarray:
+    """Finite float64 regression targets within the task's range, or int64 class ids 0..num_labels-1; ``at_row(row)``
+    names the first bad one."""
+    numbers = array.astype(np.float64)
+    if spec.is_regression:
+        bad = ~np.isfinite(numbers) | (np.abs(numbers) > FLOAT32_MAX)
+        if spec.label_range is not None:
+            bad |= (numbers < spec.label_range[0]) | (numbers > spec.label_range[1])
+        if bad.any():
+            row = _first_bad(bad)
+            check_regression_label(float(numbers[row]), spec, at_row(row))
+        return numbers
+    bad = (numbers != np.round(numbers)) | (numbers < 0) | (numbers >= spec.num_labels) | ~np.isfinite(numbers)
+    if bad.any():
+        row = _first_bad(bad)
+        raise DataError(
+            f"{at_row(row)}: label {array[row].item()!r} is not a class id 0..{spec.num_labels - 1} (task {spec.name})"
+        )
+    return numbers.astype(np.int64)

@@ -19,6 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..augment.precision import fast_bf16_available
+from .study import StudyConfig, run_study
+
 __all__ = ["MAIN_JOB_METHODS", "MainJobConfig", "run_main_job", "study_config"]
 
 MAIN_JOB_METHODS = ["none", "uniform", "hard", "soft"]
@@ -59,8 +62,6 @@ class MainJobConfig:
 
 def study_config(config: MainJobConfig):
     """The :class:`~mmel_hf.workflows.study.StudyConfig` the main job runs."""
-    from ..augment.precision import fast_bf16_available
-    from .study import StudyConfig
 
     precision = config.precision
     if precision == "auto":
@@ -94,7 +95,6 @@ def study_config(config: MainJobConfig):
 
 def run_main_job(config: MainJobConfig, say=None) -> dict:
     """Run (or resume) the main job; returns the study's report (also in ``<output_dir>/results.json``)."""
-    from .study import run_study
 
     study = study_config(config)
     report = run_study(study, say=say) if say is not None else run_study(study)

@@ -25,13 +25,21 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..augment import AugmentConfig, run_augmentation
 from ..augment.augment_config import AugmenterArguments
+from ..augment.models import model_identity
 from ..errors import DataError
-from ..files import write_json_atomically
-from ..privacy import public_options, public_value
 from ..tasks.registry import DataArguments
+from ..training_args import MMELTrainingArguments, method_name
+from ..utils import devices  # device facts by module: the tests model other machines there
+from ..utils.files import write_json_atomically
+from ..utils.model_limits import check_max_length
+from ..utils.privacy import public_options, public_value
+from .console import quiet_libraries
 from .study_report import write_report
 from .study_runs import finished_run, mark_done, prepare_run_folder, run_key
+from .train import load_data, resolve_model_path, run_training
+from .train_config import TrainConfig
 
 __all__ = ["MethodSpec", "StudyConfig", "parse_method", "run_study"]
 
@@ -51,7 +59,6 @@ class MethodSpec:
 
     @property
     def title(self) -> str:
-        from ..training_args import method_name
 
         name = method_name(self.mode, self.label_source)
         return (
@@ -193,13 +200,10 @@ class StudyConfig(AugmenterArguments, DataArguments):
             self.max_train_samples = None
         self.augment_config(teacher=None)  # the augmenter's options, checked before the teacher trains
         if self.precision == "auto":  # resolved here: the runs' keys and study_config.json record the value
-            from ..devices import cuda_with_fast_bf16
-
-            self.precision = "bf16" if cuda_with_fast_bf16() else "fp32"
+            self.precision = "bf16" if devices.cuda_with_fast_bf16() else "fp32"
 
     def augment_config(self, teacher: str | None):
         """The study's augmentation job: any augmenter (``--augmenter``), its samples labelled by ``teacher``."""
-        from ..augment import AugmentConfig
 
         fill_mask = self.augmenter == "fill-mask"
         key = self.augmented_file_key
@@ -256,12 +260,10 @@ def _training_options(config: StudyConfig, mode: str, seed: int, epochs: float, 
 
 
 def _training_args(config: StudyConfig, output: Path, options: dict):
-    from ..devices import runs_on_cpu
-    from ..training_args import MMELTrainingArguments
 
     # Any accelerator torch knows (CUDA, MPS, XPU ...), as the augmentation picks it; the CPU only without one.
     return MMELTrainingArguments(
-        output_dir=str(output), disable_tqdm=not config.progress, use_cpu=runs_on_cpu(None), **options
+        output_dir=str(output), disable_tqdm=not config.progress, use_cpu=devices.runs_on_cpu(None), **options
     )
 
 
@@ -270,8 +272,6 @@ def _training_args(config: StudyConfig, output: Path, options: dict):
 
 def _model_key(name: str | None) -> str | None:
     """A model's identity for a key: its files' hash for a folder (so a retrained teacher is a new one)."""
-    from ..augment.models import model_identity
-    from .train import resolve_model_path
 
     return None if name is None else model_identity(resolve_model_path(name))
 
@@ -279,8 +279,6 @@ def _model_key(name: str | None) -> str | None:
 def train_teacher(config: StudyConfig, say: Callable[[str], None], data_key: dict | None = None) -> str:
     """The teacher's folder: the given one, or one fine-tuned on the students' examples (reused while the
     settings and data that determine it are unchanged)."""
-    from .train import run_training
-    from .train_config import TrainConfig
 
     if config.teacher is not None:
         return config.teacher
@@ -337,8 +335,6 @@ def _headline(summary: dict) -> str:
 
 def _check_task_and_data(config: StudyConfig):
     """The task and its data, checked before anything is written or any model is loaded: ``(spec, data)``."""
-    from .train import load_data
-    from .train_config import TrainConfig
 
     found = load_data(
         TrainConfig(
@@ -355,9 +351,6 @@ def _check_task_and_data(config: StudyConfig):
 def _check_max_length(config: StudyConfig) -> None:
     """--max-length must fit every model of the study (from their config files: no weights are loaded)."""
     from transformers import AutoConfig
-
-    from ..model_limits import check_max_length
-    from .train import resolve_model_path
 
     models = {config.teacher or config.teacher_model, config.student_model, config.mlm_model or "embedded"}
     for name in sorted(models):
@@ -408,7 +401,6 @@ def run_study(config: StudyConfig, say: Callable[[str], None] = logger.info) -> 
     the augmentation (its cache fingerprint), each run (its settings and the augmentation's fingerprint). A
     rerun with other settings redoes exactly what changed, and the report describes only matching runs.
     """
-    from ..augment import run_augmentation
 
     _refuse_launchers()
     spec, data = _check_task_and_data(config)  # a bad file or flag: one line, nothing written
@@ -475,7 +467,6 @@ class _StudentRun:
 
 def _student_runs(config: StudyConfig, output: Path, cache_path: Path) -> list[_StudentRun]:
     """Every method x seed of the study, with the settings that key it."""
-    from .train_config import TrainConfig
 
     runs = []
     for method in config.method_specs:
@@ -512,11 +503,8 @@ def _student_runs(config: StudyConfig, output: Path, cache_path: Path) -> list[_
 
 def _train_student(config: StudyConfig, run: _StudentRun, worker: bool = False, threads: int | None = None) -> None:
     """Trains one student run into its folder and marks it done (in this process or a worker of the pool)."""
-    from .train import run_training
 
     if worker:  # a spawned process: the console as the study's own, and on a CPU its share of the cores
-        from .console import quiet_libraries
-
         quiet_libraries(config.progress)
         if threads is not None:
             import torch
@@ -559,9 +547,7 @@ def _train_in_parallel(config: StudyConfig, todo: list[_StudentRun], workers: in
     import os
     from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
-    from ..devices import runs_on_cpu
-
-    threads = max(1, (os.cpu_count() or 1) // workers) if runs_on_cpu(None) else None
+    threads = max(1, (os.cpu_count() or 1) // workers) if devices.runs_on_cpu(None) else None
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         pending = {pool.submit(_train_student, config, run, True, threads): run for run in todo}
         while pending:

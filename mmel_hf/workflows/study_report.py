@@ -3,7 +3,7 @@
 Everything is computed from the runs' ``metrics.json`` and ``predictions.json`` files, so a report can be
 rebuilt at any time. Means are over seeds; ± is the sample standard deviation (ddof = 1). A comparison of
 two methods is *paired* (same seed, same data, same labels): the mean difference with a confidence interval
-from a bootstrap over seeds × evaluation examples (:mod:`mmel_hf.significance`). The intervals of one report
+from a bootstrap over seeds × evaluation examples (:mod:`mmel_hf.workflows.significance`). The intervals of one report
 hold together at 95% (Bonferroni over its comparisons); a difference is "beyond noise" only when its
 interval excludes 0 (with 3+ seeds), else "inconclusive", with the smallest difference the design detects.
 A run that predicted one class for every example (collapsed) is marked in the table.
@@ -21,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..significance import VECTORISED_METRICS, collapsed, paired_bootstrap, seed_bootstrap
+from ..tasks.registry import get_task
+from ..utils.privacy import public_value
+from .significance import VECTORISED_METRICS, collapsed, paired_bootstrap, seed_bootstrap
 from .study_runs import finished_run
 
 __all__ = ["compare", "cross_task_tables", "primary_metric", "summarise_runs", "verdict", "write_report"]
@@ -330,7 +332,6 @@ def write_report(
     ``spec``: the study's task (default: the registered ``config.task``); ``evaluation``: the split, how many
     examples were scored and whether that is only part of it; ``keys``: the runs that match the study's
     settings (others in the folder are left out)."""
-    from ..tasks.registry import get_task
 
     output = Path(output)
     spec = spec if spec is not None else get_task(config.task)
@@ -384,7 +385,6 @@ def _metric_keys(output: Path, config, metric: str, split: str, keys: dict | Non
 
 def _setting_lines(config, task: str, split: str, teacher_summary, augmentation: dict, evaluation) -> list[str]:
     """The report's head: the examples, the teacher, the augmentation and the students' settings."""
-    from ..privacy import public_value
 
     if teacher_summary:
         scores = next(iter(teacher_summary["metrics"].values())).items()

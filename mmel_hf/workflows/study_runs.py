@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..files import write_json_atomically
-from ..privacy import public_options
+from ..utils.files import write_json_atomically
+from ..utils.privacy import public_options
 
 __all__ = ["KEY_FILE", "finished_run", "mark_done", "prepare_run_folder", "run_key"]
 

@@ -27,20 +27,28 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from transformers import TrainerCallback
+import torch
+import torch.utils.data
+from transformers import PrinterCallback, ProgressCallback, TrainerCallback, set_seed
 
 from ..adapters import name_base_in_adapter_config, newly_initialised_modules
-from ..checkpoints import checkpoint_problem
+from ..augment.augment_config import resolved_cache_dir
+from ..augment.card import EVALUATION_CONFIG, PROVENANCE_FIELD
+from ..diagnostics import run_weights
 from ..embedded import resolve_model_path
 from ..errors import DataError
-from ..files import write_json_atomically
-from ..hub import check_push_possible
-from ..privacy import public_options
+from ..model_card import push_folder, run_card_data
 from ..schema import TEACHER_ORIGINAL_COLUMN, augmented_column, label_column_named_label, read_provenance
+from ..tasks.metrics import glue_compute_metrics
 from ..tasks.registry import TaskSpec, describe_task, metric_task, reconcile_task, recorded_task
 from ..tasks.sources import load_task_data
+from ..trainer import MMELTrainer
 from ..training_args import GROUPED_LOSSES, METHOD_NAMES, method_name  # noqa: F401  (also imported from here)
-from ..weight_report import run_weights
+from ..utils.files import write_json_atomically
+from ..utils.hub import check_push_possible
+from ..utils.model_limits import check_max_length
+from ..utils.privacy import public_options
+from .checkpoints import checkpoint_problem
 from .train_config import TrainConfig
 
 __all__ = ["TrainingResult", "load_augmented", "load_model", "resolve_resume_checkpoint", "run_training"]
@@ -56,7 +64,7 @@ class TrainingResult:
     output_dir: Path
     train_seconds: float
     curve: list
-    weights: dict | None = None  # MMEL runs: how far P* moved from uniform (mmel_hf.weight_report)
+    weights: dict | None = None  # MMEL runs: how far P* moved from uniform (mmel_hf.diagnostics)
 
 
 class CurveCallback(TrainerCallback):
@@ -112,7 +120,7 @@ class CurveCallback(TrainerCallback):
 
 class _PredictionKeeper(TrainerCallback):
     """The per-example predictions of each split's latest evaluation, for the study's paired bootstrap
-    (:mod:`mmel_hf.significance`); written to ``predictions.json`` beside ``metrics.json``."""
+    (:mod:`mmel_hf.workflows.significance`); written to ``predictions.json`` beside ``metrics.json``."""
 
     def __init__(self, splits, orders: dict | None = None):
         self.splits, self.kept, self._last = list(splits), {}, None
@@ -193,8 +201,6 @@ def _load_pushed(name_or_folder: str):
     from datasets import DatasetDict, get_dataset_config_names, load_dataset
     from huggingface_hub import DatasetCard
 
-    from ..augment.card import EVALUATION_CONFIG, PROVENANCE_FIELD
-
     data = DatasetDict(load_dataset(name_or_folder))
     if EVALUATION_CONFIG in get_dataset_config_names(name_or_folder):
         data.update(load_dataset(name_or_folder, EVALUATION_CONFIG))
@@ -235,7 +241,6 @@ def load_data(config: TrainConfig):
     An augmented dataset records its task, so ``--task`` and the task flags are read from it (flags given again
     must agree). Every split's label column is named ``label`` on the way out, whatever the task calls it.
     """
-    from ..augment.augment_config import resolved_cache_dir
 
     if config.augmented is not None:
         data = load_augmented(config.augmented)
@@ -263,6 +268,35 @@ def load_data(config: TrainConfig):
     return spec, data
 
 
+def _config_overrides(config: TrainConfig, spec: TaskSpec, model_config) -> dict:
+    """What the run changes in the model's config: the task's labels (a fresh head names its classes as GLUE
+    does), the first ``--num-layers`` layers, the attention implementation; a classifier of another label count
+    is refused."""
+    is_classifier = any(a.endswith("ForSequenceClassification") for a in (model_config.architectures or []))
+    if is_classifier and model_config.num_labels != spec.num_labels:
+        raise DataError(
+            f"the model {config.model!r} is a classifier with {model_config.num_labels} label(s) but task "
+            f"{spec.name} has {spec.num_labels} (1 = regression)"
+        )
+    overrides = {
+        "num_labels": spec.num_labels,
+        "problem_type": "regression" if spec.is_regression else "single_label_classification",
+    }
+    names = spec.label_names
+    if names and not is_classifier:
+        overrides.update(id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
+    if config.num_layers is not None:
+        available = getattr(model_config, "num_hidden_layers", None)
+        if available is None:
+            raise DataError(f"--num-layers: the model {config.model!r} does not say how many layers it has")
+        if config.num_layers > available:
+            raise DataError(f"--num-layers {config.num_layers}: the model {config.model!r} has only {available}")
+        overrides["num_hidden_layers"] = config.num_layers
+    if config.attn_implementation is not None:
+        overrides["attn_implementation"] = config.attn_implementation
+    return overrides
+
+
 def load_model(config: TrainConfig, spec: TaskSpec, max_length: int | None = None):
     """The model (task's labels; first ``num_layers`` layers) and its tokenizer, with clear errors."""
     import torch
@@ -279,31 +313,8 @@ def load_model(config: TrainConfig, spec: TaskSpec, max_length: int | None = Non
             "give a local model folder or --model embedded."
         ) from err
     if max_length is not None:
-        from ..model_limits import check_max_length
-
         check_max_length(model_config, max_length, "--max-length", config.model)
-    is_classifier = any(a.endswith("ForSequenceClassification") for a in (model_config.architectures or []))
-    if is_classifier and model_config.num_labels != spec.num_labels:
-        raise DataError(
-            f"the model {config.model!r} is a classifier with {model_config.num_labels} label(s) but task "
-            f"{spec.name} has {spec.num_labels} (1 = regression)"
-        )
-    overrides = {
-        "num_labels": spec.num_labels,
-        "problem_type": "regression" if spec.is_regression else "single_label_classification",
-    }
-    names = spec.label_names
-    if names and not is_classifier:  # a fresh head: name its classes as GLUE does (entailment, ...)
-        overrides.update(id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
-    if config.num_layers is not None:
-        available = getattr(model_config, "num_hidden_layers", None)
-        if available is None:
-            raise DataError(f"--num-layers: the model {config.model!r} does not say how many layers it has")
-        if config.num_layers > available:
-            raise DataError(f"--num-layers {config.num_layers}: the model {config.model!r} has only {available}")
-        overrides["num_hidden_layers"] = config.num_layers
-    if config.attn_implementation is not None:
-        overrides["attn_implementation"] = config.attn_implementation
+    overrides = _config_overrides(config, spec, model_config)
     if config.use_peft:
         _check_lora_modules(config, model_config, overrides)  # before any weights load, in mmel_hf's words
     # One line instead of transformers' load report (a table of every weight, 25 lines for a cut encoder): a
@@ -606,23 +617,19 @@ def _write_failure(err: BaseException) -> str | None:
     return None
 
 
+class RunTrainer(MMELTrainer):
+    """The trainer of a ``mmel-train`` run: its evaluation splits are already in length order (:func:`length_sorted`)
+    and their predictions are put back in row order by position, so evaluation stays sequential when training
+    batches are length-grouped (Trainer's length-grouped evaluation sampler would shuffle the rows)."""
+
+    def _get_eval_sampler(self, eval_dataset):
+        if self.args.train_sampling_strategy in self._LENGTH_SAMPLERS and eval_dataset is not None:
+            return torch.utils.data.SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
+        return super()._get_eval_sampler(eval_dataset)
+
+
 def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path, resume: str | None) -> TrainingResult:
-    from transformers import PrinterCallback, ProgressCallback, set_seed
-
-    from ..tasks.metrics import glue_compute_metrics
-    from ..trainer import MMELTrainer
-
-    class RunTrainer(MMELTrainer):
-        def _get_eval_sampler(self, eval_dataset):
-            # The splits are already in length order (length_sorted) and their predictions are put back in row
-            # order by position: evaluation stays sequential when training batches are length-grouped (Trainer's
-            # length-grouped evaluation sampler would shuffle the rows).
-            import torch.utils.data
-
-            if self.args.train_sampling_strategy in self._LENGTH_SAMPLERS and eval_dataset is not None:
-                return torch.utils.data.SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
-            return super()._get_eval_sampler(eval_dataset)
-
+    """One run: the data, the run's arguments, the model, training, the final metrics; the files on the main rank."""
     spec, data = load_data(config)  # data first: a bad file is reported before any model download
     grouped = all(augmented_column(c) in data["train"].column_names for c in spec.text_columns)
     if args.mmel_loss in GROUPED_LOSSES and not grouped:
@@ -631,23 +638,14 @@ def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path,
             "has none: make them with mmel-augment and pass --augmented DIR (or use --mmel-loss none)"
         )
     push = args.push_to_hub
-    args = copy.copy(args)  # the user's object stays as given; we push ourselves, with our own card
-    args.push_to_hub = False
-    import torch
-
-    if args.dataloader_pin_memory and not torch.cuda.is_available():
-        args.dataloader_pin_memory = False  # nothing to pin to without an accelerator (torch warns at every run)
-    eval_splits = {split: data[split] for split in spec.eval_splits if split in data}
-    if not eval_splits:
-        logger.warning("no evaluation split (%s) in the data: nothing will be evaluated", ", ".join(spec.eval_splits))
-        args.eval_strategy = "no"
-
+    args = _run_arguments(args, spec, data)
     set_seed(args.seed)  # the fresh head is initialised under the run's seed
     model, tokenizer, base = load_model(config, spec, args.max_length)
     args.mmel_text_columns = args.mmel_text_columns or list(spec.text_columns)
     sorted_splits = {
-        split: length_sorted(dataset, tokenizer, args.mmel_text_columns, args.max_length)
-        for split, dataset in eval_splits.items()
+        split: length_sorted(data[split], tokenizer, args.mmel_text_columns, args.max_length)
+        for split in spec.eval_splits
+        if split in data
     }
     eval_splits = {split: dataset for split, (dataset, _) in sorted_splits.items()}
     orders = {split: order for split, (_, order) in sorted_splits.items() if order is not None}
@@ -668,9 +666,30 @@ def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path,
     train_output = trainer.train(resume_from_checkpoint=resume)
     train_seconds = curve.train_seconds_total(train_output.metrics.get("train_runtime"))
     metrics = {split: _final_metrics(trainer, curve.points, split, dataset) for split, dataset in eval_splits.items()}
-
     weights = run_weights(trainer)  # how far P* moved from uniform; a warning if it stayed there
     result = TrainingResult(metrics, output, train_seconds, curve.points, weights)
+    _save_run(trainer, config, spec, data, base, tokenizer, result, curve, kept.kept, started, push)
+    return result
+
+
+def _run_arguments(args, spec: TaskSpec, data):
+    """A copy of the user's arguments (their object stays as given) as this run needs them: no push by Trainer (the
+    run pushes itself, with its own card), no pinned memory without an accelerator (torch warns at every run), no
+    evaluation without an evaluation split."""
+    args = copy.copy(args)
+    args.push_to_hub = False
+    if args.dataloader_pin_memory and not torch.cuda.is_available():
+        args.dataloader_pin_memory = False
+    if not any(split in data for split in spec.eval_splits):
+        logger.warning("no evaluation split (%s) in the data: nothing will be evaluated", ", ".join(spec.eval_splits))
+        args.eval_strategy = "no"
+    return args
+
+
+def _save_run(trainer, config: TrainConfig, spec, data, base, tokenizer, result, curve, predictions, started, push):
+    """The run's folder: the model (a collective under FSDP/ZeRO-3, so on every rank), then on the main rank the
+    tokenizer, the card, ``metrics.json`` and its companions, and the push."""
+    output, args = result.output_dir, trainer.args
     if trainer.is_world_process_zero():
         output.mkdir(parents=True, exist_ok=True)
         (output / "metrics.json").unlink(missing_ok=True)  # an old run's: until the new one is written, unfinished
@@ -679,36 +698,34 @@ def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path,
         # On every rank: under FSDP (full state dict) and ZeRO-3 the save is a collective; Trainer writes the
         # files from the main process only (args.should_save).
         trainer.save_model(str(output))
-    if trainer.is_world_process_zero():
-        if config.save_model:
-            tokenizer.save_pretrained(str(output))
-            if config.use_peft:
-                keep_base_with_adapters(output, base)
-        provenance = read_provenance(data["train"])
-        summary = {
-            "task": spec.name,
-            "task_spec": describe_task(spec),
-            "method": method_name(args.mmel_loss, args.mmel_label_source),
-            "mmel_loss": args.mmel_loss,
-            "metrics": metrics,
-            "train_seconds": round(train_seconds, 2),
-            "total_seconds": round(time.perf_counter() - started, 2),
-            "train_examples": len(data["train"]),
-            "processes": args.world_size,
-            "curve": curve.points,
-            "augmented_dataset": provenance or None,
-            "mmel_weights": weights,
-            # Local paths by their last component only: this file is uploaded with --push-to-hub.
-            "config": {"data": public_options(asdict(config)), "training": public_options(args.to_dict())},
-        }
-        from ..model_card import build_model_card, push_folder
-
-        (output / "README.md").write_text(build_model_card(summary, spec, args, config))
-        # kept: the final evaluation's per-example predictions (what the study's intervals resample)
-        write_run_files(output, trainer, summary, predictions=kept.kept or None)
-        if push:
-            push_folder(output, args.hub_model_id or output.name, private=args.hub_private_repo, token=args.hub_token)
-    return result
+    if not trainer.is_world_process_zero():
+        return
+    if config.save_model:
+        tokenizer.save_pretrained(str(output))
+        if config.use_peft:
+            keep_base_with_adapters(output, base)
+    summary = {
+        "task": spec.name,
+        "task_spec": describe_task(spec),
+        "method": method_name(args.mmel_loss, args.mmel_label_source),
+        "mmel_loss": args.mmel_loss,
+        "metrics": result.metrics,
+        "train_seconds": round(result.train_seconds, 2),
+        "total_seconds": round(time.perf_counter() - started, 2),
+        "train_examples": len(data["train"]),
+        "processes": args.world_size,
+        "curve": curve.points,
+        "augmented_dataset": read_provenance(data["train"]) or None,
+        "mmel_weights": result.weights,
+        # Local paths by their last component only: this file is uploaded with --push-to-hub.
+        "config": {"data": public_options(asdict(config)), "training": public_options(args.to_dict())},
+    }
+    trainer.model_card_data = run_card_data(summary, spec, config)  # the one card path: the trainer's
+    trainer.create_model_card()
+    # the final evaluation's per-example predictions (what the study's intervals resample)
+    write_run_files(output, trainer, summary, predictions=predictions or None)
+    if push:
+        push_folder(output, args.hub_model_id or output.name, private=args.hub_private_repo, token=args.hub_token)
 
 
 def write_run_files(output: Path, trainer, summary: dict, predictions: dict | None = None) -> None:

@@ -13,10 +13,21 @@ number of groups in the whole accumulated batch, so the gradient is that of the 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
+from transformers import set_seed
+
+from ..diagnostics import run_weights
+from ..trainer import MMELTrainer
+from ..training_args import method_name
+from ..utils.privacy import public_options
 from ..vision.collator import MMELVisionCollator
+from ..vision.data import load_cifar, load_image_folder
 from ..vision.resnet_cifar import CifarResNetConfig, CifarResNetForImageClassification
+from ..vision.schedules import paper_optimizer_and_scheduler
+from .train import CurveCallback, resolve_resume_checkpoint, training_output, write_run_files
 
 __all__ = ["VisionConfig", "build_model", "train_vision"]
 
@@ -135,7 +146,6 @@ def build_model(name: str, num_labels: int, class_names: list[str] | None = None
 
 
 def load_vision_data(config: VisionConfig, progress: bool = True):
-    from ..vision.data import load_cifar, load_image_folder
 
     if config.dataset == "imagefolder":
         if config.data_dir is None:
@@ -152,10 +162,6 @@ def train_vision(config: VisionConfig, args, data=None) -> dict:
     """Train and evaluate; returns the final evaluation metrics. The folder gets what ``mmel-train`` writes, from
     the same code: the model (its config naming the classes), ``metrics.json`` (last, so its presence means the
     run finished), ``log.jsonl``, the curve and a model card; a finished run's folder is refused (one guard)."""
-    from pathlib import Path
-
-    from .train import resolve_resume_checkpoint, training_output
-
     check_vision_options(config, args)
     resume = resolve_resume_checkpoint(args.resume_from_checkpoint, args.output_dir)  # checked before any work
     output = Path(args.output_dir)
@@ -164,50 +170,23 @@ def train_vision(config: VisionConfig, args, data=None) -> dict:
 
 
 def _train_vision(config: VisionConfig, args, data, resume, output) -> dict:
-    import time
-
-    from ..trainer import MMELTrainer
-    from ..training_args import method_name
-    from ..weight_report import run_weights
-    from .train import CurveCallback, write_run_files
-
+    """One run: the data, the model under the run's seed, its collator and optimizer, training, the final
+    evaluation; the run's files on the main process."""
     started = time.perf_counter()
     data = data if data is not None else load_vision_data(config, progress=not args.disable_tqdm)
     feature = data["train"].features["label"]
     class_names = list(feature.names) if hasattr(feature, "names") else None
     num_labels = len(class_names) if class_names else len(set(data["train"]["label"][:]))
-    from transformers import set_seed
-
     set_seed(args.seed)  # the fresh model is initialised under the run's seed: the same run in any process
     model = build_model(config.model, num_labels, class_names)
-    kind = "cifar" if config.model in CIFAR_MODELS else "imagenet"
-    baseline = args.mmel_loss == "none"
-    collator = MMELVisionCollator(
-        num_views=1 if baseline else config.num_views,
-        kind=kind,
-        image_size=config.image_size,
-        original_first=config.original_first and not baseline,
-        seed=args.seed,
-        process_index=args.process_index,
-    )
-    optimizers = (None, None)
-    if config.schedule == "paper":
-        from ..vision.schedules import paper_optimizer_and_scheduler
-
-        # Images per optimizer step over every process (torchrun/accelerate) and accumulation step.
-        per_step = args.train_batch_size * args.world_size * args.gradient_accumulation_steps
-        steps_per_epoch = math.ceil(len(data["train"]) / per_step)
-        optimizers = paper_optimizer_and_scheduler(
-            model, kind, steps_per_epoch, args.num_train_epochs, lr=args.learning_rate, weight_decay=args.weight_decay
-        )
     curve = CurveCallback(resume)
     trainer = MMELTrainer(
         model=model,
         args=args,
-        data_collator=collator,
+        data_collator=_vision_collator(config, args),
         train_dataset=data["train"],
         eval_dataset=data["test"],
-        optimizers=optimizers,
+        optimizers=_optimizers(config, args, model, len(data["train"])),
         compute_metrics=lambda p: {"accuracy": float((p.predictions.argmax(-1) == p.label_ids).mean())},
         callbacks=[curve],
     )
@@ -218,10 +197,6 @@ def _train_vision(config: VisionConfig, args, data, resume, output) -> dict:
         metrics.update({f"mmel_weights/{k}": v for k, v in weights.items() if isinstance(v, float)})
     trainer.save_model()
     if trainer.is_world_process_zero():
-        from dataclasses import asdict
-
-        from ..privacy import public_options
-
         summary = {
             "task": config.dataset,
             "method": method_name(args.mmel_loss),  # views keep the image's label: the paper's plain names
@@ -239,3 +214,38 @@ def _train_vision(config: VisionConfig, args, data, resume, output) -> dict:
         trainer.create_model_card(model_name=f"{config.dataset}: {summary['method']}", tags=["image-classification"])
         write_run_files(output, trainer, summary)
     return metrics
+
+
+def _vision_collator(config: VisionConfig, args) -> MMELVisionCollator:
+    """The views of each image (one for the Baseline), drawn per process and epoch from the run's seed."""
+    baseline = args.mmel_loss == "none"
+    return MMELVisionCollator(
+        num_views=1 if baseline else config.num_views,
+        kind=_image_kind(config),
+        image_size=config.image_size,
+        original_first=config.original_first and not baseline,
+        seed=args.seed,
+        process_index=args.process_index,
+    )
+
+
+def _optimizers(config: VisionConfig, args, model, train_rows: int):
+    """The paper's SGD and step schedule (``--schedule paper``), or Trainer's own (``(None, None)``)."""
+    if config.schedule != "paper":
+        return None, None
+    # Images per optimizer step over every process (torchrun/accelerate) and accumulation step.
+    per_step = args.train_batch_size * args.world_size * args.gradient_accumulation_steps
+    steps_per_epoch = math.ceil(train_rows / per_step)
+    return paper_optimizer_and_scheduler(
+        model,
+        _image_kind(config),
+        steps_per_epoch,
+        args.num_train_epochs,
+        lr=args.learning_rate,
+        weight_decay=args.weight_decay,
+    )
+
+
+def _image_kind(config: VisionConfig) -> str:
+    """Which views and schedule: the CIFAR ones for the CIFAR ResNets, the ImageNet ones otherwise."""
+    return "cifar" if config.model in CIFAR_MODELS else "imagenet"

@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..embedded import EMBEDDED_DIR
+
 __all__ = ["is_secret_key", "public_options", "public_value", "shareable_state"]
 
 
@@ -61,7 +63,6 @@ def display_name(name: str) -> str:
     >>> display_name("google-bert/bert-base-uncased"), display_name("/home/me/runs/teacher")
     ('google-bert/bert-base-uncased', 'local:teacher')
     """
-    from .embedded import EMBEDDED_DIR
 
     path = Path(name)
     if path.is_dir():

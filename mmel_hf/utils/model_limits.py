@@ -12,7 +12,7 @@ Example:
 
 from __future__ import annotations
 
-from .errors import DataError
+from ..errors import DataError
 
 __all__ = ["check_max_length", "position_limit"]
 

@@ -1,5 +1,0 @@
-"""Moved to :mod:`mmel_hf.workflows.train_config`; this path keeps working, with a DeprecationWarning, for one release."""
-
-from mmel_hf._moved import alias
-
-alias(__name__)
