@@ -174,30 +174,12 @@ class MMELTrainer(Trainer):
             _named_label(train_dataset, label_column),
             _named_label(eval_dataset, label_column),
         )
-        if isinstance(model, str):  # a Hub id or folder, as TRL's trainers take it
-            model = model_from_name(model, train_dataset, model_init_kwargs)
-        elif model_init_kwargs:
-            raise ValueError(
-                "model_init_kwargs is for a model given by name (model='bert-base-uncased'); the model "
-                "passed is already built"
-            )
-        if peft_config is not None:
-            model = with_adapters(model, peft_config)
-        _warn_half_precision_weights(model, args)
-        if not isinstance(args, MMELTrainingArguments):
-            raise TypeError(
-                f"MMELTrainer needs MMELTrainingArguments, got {type(args).__name__}; build the arguments with "
-                "mmel_hf.MMELTrainingArguments(...) (it takes every TrainingArguments field)"
-            )
+        model = self._prepare_model(model, args, train_dataset, peft_config, model_init_kwargs)
         if kwargs.get("compute_loss_func") is not None and args.mmel_loss != "none":
             raise ValueError(
                 f"compute_loss_func replaces Trainer's loss, and so does mmel_loss={args.mmel_loss!r} (the group losses "
                 "of Eq. 6-9): pass one of them — a custom loss with mmel_loss='none', or no compute_loss_func"
             )
-        if hasattr(model, "add_model_tags"):  # the Hub lists the model under these tags (as TRL's trainers tag theirs)
-            model.add_model_tags(MODEL_TAGS)
-        if args.mmel_chunk_size is not None and isinstance(model, torch.nn.Module):
-            refuse_batch_statistics(model)  # before any work, not at the first step
         num_labels = getattr(getattr(model, "config", None), "num_labels", None)  # checks labels and teacher widths
         train_dataset, text_columns = self._prepare_dataset(train_dataset, args, num_labels, data_collator is None)
         if data_collator is None:
@@ -252,6 +234,32 @@ class MMELTrainer(Trainer):
                 "Leave mmel_chunk_size unset (lower the batch size or use gradient accumulation), or use DDP "
                 "(torchrun / accelerate launch --multi_gpu), where chunks are tested"
             )
+
+    @staticmethod
+    def _prepare_model(model, args, train_dataset, peft_config, model_init_kwargs):
+        """The model to train: built from a name (as TRL's trainers take it) with the task's labels, adapters added
+        from ``peft_config``, tagged for the Hub; arguments and models MMELTrainer cannot honour are refused here,
+        before any work."""
+        if isinstance(model, str):  # a Hub id or folder
+            model = model_from_name(model, train_dataset, model_init_kwargs)
+        elif model_init_kwargs:
+            raise ValueError(
+                "model_init_kwargs is for a model given by name (model='bert-base-uncased'); the model "
+                "passed is already built"
+            )
+        if peft_config is not None:
+            model = with_adapters(model, peft_config)
+        _warn_half_precision_weights(model, args)
+        if not isinstance(args, MMELTrainingArguments):
+            raise TypeError(
+                f"MMELTrainer needs MMELTrainingArguments, got {type(args).__name__}; build the arguments with "
+                "mmel_hf.MMELTrainingArguments(...) (it takes every TrainingArguments field)"
+            )
+        if hasattr(model, "add_model_tags"):  # the Hub lists the model under these tags (as TRL's trainers tag theirs)
+            model.add_model_tags(MODEL_TAGS)
+        if args.mmel_chunk_size is not None and isinstance(model, torch.nn.Module):
+            refuse_batch_statistics(model)  # before any work, not at the first step
+        return model
 
     @staticmethod
     def _prepare_dataset(train_dataset, args: MMELTrainingArguments, num_labels: int | None, checked: bool):

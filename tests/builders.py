@@ -2,6 +2,7 @@
 
 import pickle
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,6 +18,10 @@ WORDS = {
 }
 POSITIVE = ["a good film", "the acting is good", "good fun for the whole family", "a good and honest film"]
 NEGATIVE = ["a bad film", "the plot is bad", "bad jokes and a bad ending", "this film is bad"]
+
+TESTS = Path(__file__).resolve().parent  # the tests' root, where this helper module lives
+REPO = TESTS.parent
+SHARED = REPO.parent / "shared"  # read-only data beside the checkout (../shared); tests that read it skip without it
 
 
 def augment(sentence: str, rng: random.Random, count: int) -> list[str]:
@@ -295,3 +300,106 @@ def run_under_torchrun(script: str, target, processes: int = 2) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(tests.parent)}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+# The flows' custom task (tests/workflows/test_flow_*.py): a user's export, and how a test runs a CLI.
+CLASSES = ["negative", "neutral", "positive"]
+
+
+WORDS = {
+    "negative": ["awful", "dull", "bad", "weak"],
+    "neutral": ["plain", "usual", "average", "okay"],
+    "positive": ["great", "lovely", "fine", "superb"],
+}
+
+
+SECRET = "hf_FLOWtokenFLOWtokenFLOW"
+
+
+def write_reviews(folder: Path, rows: int = 18) -> tuple[Path, Path]:
+    """train.tsv / dev.tsv with columns id, review, stars (string classes), as a user's export would have them."""
+    rng = random.Random(0)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def table(count):
+        lines = ["id\treview\tstars"]
+        for i in range(count):
+            stars = CLASSES[i % 3]
+            lines.append(
+                f"r{i}\tthe film was {rng.choice(WORDS[stars])} and the cast {rng.choice(WORDS[stars])}\t{stars}"
+            )
+        return "\n".join(lines) + "\n"
+
+    (folder / "train.tsv").write_text(table(rows))
+    (folder / "dev.tsv").write_text(table(6))
+    return folder / "train.tsv", folder / "dev.tsv"
+
+
+def cli(capsys, main, argv):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+SMALL = [
+    "--num-layers",
+    "1",
+    "--per-device-train-batch-size",
+    "4",
+    "--num-train-epochs",
+    "1",
+    "--disable-tqdm",
+    "true",
+    "--use-cpu",
+    "true",
+    "--learning-rate",
+    "1e-3",
+]
+
+
+def study_argv(reviews, models, output, cache, examples, group_size, seeds, extra=()):
+    """A tiny mmel-study of the custom task: teacher and students from the tiny model, methods DA+UNI and MMEL-H."""
+    return [
+        "--task",
+        "reviews",
+        "--text-columns",
+        "review",
+        "--label-column",
+        "stars",
+        "--class-names",
+        *CLASSES,
+        "--train-file",
+        reviews["train"],
+        "--validation-file",
+        reviews["dev"],
+        "--output-dir",
+        output,
+        "--max-train-samples",
+        str(examples),
+        "--teacher-model",
+        models[0],
+        "--teacher-layers",
+        "1",
+        "--teacher-epochs",
+        "1",
+        "--mlm-model",
+        models[0],
+        "--student-model",
+        models[0],
+        "--student-layers",
+        "1",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--group-size",
+        str(group_size),
+        "--cache-dir",
+        cache,
+        "--seeds",
+        *seeds,
+        "--methods",
+        "uniform",
+        "hard",
+        *extra,
+    ]

@@ -35,7 +35,7 @@ class BackTranslationAugmenter(GeneratingAugmenter):
 
     name = "back-translation"
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  (a public constructor: each option is one of the augmenter's settings)
         self,
         forward,
         backward,

@@ -203,7 +203,7 @@ class FillMaskAugmenter(Augmenter):
             :func:`row_bucket` (copies whose outputs are dropped). The CPU keeps exact shapes.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  (a public constructor: each option is one of Algorithm 2's settings)
         self,
         model,
         tokenizer,

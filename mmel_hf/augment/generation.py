@@ -80,7 +80,7 @@ class SeededGumbel:
 
 
 @torch.inference_mode()
-def generate_texts(
+def generate_texts(  # noqa: PLR0913  (keyword options of generation, as generate() takes them)
     model,
     tokenizer,
     prompts: Sequence[str],

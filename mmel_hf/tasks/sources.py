@@ -504,7 +504,7 @@ def _refuse_blank_text(dataset, column: str, where: str, locate=None, batch_size
         )
 
 
-def load_task_data(
+def load_task_data(  # noqa: PLR0913  (keyword-only: one option per data source)
     spec: TaskSpec,
     *,
     data_dir: str | os.PathLike | None = None,

@@ -668,7 +668,7 @@ def _train(config: TrainConfig, args, quiet: bool, started: float, output: Path,
     metrics = {split: _final_metrics(trainer, curve.points, split, dataset) for split, dataset in eval_splits.items()}
     weights = run_weights(trainer)  # how far P* moved from uniform; a warning if it stayed there
     result = TrainingResult(metrics, output, train_seconds, curve.points, weights)
-    _save_run(trainer, config, spec, data, base, tokenizer, result, curve, kept.kept, started, push)
+    _save_run(trainer, config, spec, data, base, result, kept.kept, started, push)
     return result
 
 
@@ -686,7 +686,7 @@ def _run_arguments(args, spec: TaskSpec, data):
     return args
 
 
-def _save_run(trainer, config: TrainConfig, spec, data, base, tokenizer, result, curve, predictions, started, push):
+def _save_run(trainer, config: TrainConfig, spec, data, base, result: TrainingResult, predictions, started, push):
     """The run's folder: the model (a collective under FSDP/ZeRO-3, so on every rank), then on the main rank the
     tokenizer, the card, ``metrics.json`` and its companions, and the push."""
     output, args = result.output_dir, trainer.args
@@ -701,7 +701,7 @@ def _save_run(trainer, config: TrainConfig, spec, data, base, tokenizer, result,
     if not trainer.is_world_process_zero():
         return
     if config.save_model:
-        tokenizer.save_pretrained(str(output))
+        trainer.processing_class.save_pretrained(str(output))
         if config.use_peft:
             keep_base_with_adapters(output, base)
     summary = {
@@ -714,7 +714,7 @@ def _save_run(trainer, config: TrainConfig, spec, data, base, tokenizer, result,
         "total_seconds": round(time.perf_counter() - started, 2),
         "train_examples": len(data["train"]),
         "processes": args.world_size,
-        "curve": curve.points,
+        "curve": result.curve,
         "augmented_dataset": read_provenance(data["train"]) or None,
         "mmel_weights": result.weights,
         # Local paths by their last component only: this file is uploaded with --push-to-hub.

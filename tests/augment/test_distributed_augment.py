@@ -24,9 +24,8 @@ from datasets import load_from_disk
 from mmel_hf.augment import AugmentConfig, run_augmentation
 from mmel_hf.augment.shards import BlockPlan, claim_order
 
-from builders import PAIRS, RTE_HEADER
+from builders import PAIRS, REPO, RTE_HEADER
 
-REPO = Path(__file__).resolve().parents[1]
 ROWS = 24
 BLOCK = 4  # six blocks
 

@@ -20,7 +20,7 @@ from mmel_hf.da_long import TARGET_COLUMN, flatten_groups
 
 from builders import kill_after_save_script, make_augmented_dataset, make_tiny_bert
 
-SHARED_GLUE = Path(__file__).resolve().parents[2] / "shared" / "glue"
+SHARED_GLUE = __import__("builders").SHARED / "glue"
 MODES = ["none", "long", "uniform", "max", "hard", "soft"]
 
 
@@ -443,7 +443,7 @@ def test_a_killed_cli_run_resumes_to_the_uninterrupted_weights(chain, capsys, tm
     assert train_main([*argv, "--output-dir", str(reference)]) == 0
     capsys.readouterr()
     killed = tmp_path / "killed"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(__import__("builders").REPO)}
     result = subprocess.run(
         [sys.executable, "-c", kill_after_save_script(10), *argv, "--output-dir", str(killed)],
         env=env,

@@ -16,6 +16,7 @@ from mmel_hf.vision.schedules import paper_optimizer_and_scheduler
 from mmel_hf.vision.views import cifar_views, imagenet_views
 from mmel_hf.workflows.train_vision import VisionConfig, build_model, train_vision
 
+import builders
 from builders import write_cifar10
 
 
@@ -213,7 +214,6 @@ def test_vision_cli_resumes_a_killed_run_to_the_uninterrupted_weights(tmp_path, 
     import os
     import subprocess
     import sys
-    from pathlib import Path
 
     from safetensors.torch import load_file
 
@@ -247,7 +247,7 @@ def test_vision_cli_resumes_a_killed_run_to_the_uninterrupted_weights(tmp_path, 
     env = {
         **os.environ,
         "HF_HUB_OFFLINE": "1",
-        "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]),
+        "PYTHONPATH": os.pathsep.join([str(builders.REPO), str(builders.TESTS)]),
     }
     killed = tmp_path / "killed"
     result = subprocess.run(

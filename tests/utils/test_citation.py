@@ -1,13 +1,11 @@
 """CITATION.cff and the cards cite the same paper; the file is valid CFF-shaped YAML."""
 
-from pathlib import Path
-
 import yaml
 
 from mmel_hf import __version__
 from mmel_hf.utils.citation import PAPER_ARXIV_ID, PAPER_BIBTEX, PAPER_TITLE
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = __import__("builders").REPO
 
 
 def test_citation_file_names_the_paper_and_this_version():

@@ -212,7 +212,7 @@ def test_lines_split_at_newline_only(tmp_path):
     assert load_task_data(spec, data_dir=folder)["train"]["sentence"] == ["a caf\x85 scene", "fine"]
 
 
-SHARED_MRPC = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "glue" / "MRPC" / "train.tsv"
+SHARED_MRPC = __import__("builders").SHARED / "glue" / "MRPC" / "train.tsv"
 
 
 @pytest.mark.skipif(not SHARED_MRPC.exists(), reason="../shared/glue is not present")
