@@ -306,7 +306,7 @@ def run_under_torchrun(script: str, target, processes: int = 2) -> None:
 CLASSES = ["negative", "neutral", "positive"]
 
 
-WORDS = {
+REVIEW_WORDS = {
     "negative": ["awful", "dull", "bad", "weak"],
     "neutral": ["plain", "usual", "average", "okay"],
     "positive": ["great", "lovely", "fine", "superb"],
@@ -326,7 +326,7 @@ def write_reviews(folder: Path, rows: int = 18) -> tuple[Path, Path]:
         for i in range(count):
             stars = CLASSES[i % 3]
             lines.append(
-                f"r{i}\tthe film was {rng.choice(WORDS[stars])} and the cast {rng.choice(WORDS[stars])}\t{stars}"
+                f"r{i}\tthe film was {rng.choice(REVIEW_WORDS[stars])} and the cast {rng.choice(REVIEW_WORDS[stars])}\t{stars}"
             )
         return "\n".join(lines) + "\n"
 

@@ -124,6 +124,7 @@ def test_batch_norm_models_are_refused(tmp_path, tokenizer, augmented_dataset):
         trainer.train()
 
 
+@pytest.mark.slow
 def test_chunked_gradients_under_two_ddp_processes(tmp_path):
     # The chunks run inside one DistributedDataParallel forward: ranks with different numbers of chunks
     # neither hang nor change the reduced gradient.

@@ -93,6 +93,7 @@ def test_the_embedded_models_train_in_float32_from_python(tmp_path, caplog):
     assert any("trainable weights are float16 and mixed precision is off" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.slow
 def test_short_main_job_end_to_end(tmp_path, capsys, monkeypatch):
     secret = "hf_MAINjobTOKENmainJOB"
     monkeypatch.setenv("HF_TOKEN", secret)

@@ -13,6 +13,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_the_gpu_check_runs_every_part_in_its_dry_mode(tmp_path):
     out = tmp_path / "gpu_check.json"
     result = subprocess.run(

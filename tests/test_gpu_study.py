@@ -88,6 +88,7 @@ def test_row_counts_of_the_real_glue_files_are_the_official_sizes(gpu_study):
     }
 
 
+@pytest.mark.slow
 def test_the_dry_run_runs_the_whole_call_on_the_cpu(tmp_path):
     """The script as the GPU machine runs it, with tiny models and a few rows: a pair classification task and the
     regression one (the other layouts are read in the plan's test), every method, two runs at a time; one JSON and

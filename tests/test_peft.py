@@ -199,6 +199,7 @@ def test_model_given_by_name_takes_the_datasets_labels(tmp_path, tokenizer):
         )
 
 
+@pytest.mark.slow
 def test_mmel_train_use_peft_saves_a_loadable_adapter(tmp_path, tokenizer):
     # The CLI flow: a LoRA student on an augmented dataset; the folder loads back with PEFT's own loader and
     # predicts what the trained model predicted.

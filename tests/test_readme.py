@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from augment_cli.augment import main as augment_main
 
 from builders import write_rte_dir
@@ -23,6 +25,7 @@ def readme_command(starts: str) -> list[str]:
     return shlex.split(line.split("#")[0])
 
 
+@pytest.mark.slow
 def test_the_cpu_ddp_command_trains_one_run_over_two_processes(tmp_path):
     """`OMP_NUM_THREADS=1 torchrun --nproc_per_node 2 --no-python mmel-train ...` on a machine without a GPU is
     one DDP run (metrics.json: 2 processes, one "trained in" line), not two runs writing one folder."""

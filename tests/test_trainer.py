@@ -611,6 +611,7 @@ def test_the_trainer_tags_its_model_and_writes_the_mmel_card(tmp_path, tokenizer
     assert "@inproceedings{yi2021reweighting" in card.text
 
 
+@pytest.mark.slow
 def test_fsdp_that_would_silently_run_as_ddp_is_refused(tmp_path):
     """Two gloo ranks, fsdp=True, use_cpu=True: accelerate would train with plain DDP; MMELTrainer says so."""
     import json

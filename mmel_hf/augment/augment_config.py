@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
-from ..tasks.registry import DataArguments
+from ..tasks.registry import DataArguments, HubDataArguments
 from ..utils import devices  # device facts by module: the tests model other machines there
 from ..utils.hub import check_push_possible
 from .augmenter import Augmenter
@@ -205,21 +205,13 @@ class AugmenterArguments:
 
 
 @dataclass
-class AugmentConfig(AugmenterArguments, DataArguments):
+class AugmentConfig(AugmenterArguments, HubDataArguments, DataArguments):
     """Options of the augmentation job (Section 3.3 and Appendix C of the paper).
 
     The defaults are the paper's: |B| = 5, greedy search, ratio 0.4, each sentence of a pair augmented on
     its own, ``bert-base-uncased`` as the fill-mask model.
     """
 
-    dataset_name: str | None = field(
-        default=None, metadata={"help": "A Hub dataset id (default for GLUE tasks: nyu-mll/glue)."}
-    )
-    dataset_config: str | None = field(default=None, metadata={"help": "The Hub dataset's configuration."})
-    dataset_revision: str | None = field(default=None, metadata={"help": "The Hub dataset's revision."})
-    max_train_samples: int | None = field(
-        default=None, metadata={"help": "Augment only the first N training examples (quick runs)."}
-    )
     keep_columns: list[str] | None = field(
         default=None,
         metadata={
@@ -338,12 +330,6 @@ class AugmentConfig(AugmenterArguments, DataArguments):
     )
 
     output_dir: str | None = field(default=None, metadata={"help": "Also save the result here with save_to_disk."})
-    cache_dir: str | None = field(
-        default=None,
-        metadata={
-            "help": "Where finished and partial results are cached (default: $MMEL_HF_CACHE or ~/.cache/mmel_hf)."
-        },
-    )
     overwrite: bool = field(
         default=False,
         metadata={

@@ -24,6 +24,7 @@ from .metrics import GLUE_METRIC_TASKS
 
 __all__ = [
     "DataArguments",
+    "HubDataArguments",
     "EMBEDDED_TASKS",
     "GLUE_TASKS",
     "TaskArguments",
@@ -568,6 +569,17 @@ class DataArguments(TaskArguments):
         default=None, metadata={"help": "A local CSV/TSV or JSON-lines validation file (with --train-file)."}
     )
     dataset_path: str | None = field(default=None, metadata={"help": "A folder written by save_to_disk."})
+    max_train_samples: int | None = field(
+        default=None,
+        metadata={"help": "Use only the first N training examples (quick runs; every command takes the same rows)."},
+    )
+    cache_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "mmel_hf's cache, shared by every command: augmentation results and parsed copies of local data "
+            "files (default: $MMEL_HF_CACHE or ~/.cache/mmel_hf)."
+        },
+    )
 
     def data_sources(self) -> dict:
         """The local-source flags, as the next command takes them (``mmel-study`` hands them on)."""
@@ -583,6 +595,25 @@ class DataArguments(TaskArguments):
             raise ValueError(f"give one data source, got {['--' + name.replace('_', '-') for name in given]}")
         if self.validation_file is not None and self.train_file is None:
             raise ValueError("--validation-file goes with --train-file")
+        local = [name for name in ("data_dir", "train_file", "dataset_path") if getattr(self, name) is not None]
+        hub = [name for name in HUB_FIELDS if getattr(self, name, None) is not None]
+        if local and hub:
+            flag, source = (f"--{name.replace('_', '-')}" for name in (hub[0], local[0]))
+            raise ValueError(f"{flag} names a Hub dataset, but the data comes from {source}: drop one of them")
+
+
+HUB_FIELDS = ("dataset_name", "dataset_config", "dataset_revision")
+
+
+@dataclass
+class HubDataArguments:
+    """A Hub dataset in place of the task's own (``mmel-augment``, ``mmel-train``)."""
+
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "A Hub dataset id (default for GLUE tasks: nyu-mll/glue)."}
+    )
+    dataset_config: str | None = field(default=None, metadata={"help": "The Hub dataset's configuration."})
+    dataset_revision: str | None = field(default=None, metadata={"help": "The Hub dataset's revision."})
 
 
 def recorded_task(dataset) -> dict | None:

@@ -30,12 +30,13 @@ import torch
 import torch.nn.functional as F
 
 from ..collator import GROUP_MASK_KEY
+from ..schema import LABEL_COLUMNS
 from .views import CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IMAGENET_STD, cifar_views, imagenet_views, normalize
 
-__all__ = ["IMAGE_COLUMNS", "LABEL_COLUMNS", "MMELVisionCollator"]
+__all__ = ["IMAGE_COLUMNS", "IMAGE_LABEL_COLUMNS", "MMELVisionCollator"]
 
 IMAGE_COLUMNS = ("img", "image", "pixels")
-LABEL_COLUMNS = ("label", "labels", "fine_label")
+IMAGE_LABEL_COLUMNS = (*LABEL_COLUMNS, "fine_label")  # the schema's, and CIFAR-100's fine labels
 
 
 def _decoded(image: dict):
@@ -114,7 +115,7 @@ class MMELVisionCollator:
         default_mean, default_std = (CIFAR_MEAN, CIFAR_STD) if self.kind == "cifar" else (IMAGENET_MEAN, IMAGENET_STD)
         self.mean, self.std = self.mean or default_mean, self.std or default_std
 
-    signature_columns = [*IMAGE_COLUMNS, *LABEL_COLUMNS]
+    signature_columns = [*IMAGE_COLUMNS, *IMAGE_LABEL_COLUMNS]
 
     def for_evaluation(self) -> MMELVisionCollator:
         return replace(self, training=False)
@@ -159,7 +160,7 @@ class MMELVisionCollator:
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         images = self._images(rows)
-        label_key = next((k for k in LABEL_COLUMNS if k in rows[0]), None)
+        label_key = next((k for k in IMAGE_LABEL_COLUMNS if k in rows[0]), None)
         batch: dict[str, torch.Tensor] = {}
         if label_key is not None:
             batch["labels"] = torch.tensor([row[label_key] for row in rows], dtype=torch.long)
@@ -171,7 +172,7 @@ class MMELVisionCollator:
             batch["pixel_values"] = normalize(x, self.mean, self.std)
             return batch
         if label_key is None:
-            raise ValueError(f"training rows need a label column, one of {list(LABEL_COLUMNS)}")
+            raise ValueError(f"training rows need a label column, one of {list(IMAGE_LABEL_COLUMNS)}")
         generator = self._generator()
         if self.kind == "cifar":
             views = cifar_views(images, self.num_views, generator, self.padding, original_first=self.original_first)

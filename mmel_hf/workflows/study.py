@@ -30,7 +30,7 @@ from ..augment.augment_config import AugmenterArguments
 from ..augment.models import model_identity
 from ..errors import DataError
 from ..tasks.registry import DataArguments
-from ..training_args import MMELTrainingArguments, method_name
+from ..training_args import METHOD_NAMES, MMELTrainingArguments, method_name
 from ..utils import devices  # device facts by module: the tests model other machines there
 from ..utils.files import write_json_atomically
 from ..utils.model_limits import check_max_length
@@ -45,7 +45,7 @@ __all__ = ["MethodSpec", "StudyConfig", "parse_method", "run_study"]
 
 logger = logging.getLogger(__name__)
 
-_MODES = ("none", "long", "uniform", "max", "hard", "soft")  # MMEL_LOSSES in the order of the paper's tables
+_MODES = tuple(METHOD_NAMES)  # the modes in the order of the paper's tables
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,6 @@ class StudyConfig(AugmenterArguments, DataArguments):
             "help": "Attention kernel of teacher and students (transformers' attn_implementation; default: the model's)."
         },
     )
-    cache_dir: str | None = field(default=None, metadata={"help": "Augmentation cache (default ~/.cache/mmel_hf)."})
     progress: bool = field(default=False, metadata={"help": "Progress bars inside each run (a line per run always)."})
     parallel_runs: int = field(
         default=1,

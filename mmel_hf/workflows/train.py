@@ -257,6 +257,7 @@ def load_data(config: TrainConfig):
             dataset_path=config.dataset_path,
             hub_path=config.dataset_name,
             hub_config=config.dataset_config,
+            revision=config.dataset_revision,
             cache_dir=str(Path(resolved_cache_dir(config.cache_dir)) / "sources"),
         )
     for split in data:

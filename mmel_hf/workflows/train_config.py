@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, field, fields
 
-from ..tasks.registry import DataArguments
+from ..tasks.registry import DataArguments, HubDataArguments
 
 __all__ = ["TrainConfig", "paper_defaults"]
 
@@ -38,7 +38,7 @@ def paper_defaults(task: str) -> dict:
 
 
 @dataclass
-class TrainConfig(DataArguments):
+class TrainConfig(HubDataArguments, DataArguments):
     """What to train on and what to train (``mmel-train``).
 
     Data: the task's original data through the readers of ``mmel-augment`` (``--data-dir``, ``--train-file``,
@@ -99,16 +99,6 @@ class TrainConfig(DataArguments):
             "or its cache folder) or a Hub dataset id. Needed by every mode but 'none'."
         },
     )
-    dataset_name: str | None = field(
-        default=None, metadata={"help": "A Hub dataset id (default for GLUE tasks: nyu-mll/glue)."}
-    )
-    dataset_config: str | None = field(default=None, metadata={"help": "The Hub dataset's configuration."})
-    max_train_samples: int | None = field(
-        default=None,
-        metadata={
-            "help": "Train on the first N training examples (the same rows as mmel-augment --max-train-samples)."
-        },
-    )
     max_eval_samples: int | None = field(
         default=None, metadata={"help": "Evaluate on the first N examples of each evaluation split (quick runs)."}
     )
@@ -121,13 +111,6 @@ class TrainConfig(DataArguments):
         metadata={
             "help": "Train into an --output-dir that holds other files, replacing them (run_glue.py's meaning); without "
             "it such a folder is refused before any work."
-        },
-    )
-    cache_dir: str | None = field(
-        default=None,
-        metadata={
-            "help": "Where parsed copies of local data files go (default: $MMEL_HF_CACHE or ~/.cache/mmel_hf, shared "
-            "with mmel-augment)."
         },
     )
 

@@ -133,6 +133,7 @@ def reference(models, rte_24, tmp_path):
         return run_augmentation(AugmentConfig(**options(models, rte_24, tmp_path / "one", shard_size=5)))
 
 
+@pytest.mark.slow
 def test_two_ranks_under_torchrun_give_the_one_process_dataset(models, rte_24, tmp_path, reference):
     settings = options(models, rte_24, tmp_path / "two", shard_size=3)  # another shard layout on purpose
     job = start(torchrun(2, settings))
@@ -149,6 +150,7 @@ def test_two_ranks_under_torchrun_give_the_one_process_dataset(models, rte_24, t
     assert_same_dataset(cache_path, reference)
 
 
+@pytest.mark.slow
 def test_two_concurrent_identical_commands_share_the_cache(models, rte_24, tmp_path, reference):
     settings = options(models, rte_24, tmp_path / "shared", shard_size=4)
     cache_path = tmp_path / "shared" / "rte" / reference.cache_path.name  # the fingerprint does not name the cache
@@ -172,6 +174,7 @@ def test_two_concurrent_identical_commands_share_the_cache(models, rte_24, tmp_p
     assert_same_dataset(cache_path, reference)
 
 
+@pytest.mark.slow
 def test_a_killed_rank_leaves_a_job_that_resumes(models, rte_24, tmp_path, reference):
     import psutil
 

@@ -263,3 +263,30 @@ def test_id_columns_are_kept_as_text_and_keep_columns_names_more(tmp_path):
     with pytest.raises(DataError, match=r"b.tsv: --keep-columns note: no such column"):
         load_task_data(spec, train_file=tmp_path / "a.jsonl", validation_files={"validation": str(tmp_path / "b.tsv")},
                        keep_columns=["note"], cache_dir=str(tmp_path / "c"))  # fmt: skip
+
+
+def test_the_hub_flags_are_one_set_honoured_by_every_command_that_takes_them(monkeypatch):
+    """--dataset-name/--dataset-config/--dataset-revision are written once (HubDataArguments): mmel-augment and
+    mmel-train both pass them to the Hub, and beside a local source they are refused (they would change nothing)."""
+    import pytest
+
+    from mmel_hf.augment import AugmentConfig
+    from mmel_hf.errors import DataError
+    from mmel_hf.workflows.train import load_data
+    from mmel_hf.workflows.train_config import TrainConfig
+
+    for config in (AugmentConfig, TrainConfig):
+        with pytest.raises(
+            ValueError, match="--dataset-revision names a Hub dataset, but the data comes from --data-dir"
+        ):
+            config(task="rte", data_dir="glue/RTE", dataset_revision="v1")
+    asked = {}
+
+    def offline(path, name=None, revision=None, **kwargs):
+        asked.update(path=path, name=name, revision=revision)
+        raise ConnectionError("offline")
+
+    monkeypatch.setattr("mmel_hf.tasks.sources.load_dataset", offline)
+    with pytest.raises(DataError, match="could not load me/rte-copy"):
+        load_data(TrainConfig(task="rte", dataset_name="me/rte-copy", dataset_config="rte", dataset_revision="v1"))
+    assert asked == {"path": "me/rte-copy", "name": "rte", "revision": "v1"}

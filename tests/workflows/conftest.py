@@ -1,5 +1,5 @@
 """The flows' shared data: a custom task's TSV files, and a teacher and its augmented dataset made by the CLIs once for
-every flow test (package scope)."""
+each flow module that uses them (module scope, as the tiny models they are made from)."""
 
 import pytest
 
@@ -9,14 +9,14 @@ from augment_cli.train import main as train_main
 from builders import CLASSES, SMALL, write_reviews
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def reviews(tmp_path_factory):
     root = tmp_path_factory.mktemp("flow")
     train, dev = write_reviews(root / "data")
     return {"root": root, "train": train, "dev": dev}
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def teacher_and_augmented(reviews, models):
     """teacher (mmel-train --mmel-loss none on the TSV) -> mmel-augment labelled by it, without task flags."""
     root = reviews["root"]

@@ -63,6 +63,7 @@ def test_flags_given_again_must_agree_with_the_record(teacher_and_augmented, mod
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_a_study_of_the_custom_task_and_reruns_that_redo_what_changed(reviews, models, capsys, tmp_path):
     output = tmp_path / "study"
     argv = study_argv(

@@ -40,6 +40,7 @@ def test_compare_without_predictions_resamples_seeds_and_never_calls_zero_varian
     assert not compare([0.8], [0.7])["beyond_noise"]  # one seed can never be beyond noise
 
 
+@pytest.mark.slow
 def test_tiny_study_end_to_end_and_resumable(models, rte_dir, tmp_path, capsys):
     output = tmp_path / "study"
     args = [
@@ -141,6 +142,7 @@ def test_tiny_study_end_to_end_and_resumable(models, rte_dir, tmp_path, capsys):
     assert out.count("(done before)") == 14 and "teacher: fine-tuning" not in out and "(cache hit)" in out
 
 
+@pytest.mark.slow
 def test_runs_trained_side_by_side_give_what_they_give_one_by_one(models, rte_dir, tmp_path, capsys):
     """--parallel-runs: the student runs train in worker processes, each as it would alone (same seed, data and
     settings), and the report is the same; 0 is refused."""
