@@ -22,7 +22,7 @@ from .schema import TEACHER_ORIGINAL_COLUMN, read_provenance
 from .tasks.registry import task_from_description
 from .utils.files import write_json_atomically
 
-__all__ = ["labels_of", "model_from_name", "with_adapters"]
+__all__ = ["labels_of", "model_from_name", "tokenizer_from_name", "with_adapters"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,15 @@ def labels_of(train_dataset) -> tuple[int, list[str] | None]:
         f"'{TEACHER_ORIGINAL_COLUMN}' column to count the labels: pass model_init_kwargs={{'num_labels': N}} or a "
         "built model"
     )
+
+
+def tokenizer_from_name(name: str, model_init_kwargs: dict | None = None):
+    """The tokenizer of a model given by name (as TRL's trainers load it when no ``processing_class`` is passed);
+    the revision and ``trust_remote_code`` of ``model_init_kwargs`` apply to it too."""
+    from transformers import AutoTokenizer
+
+    options = {k: v for k, v in (model_init_kwargs or {}).items() if k in ("revision", "trust_remote_code")}
+    return AutoTokenizer.from_pretrained(resolve_model_path(name), **options)
 
 
 def model_from_name(name: str, train_dataset, model_init_kwargs: dict | None = None):

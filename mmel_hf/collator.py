@@ -14,7 +14,7 @@ out as ``mmel_target`` ``[S, C]`` beside a plain batch.
 Rows without augmented samples (evaluation and prediction sets, or ``include_augmented=False``) give
 a plain batch, exactly as :class:`transformers.DataCollatorWithPadding` would.
 
-Example:
+Examples:
     >>> collator = MMELDataCollator(tokenizer)  # any tokenizer, e.g. AutoTokenizer.from_pretrained("bert-base-uncased")
     >>> batch = collator([
     ...     {"sentence": "a fine film", "label": 1, "augmented_sentence": ["a great film", "a fine movie"]},
@@ -128,7 +128,7 @@ class MMELDataCollator(DataCollatorMixin):
         without augmented samples (or ``include_augmented=False``) measure the original alone. One batched
         tokenizer call per ``batch_size`` rows; nothing is padded.
 
-        Example:
+        Examples:
             >>> from datasets import Dataset
             >>> rows = Dataset.from_list([{"sentence": "a fine film", "label": 1,
             ...                            "augmented_sentence": ["a truly great film", "good"]}])

@@ -10,7 +10,7 @@ dataset with Arrow operations (no Python loop over rows). Every flat row carries
 ``mmel_target``: a probability vector ``[C]`` (classification) or ``[value]`` (regression), which
 :class:`~mmel_hf.MMELTrainer` (``mmel_loss="long"``) trains on with the same per-sample loss as Eq. 7.
 
-Example:
+Examples:
     >>> from datasets import Dataset
     >>> ds = Dataset.from_dict({
     ...     "sentence": ["a fine film"], "label": [1], "augmented_sentence": [["a great film", "a fine movie"]],

@@ -12,7 +12,7 @@ them with its final ``train_runtime`` entry):
 A run whose share stays at or above :data:`NEAR_UNIFORM_SHARE` behaved like DA+UNI; :func:`summarise_weights`
 says so in a sentence that names the knob.
 
-Example:
+Examples:
     >>> found = summarise_weights({"mmel/normalised_entropy": 0.99, "mmel/effective_share": 0.97,
     ...                            "mmel/effective_sample_size": 4.85, "mmel/max_weight": 0.24}, "hard", 1.0)
     >>> found["near_uniform"], found["warning"][:36]

@@ -26,7 +26,7 @@ for ``token_type_ids``/``attention_mask``. Any other column (``idx`` ...) is ign
 
 `mmel-augment` produces exactly this schema.
 
-Example:
+Examples:
     >>> from datasets import Dataset
     >>> ds = Dataset.from_dict({
     ...     "sentence": ["a fine film"], "label": [1],

@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # the constructor's types, as Trainer's (peft and datasets ar
     from peft import PeftConfig
     from transformers import BaseImageProcessor, DataCollator, PreTrainedModel, ProcessorMixin
 
-from .adapters import model_from_name, with_adapters
+from .adapters import model_from_name, tokenizer_from_name, with_adapters
 from .chunking import chunked_forward, flat_size, logits_of, refuse_batch_statistics
 from .collator import GROUP_MASK_KEY, TARGET_KEY, TEACHER_KEY, MMELDataCollator
 from .da_long import flatten_groups
@@ -121,12 +121,17 @@ class MMELTrainer(Trainer):
         model: a model, as for `transformers.Trainer`, or a Hub id / folder: the sequence classifier is loaded
             with the label count and names the augmented ``train_dataset`` records (or its teacher outputs'
             width), plus ``model_init_kwargs`` (e.g. ``{"torch_dtype": "bfloat16"}``).
-        train_dataset, eval_dataset, processing_class, **kwargs: as for `transformers.Trainer`.
+        train_dataset: as for `transformers.Trainer`: an augmented dataset (:mod:`mmel_hf.schema`) in the grouped
+            modes, plain rows in mode ``none``.
+        eval_dataset: as for `transformers.Trainer`.
+        processing_class: the tokenizer, as for `transformers.Trainer`; for a ``model`` given by name it defaults
+            to that model's own tokenizer (as TRL's trainers load it).
         args: an :class:`~mmel_hf.MMELTrainingArguments`.
         peft_config: a ``peft`` config (``LoraConfig(r=8, ...)``): the model is wrapped with those adapters and
             only they (and the classification head) train, as with TRL's ``peft_config``; see
             :mod:`mmel_hf.adapters`. Needs ``pip install "mmel_hf[peft]"``.
         model_init_kwargs: keyword arguments of ``from_pretrained`` when ``model`` is a name.
+        **kwargs: every other argument of `transformers.Trainer` (``compute_metrics``, ``callbacks`` ...).
         data_collator: defaults to :class:`~mmel_hf.MMELDataCollator` built from ``processing_class``.
             A custom collator (images, for example) must emit the flat model inputs, ``labels`` ``[S]``,
             ``mmel_group_mask`` ``[S, B]`` and optionally ``mmel_teacher``; a ``signature_columns``
@@ -174,6 +179,8 @@ class MMELTrainer(Trainer):
             _named_label(train_dataset, label_column),
             _named_label(eval_dataset, label_column),
         )
+        if isinstance(model, str) and processing_class is None:  # as TRL's trainers: the named model's tokenizer
+            processing_class = tokenizer_from_name(model, model_init_kwargs)
         model = self._prepare_model(model, args, train_dataset, peft_config, model_init_kwargs)
         if kwargs.get("compute_loss_func") is not None and args.mmel_loss != "none":
             raise ValueError(

@@ -118,13 +118,13 @@ def test_the_dry_run_runs_the_whole_call_on_the_cpu(tmp_path):
     assert str(tmp_path) not in markdown and str(tmp_path) not in (out / "gpu_study.json").read_text()
 
 
-def test_the_readmes_paper_settings_command_is_one_the_script_takes(tmp_path, capsys, gpu_study):
-    """The README's command for the study at the paper's settings, as written (the GLUE folder swapped for a tiny
+def test_the_docs_paper_settings_command_is_one_the_script_takes(tmp_path, capsys, gpu_study):
+    """The docs' command for the study at the paper's settings (docs/guides/studies.md), as written (the GLUE folder swapped for a tiny
     one), planned without running: every flag exists, and without a budget nothing is cut."""
     import re
     import shlex
 
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "guides" / "studies.md").read_text()
     command = re.search(r"python benchmarks/gpu_study\.py (?:[^\n]*\\\n)*[^\n]*", text).group(0)
     words = shlex.split(command.split("#")[0].replace("\\\n", " "))
     assert words[:2] == ["python", "benchmarks/gpu_study.py"]

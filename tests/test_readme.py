@@ -1,5 +1,5 @@
-"""The README's commands and snippets, run as written (offline, on small local data where the README names a Hub
-dataset or model): what a user copies must do what the README says."""
+"""Commands of the documentation that need more than the code-block runner gives (tests/test_docs.py): here the CPU
+DDP command of docs/guides/scale.md, run as written under torchrun."""
 
 import json
 import os
@@ -15,12 +15,12 @@ from augment_cli.augment import main as augment_main
 
 from builders import write_rte_dir
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+PAGE = Path(__file__).resolve().parent.parent / "docs" / "guides" / "scale.md"
 
 
 def readme_command(starts: str) -> list[str]:
-    """The README's shell command (its continuation lines joined) that starts with ``starts``, as argv."""
-    text = README.read_text().replace("\\\n", " ")
+    """The page's shell command (its continuation lines joined) that starts with ``starts``, as argv."""
+    text = PAGE.read_text().replace("\\\n", " ")
     line = next(line for line in text.splitlines() if line.startswith(starts))
     return shlex.split(line.split("#")[0])
 

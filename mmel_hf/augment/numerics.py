@@ -6,7 +6,7 @@ thread counts, kernels differ and the teacher's outputs agree to float tolerance
 Algorithm 2 may even flip. So each block records :func:`describe_numerics`, and a job that finds blocks
 made elsewhere recomputes one to compare (:func:`compare_blocks`) before it completes their cache.
 
-Example:
+Examples:
     >>> import torch
     >>> describe_numerics(torch.device("cpu"))["device"]
     'cpu'

@@ -3,7 +3,7 @@
 ``lambda_p`` controls how far P* may move from uniform (Remark 2): ``lambda_p=inf`` is DA+UNI (the plain
 mean over each group, Eq. 1) and ``lambda_p=0`` is MaxUp (the largest loss in each group).
 
-Example:
+Examples:
     >>> import torch
     >>> logits = torch.tensor([[[2.0, 0.0], [0.0, 2.0]]])      # S=1 group: x_1 and one augmented z
     >>> mask = torch.tensor([[True, True]])

@@ -18,7 +18,7 @@ and ``expm1``/``log1p`` avoid the cancellation of ``logsumexp - log|B|`` for lar
 gradient with respect to l(z) is exactly P*(z) (the weights held fixed), as Theorem 1's envelope
 argument says; ``tests/test_reweighting.py`` checks this numerically.
 
-Example:
+Examples:
     >>> import torch
     >>> losses = torch.tensor([[1.0, 2.0, 3.0], [0.5, 9.0, 0.0]])
     >>> mask = torch.tensor([[True, True, True], [True, False, False]])

@@ -9,7 +9,7 @@ target t_z is f(x_i) or, where the teacher disagrees, the teacher's output (see
 augmented samples, so it is computed by the same stable :func:`hard_objective`. A group with no augmented
 sample contributes only its first term.
 
-Example:
+Examples:
     >>> import torch
     >>> logits = torch.tensor([[[2.0, 0.0], [0.0, 2.0], [2.0, 0.0]]])
     >>> mask = torch.tensor([[True, True, True]])

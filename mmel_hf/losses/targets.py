@@ -10,7 +10,7 @@ Targets are always float tensors: class-probability vectors ``[..., C]`` for cla
 label is its one-hot vector, so cross-entropy against it is the usual cross-entropy) and values
 ``[...]`` for regression (``num_labels == 1``, STS-B, Section 4.2).
 
-Example:
+Examples:
     >>> import torch
     >>> mask = torch.tensor([[True, True], [True, False]])
     >>> to_groups(torch.tensor([[1.0], [2.0], [3.0]]), mask)[..., 0]

@@ -9,7 +9,7 @@ Why not ``evaluate`` itself: its GLUE metric is a script fetched from the Hub at
 it adds over these functions (``add_batch`` and a cache-file rendezvous between processes) Trainer already does:
 it gathers every process's predictions before ``compute_metrics``. So mmel_hf does not depend on ``evaluate``.
 
-Example:
+Examples:
     >>> GlueMetric("mrpc").compute(predictions=[1, 0, 1, 1], references=[1, 0, 0, 1])
     {'accuracy': 0.75, 'f1': 0.8}
 """

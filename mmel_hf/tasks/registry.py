@@ -4,7 +4,7 @@ A :class:`TaskSpec` knows a task's text columns (in the order a model takes them
 type, its number of labels, its metric, its splits on the Hub (``nyu-mll/glue``) and how GLUE distributes
 it as TSV files (header or not, which columns, string labels). Section 4.2 of the paper lists the tasks.
 
-Example:
+Examples:
     >>> spec = get_task("rte")
     >>> spec.text_columns, spec.num_labels, spec.metric
     (('sentence1', 'sentence2'), 2, 'accuracy')
@@ -392,7 +392,7 @@ TASK_FLAGS = {
 def describe_task(spec: TaskSpec) -> dict:
     """What a task is, as JSON: recorded in augmented datasets and trained models, read back by the next command.
 
-    Example:
+    Examples:
         >>> describe_task(custom_task("reviews", ["review"], "stars", label_names=["neg", "neu", "pos"]))["num_labels"]
         3
     """
@@ -551,7 +551,7 @@ class DataArguments(TaskArguments):
     """The task flags and where its local data lives: shared by ``mmel-augment``, ``mmel-train`` and ``mmel-study``
     (as TRL's configs share a base), so the flags, their help and their checks are written once.
 
-    Example:
+    Examples:
         >>> DataArguments(task="reviews", train_file="train.csv", data_dir="glue/RTE").check_data_sources()
         Traceback (most recent call last):
         ...

@@ -4,7 +4,7 @@ Every loader returns a ``DatasetDict`` with a ``train`` split and the task's eva
 the task's text columns and label column, and checks them on the way in: bad input raises
 :class:`DataError` with the file, row (line) and column.
 
-Example:
+Examples:
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> _ = (folder / "train.tsv").write_text("sentence\\tlabel\\na fine film\\t1\\ndull\\t0\\n")

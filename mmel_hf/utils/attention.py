@@ -10,7 +10,7 @@ and evaluation steps run inside :func:`without_cudnn_attention`: a scoped ``torc
 (never a global switch left behind for the user's own code), on CUDA only. ``MMEL_HF_CUDNN_ATTENTION=1`` keeps
 cuDNN in the list (the GPU check's A/B).
 
-Example:
+Examples:
     >>> attention_backends(torch.device("cpu")) is None  # the CPU has no cuDNN attention: nothing changes
     True
     >>> SDPBackend.CUDNN_ATTENTION in attention_backends(torch.device("cuda"))

@@ -5,7 +5,7 @@ folder is synced after, so neither a killed process nor a power loss leaves a ha
 final name. Artefacts that are reused later record their content hash (:func:`content_digests`), which
 :func:`damaged` compares before each reuse.
 
-Example:
+Examples:
     >>> import pathlib, tempfile
     >>> target = pathlib.Path(tempfile.mkdtemp()) / "metrics.json"
     >>> write_text_atomically(target, "{}")

@@ -1,6 +1,6 @@
 """What a model can take: checked from its configuration file, before any weights are loaded.
 
-Example:
+Examples:
     >>> from transformers import BertConfig
     >>> position_limit(BertConfig(max_position_embeddings=512))
     512

@@ -3,7 +3,7 @@
 Every file that is written for others to read (``metrics.json``, ``results.json``, ``study_config.json``, model
 and dataset cards, ``training_args.bin``) passes its options through here.
 
-Example:
+Examples:
     >>> public_options({"model": "/home/me/models/teacher", "seed": 1, "hub_token": "hf_x"})
     {'model': 'local:teacher', 'seed': 1, 'hub_token': None}
 """
@@ -41,7 +41,7 @@ def shareable_state(state: dict) -> dict:
     """``state`` without secrets (``*_token`` fields -> None) and with absolute paths cut to their last component:
     what a pickled ``MMELTrainingArguments`` (``training_args.bin``) holds, still usable as relative paths.
 
-    Example:
+    Examples:
         >>> shareable_state({"hub_token": "hf_x", "output_dir": "/home/me/run", "seed": 1})
         {'hub_token': None, 'output_dir': 'run', 'seed': 1}
     """

@@ -1,6 +1,6 @@
 """MMEL for images: views generated on the fly, the paper's CIFAR ResNets, data loading and schedules.
 
-Example:
+Examples:
     >>> from mmel_hf.vision import CifarResNetConfig, CifarResNetForImageClassification, MMELVisionCollator
     >>> CifarResNetForImageClassification(CifarResNetConfig(depth=20, num_labels=10)).config.depth
     20

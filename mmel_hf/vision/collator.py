@@ -12,7 +12,7 @@ workers sees the same views, each process of a multi-process run draws its own, 
 checkpoint (MMELTrainer tells the collator where the epoch starts, :meth:`start_epoch`) draws the views the
 uninterrupted run would have drawn (exact with ``dataloader_num_workers=0``, the default).
 
-Example:
+Examples:
     >>> import numpy as np
     >>> rows = [{"img": np.zeros((32, 32, 3), dtype=np.uint8), "label": 3}] * 2
     >>> batch = MMELVisionCollator(num_views=5)(rows)

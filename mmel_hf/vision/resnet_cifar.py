@@ -6,7 +6,7 @@ classifier. Shortcuts are identities; where the shape changes they subsample and
 zeros ("option A" of the paper, the one used on CIFAR), so the model has 0.27 M (ResNet-20) to 0.85 M
 (ResNet-56) parameters. These are the models of Table 1 of Yi et al. (ICLR 2021).
 
-Example:
+Examples:
     >>> model = CifarResNetForImageClassification(CifarResNetConfig(depth=20, num_labels=10))
     >>> round(sum(p.numel() for p in model.parameters()) / 1e6, 2)
     0.27

@@ -8,7 +8,7 @@ Shorter runs keep the milestones at the same fractions of training (60/200 ...),
 steps, so a 20-epoch run decays at epochs 6, 12 and 16 and a 2-epoch run after 30%, 60% and 80% of its
 steps (never all at step 0).
 
-Example:
+Examples:
     >>> model = torch.nn.Linear(2, 2)
     >>> optimizer, scheduler = paper_optimizer_and_scheduler(model, "cifar", steps_per_epoch=10, epochs=200)
     >>> [round(scheduler.lr_lambdas[0](epoch * 10), 4) for epoch in (0, 59, 60, 120, 160, 199)]

@@ -7,7 +7,7 @@ normalised. Slot 0 of each group plays x_i in the soft loss; by default it is th
 (``original_first=True``) so that MMEL-S compares the views with the clean image, as the text task does;
 set it to False to make every slot a random view.
 
-Example:
+Examples:
     >>> images = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
     >>> views = cifar_views(images, num_views=4, generator=torch.Generator().manual_seed(0))
     >>> views.shape, torch.equal(views[:, 0], images.float() / 255)

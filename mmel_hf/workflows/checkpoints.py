@@ -8,7 +8,7 @@ or, worse, resumes from half the weights. :func:`checkpoint_problem` reads each 
 safetensors header against the file size; the zip directory and CRCs of ``torch.save`` files) without
 loading any tensor.
 
-Example:
+Examples:
     >>> import pathlib, tempfile
     >>> checkpoint_problem(pathlib.Path(tempfile.mkdtemp()))
     'trainer_state.json: missing'

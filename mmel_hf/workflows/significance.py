@@ -20,7 +20,7 @@ replicates vary at all (no variation = too little data to see noise, not certain
 (``(z_{1-alpha/2} + z_{0.8})`` standard errors). Replicates come from a fixed generator, so the same
 predictions give the same reading on every machine.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> references = np.array([0, 1] * 100)
     >>> good = np.stack([references] * 3)  # three seeds, all right
@@ -141,7 +141,8 @@ def paired_bootstrap(
     """Mean paired difference A - B of ``metric`` over seeds, with a bootstrap interval over seeds × examples.
 
     Args:
-        predictions_a, predictions_b: ``[seeds, N]`` per-example predictions, row ``i`` of both from seed ``i``.
+        predictions_a: ``[seeds, N]`` per-example predictions of method A, row ``i`` from seed ``i``.
+        predictions_b: the same of method B (row ``i`` from the same seed ``i``).
         references: ``[N]`` labels of the evaluation examples.
         comparisons: how many comparisons the report makes (Bonferroni: each interval at ``1 - (1-level)/m``).
     Returns:

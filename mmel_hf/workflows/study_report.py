@@ -8,7 +8,7 @@ hold together at 95% (Bonferroni over its comparisons); a difference is "beyond 
 interval excludes 0 (with 3+ seeds), else "inconclusive", with the smallest difference the design detects.
 A run that predicted one class for every example (collapsed) is marked in the table.
 
-Example:
+Examples:
     >>> found = compare([0.70, 0.72, 0.71], [0.69, 0.70, 0.70])
     >>> [round(d, 2) for d in found["per_seed"]], found["resampled"]
     ([0.01, 0.02, 0.01], 'seeds only')

@@ -5,7 +5,7 @@
 YAML/JSON config file. :func:`paper_defaults` holds the paper's fine-tuning settings (Appendix D), which the
 CLI uses wherever the user gives no value.
 
-Example:
+Examples:
     >>> paper_defaults("mnli")["num_train_epochs"], paper_defaults("rte")["num_train_epochs"]
     (3, 10)
 """
