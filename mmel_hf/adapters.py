@@ -15,7 +15,11 @@ Example (needs ``pip install "mmel_hf[peft]"``):
 from __future__ import annotations
 
 import copy
+import json
 import logging
+from pathlib import Path
+
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 from .embedded import resolve_model_path
 from .schema import TEACHER_ORIGINAL_COLUMN, read_provenance
@@ -50,7 +54,6 @@ def labels_of(train_dataset) -> tuple[int, list[str] | None]:
 def tokenizer_from_name(name: str, model_init_kwargs: dict | None = None):
     """The tokenizer of a model given by name (as TRL's trainers load it when no ``processing_class`` is passed);
     the revision and ``trust_remote_code`` of ``model_init_kwargs`` apply to it too."""
-    from transformers import AutoTokenizer
 
     options = {k: v for k, v in (model_init_kwargs or {}).items() if k in ("revision", "trust_remote_code")}
     return AutoTokenizer.from_pretrained(resolve_model_path(name), **options)
@@ -63,7 +66,6 @@ def model_from_name(name: str, train_dataset, model_init_kwargs: dict | None = N
     ``model_init_kwargs`` go to ``from_pretrained`` and win over what the dataset says (``num_labels`` ...);
     ``trust_remote_code`` stays off unless they turn it on.
     """
-    from transformers import AutoConfig, AutoModelForSequenceClassification
 
     name = resolve_model_path(name)  # "embedded", as every command takes it
     options = dict(model_init_kwargs or {})
@@ -94,7 +96,7 @@ def with_adapters(model, peft_config):
     ``PeftModel`` is refused (it would be wrapped twice).
     """
     try:
-        import peft
+        import peft  # noqa: PLC0415  (optional dependency (the peft extra))
     except ImportError:
         raise ImportError('peft_config needs the peft package: pip install "mmel_hf[peft]"') from None
     if isinstance(model, peft.PeftModel):
@@ -138,15 +140,12 @@ def newly_initialised_modules(missing_keys: list[str]) -> list[str]:
 
 def is_adapter_folder(name: str) -> bool:
     """Whether ``name`` is a local folder of PEFT adapters (``adapter_config.json``)."""
-    from pathlib import Path
 
     return (Path(name) / ADAPTER_CONFIG).is_file()
 
 
 def name_base_in_adapter_config(folder, base: str) -> None:
     """Set the ``base_model_name_or_path`` the folder's adapter config names (what PEFT's loader builds)."""
-    import json
-    from pathlib import Path
 
     path = Path(folder) / ADAPTER_CONFIG
     settings = json.loads(path.read_text())
@@ -157,8 +156,6 @@ def name_base_in_adapter_config(folder, base: str) -> None:
 def adapter_config_naming(folder, base: str) -> bytes:
     """The folder's adapter config with ``base_model_name_or_path`` set to ``base`` (for a push: the repo id, never
     a local path), as bytes; the file itself is left as it is."""
-    import json
-    from pathlib import Path
 
     settings = json.loads((Path(folder) / ADAPTER_CONFIG).read_text())
     settings["base_model_name_or_path"] = base
@@ -170,7 +167,7 @@ def load_adapter_classifier(folder: str, **options):
     ``AutoPeftModelForSequenceClassification.from_pretrained(folder)`` builds, as a plain model (a teacher that
     only predicts needs no adapter layers)."""
     try:
-        from peft import AutoPeftModelForSequenceClassification
+        from peft import AutoPeftModelForSequenceClassification  # noqa: PLC0415  (optional dependency (the peft extra))
     except ImportError:
         raise ImportError(f'{folder} holds PEFT adapters; loading them needs: pip install "mmel_hf[peft]"') from None
     return AutoPeftModelForSequenceClassification.from_pretrained(folder, **options).merge_and_unload()

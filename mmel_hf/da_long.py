@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from datasets import Dataset
 
 from .schema import TEACHER_AUGMENTED_COLUMN, augmented_column, validate_augmented_dataset
 
@@ -58,7 +59,6 @@ def flatten_groups(dataset, num_labels: int, label_source: str = "teacher"):
         a ``datasets.Dataset`` with the text columns, the label column (the original's gold label, kept for
         reference) and ``mmel_target``.
     """
-    from datasets import Dataset
 
     schema = validate_augmented_dataset(dataset, require_teacher=label_source == "teacher", num_labels=num_labels)
     table = dataset.flatten_indices().data.table if dataset._indices is not None else dataset.data.table

@@ -11,7 +11,9 @@ import json
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from huggingface_hub import ModelCard, ModelCardData
+from huggingface_hub import CommitOperationAdd, HfApi, ModelCard, ModelCardData
+from huggingface_hub.utils import filter_repo_objects
+from huggingface_hub.utils._paths import DEFAULT_IGNORE_PATTERNS
 
 from .adapters import ADAPTER_CONFIG, adapter_config_naming, is_adapter_folder
 from .diagnostics import trainer_weights
@@ -196,9 +198,6 @@ def push_folder(folder: Path, repo_id: str, private: bool | None = None, token: 
 
     ``private=None`` keeps the Hub's default visibility for the account, as ``Trainer`` does with
     ``hub_private_repo=None``."""
-    from huggingface_hub import CommitOperationAdd, HfApi
-    from huggingface_hub.utils import filter_repo_objects
-    from huggingface_hub.utils._paths import DEFAULT_IGNORE_PATTERNS
 
     folder = Path(folder)
     files = filter_repo_objects(

@@ -27,6 +27,14 @@ if TYPE_CHECKING:  # the constructor's types, as Trainer's (peft and datasets ar
     from peft import PeftConfig
     from transformers import BaseImageProcessor, DataCollator, PreTrainedModel, ProcessorMixin
 
+import json
+from pathlib import Path
+
+import datasets
+import transformers
+from packaging.version import Version
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
 from .adapters import model_from_name, tokenizer_from_name, with_adapters
 from .chunking import chunked_forward, flat_size, logits_of, refuse_batch_statistics
 from .collator import GROUP_MASK_KEY, TARGET_KEY, TEACHER_KEY, MMELDataCollator
@@ -360,7 +368,6 @@ class MMELTrainer(Trainer):
         its original alone, while the collator pads every sample of every group to the longest one. Rows that
         already have the length column keep it (the user's precomputed lengths). Measured once per dataset.
         """
-        import datasets
 
         if (
             self.args.train_sampling_strategy not in self._LENGTH_SAMPLERS
@@ -548,7 +555,6 @@ class MMELTrainer(Trainer):
         ``license``, ``finetuned_from`` ...) are not used."""
         if not self.is_world_process_zero():
             return
-        from pathlib import Path
 
         tags = [tags] if isinstance(tags, str) else list(tags or [])
         data = trainer_card_data(self, model_name=model_name, dataset_name=dataset_name, tags=tags)
@@ -624,10 +630,6 @@ class MMELTrainer(Trainer):
         logged = self._train_run_sums if self._train_run_sums is not None else torch.zeros_like(pending)
         if not self.is_world_process_zero():
             return
-        import json
-        from pathlib import Path
-
-        from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
         folder = Path(self._get_output_dir(trial=trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
         tr_loss = getattr(self, "_tr_loss", None)  # the summed step losses since the last log
@@ -643,8 +645,6 @@ class MMELTrainer(Trainer):
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         super()._load_from_checkpoint(resume_from_checkpoint, model)
-        import json
-        from pathlib import Path
 
         path = Path(resume_from_checkpoint) / self.RUN_STATE
         if not path.is_file():  # a checkpoint of an older mmel_hf: the summary covers the resumed part
@@ -709,8 +709,6 @@ MIN_TRANSFORMERS = (5, 19)
 
 
 def _require_transformers_with_ga_flag(found: str | None = None) -> None:
-    import transformers
-    from packaging.version import Version
 
     found = found or transformers.__version__
     if Version(found).release[:2] < MIN_TRANSFORMERS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
@@ -249,7 +250,6 @@ class MMELTrainingArguments(TrainingArguments):
         return clone
 
     def __deepcopy__(self, memo):
-        import copy
 
         clone = object.__new__(type(self))
         memo[id(self)] = clone

@@ -189,6 +189,11 @@ def test_model_given_by_name_takes_the_datasets_labels(tmp_path, tokenizer):
         )
     with pytest.raises(ValueError, match="classifier with 2 label.*has 3"):
         MMELTrainer(model=str(classifier), args=make_args(tmp_path), train_dataset=three, processing_class=tokenizer)
+    # No processing_class: a model given by name brings its own tokenizer (as TRL's trainers load it).
+    tokenizer.save_pretrained(folder)
+    named = MMELTrainer(model=str(folder), args=make_args(tmp_path, max_steps=1), train_dataset=three)
+    assert named.processing_class.get_vocab() == tokenizer.get_vocab()
+    assert named.train().global_step == 1
     with pytest.raises(ValueError, match="model_init_kwargs"):
         MMELTrainer(
             model=make_tiny_bert(tokenizer),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field, fields
 from typing import Literal
+
+import torch
 
 from ..tasks.registry import DataArguments, HubDataArguments
 from ..utils import devices  # device facts by module: the tests model other machines there
@@ -475,9 +478,6 @@ class AugmentConfig(AugmenterArguments, HubDataArguments, DataArguments):
         """This config with the device's defaults filled in (``auto`` precision, unset batching): on a CUDA GPU with
         fast bf16, bf16 and passes of up to 65,536 tokens and 4,096 sequences in blocks of 1,024 rows; elsewhere
         fp32 and 256 sequences, as before. Options the user gave are kept."""
-        import dataclasses
-
-        import torch
 
         gpu = torch.device(device).type == "cuda" and devices.cuda_with_fast_bf16()
         batch = GPU_BATCH if gpu else CPU_BATCH

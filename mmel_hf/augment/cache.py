@@ -21,6 +21,10 @@ import time
 from pathlib import Path
 
 from accelerate.logging import get_logger
+from datasets import DatasetDict, concatenate_datasets, load_from_disk
+from datasets.fingerprint import Hasher
+from filelock import FileLock
+from tqdm.auto import tqdm
 
 from ..tasks.registry import TaskSpec
 from ..utils.files import content_digests, damaged, seal, unseal, write_text_atomically
@@ -53,7 +57,6 @@ def fingerprint_job(
     """The cache key: options, the models, what else determines the augmenter's samples (a file's digest), the source
     data, the algorithm's version and the device type (a CPU and a GPU never share blocks; machines of one device
     type compare before sharing, see the module doc)."""
-    from datasets.fingerprint import Hasher
 
     options = config.result_options()
     if augmenter_identity:  # fill-mask's is empty: the fingerprints of its caches stay as they were
@@ -83,7 +86,6 @@ def choose_cache(
 ) -> Path:
     """The cache folder this process completes: the fingerprint's, unless its blocks were made on another machine
     and one of them, recomputed here, does not match; then ``<fingerprint>-<this machine>``."""
-    from datasets import load_from_disk
 
     cache_path = cache_root / fingerprint
     if is_finished(cache_path, notes):
@@ -139,7 +141,6 @@ def is_finished(cache_path: Path, notes: list[str], next_step: str = "computing 
 
 def compute_blocks(plan: BlockPlan, builder: BlockBuilder, numerics: dict, state, show_bar: bool) -> None:
     """This process's part of the work: the blocks it can claim, then waiting for those others hold."""
-    from tqdm.auto import tqdm
 
     def compute(number: int) -> None:
         new, counts = builder.build(plan.rows(number))
@@ -181,9 +182,6 @@ def assemble(
 
     Every block is checked against its manifest before it is used; a damaged one is computed again here.
     Returns (dataset, counts, whether this process assembled it)."""
-    from datasets import DatasetDict, concatenate_datasets, load_from_disk
-    from datasets.fingerprint import Hasher
-    from filelock import FileLock
 
     final, marker = plan.cache_path / "dataset", plan.cache_path / COMPLETE
     plan.lock_dir.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,10 @@ The token is never handled here: ``datasets``/``huggingface_hub`` take it from t
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+from datasets import DatasetDict
+from huggingface_hub import DatasetCard, DatasetCardData, HfApi
 
 from ..schema import read_provenance
 from ..tasks.registry import TaskSpec
@@ -54,7 +58,6 @@ def size_category(rows: int) -> str:
 
 def _source(config: AugmentConfig, spec: TaskSpec) -> tuple[str | None, str, str]:
     """``(Hub id of the source or None, its license, a sentence saying where the data came from)``."""
-    from pathlib import Path
 
     if config.dataset_name:
         return (
@@ -86,7 +89,6 @@ def card_metadata(
     """The card's YAML header as a ``DatasetCardData``; ``hub_metadata`` (what ``datasets`` wrote on push:
     ``dataset_info``, ``configs`` ...) is kept, our fields written over it. ``provenance`` (what the Parquet files
     cannot carry: the task, models and options, no paths) goes under :data:`PROVENANCE_FIELD`."""
-    from huggingface_hub import DatasetCardData
 
     source_id, source_license, _ = _source(config, spec)
     splits = summary.get("splits", {})
@@ -130,7 +132,6 @@ def build_dataset_card(
     provenance: dict | None = None,
 ):
     """The dataset card (a ``huggingface_hub.DatasetCard``; ``str(card)`` is its Markdown with the YAML header)."""
-    from huggingface_hub import DatasetCard
 
     options = {k: v for k, v in config.result_options().items() if v is not None}
     # Models by the same display names as the summary: never a local path (user or machine folder names).
@@ -208,8 +209,6 @@ def push_to_hub(dataset, config: AugmentConfig, spec: TaskSpec, summary: dict) -
     sizes) on each push; the card keeps them and adds the rest, so the dataset viewer and ``load_dataset`` read the
     same metadata as after a plain push. Fails with a clear message that echoes no credential.
     """
-    from datasets import DatasetDict
-    from huggingface_hub import DatasetCard, HfApi
 
     repo_id = config.push_to_hub
     evaluation = {split: data for split, data in dataset.items() if split != "train"}

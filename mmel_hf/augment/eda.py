@@ -44,7 +44,7 @@ def _reseed(seed: int) -> None:
 
 def _nlpaug_word():
     try:
-        import nlpaug.augmenter.word as word
+        import nlpaug.augmenter.word as word  # noqa: PLC0415  (optional dependency (the eda extra))
     except ImportError:
         raise DataError('--augmenter eda needs nlpaug: pip install "mmel_hf[eda]"') from None
     return word
@@ -52,7 +52,7 @@ def _nlpaug_word():
 
 def _check_wordnet(operation: str) -> None:
     try:
-        import nltk
+        import nltk  # noqa: PLC0415  (optional dependency (the eda extra))
 
         nltk.data.find("corpora/wordnet")
     except ImportError:
@@ -76,7 +76,7 @@ class SynonymInsertion:
     def __init__(self, alpha: float, lexicon=None):
         if lexicon is None:
             _check_wordnet("insert")
-            from nlpaug.model.word_dict import WordNet
+            from nlpaug.model.word_dict import WordNet  # noqa: PLC0415  (optional dependency (the eda extra))
 
             lexicon = WordNet(lang="eng", is_synonym=True)
         self.alpha, self.lexicon = alpha, lexicon
@@ -142,7 +142,7 @@ class EdaAugmenter(GeneratingAugmenter):
         return found
 
     def identity(self) -> dict:
-        import nlpaug
+        import nlpaug  # noqa: PLC0415  (optional dependency (the eda extra))
 
         return {"nlpaug": nlpaug.__version__}  # the operations and alpha are options of the fingerprint
 

@@ -38,6 +38,7 @@ from fractions import Fraction
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ..utils.attention import without_cudnn_attention
 from .augmenter import Augmenter
@@ -420,7 +421,6 @@ class FillMaskAugmenter(Augmenter):
     # -- The search ---------------------------------------------------------------------------------
 
     def _run(self, items: list[_Item], sources: list, pairs: bool = False) -> list[list]:
-        from tqdm.auto import tqdm
 
         results: list[list | None] = [None] * len(items)
         # Longest first: similar lengths share a batch, and the progress bar's ETA errs on the long side.

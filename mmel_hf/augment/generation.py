@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+from transformers import LogitsProcessorList
 
 from ..utils.attention import without_cudnn_attention
 from .augmenter import Augmenter
@@ -102,7 +103,6 @@ def generate_texts(  # noqa: PLR0913  (keyword options of generation, as generat
     sample, each with its own key); None: beam search with ``num_beams`` beams, ``num_return`` of them returned.
     Prompts run longest first in batches of similar length (at most ``batch_size`` prompts and ``max_tokens``
     tokens a batch); a causal model's prompts are padded on the left."""
-    from transformers import LogitsProcessorList
 
     device = next(model.parameters()).device
     decoder_only = not model.config.is_encoder_decoder

@@ -6,6 +6,16 @@ import hashlib
 import json
 from pathlib import Path
 
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoModelForMaskedLM,
+    AutoModelForSeq2SeqLM,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+)
+
 from ..adapters import ADAPTER_CONFIG, is_adapter_folder, load_adapter_classifier
 from ..embedded import embedded_mlm_path, embedded_teacher_path
 from ..tasks.registry import get_task, is_registered
@@ -76,7 +86,6 @@ def model_error(kind: str, name: str, err: Exception) -> DataError:
 def model_config(name: str, revision: str | None, trust_remote_code: bool):
     """A model's config; for a folder of PEFT adapters without its own ``config.json`` (mmel-train --use-peft on
     a Hub encoder), the config of the base its adapter config names (the labels are the same)."""
-    from transformers import AutoConfig
 
     if is_adapter_folder(name) and not (Path(name) / "config.json").exists():
         name = json.loads((Path(name) / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
@@ -118,7 +127,6 @@ def inference_dtype(precision: str, device):
     >>> inference_dtype("bf16", torch.device("cuda")), inference_dtype("bf16", torch.device("cpu"))
     (torch.bfloat16, torch.float32)
     """
-    import torch
 
     if torch.device(device).type == "cuda" and precision in ("bf16", "fp16"):
         return torch.bfloat16 if precision == "bf16" else torch.float16
@@ -128,8 +136,6 @@ def inference_dtype(precision: str, device):
 def _load(config: AugmentConfig, device, kind: str, name: str, revision: str | None, cls=None):
     """(tokenizer, model) of the fill-mask model, the teacher or a generating augmenter's model (``cls``), held in
     the dtype of :func:`inference_dtype`."""
-    import torch
-    from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
 
     if cls is None:
         cls = AutoModelForMaskedLM if kind == "fill-mask model" else AutoModelForSequenceClassification
@@ -158,7 +164,6 @@ def load_teacher(config: AugmentConfig, device, teacher_name: str | None):
 def load_generator(config: AugmentConfig, device, kind: str, name: str):
     """(tokenizer, model) of a translation or paraphrase model: seq2seq where the config says encoder-decoder, else
     causal; with its identity and display name for the fingerprint and the card."""
-    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
     try:
         encoder_decoder = model_config(name, None, config.trust_remote_code).is_encoder_decoder

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ..utils.attention import without_cudnn_attention
 from .fill_mask import LENGTH_MULTIPLE, length_bands, padded_length, row_bucket
@@ -69,7 +70,6 @@ class TeacherLabeler:
     @torch.inference_mode()
     def predict(self, texts: Sequence[str], texts_pair: Sequence[str] | None = None) -> np.ndarray:
         """``[N, C]`` float32: class probabilities, or ``[N, 1]`` predictions for a regression teacher."""
-        from tqdm.auto import tqdm
 
         args = (list(texts),) if texts_pair is None else (list(texts), list(texts_pair))
         encoded = self.tokenizer(*args, truncation=True, max_length=self.max_length)  # one batched Rust call

@@ -6,6 +6,9 @@ from collections.abc import Callable
 from contextlib import contextmanager
 
 import numpy as np
+import torch
+from datasets import Dataset
+from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 
 from ..losses import teacher_disagreement
 from ..schema import TEACHER_AUGMENTED_COLUMN, TEACHER_ORIGINAL_COLUMN, augmented_column
@@ -35,7 +38,6 @@ def augment_split(
     """Augment and label ``train`` (rows ``start``.. of the full split) with any :class:`Augmenter`: the new columns
     as a Dataset, and how the teacher's labels of the samples compare with its labels of their originals
     (:func:`label_counts`); with ``drop_disagreeing`` the samples it labels otherwise are left out."""
-    from datasets import Dataset
 
     texts = [list(train[column]) for column in spec.text_columns]
     ids = range(start, start + len(train))
@@ -78,7 +80,6 @@ def disagreeing(originals: list, augmented: list[list], regression: bool) -> lis
     """Per group, which samples the teacher labels otherwise than their original: another class, or (regression) a
     prediction more than :data:`REGRESSION_THRESHOLD` away. The rule of :func:`mmel_hf.losses.teacher_disagreement`
     (the trainer's ``mmel/teacher_disagreement``), applied to the ragged groups of a block."""
-    import torch
 
     sizes = [len(group) for group in augmented]
     width = max(sizes, default=0)
@@ -222,7 +223,6 @@ def compare_block(plan: BlockPlan, number: int, stored, builder: BlockBuilder, t
 @contextmanager
 def no_dataset_bars():
     """No bars from ``datasets`` (nor our file-reading bar) in the block; the user's setting is restored after."""
-    from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 
     was_disabled = are_progress_bars_disabled()
     disable_progress_bars()

@@ -14,6 +14,7 @@ precision, as the commands do (:func:`record_float32_dtype`).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 EMBEDDED_DIR = Path(__file__).resolve().parent
@@ -31,7 +32,6 @@ __all__ = [
 def record_float32_dtype(folder) -> None:
     """Make a model saved in half precision load as float32: ``from_pretrained`` takes the dtype its ``config.json``
     names (half-precision weights with AdamW and no mixed precision lose every update below their resolution)."""
-    import json
 
     config = Path(folder) / "config.json"
     settings = json.loads(config.read_text())

@@ -14,6 +14,7 @@ Examples:
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, replace
 
@@ -135,7 +136,6 @@ class TaskSpec:
 
 def _as_number(value) -> float | None:
     """``value`` as a finite float if it is a number or a text that reads as one, else None."""
-    import math
 
     if isinstance(value, bool):
         return None

@@ -23,7 +23,7 @@ import os
 from contextlib import nullcontext
 
 import torch
-from torch.nn.attention import SDPBackend
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 __all__ = ["attention_backends", "without_cudnn_attention"]
 
@@ -44,6 +44,5 @@ def without_cudnn_attention(device):
     backends = attention_backends(device)
     if backends is None:
         return nullcontext()
-    from torch.nn.attention import sdpa_kernel
 
     return sdpa_kernel(backends)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import torch
+
 __all__ = [
     "cuda_with_fast_bf16",
     "fast_bf16_available",
@@ -15,7 +17,6 @@ __all__ = [
 
 def runs_on_cpu(device: str | None) -> bool:
     """Whether this job runs on the CPU: asked for, or no accelerator (then several ranks use gloo)."""
-    import torch
 
     if device is not None:
         return torch.device(device).type == "cpu"
@@ -36,7 +37,6 @@ def fast_bf16_available() -> bool:
 
     Elsewhere bf16 autocast works but is emulated and slower than fp32, so callers choosing a default pick fp32.
     """
-    import torch
 
     if torch.cuda.is_available():
         # torch.cuda.is_bf16_supported() is True on T4/V100 too (emulated, slower than fp32): bf16 tensor cores
@@ -54,7 +54,6 @@ def fast_bf16_available() -> bool:
 
 def cuda_with_fast_bf16() -> bool:
     """A CUDA GPU with bf16 tensor cores (compute capability 8.0+): where the commands default to bf16."""
-    import torch
 
     return torch.cuda.is_available() and fast_bf16_available()
 

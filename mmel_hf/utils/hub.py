@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from huggingface_hub import constants
+
 __all__ = ["check_push_possible"]
 
 
 def check_push_possible(option: str = "--push-to-hub") -> None:
     """Refuse a push that cannot happen: with ``HF_HUB_OFFLINE`` set, ``huggingface_hub`` sends nothing, so the
     push would fail after all the work (training, augmentation) is done."""
-    from huggingface_hub import constants
 
     if constants.HF_HUB_OFFLINE:
         raise ValueError(

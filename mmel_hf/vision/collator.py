@@ -22,12 +22,14 @@ Examples:
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from ..collator import GROUP_MASK_KEY
 from ..schema import LABEL_COLUMNS
@@ -42,9 +44,6 @@ IMAGE_LABEL_COLUMNS = (*LABEL_COLUMNS, "fine_label")  # the schema's, and CIFAR-
 def _decoded(image: dict):
     """An image ``datasets`` left undecoded (``{"path", "bytes"}``), decoded with Pillow; a file that cannot be read
     is named in the error."""
-    import io
-
-    from PIL import Image
 
     source = image.get("path") or "an image"
     try:

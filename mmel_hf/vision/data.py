@@ -16,7 +16,12 @@ import os
 import pickle
 from pathlib import Path
 
+import datasets
 import numpy as np
+from datasets import Array3D, ClassLabel, Dataset, DatasetDict, Features, load_dataset
+from datasets import Image as ImageFeature
+from PIL import Image
+from tqdm.auto import tqdm
 
 from ..errors import DataError
 
@@ -109,7 +114,6 @@ def _read_pickles(folder: Path, names: list[str], label_key: bytes, num_classes:
 
 def load_cifar(name: str = "cifar10", data_dir: str | os.PathLike | None = None):
     """CIFAR-10/100 as a DatasetDict (``img`` uint8 ``[3, 32, 32]``, ``label``)."""
-    from datasets import Array3D, ClassLabel, Dataset, DatasetDict, Features, load_dataset
 
     if name not in CIFAR_HUB_IDS:
         raise DataError(f"unknown dataset {name!r}; expected one of {list(CIFAR_HUB_IDS)} (or an image folder)")
@@ -146,7 +150,6 @@ def load_image_folder(path: str | os.PathLike, progress: bool = True):
     training (``PIL.Image.verify``: its header and, for PNG, its chunks, so a truncated file is found here, named,
     not deep in an epoch); images are decoded batch by batch by the collator, which names a file it cannot read.
     """
-    from datasets import DatasetDict, Image, load_dataset
 
     folder = Path(path)
     if not folder.is_dir():
@@ -157,7 +160,6 @@ def load_image_folder(path: str | os.PathLike, progress: bool = True):
         raise DataError(
             f"{folder}: no val/ (or test/) folder of class folders beside train/: the model is evaluated on it"
         )
-    import datasets
 
     was_disabled = datasets.utils.are_progress_bars_disabled()
     if not progress:
@@ -170,7 +172,9 @@ def load_image_folder(path: str | os.PathLike, progress: bool = True):
     if "validation" in data and "test" not in data:
         data["test"] = data.pop("validation")
     data = data.rename_column("image", "img") if "image" in data["train"].column_names else data
-    data = DatasetDict({split: data[split].cast_column("img", Image(decode=False)) for split in ("train", "test")})
+    data = DatasetDict(
+        {split: data[split].cast_column("img", ImageFeature(decode=False)) for split in ("train", "test")}
+    )
     for split in data.values():
         _verify_images(split, progress)
     return data
@@ -178,8 +182,6 @@ def load_image_folder(path: str | os.PathLike, progress: bool = True):
 
 def _verify_images(dataset, progress: bool) -> None:
     """Open and verify every image file of a split (no pixels decoded), naming the first that is not readable."""
-    from PIL import Image
-    from tqdm.auto import tqdm
 
     for row in tqdm(dataset["img"], desc="Checking images", unit=" images", disable=not progress, delay=2.0):
         name = row.get("path") or "an image"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 
+import datasets
+import transformers
+
 
 def quiet_libraries(progress: bool, level: int = logging.WARNING) -> None:
     """Log at ``level``; without ``progress`` also no per-stage bars or load reports (each run's folder keeps its log).
@@ -12,8 +15,6 @@ def quiet_libraries(progress: bool, level: int = logging.WARNING) -> None:
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=level)
     if progress:
         return
-    import datasets
-    import transformers
 
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()

@@ -19,11 +19,18 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+import torch
+from filelock import FileLock, Timeout
+from transformers import AutoConfig
 
 from ..augment import AugmentConfig, run_augmentation
 from ..augment.augment_config import AugmenterArguments
@@ -349,7 +356,6 @@ def _check_task_and_data(config: StudyConfig):
 
 def _check_max_length(config: StudyConfig) -> None:
     """--max-length must fit every model of the study (from their config files: no weights are loaded)."""
-    from transformers import AutoConfig
 
     models = {config.teacher or config.teacher_model, config.student_model, config.mlm_model or "embedded"}
     for name in sorted(models):
@@ -363,7 +369,6 @@ def _check_max_length(config: StudyConfig) -> None:
 @contextmanager
 def _study_lock(output: Path):
     """One mmel-study at a time per --output-dir (the same ``filelock`` the augmentation shards use)."""
-    from filelock import FileLock, Timeout
 
     lock = FileLock(str(output / ".mmel-study.lock"))
     try:
@@ -382,7 +387,6 @@ def _study_lock(output: Path):
 def _refuse_launchers() -> None:
     """A study is one process that runs its runs one after another and writes one report: under torchrun or
     accelerate launch every rank would train, read the others' half-written runs and write the reports."""
-    import os
 
     world = int(os.environ.get("WORLD_SIZE", "1") or 1)
     if world > 1:
@@ -506,8 +510,6 @@ def _train_student(config: StudyConfig, run: _StudentRun, worker: bool = False, 
     if worker:  # a spawned process: the console as the study's own, and on a CPU its share of the cores
         quiet_libraries(config.progress)
         if threads is not None:
-            import torch
-
             torch.set_num_threads(threads)
     prepare_run_folder(run.folder)
     run_training(run.train_config, _training_args(config, run.folder, run.options), quiet=not config.progress)
@@ -542,9 +544,6 @@ def _train_students(config: StudyConfig, output: Path, cache_path: Path, say: Ca
 
 
 def _train_in_parallel(config: StudyConfig, todo: list[_StudentRun], workers: int, report) -> None:
-    import multiprocessing
-    import os
-    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
     threads = max(1, (os.cpu_count() or 1) // workers) if devices.runs_on_cpu(None) else None
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:

@@ -7,7 +7,10 @@ other.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+
+from datasets.fingerprint import Hasher
 
 from ..utils.files import write_json_atomically
 from ..utils.privacy import public_options
@@ -18,7 +21,6 @@ KEY_FILE = "study_key.json"  # beside a run's metrics.json: the settings it was 
 
 
 def run_key(settings: dict) -> str:
-    from datasets.fingerprint import Hasher
 
     return Hasher.hash(json.loads(json.dumps(settings, sort_keys=True, default=str)))
 
@@ -37,7 +39,6 @@ def finished_run(folder: Path, key: str | None = None) -> dict | None:
 
 def prepare_run_folder(folder: Path) -> None:
     """A run folder of the study is the study's own: a stale or unfinished run in it is cleared before redoing."""
-    import shutil
 
     if folder.exists():
         shutil.rmtree(folder)

@@ -18,8 +18,10 @@
 from __future__ import annotations
 
 import copy
+import errno
 import json
 import logging
+import os
 import shutil
 import time
 from contextlib import contextmanager
@@ -29,7 +31,19 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.utils.data
-from transformers import PrinterCallback, ProgressCallback, TrainerCallback, set_seed
+from datasets import DatasetDict, get_dataset_config_names, load_dataset, load_from_disk
+from filelock import FileLock, Timeout
+from huggingface_hub import DatasetCard
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PrinterCallback,
+    ProgressCallback,
+    TrainerCallback,
+    set_seed,
+)
+from transformers.trainer_utils import get_last_checkpoint
 
 from ..adapters import name_base_in_adapter_config, newly_initialised_modules
 from ..augment.augment_config import resolved_cache_dir
@@ -166,7 +180,6 @@ def length_sorted(dataset, tokenizer, text_columns, max_length: int):
 def load_augmented(name_or_path: str):
     """An augmented ``DatasetDict`` from a ``save_to_disk`` folder, an ``mmel-augment`` cache folder, a Hub dataset
     pushed by ``mmel-augment --push-to-hub`` or a local clone of one."""
-    from datasets import DatasetDict, load_from_disk
 
     path = Path(name_or_path)
     cloned_repo = (path / "README.md").is_file() and not (path / "dataset_dict.json").exists()
@@ -198,8 +211,6 @@ def _load_pushed(name_or_folder: str):
     """A dataset in the Hub layout ``mmel-augment --push-to-hub`` writes (a repo id, or a clone of the repo): the
     ``default`` configuration holds the augmented ``train`` split, the ``evaluation`` configuration the untouched
     evaluation splits, and the card's YAML what made them (Parquet files cannot carry it)."""
-    from datasets import DatasetDict, get_dataset_config_names, load_dataset
-    from huggingface_hub import DatasetCard
 
     data = DatasetDict(load_dataset(name_or_folder))
     if EVALUATION_CONFIG in get_dataset_config_names(name_or_folder):
@@ -300,8 +311,6 @@ def _config_overrides(config: TrainConfig, spec: TaskSpec, model_config) -> dict
 
 def load_model(config: TrainConfig, spec: TaskSpec, max_length: int | None = None):
     """The model (task's labels; first ``num_layers`` layers) and its tokenizer, with clear errors."""
-    import torch
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     name = resolve_model_path(config.model)
     common = dict(revision=config.model_revision, trust_remote_code=config.trust_remote_code)
@@ -353,8 +362,6 @@ def _check_lora_modules(config: TrainConfig, model_config, overrides: dict) -> N
     """--lora-target-modules and --lora-modules-to-save must name modules of the model (PEFT matches a name or the
     end of a dotted path): checked on the model's skeleton (no weights), so a typo is one line before any work
     instead of PEFT's error after the weights load, or a silently unmatched name among matched ones."""
-    import torch
-    from transformers import AutoModelForSequenceClassification
 
     skeleton_config = copy.deepcopy(model_config)
     for key, value in overrides.items():
@@ -396,8 +403,6 @@ def keep_base_with_adapters(output: Path, base: BaseSource) -> None:
     into the model that was trained: where the base cannot be rebuilt from a Hub id, the folder holds it (its
     ``config.json`` and weights, as the adapters were trained on them: the labels, the layers kept) and the adapter
     config names the folder (``--push-to-hub`` names the repo instead)."""
-    import torch
-    from transformers import AutoModelForSequenceClassification
 
     if not base.kept_with_adapters:
         return
@@ -415,7 +420,6 @@ def resolve_resume_checkpoint(value, output_dir: str) -> str | None:
     ``None``/``False``: no resume. ``True``, ``"true"``, ``"latest"`` (or the bare flag): the latest
     ``checkpoint-*`` in ``output_dir``. Anything else: that folder, which must hold a Trainer checkpoint.
     """
-    from transformers.trainer_utils import get_last_checkpoint
 
     if value is None or value is False or (isinstance(value, str) and value.lower() in ("", "false", "none")):
         return None
@@ -570,7 +574,6 @@ def _held_files(output: Path) -> list[str]:
 
 
 def _is_main_rank() -> bool:
-    import os
 
     return os.environ.get("RANK", "0") == "0"
 
@@ -579,7 +582,6 @@ def _is_main_rank() -> bool:
 def _output_held(output: Path):
     """One mmel-train at a time per --output-dir: the main process of a run holds a lock in it (a hidden file, never
     pushed), so a second run into the same folder stops in one line instead of both writing it."""
-    from filelock import FileLock, Timeout
 
     if not _is_main_rank():  # the ranks of one run share the main process's hold
         yield
@@ -607,8 +609,6 @@ def _write_failure(err: BaseException) -> str | None:
     if isinstance(err, DataError):
         return None
     if isinstance(err, OSError):  # only the errors of a write; a missing input keeps its own message
-        import errno
-
         writes = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EFBIG, errno.EIO, errno.EPERM)
         return (err.strerror or str(err)) if err.errno in writes else None
     text = str(err)

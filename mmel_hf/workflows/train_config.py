@@ -120,7 +120,7 @@ class TrainConfig(HubDataArguments, DataArguments):
         if not self.use_peft:
             return None
         try:
-            from peft import LoraConfig
+            from peft import LoraConfig  # noqa: PLC0415  (optional dependency (the peft extra))
         except ImportError:
             raise ValueError("--use-peft needs the peft package: pip install 'mmel_hf[peft]'") from None
         return LoraConfig(

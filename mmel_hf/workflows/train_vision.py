@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from transformers import set_seed
+from transformers import ResNetConfig, ResNetForImageClassification, set_seed
 
 from ..diagnostics import run_weights
 from ..trainer import MMELTrainer
@@ -135,8 +135,6 @@ def build_model(name: str, num_labels: int, class_names: list[str] | None = None
             CifarResNetConfig(depth=CIFAR_MODELS[name], num_labels=num_labels, **names)
         )
     if name in IMAGENET_MODELS:
-        from transformers import ResNetConfig, ResNetForImageClassification
-
         depths, layer_type = IMAGENET_MODELS[name]
         hidden = [64, 128, 256, 512] if layer_type == "basic" else [256, 512, 1024, 2048]
         return ResNetForImageClassification(

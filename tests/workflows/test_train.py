@@ -282,7 +282,7 @@ def test_push_to_hub_uploads_the_folder_with_its_card_and_never_the_token(chain,
 
     import huggingface_hub
 
-    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    monkeypatch.setattr(model_card, "HfApi", FakeApi)  # where the push looks it up
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # FakeApi answers
     secret = "hf_SECRETsecretSECRET"
     out = tmp_path / "pushed"
@@ -333,7 +333,7 @@ def test_push_to_hub_uploads_the_folder_with_its_card_and_never_the_token(chain,
         def create_repo(self, *args, **kwargs):
             raise ConnectionError(f"no network for {secret}")
 
-    monkeypatch.setattr(huggingface_hub, "HfApi", OfflineApi)
+    monkeypatch.setattr(model_card, "HfApi", OfflineApi)
     with pytest.raises(RuntimeError, match="could not push") as info:
         model_card.push_folder(out, "me/rte-mmel", token=secret)
     assert secret not in str(info.value)
