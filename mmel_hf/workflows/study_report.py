@@ -20,8 +20,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from ..tasks.registry import get_task
+from ..templates import TEMPLATES_DIR
 from ..utils.privacy import public_value
 from .significance import VECTORISED_METRICS, collapsed, paired_bootstrap, seed_bootstrap
 from .study_runs import finished_run
@@ -37,6 +39,13 @@ COMPARISONS = (
     ("long", BASELINE_OF_MMEL, "independent samples at |B|x the steps vs groups"),
     ("hard", "hard-original", "teacher labels vs original labels, Table 4"),
 )
+
+
+# Jinja, as the cards' templates: blocks leave no blank lines of their own; an unset name is an error, not "".
+RESULTS_TEMPLATE = Environment(
+    loader=FileSystemLoader(TEMPLATES_DIR), trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+    undefined=StrictUndefined, autoescape=False,
+).get_template("study_results.md")  # fmt: skip
 
 
 def primary_metric(spec) -> str:
@@ -260,23 +269,21 @@ def _scored(evaluation: dict | None) -> str:
     return f" (all {evaluation['scored']} examples)"
 
 
-def _table(summary: dict, metric_keys: list[str]) -> list[str]:
-    header = "| method | " + " | ".join(metric_keys) + " | per-seed " + metric_keys[0] + " | train time per run |"
-    lines = [header, "|" + "---|" * (len(metric_keys) + 3)]
-    for entry in summary.values():
-        cells = [f"{100 * m['mean']:.2f} ± {100 * m['std']:.2f}" for m in (entry["metrics"][k] for k in metric_keys)]
-        seeds = ", ".join(
-            f"{100 * v:.2f}" + (" (collapsed)" if s in entry["collapsed_seeds"] else "")
-            for s, v in zip(entry["seeds"], entry["metrics"][metric_keys[0]]["values"])
-        )
-        lines.append(f"| {entry['title']} | " + " | ".join(cells) + f" | {seeds} | {entry['train_seconds']:.1f} s |")
-    if any(entry["collapsed_seeds"] for entry in summary.values()):
-        lines += [
-            "",
-            "(collapsed): the run predicted one class for every evaluation example; it is kept in the means "
-            "and comparisons (leaving it out would pick results), but its score says nothing of the method.",
-        ]
-    return lines
+def _table_rows(summary: dict, metric_keys: list[str]) -> list[dict]:
+    """The rows of a Table 3/4 layout: each method's metrics (mean, std), per-seed values, train time."""
+    return [
+        {
+            "title": entry["title"],
+            "metrics": [entry["metrics"][key] for key in metric_keys],
+            "per_seed": [
+                {"value": value, "collapsed": seed in entry["collapsed_seeds"]}
+                for seed, value in zip(entry["seeds"], entry["metrics"][metric_keys[0]]["values"])
+            ],
+            "train_seconds": entry["train_seconds"],
+            "collapsed": bool(entry["collapsed_seeds"]),
+        }
+        for entry in summary.values()
+    ]
 
 
 def _mean_weights(entry: dict) -> dict | None:
@@ -291,31 +298,56 @@ def _mean_weights(entry: dict) -> dict | None:
     }
 
 
-def _weights_table(summary: dict, metric: str) -> list[str]:
+def _weights_rows(summary: dict, metric: str) -> list[dict]:
     """How far P* moved from uniform in each MMEL method (the lambda_P sweep's effect), beside the metric."""
     rows = [(entry, _mean_weights(entry)) for entry in summary.values() if entry["mode"] in ("hard", "soft")]
     rows = sorted(
         [(e, w) for e, w in rows if w],
         key=lambda r: (r[0]["mode"], r[0]["label_source"] != "teacher", -r[0]["lambda_p"]),
     )
-    if not rows:
-        return []
-    lines = [
-        "## Did the reweighting move? (P* over each whole run, mean over seeds)",
-        "",
-        "Normalised entropy: 1 = uniform (DA+UNI), 0 = one sample takes all. Effective sample share: Kish's "
-        "1/sum(P*^2) over |B|; at 0.95 or more the run behaved like DA+UNI (a smaller lambda_P sharpens P*).",
-        "",
-        f"| method | lambda_P | {metric} | normalised entropy | effective sample share | behaved like DA+UNI |",
-        "|---|---|---|---|---|---|",
+    return [
+        {"title": e["title"], "lambda_p": e["lambda_p"], "metric": e["metrics"][metric]["mean"], **weights}
+        for e, weights in rows
     ]
-    for entry, weights in rows:
-        lines.append(
-            f"| {entry['title']} | {entry['lambda_p']:g} | {100 * entry['metrics'][metric]['mean']:.2f} | "
-            f"{weights['normalised_entropy']:.3f} | {weights['effective_share']:.3f} | "
-            f"{weights['near_uniform_runs']} of {weights['runs']} runs |"
-        )
-    return lines + [""]
+
+
+def render_results(config, report: dict, metric_keys: list[str], plot: str | None) -> str:
+    """``results.md`` from ``templates/study_results.md``: the settings, Tables 3 and 4, how far the weights moved,
+    the readings and the curves. ``report``: what ``results.json`` holds (the task, split and metric, the methods'
+    summaries, the readings, the teacher's metrics, the augmentation and the evaluation)."""
+    summary, augmentation, split = report["methods"], report["augmentation"], report["split"]
+    scores = next(iter(report["teacher"].values())).items() if report["teacher"] else None
+    table4 = {k: v for k, v in summary.items() if v["mode"] == "hard" and v["lambda_p"] == 1.0}
+    return RESULTS_TEMPLATE.render(
+        task=report["task"],
+        split=split,
+        examples=augmentation.get("examples"),
+        evaluation=report["evaluation"],
+        teacher_scores=None
+        if scores is None
+        else [(k.split("_", 1)[1], v) for k, v in scores if not k.endswith("_loss")],
+        teacher_model=public_value(config.teacher_model),
+        teacher_layers=config.teacher_layers,
+        teacher=public_value(config.teacher),
+        augmenter=_augmenter_text(augmentation, config),
+        augmented_samples=augmentation.get("augmented_samples"),
+        distinct_ratio=augmentation.get("distinct_ratio", 0),
+        student_model=public_value(config.student_model),
+        student_layers=config.student_layers,
+        epochs=config.epochs,
+        learning_rate=config.learning_rate,
+        batch_size=config.batch_size,
+        weight_decay=config.weight_decay,
+        warmup_ratio=config.warmup_ratio,
+        seeds=config.seeds,
+        metric_keys=metric_keys,
+        metric=report["metric"],
+        table3=_table_rows(summary, metric_keys),
+        table4=_table_rows(table4, metric_keys) if len(table4) > 1 else None,
+        weights=_weights_rows(summary, report["metric"]),
+        sentences=report["verdict"],
+        plot=plot,
+    )
 
 
 def write_report(
@@ -339,19 +371,11 @@ def write_report(
     metric_keys = _metric_keys(output, config, spec.metric, split, keys)
     summary = summarise_runs(output, config.method_specs, config.seeds, split, metric_keys, keys, spec.is_regression)
     comparisons = readings(summary, spec.metric)
-    sentences = [found["sentence"] for found in comparisons]
     plot = (
         _plot(output, summary, spec.metric, split, f"{spec.name}: {split} {spec.metric} vs training time")
         if summary
         else None
     )
-    lines = [
-        *_setting_lines(config, spec.name, split, teacher_summary, augmentation, evaluation),
-        *_result_lines(summary, metric_keys, spec.metric, split, sentences),
-    ]
-    if plot is not None:
-        lines += [f"![{spec.metric} against training time]({plot.name})", ""]
-    (output / "results.md").write_text("\n".join(lines))
     for entry in summary.values():
         entry.pop("_predictions", None)  # in each run's predictions.json already
     report = {
@@ -359,13 +383,14 @@ def write_report(
         "split": split,
         "metric": spec.metric,
         "methods": summary,
-        "verdict": sentences,
+        "verdict": [found["sentence"] for found in comparisons],
         "comparisons": [{k: v for k, v in found.items() if k != "sentence"} for found in comparisons],
         "teacher": teacher_summary and teacher_summary["metrics"],
         "augmentation": augmentation,
         "evaluation": evaluation,
         "config": config.to_dict(),
     }
+    (output / "results.md").write_text(render_results(config, report, metric_keys, plot.name if plot else None))
     (output / "results.json").write_text(json.dumps(report, indent=2, default=str))
     return report
 
@@ -381,56 +406,6 @@ def _metric_keys(output: Path, config, metric: str, split: str, keys: dict | Non
                 if others:
                     return [metric, *sorted(others)]
     return [metric]
-
-
-def _setting_lines(config, task: str, split: str, teacher_summary, augmentation: dict, evaluation) -> list[str]:
-    """The report's head: the examples, the teacher, the augmentation and the students' settings."""
-
-    if teacher_summary:
-        scores = next(iter(teacher_summary["metrics"].values())).items()
-        teacher = (
-            f"{public_value(config.teacher_model)}"
-            + (f", first {config.teacher_layers} layers" if config.teacher_layers else "")
-            + f", fine-tuned on the same {augmentation.get('examples')} examples: "
-            + ", ".join(f"{k.split('_', 1)[1]} {100 * v:.2f}" for k, v in scores if not k.endswith("_loss"))
-        )
-    else:
-        teacher = f"given: {public_value(config.teacher)}"
-    return [
-        f"# Study: {task}",
-        "",
-        f"- Training examples: {augmentation.get('examples')} (teacher and every student see the same ones); "
-        f"evaluation: `{split}`" + _scored(evaluation),
-        f"- Teacher: {teacher}",
-        f"- Augmentation: {_augmenter_text(augmentation, config)}; {augmentation.get('augmented_samples')} samples, "
-        f"{100 * augmentation.get('distinct_ratio', 0):.1f}% distinct",
-        f"- Students: `{public_value(config.student_model)}`"
-        + (f", first {config.student_layers} layers" if config.student_layers else "")
-        + f"; {config.epochs:g} epochs, lr {config.learning_rate}, batch {config.batch_size}, weight decay "
-        f"{config.weight_decay}, warm-up {config.warmup_ratio}; seeds {config.seeds}; lambda_P = 1 unless named",
-        "",
-    ]
-
-
-def _result_lines(summary: dict, metric_keys: list[str], metric: str, split: str, sentences: list[str]) -> list[str]:
-    """Tables 3 and 4, how far the weights moved, and the readings."""
-    lines = [f"## Table 3 layout ({split}, ×100, mean ± std over seeds)", "", *_table(summary, metric_keys), ""]
-    table4 = {k: v for k, v in summary.items() if v["mode"] == "hard" and v["lambda_p"] == 1.0}
-    if len(table4) > 1:
-        lines += ["## Table 4 layout (MMEL-H with teacher vs original labels)", "", *_table(table4, metric_keys), ""]
-    return [
-        *lines,
-        *_weights_table(summary, metric),
-        "## Reading",
-        "",
-        "Paired by seed; the mean difference with a bootstrap confidence interval over seeds × evaluation "
-        "examples (the intervals of this report hold together at 95%, Bonferroni). Beyond noise = the interval "
-        "excludes 0 with 3 or more seeds; otherwise inconclusive, with the smallest difference this design "
-        "detects 80% of the time.",
-        "",
-        *[f"- {s}" for s in sentences],
-        "",
-    ]
 
 
 TABLE_ORDER = ("none", "long", "uniform", "max", "hard", "soft", "hard-original")  # the paper's row order

@@ -261,3 +261,44 @@ def test_a_study_on_a_file_keyed_by_the_datas_own_id_column(models, rte_dir, tmp
     assert study_main(args) == 0, capsys.readouterr().err
     results = json.loads((output / "results.json").read_text())
     assert results["augmentation"]["augmented_samples"] == 10 and results["augmentation"]["augmenter"]["key"] == "index"
+
+
+def test_results_md_is_rendered_from_its_template():
+    """results.md comes from templates/study_results.md: the settings, Table 3 (collapsed runs marked), Table 4 only
+    with two MMEL-H rows at lambda_P 1, the weights table for MMEL methods that logged weights, the readings and the
+    curves; one blank line between parts, never two."""
+    from types import SimpleNamespace
+
+    from mmel_hf.workflows.study_report import render_results
+
+    def entry(title, mode, source="teacher", values=(0.61, 0.65), collapsed=(), weights=None):
+        return {"title": title, "mode": mode, "label_source": source, "lambda_p": 1.0, "seeds": [0, 1],
+                "metrics": {"accuracy": {"values": list(values), "mean": 0.63, "std": 0.02}}, "train_seconds": 12.34,
+                "collapsed_seeds": list(collapsed), "weights": [weights] * len(values)}  # fmt: skip
+
+    weights = {"normalised_entropy": 0.991, "effective_share": 0.962, "near_uniform": True}
+    config = SimpleNamespace(teacher_model="embedded", teacher_layers=2, teacher=None, student_model="embedded",
+                             student_layers=None, epochs=3.0, learning_rate=1e-4, batch_size=16, weight_decay=0.0,
+                             warmup_ratio=0.0, seeds=[0, 1], group_size=5, ratio=0.4)  # fmt: skip
+    methods = {"none": entry("Baseline", "none", collapsed=(1,)), "hard": entry("MMEL-H", "hard", weights=weights),
+               "hard-original": entry("MMEL-H, original labels", "hard", "original")}  # fmt: skip
+    report = {"task": "rte", "split": "validation", "metric": "accuracy", "methods": methods, "verdict": ["A beats B."],
+              "teacher": {"validation": {"validation_accuracy": 0.7012, "validation_loss": 0.6}},
+              "augmentation": {"examples": 300, "mlm_model": "local:mlm", "augmented_samples": 1200, "distinct_ratio": 0.8734},
+              "evaluation": {"scored": 100, "of": 277, "limited": True}}  # fmt: skip
+    text = render_results(config, report, ["accuracy"], "curves.png")
+    for line in (
+        "# Study: rte\n\n- Training examples: 300 (teacher and every student see the same ones); evaluation: "
+        "`validation`, **only its first 100 of 277 examples were scored**",
+        "- Teacher: embedded, first 2 layers, fine-tuned on the same 300 examples: accuracy 70.12\n",
+        "- Augmentation: fill-mask `local:mlm`, greedy, |B| = 5, ratio 0.4; 1200 samples, 87.3% distinct\n",
+        "; 3 epochs, lr 0.0001, batch 16, weight decay 0.0, warm-up 0.0; seeds [0, 1]; lambda_P = 1 unless named\n\n",
+        "| method | accuracy | per-seed accuracy | train time per run |\n|---|---|---|---|\n",
+        "| Baseline | 63.00 ± 2.00 | 61.00, 65.00 (collapsed) | 12.3 s |\n",
+        "\n\n(collapsed): the run predicted one class",
+        "## Table 4 layout (MMEL-H with teacher vs original labels)\n\n| method |",
+        "| MMEL-H | 1 | 63.00 | 0.991 | 0.962 | 2 of 2 runs |\n\n## Reading",
+        "- A beats B.\n\n![accuracy against training time](curves.png)\n",
+    ):
+        assert line in text, line
+    assert "\n\n\n" not in text and text.endswith("(curves.png)\n") and "MMEL-H, original labels | 1 |" not in text
