@@ -5,15 +5,8 @@ import sys
 
 import pytest
 
+from augment_cli import COMMANDS
 from mmel_hf import __version__
-
-COMMANDS = {
-    "mmel-augment": "augment_cli.augment",
-    "mmel-train": "augment_cli.train",
-    "mmel-study": "augment_cli.study",
-    "mmel-main": "augment_cli.main_job",
-    "mmel-train-vision": "augment_cli.train_vision",
-}
 
 
 @pytest.mark.parametrize("command", list(COMMANDS))
@@ -57,3 +50,16 @@ def test_help_is_grouped_by_topic(capsys):
     assert "--push_to_hub" in sections["Hub"] and "--teacher" in sections["teacher"]
     assert "--max_tokens_per_batch" in sections["batching, precision and device"]
     assert "other options" not in sections and len(sections["options"]) <= 2  # -h and --version only
+
+
+def test_the_commands_table_is_what_setup_installs():
+    """augment_cli.COMMANDS (read by these tests and the docs' CLI reference) names every console script setup.cfg
+    installs, with the module whose main it runs."""
+    import configparser
+    from pathlib import Path
+
+    setup = configparser.ConfigParser()
+    setup.read(Path(__file__).resolve().parents[1] / "setup.cfg")
+    lines = [line.split("=") for line in setup["options.entry_points"]["console_scripts"].strip().splitlines()]
+    installed = {name.strip(): target.strip().removesuffix(":main") for name, target in lines}
+    assert installed == COMMANDS

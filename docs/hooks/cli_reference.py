@@ -10,13 +10,8 @@ import argparse
 import importlib
 import re
 
-COMMANDS = {
-    "mmel-augment": "augment_cli.augment",
-    "mmel-train": "augment_cli.train",
-    "mmel-study": "augment_cli.study",
-    "mmel-main": "augment_cli.main_job",
-    "mmel-train-vision": "augment_cli.train_vision",
-}
+from augment_cli import COMMANDS
+
 TRAINER_GROUP = "training (transformers.TrainingArguments)"
 MARKER = re.compile(r"<!-- cli: ([\w-]+) -->")
 

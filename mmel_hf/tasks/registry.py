@@ -595,7 +595,9 @@ class DataArguments(TaskArguments):
             raise ValueError(f"give one data source, got {['--' + name.replace('_', '-') for name in given]}")
         if self.validation_file is not None and self.train_file is None:
             raise ValueError("--validation-file goes with --train-file")
-        local = [name for name in ("data_dir", "train_file", "dataset_path") if getattr(self, name) is not None]
+        local = [
+            name for name in (*others, "data_dir", "train_file", "dataset_path") if getattr(self, name) is not None
+        ]
         hub = [name for name in HUB_FIELDS if getattr(self, name, None) is not None]
         if local and hub:
             flag, source = (f"--{name.replace('_', '-')}" for name in (hub[0], local[0]))
