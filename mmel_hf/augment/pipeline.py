@@ -70,8 +70,10 @@ from .transform import BlockBuilder, augment_split, build_augmenter, compare_blo
 __all__ = [
     "AugmentationResult",
     "augment_split",
+    "check_samples_file",
     "display_name",
     "fingerprint_job",
+    "load_job_data",
     "model_identity",
     "provenance",
     "read_provenance",
@@ -157,10 +159,21 @@ def _load_task_and_data(job: AugmentJob) -> None:
     teacher_labels = teacher_num_labels(config, job.teacher_name) if labels_from_teacher else None
     job.spec = spec = _resolve_task(config, teacher_labels, teacher_task)
     # --overwrite reads the sources again: the main process does, the other ranks then read its copies.
-    with (
-        no_dataset_bars() if not config.progress else nullcontext(),
-        state.main_process_first() if config.overwrite else nullcontext(),
-    ):
+    with state.main_process_first() if config.overwrite else nullcontext():
+        job.data = load_job_data(config, spec, refresh=config.overwrite and state.is_main_process)
+    teacher_labels = teacher_labels or teacher_num_labels(config, job.teacher_name)
+    if teacher_labels is not None and teacher_labels != spec.num_labels:
+        raise DataError(
+            f"the teacher {display_name(job.teacher_name)!r} has {teacher_labels} output(s) but task {spec.name} "
+            f"has {spec.num_labels} label(s) (1 = regression)"
+        )
+    check_model_lengths(config, job.mlm_name, job.teacher_name)
+
+
+def load_job_data(config: AugmentConfig, spec: TaskSpec, refresh: bool = False):
+    """The job's data: ``spec``'s splits from the source the options name, the columns they keep, the first
+    ``--max-train-samples`` training rows; ``refresh`` reads the sources again (``--overwrite``)."""
+    with no_dataset_bars() if not config.progress else nullcontext():
         data = load_task_data(
             spec,
             data_dir=config.data_dir,
@@ -171,19 +184,19 @@ def _load_task_and_data(job: AugmentJob) -> None:
             hub_config=config.dataset_config,
             revision=config.dataset_revision,
             cache_dir=str(Path(config.resolved_cache_dir()) / "sources"),
-            refresh=config.overwrite and state.is_main_process,
+            refresh=refresh,
             keep_columns=config.keep_columns,
         )
     if config.max_train_samples is not None:
         data["train"] = data["train"].select(range(min(config.max_train_samples, len(data["train"]))))
-    job.data = data
-    teacher_labels = teacher_labels or teacher_num_labels(config, job.teacher_name)
-    if teacher_labels is not None and teacher_labels != spec.num_labels:
-        raise DataError(
-            f"the teacher {display_name(job.teacher_name)!r} has {teacher_labels} output(s) but task {spec.name} "
-            f"has {spec.num_labels} label(s) (1 = regression)"
-        )
-    check_model_lengths(config, job.mlm_name, job.teacher_name)
+    return data
+
+
+def check_samples_file(config: AugmentConfig, spec: TaskSpec) -> None:
+    """``--augmenter file``: the samples file read and checked whole against the training rows, as the job will
+    (for a study, before its teacher trains rather than after). Other augmenters: nothing to check here."""
+    if config.augmenter == "file":
+        build_augmenter(config, spec, load_job_data(config, spec)["train"], load_mlm=None)
 
 
 def _load_models(job: AugmentJob) -> None:

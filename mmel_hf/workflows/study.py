@@ -35,6 +35,7 @@ from transformers import AutoConfig
 from ..augment import AugmentConfig, run_augmentation
 from ..augment.augment_config import AugmenterArguments
 from ..augment.models import model_identity
+from ..augment.pipeline import check_samples_file
 from ..errors import DataError
 from ..tasks.registry import DataArguments
 from ..training_args import METHOD_NAMES, MMELTrainingArguments, method_name
@@ -342,7 +343,7 @@ def _headline(summary: dict) -> str:
 def _check_task_and_data(config: StudyConfig):
     """The task and its data, checked before anything is written or any model is loaded: ``(spec, data)``."""
 
-    found = load_data(
+    spec, data = load_data(
         TrainConfig(
             **config.task_options(),
             max_train_samples=config.max_train_samples,
@@ -351,7 +352,8 @@ def _check_task_and_data(config: StudyConfig):
         )
     )
     _check_max_length(config)
-    return found
+    check_samples_file(config.augment_config(teacher=None), spec)  # a bad line now, not after the teacher trains
+    return spec, data
 
 
 def _check_max_length(config: StudyConfig) -> None:

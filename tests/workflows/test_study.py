@@ -302,3 +302,20 @@ def test_results_md_is_rendered_from_its_template():
     ):
         assert line in text, line
     assert "\n\n\n" not in text and text.endswith("(curves.png)\n") and "MMEL-H, original labels | 1 |" not in text
+
+
+def test_a_bad_samples_file_is_refused_before_the_teacher_trains(models, rte_dir, tmp_path, capsys):
+    """mmel-study --augmenter file: the samples file is checked whole against the training rows at the door, as
+    mmel-augment checks it, so a bad line costs no teacher training and writes nothing."""
+    samples = tmp_path / "samples.jsonl"
+    lines = [json.dumps({"row": i, "sentence2": ["a paraphrase."]}) for i in range(10)]
+    lines[1] = '{"row": 1, "sentence2": ["cut off'  # line 2: not JSON
+    samples.write_text("\n".join(lines) + "\n")
+    output = tmp_path / "study"
+    args = ["--task", "rte", "--data-dir", str(rte_dir), "--teacher-model", models[0], "--teacher-layers", "1",
+            "--student-model", models[0], "--cache-dir", str(tmp_path / "cache"), "--seeds", "0", "--methods", "uniform",
+            "--augmenter", "file", "--augmented-file", str(samples), "--output-dir", str(output)]  # fmt: skip
+    assert study_main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "samples.jsonl:2: not a JSON object" in err, err
+    assert not output.exists()  # nothing written, no teacher trained
