@@ -52,14 +52,20 @@ class MMELCardData:
     provenance: dict | None = None  # schema.read_provenance of the training set
 
     def merged(self, over: MMELCardData | None) -> MMELCardData:
-        """This card data with the fields ``over`` sets (not None, not empty, not a default) put over it."""
+        """This card data with the fields ``over`` sets (not None, not empty, not a default) put over it; tags add up.
+
+        Examples:
+            >>> found = MMELCardData(title="rte: MMEL-H", tags=["rte"]).merged(MMELCardData(num_layers=2, tags=["mine"]))
+            >>> found.title, found.num_layers, found.tags
+            ('rte: MMEL-H', 2, ['rte', 'mine'])
+        """
         if over is None:
             return self
         defaults = MMELCardData()
         given = {f.name: getattr(over, f.name) for f in fields(over)}
-        return replace(
-            self, **{k: v for k, v in given.items() if v not in (None, "", [], {}) and v != getattr(defaults, k)}
-        )
+        chosen = {k: v for k, v in given.items() if v not in (None, "", [], {}) and v != getattr(defaults, k)}
+        chosen["tags"] = list(dict.fromkeys([*self.tags, *over.tags]))
+        return replace(self, **chosen)
 
 
 def render_model_card(data: MMELCardData, args) -> str:
