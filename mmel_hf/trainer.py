@@ -15,24 +15,17 @@ are the one-pass gradients and the peak activation memory is one chunk's.
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
-from transformers import PreTrainedTokenizerBase, Trainer
-
-if TYPE_CHECKING:  # the constructor's types, as Trainer's (peft and datasets are not needed to import this module)
-    import datasets
-    from peft import PeftConfig
-    from transformers import BaseImageProcessor, DataCollator, PreTrainedModel, ProcessorMixin
-
-import json
-from pathlib import Path
-
 import datasets
+import torch
 import transformers
 from packaging.version import Version
+from transformers import PreTrainedTokenizerBase, Trainer
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from .adapters import model_from_name, tokenizer_from_name, with_adapters
@@ -52,6 +45,10 @@ from .schema import (
 from .tasks.registry import recorded_task
 from .training_args import MMELTrainingArguments
 from .utils.attention import without_cudnn_attention
+
+if TYPE_CHECKING:  # the constructor's types, as Trainer's (peft is optional: not needed to import this module)
+    from peft import PeftConfig
+    from transformers import BaseImageProcessor, DataCollator, PreTrainedModel, ProcessorMixin
 
 __all__ = ["MMELTrainer", "NonFiniteTrainingError"]
 
@@ -295,18 +292,18 @@ class MMELTrainer(Trainer):
             if checked and args.mmel_loss != "none" and train_dataset is not None:
                 logger.warning("the training set has no column names (an IterableDataset?); its schema is not checked")
             return train_dataset, text_columns
-        if args.mmel_loss == "long" and checked:
-            text_columns = text_columns or tuple(c for c in columns if c not in (*LABEL_COLUMNS, TARGET_KEY))
-        elif args.mmel_loss not in ("none", "long") and checked:
-            schema = validate_augmented_dataset(
-                train_dataset, require_teacher=args.mmel_label_source == "teacher", num_labels=num_labels
-            )
-            text_columns = text_columns or schema.sample_columns
-        else:
+        if not checked or args.mmel_loss == "none":
             if checked:
                 text_columns = text_columns or find_sample_columns(list(columns)) or None
             if num_labels is not None and hasattr(train_dataset, "data"):
                 validate_labels(train_dataset, num_labels)
+        elif args.mmel_loss == "long":
+            text_columns = text_columns or tuple(c for c in columns if c not in (*LABEL_COLUMNS, TARGET_KEY))
+        else:
+            schema = validate_augmented_dataset(
+                train_dataset, require_teacher=args.mmel_label_source == "teacher", num_labels=num_labels
+            )
+            text_columns = text_columns or schema.sample_columns
         if text_columns and "input_ids" in text_columns:
             text_columns = None  # pre-tokenized: nothing to tokenize
         return train_dataset, text_columns
