@@ -357,6 +357,14 @@ SMALL = [
 ]
 
 
+def tiny_study_flags(model: str, cache, group_size: int = 3, examples: int = 8) -> list[str]:
+    """The flags of a tiny mmel-study: one-layer teacher and students from ``model`` (also the fill-mask model), one
+    epoch each, batches of 4, the first ``examples`` training examples."""
+    return ["--max-train-samples", str(examples), "--teacher-model", model, "--teacher-layers", "1",
+            "--teacher-epochs", "1", "--mlm-model", model, "--student-model", model, "--student-layers", "1",
+            "--epochs", "1", "--batch-size", "4", "--group-size", str(group_size), "--cache-dir", str(cache)]  # fmt: skip
+
+
 def study_argv(reviews, models, output, cache, examples, group_size, seeds, extra=()):
     """A tiny mmel-study of the custom task: teacher and students from the tiny model, methods DA+UNI and MMEL-H."""
     return [
@@ -374,28 +382,7 @@ def study_argv(reviews, models, output, cache, examples, group_size, seeds, extr
         reviews["dev"],
         "--output-dir",
         output,
-        "--max-train-samples",
-        str(examples),
-        "--teacher-model",
-        models[0],
-        "--teacher-layers",
-        "1",
-        "--teacher-epochs",
-        "1",
-        "--mlm-model",
-        models[0],
-        "--student-model",
-        models[0],
-        "--student-layers",
-        "1",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "4",
-        "--group-size",
-        str(group_size),
-        "--cache-dir",
-        cache,
+        *tiny_study_flags(models[0], cache, group_size, examples),
         "--seeds",
         *seeds,
         "--methods",

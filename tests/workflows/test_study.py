@@ -11,6 +11,8 @@ from augment_cli.study import main as study_main
 from mmel_hf.workflows.study import MethodSpec, StudyConfig, parse_method
 from mmel_hf.workflows.study_report import compare
 
+from builders import tiny_study_flags
+
 
 def test_parse_method():
     assert parse_method(" hard ") == MethodSpec("hard", "hard", "teacher", 1.0)
@@ -50,28 +52,7 @@ def test_tiny_study_end_to_end_and_resumable(models, rte_dir, tmp_path, capsys):
         str(rte_dir),
         "--output-dir",
         str(output),
-        "--max-train-samples",
-        "8",
-        "--teacher-model",
-        models[0],
-        "--teacher-layers",
-        "1",
-        "--teacher-epochs",
-        "1",
-        "--mlm-model",
-        models[0],
-        "--student-model",
-        models[0],
-        "--student-layers",
-        "1",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "4",
-        "--group-size",
-        "3",
-        "--cache-dir",
-        str(tmp_path / "cache"),
+        *tiny_study_flags(models[0], tmp_path / "cache"),
         "--seeds",
         "0",
         "1",
